@@ -1,0 +1,27 @@
+using Spectre.Console;
+
+namespace Ddim.Cli;
+
+/// <summary>Turns exceptions into one clear line on stderr, without a stack trace, and an exit code.</summary>
+internal static class CliErrors
+{
+    public static int Report(Exception e)
+    {
+        var inner = e is Spectre.Console.Cli.CommandRuntimeException or System.Reflection.TargetInvocationException && e.InnerException is not null ? e.InnerException : e;
+        var message = inner switch
+        {
+            Spectre.Console.Cli.CommandParseException or Spectre.Console.Cli.CommandRuntimeException => inner.Message,
+            ArgumentException or InvalidDataException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException
+                or UnauthorizedAccessException or IOException or NotSupportedException or Ddim.Training.TrainingDivergedException => inner.Message,
+            _ => $"{inner.GetType().Name}: {inner.Message}",
+        };
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+        if (Environment.GetEnvironmentVariable("DDIM_DEBUG") == "1")
+        {
+            console.WriteException(inner);
+        }
+
+        return 1;
+    }
+}

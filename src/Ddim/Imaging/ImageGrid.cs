@@ -1,0 +1,114 @@
+using SkiaSharp;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Imaging;
+
+/// <summary>Turns model-space images ([−1, 1]) into bytes and PNG files, alone or as a grid.</summary>
+public static class ImageGrid
+{
+    /// <summary>The largest grid side, in pixels, that we agree to render in memory.</summary>
+    public const int MaxSide = 16384;
+
+    /// <summary>Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W]; output bytes [B, H, W, C].</summary>
+    public static byte[] ToBytes(Tensor images)
+    {
+        using var scope = torch.NewDisposeScope();
+        var scaled = ((images.detach().to(ScalarType.Float32).clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);
+        return scaled.permute(0, 2, 3, 1).contiguous().data<byte>().ToArray();
+    }
+
+    /// <summary>Encodes one image [C, H, W] or [1, C, H, W] as PNG.</summary>
+    public static byte[] ToPng(Tensor image) => Grid(image.dim() == 3 ? image.unsqueeze(0) : image, columns: 1, padding: 0);
+
+    /// <summary>
+    /// Lays out images [B, C, H, W] in [−1, 1] in rows of <paramref name="columns"/>, separated by
+    /// <paramref name="padding"/> pixels of <paramref name="background"/> (0..255), and encodes them as PNG.
+    /// </summary>
+    public static byte[] Grid(Tensor images, int columns = 8, int padding = 2, byte background = 0)
+    {
+        if (images.dim() != 4)
+        {
+            throw new ArgumentException($"Expected images [B, C, H, W]; got shape [{string.Join(", ", images.shape)}].");
+        }
+
+        var (b, c, h, w) = ((int)images.shape[0], (int)images.shape[1], (int)images.shape[2], (int)images.shape[3]);
+        if (c is not (1 or 3))
+        {
+            throw new ArgumentException($"Images need 1 or 3 channels; got {c}.");
+        }
+
+        var pixels = ToBytes(images);
+        return Grid(pixels, b, c, h, w, columns, padding, background);
+    }
+
+    /// <summary>Grid from bytes [B, H, W, C] (C = 1 or 3).</summary>
+    public static byte[] Grid(byte[] pixels, int count, int channels, int height, int width, int columns, int padding, byte background = 0)
+    {
+        if (columns < 1 || padding < 0)
+        {
+            throw new ArgumentException($"A grid needs at least 1 column and padding ≥ 0; got columns = {columns}, padding = {padding}.");
+        }
+
+        columns = Math.Min(columns, count);
+        var rows = (count + columns - 1) / columns;
+        long gridW = (columns * (long)(width + padding)) + padding;
+        long gridH = (rows * (long)(height + padding)) + padding;
+        if (gridW > MaxSide || gridH > MaxSide)
+        {
+            throw new ArgumentException($"A {gridW}×{gridH} grid is too large (limit {MaxSide} pixels a side); use more columns, fewer images, or --out-dir for one file per image.");
+        }
+
+        var colorType = channels == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888;
+        var bpp = channels == 1 ? 1 : 4;
+        using var bitmap = new SKBitmap(new SKImageInfo((int)gridW, (int)gridH, colorType, SKAlphaType.Opaque));
+        var buffer = new byte[gridW * gridH * bpp];
+        for (var i = 0; i < buffer.Length; i++)
+        {
+            buffer[i] = bpp == 4 && i % 4 == 3 ? (byte)255 : background;
+        }
+
+        for (var n = 0; n < count; n++)
+        {
+            var x0 = padding + ((n % columns) * (width + padding));
+            var y0 = padding + ((n / columns) * (height + padding));
+            for (var y = 0; y < height; y++)
+            {
+                for (var x = 0; x < width; x++)
+                {
+                    var src = ((((long)n * height) + y) * width + x) * channels;
+                    var dst = (((y0 + y) * gridW) + x0 + x) * bpp;
+                    for (var k = 0; k < channels; k++)
+                    {
+                        buffer[dst + k] = pixels[src + k];
+                    }
+                }
+            }
+        }
+
+        System.Runtime.InteropServices.Marshal.Copy(buffer, 0, bitmap.GetPixels(), buffer.Length);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size.</summary>
+    public static (byte[] Pixels, int Height, int Width, int Channels) DecodePng(byte[] png)
+    {
+        using var decoded = SKBitmap.Decode(png) ?? throw new InvalidDataException("Not a decodable image.");
+        var grey = decoded.ColorType == SKColorType.Gray8;
+        using var bitmap = decoded.Copy(grey ? SKColorType.Gray8 : SKColorType.Rgba8888);
+        var channels = grey ? 1 : 3;
+        var raw = bitmap.Bytes;
+        var result = new byte[bitmap.Width * bitmap.Height * channels];
+        for (var i = 0; i < bitmap.Width * bitmap.Height; i++)
+        {
+            for (var k = 0; k < channels; k++)
+            {
+                result[(i * channels) + k] = raw[(i * (grey ? 1 : 4)) + k];
+            }
+        }
+
+        return (result, bitmap.Height, bitmap.Width, channels);
+    }
+}

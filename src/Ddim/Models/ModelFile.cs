@@ -1,0 +1,183 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Models;
+
+/// <summary>
+/// Ddim's single-file container for checkpoints and trained models:
+/// <c>"DDIMFILE" · u32 version · JSON metadata · named binary sections · SHA-256 of all that precedes it</c>.
+/// Sections hold TorchSharp state dicts ("model", "ema", "optimizer", …). Written atomically; a truncated or
+/// altered file fails its checksum and gets a clear error.
+/// </summary>
+public sealed class ModelFile
+{
+    /// <summary>Current format version.</summary>
+    public const int FormatVersion = 1;
+
+    private static readonly byte[] Magic = "DDIMFILE"u8.ToArray();
+
+    /// <summary>JSON options used for every piece of metadata (enums as strings, indented).</summary>
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    /// <summary>Creates an empty container with the given metadata.</summary>
+    public ModelFile(JsonObject metadata) => Metadata = metadata;
+
+    /// <summary>Free-form metadata: "kind", "model" (UNetConfig), "schedule", training details.</summary>
+    public JsonObject Metadata { get; }
+
+    /// <summary>Named binary sections.</summary>
+    public Dictionary<string, byte[]> Sections { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The network's shape, from metadata "model".</summary>
+    public UNetConfig ModelConfig =>
+        Metadata["model"]?.Deserialize<UNetConfig>(Json) ?? throw new InvalidDataException("The model file has no 'model' configuration.");
+
+    /// <summary>The noise schedule the network was trained with, from metadata "schedule".</summary>
+    public NoiseSchedule Schedule
+    {
+        get
+        {
+            var s = Metadata["schedule"] ?? throw new InvalidDataException("The model file has no 'schedule'.");
+            return NoiseSchedule.Create(Enum.Parse<ScheduleKind>(s["kind"]!.GetValue<string>(), true), s["T"]!.GetValue<int>());
+        }
+    }
+
+    /// <summary>Metadata for a schedule.</summary>
+    public static JsonObject ScheduleNode(NoiseSchedule schedule) => new() { ["kind"] = schedule.Kind.ToString(), ["T"] = schedule.T };
+
+    /// <summary>Serialises a module's parameters and buffers.</summary>
+    public static byte[] Serialize(nn.Module module)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new BinaryWriter(ms, Encoding.UTF8, leaveOpen: true))
+        {
+            module.save(w);
+        }
+
+        return ms.ToArray();
+    }
+
+    /// <summary>Loads parameters saved by <see cref="Serialize"/> into a module of the same shape.</summary>
+    public static void Deserialize(nn.Module module, byte[] bytes, string what)
+    {
+        try
+        {
+            using var r = new BinaryReader(new MemoryStream(bytes));
+            module.load(r, strict: true);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or EndOfStreamException or IOException)
+        {
+            throw new InvalidDataException($"The {what} weights do not fit this network: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Writes the file atomically.</summary>
+    public void Save(string path)
+    {
+        Atomic.Write(path, stream =>
+        {
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            using var body = new MemoryStream();
+            using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write(Magic);
+                w.Write(FormatVersion);
+                w.Write(Metadata.ToJsonString(Json));
+                w.Write(Sections.Count);
+                foreach (var (name, bytes) in Sections)
+                {
+                    w.Write(name);
+                    w.Write((long)bytes.Length);
+                    w.Write(bytes);
+                }
+            }
+
+            var all = body.ToArray();
+            stream.Write(all);
+            stream.Write(SHA256.HashData(all));
+        });
+    }
+
+    /// <summary>Reads and verifies a file. Errors say what is wrong and what to do.</summary>
+    public static ModelFile Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
+        }
+
+        var all = File.ReadAllBytes(path);
+        if (all.Length < Magic.Length + 36 || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        {
+            throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
+        }
+
+        var body = all.AsSpan(0, all.Length - 32);
+        if (!SHA256.HashData(body).AsSpan().SequenceEqual(all.AsSpan(all.Length - 32)))
+        {
+            throw new InvalidDataException($"{path} is corrupt or truncated (its SHA-256 checksum does not match). Restore it, or train/copy it again.");
+        }
+
+        using var r = new BinaryReader(new MemoryStream(body.ToArray()), Encoding.UTF8);
+        r.ReadBytes(Magic.Length);
+        var version = r.ReadInt32();
+        if (version != FormatVersion)
+        {
+            throw new InvalidDataException($"{path} has format version {version}; this Ddim reads version {FormatVersion}.");
+        }
+
+        var metadata = JsonNode.Parse(r.ReadString()) as JsonObject ?? throw new InvalidDataException($"{path}: metadata is not a JSON object.");
+        var file = new ModelFile(metadata);
+        var count = r.ReadInt32();
+        for (var i = 0; i < count; i++)
+        {
+            var name = r.ReadString();
+            var length = r.ReadInt64();
+            file.Sections[name] = r.ReadBytes(checked((int)length));
+        }
+
+        return file;
+    }
+
+    /// <summary>
+    /// Loads a network for inference: builds a <see cref="UNet"/> from the stored config and fills it with the
+    /// EMA weights ("ema", or "weights" in exported models, else "model"). The network is in eval mode.
+    /// </summary>
+    public static (UNet Network, NoiseSchedule Schedule, ModelFile File) LoadNetwork(string path, Device? device = null)
+    {
+        var file = Load(path);
+        UNetConfig config;
+        try
+        {
+            config = file.ModelConfig;
+            config.Validate();
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new InvalidDataException($"{path}: the stored network configuration is invalid: {e.Message}", e);
+        }
+
+        var section = new[] { "weights", "ema", "model" }.FirstOrDefault(file.Sections.ContainsKey)
+            ?? throw new InvalidDataException($"{path} holds no network weights.");
+        var network = new UNet(config);
+        Deserialize(network, file.Sections[section], $"'{section}' section of {path}:");
+        network.eval();
+        if (device is not null)
+        {
+            network.to(device);
+        }
+
+        return (network, file.Schedule, file);
+    }
+}

@@ -1,0 +1,34 @@
+namespace Ddim.Sampling;
+
+/// <summary>Settings of a DDIM run. Validated by <see cref="Validate"/>.</summary>
+/// <param name="Eta">
+/// η of eq. 16: σ = η·√((1−ᾱ_next)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_next). 0 is deterministic DDIM, 1 is DDPM's posterior
+/// variance. Must lie in [0, 1].
+/// </param>
+/// <param name="ClipDenoised">Clamp x̂0 to [−1, 1] before it is used (on by default, as in the reference tutorial).</param>
+/// <param name="RederiveNoise">
+/// After clipping, recompute ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) so the direction term agrees with the clipped x̂0
+/// (diffusers' <c>use_clipped_model_output</c>). Off by default.
+/// </param>
+/// <param name="LargeVariance">
+/// The paper's σ̂ variant ("DDPM large variance", Table 1): the mean of η = 1 with noise of standard deviation
+/// σ̂ = √(1 − ᾱ_t/ᾱ_next), as in the paper's code. <paramref name="Eta"/> is ignored. No noise is added on the
+/// final step to x̂0.
+/// </param>
+public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = false, bool LargeVariance = false)
+{
+    /// <summary>Deterministic DDIM with clipping: η = 0.</summary>
+    public static DdimOptions Deterministic { get; } = new();
+
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> with a clear message for a bad η.</summary>
+    public void Validate()
+    {
+        if (double.IsNaN(Eta) || Eta < 0 || Eta > 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Eta), Eta, $"η must be between 0 (deterministic DDIM) and 1 (DDPM-like); got {Eta}.");
+        }
+    }
+
+    /// <summary>True when a step draws fresh noise.</summary>
+    public bool IsStochastic => LargeVariance || Eta > 0;
+}

@@ -1,0 +1,55 @@
+using static TorchSharp.torch;
+
+namespace Ddim.Sampling;
+
+/// <summary>
+/// ε_θ(x_t, t): predicts the noise in a batch <paramref name="x"/> at integer timesteps <paramref name="t"/>
+/// (int64, shape [B]). A trained network, or an analytic model in tests.
+/// </summary>
+/// <returns>A tensor shaped like <paramref name="x"/>.</returns>
+public delegate Tensor NoisePredictor(Tensor x, Tensor t);
+
+/// <summary>What a sampler shows its observer after each step. The tensors are valid only during the call: clone what you keep.</summary>
+/// <param name="Index">0-based step number.</param>
+/// <param name="Count">Number of steps in the run.</param>
+/// <param name="T">The timestep just denoised.</param>
+/// <param name="TNext">The timestep reached (−1: clean data).</param>
+/// <param name="X">x_t, the input of this step.</param>
+/// <param name="PredX0">x̂0, the model's estimate of clean data at this step (after clipping, if on).</param>
+/// <param name="XNext">x_{t_next}, the output of this step.</param>
+public sealed record SamplerStep(int Index, int Count, int T, int TNext, Tensor X, Tensor PredX0, Tensor XNext);
+
+/// <summary>
+/// Where the sampler's fresh Gaussian noise z comes from. Implementations must return a new tensor shaped like
+/// the <c>like</c> tensor, in its dtype and device.
+/// </summary>
+public interface INoiseSource
+{
+    /// <summary>The z of step <paramref name="stepIndex"/>.</summary>
+    Tensor Next(int stepIndex, Tensor like);
+}
+
+/// <summary>Draws z ~ N(0, I) from a caller-seeded <see cref="Generator"/>.</summary>
+/// <param name="generator">The generator; the caller owns and disposes it.</param>
+public sealed class GeneratorNoise(Generator generator) : INoiseSource
+{
+    /// <inheritdoc />
+    public Tensor Next(int stepIndex, Tensor like) =>
+        randn(like.shape, dtype: like.dtype, device: like.device, generator: generator);
+}
+
+/// <summary>Replays noise supplied by the caller, one tensor per step (for matching a reference run).</summary>
+/// <param name="noise">z for step 0, 1, …; each must have the shape of x.</param>
+public sealed class ReplayNoise(IReadOnlyList<Tensor> noise) : INoiseSource
+{
+    /// <inheritdoc />
+    public Tensor Next(int stepIndex, Tensor like)
+    {
+        if (stepIndex >= noise.Count)
+        {
+            throw new ArgumentException($"The replayed noise has {noise.Count} tensors but step {stepIndex} needs one.");
+        }
+
+        return noise[stepIndex].to(like.dtype, like.device).reshape(like.shape);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Collections.Immutable;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Schedules;
+
+/// <summary>The family of a β schedule.</summary>
+public enum ScheduleKind
+{
+    /// <summary>Ho et al. 2020: β linear in t.</summary>
+    Linear,
+
+    /// <summary>Nichol &amp; Dhariwal 2021: ᾱ follows a squared cosine.</summary>
+    Cosine,
+}
+
+/// <summary>
+/// An immutable DDPM noise schedule: β_t and ᾱ_t = ∏_{i≤t}(1 − β_i) for t = 0 … T−1, held in float64.
+/// </summary>
+/// <remarks>
+/// Paper symbols: DDPM's β_t and ᾱ_t are the DDIM paper's (1 − α_t/α_{t−1}) and α_t. Timesteps are 0-based, and
+/// t = −1 stands for "clean data" with ᾱ_{−1} = 1.
+/// </remarks>
+public sealed class NoiseSchedule
+{
+    private NoiseSchedule(ScheduleKind kind, ImmutableArray<double> betas)
+    {
+        Kind = kind;
+        Betas = betas;
+        var alphaBars = ImmutableArray.CreateBuilder<double>(betas.Length);
+        var product = 1.0;
+        foreach (var beta in betas)
+        {
+            product *= 1.0 - beta;
+            alphaBars.Add(product);
+        }
+
+        AlphaBars = alphaBars.MoveToImmutable();
+    }
+
+    /// <summary>Which family this schedule belongs to.</summary>
+    public ScheduleKind Kind { get; }
+
+    /// <summary>T, the number of training timesteps.</summary>
+    public int T => Betas.Length;
+
+    /// <summary>β_t for t = 0 … T−1 (DDPM eq. 2).</summary>
+    public ImmutableArray<double> Betas { get; }
+
+    /// <summary>ᾱ_t for t = 0 … T−1 (DDPM's ᾱ_t, the DDIM paper's α_t).</summary>
+    public ImmutableArray<double> AlphaBars { get; }
+
+    /// <summary>
+    /// Linear β from <paramref name="betaStart"/> to <paramref name="betaEnd"/> over <paramref name="t"/> steps
+    /// (Ho et al. 2020 use 1e-4 … 0.02, T = 1000).
+    /// </summary>
+    public static NoiseSchedule Linear(int t, double betaStart = 1e-4, double betaEnd = 0.02)
+    {
+        RequireT(t);
+        if (!(betaStart > 0 && betaStart <= betaEnd && betaEnd < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(betaStart), $"Linear schedule needs 0 < betaStart ≤ betaEnd < 1; got {betaStart} and {betaEnd}.");
+        }
+
+        var betas = ImmutableArray.CreateBuilder<double>(t);
+        for (var i = 0; i < t; i++)
+        {
+            // numpy.linspace: start + i·step, with the last point exactly betaEnd.
+            betas.Add(i == t - 1 ? betaEnd : betaStart + (i * ((betaEnd - betaStart) / (t - 1))));
+        }
+
+        return new NoiseSchedule(ScheduleKind.Linear, betas.MoveToImmutable());
+    }
+
+    /// <summary>
+    /// Cosine schedule (Nichol &amp; Dhariwal 2021, eq. 17): f(t) = cos²(((t/T) + s)/(1 + s)·π/2),
+    /// β_t = min(1 − f(t+1)/f(t), <paramref name="maxBeta"/>).
+    /// </summary>
+    public static NoiseSchedule Cosine(int t, double s = 0.008, double maxBeta = 0.999)
+    {
+        RequireT(t);
+        if (!(s >= 0) || !(maxBeta > 0 && maxBeta < 1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(s), $"Cosine schedule needs s ≥ 0 and 0 < maxBeta < 1; got s = {s}, maxBeta = {maxBeta}.");
+        }
+
+        double F(int i) => Math.Pow(Math.Cos(((((double)i / t) + s) / (1 + s)) * Math.PI / 2), 2);
+        var betas = ImmutableArray.CreateBuilder<double>(t);
+        for (var i = 0; i < t; i++)
+        {
+            betas.Add(Math.Min(1 - (F(i + 1) / F(i)), maxBeta));
+        }
+
+        return new NoiseSchedule(ScheduleKind.Cosine, betas.MoveToImmutable());
+    }
+
+    /// <summary>Builds a schedule by kind with its default parameters.</summary>
+    public static NoiseSchedule Create(ScheduleKind kind, int t) => kind switch
+    {
+        ScheduleKind.Linear => Linear(t),
+        ScheduleKind.Cosine => Cosine(t),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown schedule kind."),
+    };
+
+    /// <summary>ᾱ_t, with ᾱ_{−1} = 1 (the clean-data end of a DDIM run).</summary>
+    public double AlphaBar(int t)
+    {
+        if (t == -1)
+        {
+            return 1.0;
+        }
+
+        if (t < 0 || t >= T)
+        {
+            throw new ArgumentOutOfRangeException(nameof(t), $"Timestep {t} is outside 0 … {T - 1} (or −1 for clean data).");
+        }
+
+        return AlphaBars[t];
+    }
+
+    /// <summary>ᾱ_t for all t as a 1-D tensor of the given dtype (computed in float64, then cast).</summary>
+    public Tensor AlphaBarTensor(ScalarType dtype = ScalarType.Float32, Device? device = null)
+    {
+        using var f64 = torch.tensor(AlphaBars.ToArray(), dtype: ScalarType.Float64);
+        return f64.to(dtype, device ?? CPU);
+    }
+
+    private static void RequireT(int t)
+    {
+        if (t < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(t), $"A noise schedule needs T ≥ 2 timesteps; got {t}.");
+        }
+    }
+}

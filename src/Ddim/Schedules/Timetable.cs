@@ -1,0 +1,146 @@
+using System.Collections.Immutable;
+
+namespace Ddim.Schedules;
+
+/// <summary>How a sampler picks its S timesteps out of the T training steps.</summary>
+public enum Spacing
+{
+    /// <summary>The reference tutorial: <c>linspace(−1, T−1, S+1)</c> in float32, truncated to int, reversed, −1 dropped.</summary>
+    Seed,
+
+    /// <summary>diffusers "leading": <c>arange(0, S)·(T // S)</c>, reversed.</summary>
+    Leading,
+
+    /// <summary>diffusers "trailing": <c>round(arange(T, 0, −T/S)) − 1</c>.</summary>
+    Trailing,
+
+    /// <summary>diffusers "linspace": <c>round(linspace(0, T−1, S))</c>, reversed.</summary>
+    Linspace,
+
+    /// <summary>DDIM paper code, skip_type "uniform": <c>range(0, T, T // S)</c>, reversed (may give more than S steps).</summary>
+    Uniform,
+
+    /// <summary>DDIM paper code, skip_type "quad": <c>int(linspace(0, √(0.8·T), S)²)</c>, reversed (may repeat small t).</summary>
+    Quad,
+}
+
+/// <summary>One DDIM update: from timestep <see cref="T"/> to <see cref="TNext"/> (−1 means "to x̂0", ᾱ = 1).</summary>
+/// <param name="Index">0-based position in the timetable.</param>
+/// <param name="T">τ_i, the current timestep.</param>
+/// <param name="TNext">τ_{i−1} in the paper's notation: the real next entry of the timetable, or −1 after the last.</param>
+public readonly record struct TimetableStep(int Index, int T, int TNext);
+
+/// <summary>
+/// A DDIM timetable: a descending list of timesteps τ_S &gt; … &gt; τ_1 (the paper's sub-sequence τ, §4.2).
+/// Each step pairs an entry with the real next entry, never with t − T/S, and the last entry goes to x̂0.
+/// </summary>
+public sealed class Timetable
+{
+    private Timetable(ImmutableArray<int> steps, int trainingSteps)
+    {
+        Steps = steps;
+        TrainingSteps = trainingSteps;
+    }
+
+    /// <summary>The timesteps, in the order the sampler visits them (descending).</summary>
+    public ImmutableArray<int> Steps { get; }
+
+    /// <summary>T of the schedule this timetable indexes into.</summary>
+    public int TrainingSteps { get; }
+
+    /// <summary>The number of network calls, which can differ from the requested S for <see cref="Spacing.Uniform"/>.</summary>
+    public int Count => Steps.Length;
+
+    /// <summary>The (t, t_next) pairs in visiting order; the last has t_next = −1.</summary>
+    public IEnumerable<TimetableStep> Pairs()
+    {
+        for (var i = 0; i < Steps.Length; i++)
+        {
+            yield return new TimetableStep(i, Steps[i], i + 1 < Steps.Length ? Steps[i + 1] : -1);
+        }
+    }
+
+    /// <summary>All T steps, T−1 … 0: the DDPM timetable.</summary>
+    public static Timetable Full(int trainingSteps) => Create(Spacing.Leading, trainingSteps, trainingSteps);
+
+    /// <summary>Builds the timetable of a spacing rule. S is the requested number of steps, 1 ≤ S ≤ T.</summary>
+    public static Timetable Create(Spacing spacing, int trainingSteps, int steps)
+    {
+        if (trainingSteps < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(trainingSteps), $"T must be at least 2; got {trainingSteps}.");
+        }
+
+        if (steps < 1 || steps > trainingSteps)
+        {
+            throw new ArgumentOutOfRangeException(nameof(steps), $"The number of sampling steps S must be between 1 and T = {trainingSteps}; got {steps}.");
+        }
+
+        int tt = trainingSteps, s = steps;
+        IEnumerable<int> ascending = spacing switch
+        {
+            // linspace(−1, T−1, S+1) evaluated like numpy (float64) then cast to float32, truncated toward zero.
+            Spacing.Seed => Enumerable.Range(1, s).Select(i => (int)(float)LinspacePoint(-1, tt - 1, s + 1, i)),
+            Spacing.Leading => Enumerable.Range(0, s).Select(i => i * (tt / s)),
+            Spacing.Trailing => TrailingAscending(tt, s),
+            Spacing.Linspace => Enumerable.Range(0, s).Select(i => (int)Math.Round(LinspacePoint(0, tt - 1, s, i), MidpointRounding.ToEven)),
+            Spacing.Uniform => Enumerable.Range(0, ((tt - 1) / (tt / s)) + 1).Select(i => i * (tt / s)),
+            Spacing.Quad => Enumerable.Range(0, s).Select(i => (int)Math.Pow(LinspacePoint(0, Math.Sqrt(tt * 0.8), s, i), 2)),
+            _ => throw new ArgumentOutOfRangeException(nameof(spacing), spacing, "Unknown spacing rule."),
+        };
+
+        // The rules are reproduced exactly, including "quad"'s repeated small timesteps for large S.
+        return new Timetable(ascending.Reverse().ToImmutableArray(), trainingSteps);
+    }
+
+    /// <summary>
+    /// An explicit timetable. The list must be strictly descending, without duplicates, within 0 … T−1.
+    /// </summary>
+    public static Timetable Custom(IEnumerable<int> steps, int trainingSteps)
+    {
+        ArgumentNullException.ThrowIfNull(steps);
+        var list = steps.ToImmutableArray();
+        if (list.Length == 0)
+        {
+            throw new ArgumentException("A custom timetable needs at least one timestep.", nameof(steps));
+        }
+
+        foreach (var t in list)
+        {
+            if (t < 0 || t >= trainingSteps)
+            {
+                throw new ArgumentOutOfRangeException(nameof(steps), $"Timestep {t} is outside 0 … {trainingSteps - 1} (T = {trainingSteps}).");
+            }
+        }
+
+        for (var i = 1; i < list.Length; i++)
+        {
+            if (list[i] == list[i - 1])
+            {
+                throw new ArgumentException($"Timestep {list[i]} appears twice; each timestep may be used once.", nameof(steps));
+            }
+
+            if (list[i] > list[i - 1])
+            {
+                throw new ArgumentException($"Timesteps must be in descending order (the order the sampler visits them); {list[i - 1]} is followed by {list[i]}.", nameof(steps));
+            }
+        }
+
+        return new Timetable(list, trainingSteps);
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"[{string.Join(", ", Steps)}] of T = {TrainingSteps}";
+
+    // numpy.linspace(start, stop, num)[i]: start + i·((stop − start)/(num − 1)), the last point exactly stop.
+    private static double LinspacePoint(double start, double stop, int num, int i) =>
+        num == 1 ? start : i == num - 1 ? stop : start + (i * ((stop - start) / (num - 1)));
+
+    private static IEnumerable<int> TrailingAscending(int tt, int s)
+    {
+        // numpy.arange(T, 0, −T/S): length ceil(T / (T/S)), values T − i·(T/S).
+        var step = (double)tt / s;
+        var n = (int)Math.Ceiling(tt / step);
+        return Enumerable.Range(0, n).Select(i => (int)Math.Round(tt - (i * step), MidpointRounding.ToEven) - 1).Reverse();
+    }
+}

@@ -1,0 +1,72 @@
+using Ddim.Models;
+using Ddim.Schedules;
+
+namespace Ddim.Training;
+
+/// <summary>Everything that defines a training run. Saved inside every checkpoint; load presets from JSON.</summary>
+/// <param name="Model">The network's shape.</param>
+/// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images.</param>
+/// <param name="Schedule">β schedule family (linear, as in DDPM/DDIM).</param>
+/// <param name="TimeSteps">T, the number of diffusion steps (1000 in the papers).</param>
+/// <param name="Steps">Total optimiser steps.</param>
+/// <param name="BatchSize">Images per step.</param>
+/// <param name="LearningRate">AdamW peak learning rate.</param>
+/// <param name="WarmupSteps">Linear learning-rate warm-up from 0 over this many steps.</param>
+/// <param name="WeightDecay">AdamW decoupled weight decay.</param>
+/// <param name="GradClip">Clip the global gradient norm to this value (0: off).</param>
+/// <param name="EmaDecay">EMA decay of the weights used for sampling.</param>
+/// <param name="EmaWarmup">When true the EMA decay is min(EmaDecay, (1+step)/(10+step)), so early EMA tracks the model.</param>
+/// <param name="Seed">Seeds the generator for batches, timesteps and noise, and the global one (dropout).</param>
+/// <param name="LogEvery">Write a loss-log line every N steps.</param>
+/// <param name="CheckpointEvery">Save a checkpoint every N steps (and on Ctrl-C, and at the end).</param>
+/// <param name="SampleEvery">Write a sample grid from the EMA model every N steps (0: never).</param>
+/// <param name="SampleSteps">DDIM steps for those grids.</param>
+public sealed record TrainConfig(
+    UNetConfig Model,
+    string Data = "mnist",
+    ScheduleKind Schedule = ScheduleKind.Linear,
+    int TimeSteps = 1000,
+    int Steps = 10000,
+    int BatchSize = 64,
+    double LearningRate = 5e-4,
+    int WarmupSteps = 500,
+    double WeightDecay = 0.0,
+    double GradClip = 1.0,
+    double EmaDecay = 0.999,
+    bool EmaWarmup = true,
+    long Seed = 0,
+    int LogEvery = 50,
+    int CheckpointEvery = 250,
+    int SampleEvery = 1000,
+    int SampleSteps = 50)
+{
+    /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
+    public void Validate()
+    {
+        Model.Validate();
+        void Require(bool ok, string message)
+        {
+            if (!ok)
+            {
+                throw new ArgumentException($"Invalid training configuration: {message}");
+            }
+        }
+
+        Require(TimeSteps >= 2, $"TimeSteps must be ≥ 2 (got {TimeSteps}).");
+        Require(Steps >= 1, $"Steps must be ≥ 1 (got {Steps}).");
+        Require(BatchSize >= 1, $"BatchSize must be ≥ 1 (got {BatchSize}).");
+        Require(LearningRate > 0 && double.IsFinite(LearningRate), $"LearningRate must be positive (got {LearningRate}).");
+        Require(WarmupSteps >= 0, $"WarmupSteps must be ≥ 0 (got {WarmupSteps}).");
+        Require(WeightDecay >= 0, $"WeightDecay must be ≥ 0 (got {WeightDecay}).");
+        Require(GradClip >= 0, $"GradClip must be ≥ 0 (got {GradClip}).");
+        Require(EmaDecay is >= 0 and < 1, $"EmaDecay must be in [0, 1) (got {EmaDecay}).");
+        Require(LogEvery >= 1 && CheckpointEvery >= 1 && SampleEvery >= 0, "LogEvery and CheckpointEvery must be ≥ 1, SampleEvery ≥ 0.");
+        Require(SampleSteps >= 1 && SampleSteps <= TimeSteps, $"SampleSteps must be in 1 … TimeSteps (got {SampleSteps}).");
+    }
+
+    /// <summary>Learning rate at a (0-based) step: linear warm-up, then constant.</summary>
+    public double LearningRateAt(long step) => WarmupSteps == 0 ? LearningRate : LearningRate * Math.Min(1.0, (step + 1.0) / WarmupSteps);
+
+    /// <summary>EMA decay at a (0-based) step.</summary>
+    public double EmaDecayAt(long step) => EmaWarmup ? Math.Min(EmaDecay, (1.0 + step) / (10.0 + step)) : EmaDecay;
+}

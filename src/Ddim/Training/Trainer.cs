@@ -1,0 +1,328 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Data;
+using Ddim.Imaging;
+using Ddim.Models;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Ddim.Training;
+
+/// <summary>Progress of a training run, reported after every step.</summary>
+/// <param name="Step">Steps done so far.</param>
+/// <param name="TotalSteps">Steps planned.</param>
+/// <param name="Loss">This step's loss.</param>
+/// <param name="LearningRate">This step's learning rate.</param>
+/// <param name="ImagesPerSecond">Throughput since this process started training.</param>
+public sealed record TrainProgress(long Step, long TotalSteps, double Loss, double LearningRate, double ImagesPerSecond);
+
+/// <summary>How a run ended.</summary>
+/// <param name="Step">The step reached.</param>
+/// <param name="Completed">True when all steps ran; false when cancelled (a checkpoint was saved).</param>
+/// <param name="CheckpointPath">The latest checkpoint.</param>
+/// <param name="ModelPath">The exported EMA model, when completed.</param>
+public sealed record TrainResult(long Step, bool Completed, string CheckpointPath, string? ModelPath);
+
+/// <summary>The loss went NaN or infinite; the last good checkpoint is kept.</summary>
+public sealed class TrainingDivergedException(string message) : Exception(message);
+
+/// <summary>
+/// DDPM training (Ho et al. 2020, Algorithm 1): x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε with t ~ U{0, …, T−1},
+/// loss = ‖ε − ε_θ(x_t, t)‖², AdamW with warm-up and gradient clipping, and an EMA copy for sampling.
+/// A run lives in one folder: checkpoint.ddim, loss.jsonl, samples/, and model.ddim at the end.
+/// </summary>
+public static class Trainer
+{
+    /// <summary>File name of the resumable checkpoint inside the run folder.</summary>
+    public const string CheckpointFile = "checkpoint.ddim";
+
+    /// <summary>File name of the exported EMA model inside the run folder.</summary>
+    public const string ModelFileName = "model.ddim";
+
+    /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
+    public static TrainResult Run(
+        TrainConfig config,
+        ImageDataset data,
+        string outDir,
+        bool resume = false,
+        Action<TrainProgress>? progress = null,
+        Action<string>? log = null,
+        Device? device = null,
+        CancellationToken cancel = default)
+    {
+        config.Validate();
+        log ??= _ => { };
+        device ??= CPU;
+        RequireDataFitsModel(config.Model, data);
+        Directory.CreateDirectory(outDir);
+        var checkpointPath = Path.Combine(outDir, CheckpointFile);
+        var logPath = Path.Combine(outDir, "loss.jsonl");
+        var dataHash = data.Hash;
+
+        // --- Set up: schedule, networks, optimiser, generators, data on the device.
+        var schedule = NoiseSchedule.Create(config.Schedule, config.TimeSteps);
+        using var model = new UNet(config.Model);
+        using var ema = new UNet(config.Model);
+        model.to(device);
+        ema.to(device);
+        using var generator = new Generator((ulong)config.Seed, device);
+        torch.random.manual_seed(config.Seed);
+        CopyWeights(model, ema);
+        ema.eval();
+        using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
+        long step = 0;
+
+        if (resume)
+        {
+            step = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            TruncateLog(logPath, step);
+            log($"Resumed from {checkpointPath} at step {step}.");
+        }
+        else if (File.Exists(checkpointPath))
+        {
+            throw new InvalidOperationException($"{outDir} already holds a checkpoint. Pass --resume to continue it, or choose another --out folder.");
+        }
+        else
+        {
+            File.Delete(logPath);
+        }
+
+        log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
+        using var images = data.ToTensor(device);
+        using var alphaBars = schedule.AlphaBarTensor(ScalarType.Float32, device);
+        var clock = Stopwatch.StartNew();
+        var startStep = step;
+        var logLoss = 0.0;
+        var logCount = 0;
+
+        // --- The loop: one DDPM step at a time, everything inside a dispose scope.
+        model.train();
+        while (step < config.Steps)
+        {
+            if (cancel.IsCancellationRequested)
+            {
+                SaveCheckpoint(checkpointPath, config, dataHash, step, model, ema, optimizer, generator);
+                log($"Interrupted: checkpoint saved at step {step}. Continue with --resume.");
+                return new TrainResult(step, false, checkpointPath, null);
+            }
+
+            double loss;
+            var lr = config.LearningRateAt(step);
+            using (var scope = torch.NewDisposeScope())
+            {
+                var index = torch.randint(data.Count, [config.BatchSize], dtype: ScalarType.Int64, device: device, generator: generator);
+                var x0 = images.index_select(0, index);
+                var t = torch.randint(schedule.T, [config.BatchSize], dtype: ScalarType.Int64, device: device, generator: generator);
+                var noise = torch.randn(x0.shape, dtype: x0.dtype, device: device, generator: generator);
+                var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
+                var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
+
+                var lossTensor = nn.functional.mse_loss(model.forward(xt, t), noise);
+                loss = lossTensor.item<float>();
+                if (!double.IsFinite(loss))
+                {
+                    throw new TrainingDivergedException(
+                        $"The loss became {loss} at step {step + 1}. The last good checkpoint ({checkpointPath}) is kept. " +
+                        "Lower LearningRate or GradClip in the preset, then resume.");
+                }
+
+                optimizer.zero_grad();
+                lossTensor.backward();
+                if (config.GradClip > 0)
+                {
+                    nn.utils.clip_grad_norm_(model.parameters(), config.GradClip);
+                }
+
+                foreach (var group in optimizer.ParamGroups)
+                {
+                    group.LearningRate = lr;
+                }
+
+                optimizer.step();
+                UpdateEma(model, ema, config.EmaDecayAt(step));
+            }
+
+            step++;
+            logLoss += loss;
+            logCount++;
+            var rate = (step - startStep) * config.BatchSize / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
+            progress?.Invoke(new TrainProgress(step, config.Steps, loss, lr, rate));
+
+            if (step % config.LogEvery == 0 || step == config.Steps)
+            {
+                AppendLog(logPath, new JsonObject { ["step"] = step, ["loss"] = logLoss / logCount, ["lr"] = lr, ["images_per_s"] = Math.Round(rate, 2), ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 1) });
+                logLoss = 0;
+                logCount = 0;
+            }
+
+            if (step % config.CheckpointEvery == 0 || step == config.Steps)
+            {
+                SaveCheckpoint(checkpointPath, config, dataHash, step, model, ema, optimizer, generator);
+            }
+
+            if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
+            {
+                WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device);
+                model.train();
+            }
+        }
+
+        var modelPath = Path.Combine(outDir, ModelFileName);
+        ExportModel(modelPath, config, dataHash, step, ema, schedule, data.Name);
+        log($"Done: {step} steps. EMA model written to {modelPath}.");
+        return new TrainResult(step, true, checkpointPath, modelPath);
+    }
+
+    /// <summary>Writes the EMA weights alone as an inference model file (what <c>ddim sample --model</c> reads).</summary>
+    public static void ExportModel(string path, TrainConfig config, string dataHash, long step, UNet ema, NoiseSchedule schedule, string dataName)
+    {
+        var file = new ModelFile(new JsonObject
+        {
+            ["kind"] = "model",
+            ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
+            ["schedule"] = ModelFile.ScheduleNode(schedule),
+            ["training"] = new JsonObject { ["data"] = dataName, ["data_sha256"] = dataHash, ["steps"] = step, ["config"] = JsonSerializer.SerializeToNode(config, ModelFile.Json) },
+        });
+        file.Sections["weights"] = ModelFile.Serialize(ema);
+        file.Save(path);
+    }
+
+    /// <summary>Samples a grid of 64 digits from the EMA model with DDIM (η = 0) from a fixed seed.</summary>
+    public static void WriteSampleGrid(string path, UNet ema, NoiseSchedule schedule, TrainConfig config, Device device)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        using var scope = torch.NewDisposeScope();
+        ema.eval();
+        using var gen = new Generator(1234, device);
+        var c = config.Model;
+        var xT = torch.randn([64, c.ImageChannels, c.ImageSize, c.ImageSize], generator: gen, device: device);
+        var x0 = DdimSampler.Sample((x, t) => ema.forward(x, t), xT, schedule, Timetable.Create(Spacing.Seed, schedule.T, config.SampleSteps));
+        var png = ImageGrid.Grid(x0.cpu(), columns: 8);
+        Atomic.WriteAllBytes(path, png);
+    }
+
+    private static void RequireDataFitsModel(UNetConfig model, ImageDataset data)
+    {
+        if (data.Channels != model.ImageChannels || data.Height != model.ImageSize || data.Width != model.ImageSize)
+        {
+            throw new ArgumentException(
+                $"The data are {data.Channels}×{data.Height}×{data.Width} but the model expects {model.ImageChannels}×{model.ImageSize}×{model.ImageSize}; set Model.ImageChannels and Model.ImageSize to match.");
+        }
+    }
+
+    private static void CopyWeights(UNet from, UNet to)
+    {
+        using var noGrad = torch.no_grad();
+        foreach (var (p, q) in from.parameters().Zip(to.parameters()))
+        {
+            q.copy_(p);
+        }
+    }
+
+    private static void UpdateEma(UNet model, UNet ema, double decay)
+    {
+        // θ_ema ← decay·θ_ema + (1 − decay)·θ
+        using var noGrad = torch.no_grad();
+        foreach (var (p, q) in model.parameters().Zip(ema.parameters()))
+        {
+            q.mul_(decay).add_(p.detach(), alpha: 1 - decay);
+        }
+    }
+
+    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, long step, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator)
+    {
+        var file = new ModelFile(new JsonObject
+        {
+            ["kind"] = "checkpoint",
+            ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
+            ["schedule"] = new JsonObject { ["kind"] = config.Schedule.ToString(), ["T"] = config.TimeSteps },
+            ["train"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
+            ["step"] = step,
+            ["data_sha256"] = dataHash,
+            ["saved_utc"] = DateTime.UtcNow.ToString("O"),
+        });
+        file.Sections["model"] = ModelFile.Serialize(model);
+        file.Sections["ema"] = ModelFile.Serialize(ema);
+        using (var ms = new MemoryStream())
+        {
+            using (var w = new BinaryWriter(ms, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                optimizer.save_state_dict(w);
+            }
+
+            file.Sections["optimizer"] = ms.ToArray();
+        }
+
+        file.Sections["rng"] = TensorBytes(generator.get_state());
+        file.Sections["rng_global"] = TensorBytes(torch.random.get_rng_state());
+        file.Save(path);
+    }
+
+    private static long RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"--resume was given but there is no checkpoint at {path}.", path);
+        }
+
+        var file = ModelFile.Load(path);
+        if (file.Metadata["kind"]?.GetValue<string>() != "checkpoint")
+        {
+            throw new InvalidDataException($"{path} is an exported model, not a training checkpoint; it cannot be resumed.");
+        }
+
+        var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
+        if (JsonSerializer.Serialize(saved with { Steps = 0 }, ModelFile.Json) != JsonSerializer.Serialize(config with { Steps = 0 }, ModelFile.Json))
+        {
+            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps may change), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+        }
+
+        if (file.Metadata["data_sha256"]?.GetValue<string>() != dataHash)
+        {
+            throw new InvalidDataException($"{path} was trained on other data (SHA-256 differs). Resume with the same data set, or start a new --out folder.");
+        }
+
+        ModelFile.Deserialize(model, file.Sections["model"], "checkpoint's model");
+        ModelFile.Deserialize(ema, file.Sections["ema"], "checkpoint's EMA");
+        using (var r = new BinaryReader(new MemoryStream(file.Sections["optimizer"])))
+        {
+            optimizer.load_state_dict(r);
+        }
+
+        using var state = BytesTensor(file.Sections["rng"]);
+        generator.set_state(state);
+        using var global = BytesTensor(file.Sections["rng_global"]);
+        torch.random.set_rng_state(global);
+        model.to(device);
+        ema.to(device);
+        return file.Metadata["step"]!.GetValue<long>();
+    }
+
+    private static byte[] TensorBytes(Tensor t)
+    {
+        using (t)
+        {
+            return t.to(ScalarType.Byte).data<byte>().ToArray();
+        }
+    }
+
+    private static Tensor BytesTensor(byte[] bytes) => torch.tensor(bytes, dtype: ScalarType.Byte);
+
+    private static void AppendLog(string path, JsonObject line) =>
+        File.AppendAllText(path, line.ToJsonString() + "\n");
+
+    private static void TruncateLog(string path, long step)
+    {
+        if (!File.Exists(path))
+        {
+            return;
+        }
+
+        var kept = File.ReadAllLines(path).Where(l => l.Length > 0 && JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step);
+        Atomic.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+    }
+}

@@ -1,0 +1,53 @@
+using Ddim.Sampling;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public class DdimStepTests
+{
+    public static TheoryData<int> Cases => Golden.Indices("steps");
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Given_a_reference_step_When_applied_in_float64_Then_sigma_x0_and_x_next_match_to_1e_9(int index) =>
+        CheckStep(index, ScalarType.Float64, 1e-9);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Given_a_reference_step_When_applied_in_float32_Then_x0_and_x_next_match_to_1e_4(int index) =>
+        CheckStep(index, ScalarType.Float32, 1e-4);
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void Given_eta_out_of_range_When_validating_Then_a_clear_error(double eta)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new DdimOptions(Eta: eta).Validate());
+        Assert.Contains("η must be between 0", error.Message);
+    }
+
+    private static void CheckStep(int index, ScalarType dtype, double tolerance)
+    {
+        // Given
+        var r = Golden.Item("steps", index);
+        using var scope = NewDisposeScope();
+        var x = TensorAssert.From(r.GetProperty("x_t").Doubles(), dtype);
+        var eps = TensorAssert.From(r.GetProperty("eps").Doubles(), dtype);
+        var z = TensorAssert.From(r.GetProperty("z").Doubles(), dtype);
+        var abarT = r.GetProperty("abar_t").GetDouble();
+        var abarNext = r.GetProperty("abar_next").GetDouble();
+        var eta = r.GetProperty("eta").GetDouble();
+        var options = new DdimOptions(Eta: eta, ClipDenoised: r.GetProperty("clip").GetBoolean());
+
+        // When
+        var sigma = DdimSampler.Sigma(abarT, abarNext, eta);
+        var (xNext, predX0) = DdimSampler.Step(x, eps, abarT, abarNext, options, z);
+
+        // Then
+        Assert.Equal(r.GetProperty("sigma").GetDouble(), sigma, 1e-12);
+        TensorAssert.Close(r.GetProperty("pred_x0").Doubles(), predX0, tolerance);
+        TensorAssert.Close(r.GetProperty("x_next").Doubles(), xNext, tolerance);
+        Assert.Equal(dtype, xNext.dtype);
+    }
+}

@@ -1,0 +1,157 @@
+using Ddim.Sampling;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public class SamplerPropertyTests
+{
+    private static readonly NoiseSchedule Schedule = NoiseSchedule.Linear(300);
+
+    [Fact]
+    public void Given_the_same_noise_When_DDIM_eta_1_runs_all_T_steps_Then_it_equals_DDPM_with_posterior_variance()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        using var gen = new Generator(7);
+        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
+        var draws = Enumerable.Range(0, Schedule.T).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+
+        // When
+        var ddim = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), new DdimOptions(Eta: 1, ClipDenoised: false), new ReplayNoise(draws));
+        var ddpm = DdpmSampler.Sample(denoiser.Predict, xT, Schedule, new ReplayNoise(draws), new DdpmOptions(DdpmVariance.Posterior));
+
+        // Then
+        Assert.True(ddim.allclose(ddpm, rtol: 0, atol: 1e-10), $"max diff {(ddim - ddpm).abs().max().item<double>()}");
+    }
+
+    [Fact]
+    public void Given_eta_0_When_sampled_twice_with_different_generators_Then_bit_identical_and_generators_untouched()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        using var seedGen = new Generator(1);
+        var xT = randn([8, 1, 4, 4], generator: seedGen);
+        var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 20);
+        using var genA = new Generator(11);
+        using var genB = new Generator(99);
+        var stateBefore = genA.get_state();
+
+        // When
+        var a = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, DdimOptions.Deterministic, new GeneratorNoise(genA));
+        var b = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, DdimOptions.Deterministic, new GeneratorNoise(genB));
+        var c = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable);
+
+        // Then
+        Assert.Equal(a.data<float>().ToArray(), b.data<float>().ToArray());
+        Assert.Equal(a.data<float>().ToArray(), c.data<float>().ToArray());
+        Assert.True(genA.get_state().eq(stateBefore).all().item<bool>());
+    }
+
+    [Fact]
+    public void Given_eta_above_0_and_the_same_seed_When_sampled_twice_Then_identical_and_a_new_seed_differs()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        var xT = randn([4, 8], generator: new Generator(3));
+        var timetable = Timetable.Create(Spacing.Trailing, Schedule.T, 10);
+        var options = new DdimOptions(Eta: 0.5);
+
+        Tensor Run(long seed)
+        {
+            using var gen = new Generator((ulong)seed);
+            return DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options, new GeneratorNoise(gen));
+        }
+
+        Assert.True(Run(5).eq(Run(5)).all().item<bool>());
+        Assert.False(Run(5).eq(Run(6)).all().item<bool>());
+    }
+
+    [Fact]
+    public void Given_the_exact_denoiser_When_DDIM_eta_0_samples_with_growing_S_Then_mean_and_std_approach_mu_and_s()
+    {
+        // Given data ~ N(μ = 0.3, s = 0.5), many independent coordinates, and T = 1000 so that x_T ≈ N(0, I)
+        // (at T = 300 the linear schedule leaves √ᾱ_T ≈ 0.22 of the signal, a prior mismatch that biases any sampler).
+        using var scope = NewDisposeScope();
+        const double mu = 0.3, s = 0.5;
+        var schedule = NoiseSchedule.Linear(1000);
+        var denoiser = new GaussianDenoiser(schedule, mu, s);
+        var xT = randn([64, 1024], dtype: ScalarType.Float64, generator: new Generator(2024));
+
+        // When
+        var errors = new[] { 10, 50, 200, 1000 }.Select(steps =>
+        {
+            var x0 = DdimSampler.Sample(denoiser.Predict, xT, schedule, Timetable.Create(Spacing.Trailing, schedule.T, steps), new DdimOptions(ClipDenoised: false));
+            return (Steps: steps, Mean: Math.Abs(x0.mean().item<double>() - mu) / mu, Std: Math.Abs(x0.std().item<double>() - s) / s);
+        }).ToList();
+
+        // Then: the relative error of the std shrinks as S grows, and at S = T both are within 2%.
+        for (var i = 1; i < errors.Count; i++)
+        {
+            Assert.True(errors[i].Std < errors[i - 1].Std, $"std error did not fall from S={errors[i - 1].Steps} to S={errors[i].Steps}: {errors[i - 1].Std} → {errors[i].Std}");
+        }
+
+        Assert.InRange(errors[^1].Mean, 0, 0.02);
+        Assert.InRange(errors[^1].Std, 0, 0.02);
+    }
+
+    [Fact]
+    public void Given_a_stochastic_run_without_noise_source_When_sampling_Then_a_clear_error()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0, 1);
+        var error = Assert.Throws<ArgumentException>(() =>
+            DdimSampler.Sample(denoiser.Predict, randn(2, 4), Schedule, Timetable.Create(Spacing.Seed, 300, 10), new DdimOptions(Eta: 0.5)));
+        Assert.Contains("noise source", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_timetable_for_another_T_When_sampling_Then_a_clear_error()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0, 1);
+        var error = Assert.Throws<ArgumentException>(() =>
+            DdimSampler.Sample(denoiser.Predict, randn(2, 4), Schedule, Timetable.Create(Spacing.Seed, 1000, 10)));
+        Assert.Contains("T = 1000", error.Message);
+    }
+
+    [Fact]
+    public void Given_integer_x_T_When_sampling_Then_a_clear_error()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0, 1);
+        var error = Assert.Throws<ArgumentException>(() =>
+            DdimSampler.Sample(denoiser.Predict, zeros([2, 4], ScalarType.Int32), Schedule, Timetable.Create(Spacing.Seed, 300, 10)));
+        Assert.Contains("float32 or float64", error.Message);
+    }
+
+    [Fact]
+    public void Given_an_observer_When_sampling_Then_it_sees_every_step_in_order_with_x_and_x0()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 10);
+        var seen = new List<(int T, int TNext, double X0Mean)>();
+
+        var result = DdimSampler.Sample(denoiser.Predict, randn([2, 8], generator: new Generator(1)), Schedule, timetable,
+            observer: s => seen.Add((s.T, s.TNext, s.PredX0.mean().item<float>())));
+
+        Assert.Equal(timetable.Pairs().Select(p => (p.T, p.TNext)), seen.Select(s => (s.T, s.TNext)));
+        Assert.Equal(ScalarType.Float32, result.dtype);
+    }
+
+    [Fact]
+    public void Given_the_large_variance_option_When_sampling_Then_it_runs_and_stays_finite()
+    {
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        using var gen = new Generator(5);
+        var x0 = DdimSampler.Sample(denoiser.Predict, randn([16, 64], generator: gen), Schedule, Timetable.Create(Spacing.Seed, 300, 10),
+            new DdimOptions(LargeVariance: true), new GeneratorNoise(gen));
+        Assert.True(x0.isfinite().all().item<bool>());
+        Assert.InRange(x0.abs().max().item<float>(), 0, 1.0001f);
+    }
+}

@@ -1,0 +1,101 @@
+using Ddim.Schedules;
+
+namespace Ddim.Tests;
+
+public class TimetableTests
+{
+    public static TheoryData<int> Cases => Golden.Indices("timetables");
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Given_a_reference_timetable_When_built_by_its_rule_Then_every_timestep_matches(int index)
+    {
+        // Given
+        var reference = Golden.Item("timetables", index);
+        var spacing = Enum.Parse<Spacing>(reference.GetProperty("spacing").GetString()!, ignoreCase: true);
+
+        // When
+        var table = Timetable.Create(spacing, reference.GetProperty("T").GetInt32(), reference.GetProperty("S").GetInt32());
+
+        // Then
+        Assert.Equal(reference.GetProperty("timesteps").Ints(), table.Steps.ToArray());
+    }
+
+    [Fact]
+    public void Given_a_timetable_When_paired_Then_each_t_meets_the_real_next_entry_and_the_last_goes_to_x0()
+    {
+        // Given: trailing T=1000 S=30 has uneven gaps (999, 966, 932, …), where t − T/S would be wrong.
+        var table = Timetable.Create(Spacing.Trailing, 1000, 30);
+
+        // When
+        var pairs = table.Pairs().ToList();
+
+        // Then
+        Assert.Equal(30, pairs.Count);
+        Assert.Equal(new TimetableStep(0, 999, 966), pairs[0]);
+        Assert.Equal(new TimetableStep(1, 966, 932), pairs[1]);
+        Assert.Equal(-1, pairs[^1].TNext);
+        for (var i = 0; i + 1 < pairs.Count; i++)
+        {
+            Assert.Equal(pairs[i + 1].T, pairs[i].TNext);
+        }
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    [InlineData(1001)]
+    public void Given_S_out_of_range_When_building_Then_a_clear_error(int s)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.Create(Spacing.Seed, 1000, s));
+        Assert.Contains("between 1 and T = 1000", error.Message);
+    }
+
+    [Fact]
+    public void Given_S_equal_T_When_building_every_rule_Then_it_works()
+    {
+        foreach (var spacing in Enum.GetValues<Spacing>())
+        {
+            var table = Timetable.Create(spacing, 300, 300);
+            Assert.Equal(spacing == Spacing.Quad ? 240 : 299, table.Steps.Max()); // quad tops out at 0.8·T by design
+            Assert.True(table.Steps.Min() >= 0);
+        }
+    }
+
+    [Fact]
+    public void Given_a_custom_list_When_valid_Then_kept_as_is()
+    {
+        var table = Timetable.Custom([999, 500, 10, 0], 1000);
+
+        Assert.Equal([999, 500, 10, 0], table.Steps.ToArray());
+    }
+
+    [Fact]
+    public void Given_a_custom_list_with_a_duplicate_When_building_Then_a_clear_error()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Timetable.Custom([900, 500, 500, 0], 1000));
+        Assert.Contains("appears twice", error.Message);
+    }
+
+    [Fact]
+    public void Given_an_unsorted_custom_list_When_building_Then_a_clear_error()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Timetable.Custom([100, 500, 0], 1000));
+        Assert.Contains("descending", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(-1)]
+    public void Given_a_custom_timestep_out_of_range_When_building_Then_a_clear_error(int bad)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.Custom([bad], 1000));
+        Assert.Contains("outside 0 … 999", error.Message);
+    }
+
+    [Fact]
+    public void Given_an_empty_custom_list_When_building_Then_a_clear_error()
+    {
+        Assert.Throws<ArgumentException>(() => Timetable.Custom([], 1000));
+    }
+}
