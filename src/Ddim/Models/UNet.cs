@@ -175,7 +175,10 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>ε̂ for images <paramref name="x"/> [B, C, H, W] at timesteps <paramref name="t"/> [B].</summary>
     public override Tensor forward(Tensor x, Tensor t)
     {
-        var temb = timeOut.forward(F.silu(timeIn.forward(TimestepEmbedding(t, Config.BaseChannels))));
+        // When the whole batch shares one timestep (always so when sampling), embed it once as [1, C] and let it
+        // broadcast: the result of each image then does not depend on the batch it is in.
+        var tIn = t.numel() > 1 && t.eq(t[0]).all().item<bool>() ? t[..1] : t;
+        var temb = timeOut.forward(F.silu(timeIn.forward(TimestepEmbedding(tIn, Config.BaseChannels))));
         var h = inputConv.forward(x);
         var hs = new List<Tensor> { h };
         foreach (var layer in down)

@@ -1,0 +1,180 @@
+using Ddim.Models;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Sampling;
+
+/// <summary>
+/// Generates images from a noise predictor, in batches, reproducibly: image i of seed s starts from the same x_T
+/// and draws the same per-step noise whatever the batch size or the number of images asked for.
+/// </summary>
+public sealed class ImageSampler
+{
+    /// <summary>Wraps a noise predictor for images of shape [C, H, W].</summary>
+    public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width)
+    {
+        Model = model;
+        Schedule = schedule;
+        Shape = [channels, height, width];
+    }
+
+    /// <summary>
+    /// Wraps a trained <see cref="UNet"/> (put in eval mode). The network is called on fixed groups of
+    /// <see cref="FixedBatch.DefaultSize"/> images, so results do not depend on the batch size.
+    /// </summary>
+    public ImageSampler(UNet network, NoiseSchedule schedule)
+        : this(FixedBatch.Wrap((x, t) => network.forward(x, t)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize)
+    {
+        network.eval();
+        Network = network;
+    }
+
+    /// <summary>The network, when this sampler wraps a <see cref="UNet"/>.</summary>
+    public UNet? Network { get; }
+
+    /// <summary>ε_θ.</summary>
+    public NoisePredictor Model { get; }
+
+    /// <summary>The schedule the model was trained with.</summary>
+    public NoiseSchedule Schedule { get; }
+
+    /// <summary>[C, H, W] of one image.</summary>
+    public long[] Shape { get; }
+
+    /// <summary>Loads a model file (see <see cref="ModelFile"/>) into a sampler.</summary>
+    public static ImageSampler Load(string modelPath)
+    {
+        var (network, schedule, _) = ModelFile.LoadNetwork(modelPath);
+        return new ImageSampler(network, schedule);
+    }
+
+    /// <summary>The seed of image <paramref name="index"/>'s own generator, derived from the run seed (SplitMix64).</summary>
+    public static ulong ImageSeed(long seed, long index)
+    {
+        var z = unchecked((ulong)seed + (0x9E3779B97F4A7C15UL * (ulong)(index + 1)));
+        z = unchecked((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL);
+        z = unchecked((z ^ (z >> 27)) * 0x94D049BB133111EBUL);
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>x_T ~ N(0, I) for images <paramref name="start"/> … start+count−1 of a seed, [count, C, H, W].</summary>
+    public Tensor InitialNoise(long seed, long start, int count, ScalarType dtype = ScalarType.Float32)
+    {
+        var generators = Generators(seed, start, count);
+        try
+        {
+            return Draw(generators, dtype);
+        }
+        finally
+        {
+            foreach (var g in generators)
+            {
+                g.Dispose();
+            }
+        }
+    }
+
+    /// <summary>Runs the chosen sampler from a given x_T [B, C, H, W]; stochastic settings draw noise from <paramref name="noise"/>.</summary>
+    public Tensor Decode(Tensor xT, SampleSettings settings, INoiseSource? noise = null, Action<SamplerStep>? observer = null)
+    {
+        settings.Validate(Schedule);
+        if (settings.IsStochastic && noise is null)
+        {
+            throw new ArgumentException("These sampler settings are stochastic: pass a noise source.", nameof(noise));
+        }
+
+        return settings.Sampler == SamplerKind.Ddpm
+            ? DdpmSampler.Sample(Model, xT, Schedule, noise!, new DdpmOptions(settings.DdpmVariance, settings.Clip), observer)
+            : DdimSampler.Sample(Model, xT, Schedule, settings.Timetable(Schedule), new DdimOptions(settings.Eta, settings.Clip, LargeVariance: settings.LargeVariance), noise, observer);
+    }
+
+    /// <summary>
+    /// Generates <paramref name="count"/> images in batches of <paramref name="batchSize"/> and hands each finished
+    /// batch [b, C, H, W] (values in [−1, 1]) to <paramref name="onBatch"/> with the index of its first image; the
+    /// batch tensor is disposed afterwards, so memory does not grow with <paramref name="count"/>.
+    /// </summary>
+    public void Generate(
+        int count,
+        long seed,
+        SampleSettings settings,
+        int batchSize,
+        Action<int, Tensor> onBatch,
+        Action<SamplerStep>? observer = null,
+        Action<int>? imagesDone = null)
+    {
+        settings.Validate(Schedule);
+        if (count < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"The number of images must be at least 1; got {count}.");
+        }
+
+        if (batchSize < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"The batch size must be at least 1; got {batchSize}.");
+        }
+
+        for (var start = 0; start < count; start += batchSize)
+        {
+            var b = Math.Min(batchSize, count - start);
+            var generators = Generators(seed, start, b);
+            try
+            {
+                using var scope = torch.NewDisposeScope();
+                var xT = Draw(generators, ScalarType.Float32);
+                var noise = settings.IsStochastic ? new PerImageNoise(generators) : null;
+                var images = Decode(xT, settings, noise, observer);
+                onBatch(start, images);
+            }
+            finally
+            {
+                foreach (var g in generators)
+                {
+                    g.Dispose();
+                }
+            }
+
+            imagesDone?.Invoke(start + b);
+        }
+    }
+
+    /// <summary>Generates all images into one tensor [count, C, H, W] (for small counts; see the streaming overload).</summary>
+    public Tensor Generate(int count, long seed, SampleSettings settings, int batchSize = 64, Action<SamplerStep>? observer = null)
+    {
+        var parts = new List<Tensor>();
+        Generate(count, seed, settings, batchSize, (_, batch) => parts.Add(batch.detach().clone().DetachFromDisposeScope()), observer);
+        try
+        {
+            return torch.cat(parts, 0);
+        }
+        finally
+        {
+            foreach (var p in parts)
+            {
+                p.Dispose();
+            }
+        }
+    }
+
+    private Generator[] Generators(long seed, long start, int count) =>
+        Enumerable.Range(0, count).Select(i => new Generator(ImageSeed(seed, start + i))).ToArray();
+
+    private Tensor Draw(Generator[] generators, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var one = new long[] { 1 }.Concat(Shape).ToArray();
+        return torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Each image draws its step noise from its own generator, so batching does not change the draws.</summary>
+    private sealed class PerImageNoise(Generator[] generators) : INoiseSource
+    {
+        public Tensor Next(int stepIndex, Tensor like)
+        {
+            using var scope = torch.NewDisposeScope();
+            var one = like.shape.ToArray();
+            one[0] = 1;
+            return torch.cat(generators.Select(g => torch.randn(one, dtype: like.dtype, device: like.device, generator: g)).ToArray(), 0).MoveToOuterDisposeScope();
+        }
+    }
+}

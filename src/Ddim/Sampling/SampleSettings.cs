@@ -1,0 +1,56 @@
+using Ddim.Schedules;
+
+namespace Ddim.Sampling;
+
+/// <summary>Which reverse process generates the images.</summary>
+public enum SamplerKind
+{
+    /// <summary>DDIM over a short timetable (eq. 12).</summary>
+    Ddim,
+
+    /// <summary>DDPM ancestral sampling over all T steps (Algorithm 2).</summary>
+    Ddpm,
+}
+
+/// <summary>A user's sampling choices, validated with clear messages.</summary>
+/// <param name="Sampler">DDIM or DDPM.</param>
+/// <param name="Steps">S, DDIM's number of steps (ignored by DDPM, which always runs T).</param>
+/// <param name="Eta">DDIM's η in [0, 1].</param>
+/// <param name="Spacing">How DDIM picks its S timesteps.</param>
+/// <param name="Clip">Clamp x̂0 to [−1, 1].</param>
+/// <param name="LargeVariance">DDIM with the paper's σ̂ (η is then ignored).</param>
+/// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
+public sealed record SampleSettings(
+    SamplerKind Sampler = SamplerKind.Ddim,
+    int Steps = 50,
+    double Eta = 0.0,
+    Spacing Spacing = Spacing.Seed,
+    bool Clip = true,
+    bool LargeVariance = false,
+    DdpmVariance DdpmVariance = DdpmVariance.Beta)
+{
+    /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
+    public bool IsStochastic => Sampler == SamplerKind.Ddpm || LargeVariance || Eta > 0;
+
+    /// <summary>Network calls per image.</summary>
+    public int NetworkCalls(NoiseSchedule schedule) => Sampler == SamplerKind.Ddpm ? schedule.T : Timetable(schedule).Count;
+
+    /// <summary>The DDIM timetable for a schedule.</summary>
+    public Timetable Timetable(NoiseSchedule schedule) => Schedules.Timetable.Create(Spacing, schedule.T, Steps);
+
+    /// <summary>Checks the settings against a schedule; throws <see cref="ArgumentException"/> saying what to change.</summary>
+    public void Validate(NoiseSchedule schedule)
+    {
+        if (Sampler == SamplerKind.Ddim && (Steps < 1 || Steps > schedule.T))
+        {
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"--steps must be between 1 and T = {schedule.T} for this model; got {Steps}.");
+        }
+
+        new DdimOptions(Eta, Clip, LargeVariance: LargeVariance).Validate();
+    }
+
+    /// <summary>A short human-readable label, e.g. "DDIM S=50 η=0".</summary>
+    public override string ToString() => Sampler == SamplerKind.Ddpm
+        ? $"DDPM T ({DdpmVariance})"
+        : LargeVariance ? $"DDIM S={Steps} σ̂" : $"DDIM S={Steps} η={Eta:0.##}";
+}
