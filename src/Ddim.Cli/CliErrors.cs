@@ -11,7 +11,8 @@ internal static class CliErrors
         var message = inner switch
         {
             Spectre.Console.Cli.CommandParseException or Spectre.Console.Cli.CommandRuntimeException => inner.Message,
-            ArgumentException or InvalidDataException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException
+            ArgumentException a => WithoutParameterName(a),
+            InvalidDataException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException
                 or UnauthorizedAccessException or IOException or NotSupportedException or Ddim.Training.TrainingDivergedException => inner.Message,
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
@@ -23,5 +24,13 @@ internal static class CliErrors
         }
 
         return 1;
+    }
+
+    // ArgumentException.Message appends " (Parameter 'x')" and "Actual value was …": noise for a user.
+    private static string WithoutParameterName(ArgumentException e)
+    {
+        var m = e.Message;
+        var cut = m.IndexOf(" (Parameter '", StringComparison.Ordinal);
+        return cut >= 0 ? m[..cut] : m.Split('\n')[0];
     }
 }

@@ -28,7 +28,14 @@ public sealed class ImageSampler
     {
         network.eval();
         Network = network;
+        GroupSize = FixedBatch.DefaultSize;
     }
+
+    /// <summary>
+    /// The fixed number of images per network call (see <see cref="FixedBatch"/>), or 1 when the model is
+    /// batch-invariant by itself. Batches are rounded up to a multiple of it, so padding is not wasted.
+    /// </summary>
+    public int GroupSize { get; } = 1;
 
     /// <summary>The network, when this sampler wraps a <see cref="UNet"/>.</summary>
     public UNet? Network { get; }
@@ -114,6 +121,8 @@ public sealed class ImageSampler
             throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, $"The batch size must be at least 1; got {batchSize}.");
         }
 
+        // Work in multiples of the network's group size: a batch of 7 would pay for a padded group of 32 anyway.
+        batchSize = ((batchSize + GroupSize - 1) / GroupSize) * GroupSize;
         for (var start = 0; start < count; start += batchSize)
         {
             var b = Math.Min(batchSize, count - start);
@@ -154,6 +163,27 @@ public sealed class ImageSampler
                 p.Dispose();
             }
         }
+    }
+
+    /// <summary>
+    /// DDIM inversion then decoding (paper §5.4): encodes clean images [B, C, H, W] in [−1, 1] to x_T with the η = 0
+    /// update run forward over <paramref name="timetable"/>, then decodes x_T back with DDIM η = 0 (no clipping).
+    /// </summary>
+    /// <returns>The latents x_T and the reconstructions.</returns>
+    public (Tensor Latents, Tensor Reconstructions) Reconstruct(Tensor images, Timetable timetable)
+    {
+        using var scope = torch.NewDisposeScope();
+        var latents = DdimSampler.Invert(Model, images, Schedule, timetable);
+        var decoded = DdimSampler.Sample(Model, latents, Schedule, timetable, new DdimOptions(Eta: 0, ClipDenoised: false));
+        return (latents.MoveToOuterDisposeScope(), decoded.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>Per-dimension mean squared error between two image batches after mapping [−1, 1] to [0, 1].</summary>
+    public static double MeanSquaredError01(Tensor a, Tensor b)
+    {
+        using var scope = torch.NewDisposeScope();
+        var d = (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)) / 2;
+        return d.square().mean().item<double>();
     }
 
     private Generator[] Generators(long seed, long start, int count) =>

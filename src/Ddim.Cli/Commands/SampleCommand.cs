@@ -1,0 +1,154 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using Ddim.Imaging;
+using Ddim.Sampling;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using TorchSharp;
+
+namespace Ddim.Cli.Commands;
+
+internal sealed class SampleCommand : Command<SampleCommand.Settings>
+{
+    public sealed class Settings : SamplerSettingsBase
+    {
+        [CommandOption("-n|--num <N>")]
+        [Description("Number of images. Default 64.")]
+        public int Num { get; init; } = 64;
+
+        [CommandOption("-o|--out <FILE.png>")]
+        [Description("Write all images as one grid PNG (default samples.png unless --out-dir is given).")]
+        public string? Out { get; init; }
+
+        [CommandOption("--out-dir <DIR>")]
+        [Description("Write one PNG per image (00000.png, 00001.png, …), streamed batch by batch.")]
+        public string? OutDir { get; init; }
+
+        [CommandOption("--columns <N>")]
+        [Description("Grid columns. Default 8, or √N for more than 64 images.")]
+        public int? Columns { get; init; }
+
+        [CommandOption("--padding <PX>")]
+        [Description("Pixels between grid cells. Default 2.")]
+        public int Padding { get; init; } = 2;
+
+        [CommandOption("--trajectory <FILE>")]
+        [Description("Also write how DDIM denoises the first images: x_t and x̂0 at every step, as .gif (animation) or .png (strip).")]
+        public string? Trajectory { get; init; }
+
+        [CommandOption("--trajectory-images <N>")]
+        [Description("How many images the trajectory shows. Default 8.")]
+        public int TrajectoryImages { get; init; } = 8;
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        // Check everything cheap before any sampling starts.
+        var settings = s.ToSampleSettings();
+        if (s.Num < 1)
+        {
+            throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
+        }
+
+        var gridPath = s.Out ?? (s.OutDir is null ? "samples.png" : null);
+        var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model));
+        settings.Validate(sampler.Schedule);
+        var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
+        if (gridPath is not null)
+        {
+            OutputPaths.RequireExtension(gridPath, ".png");
+            OutputPaths.RequireWritableFile(gridPath);
+            GridCheck(s.Num, columns, s.Padding, h, w);
+        }
+
+        if (s.OutDir is not null)
+        {
+            OutputPaths.RequireWritableFolder(s.OutDir);
+        }
+
+        TrajectoryRecorder? trajectory = null;
+        if (s.Trajectory is not null)
+        {
+            OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
+            OutputPaths.RequireWritableFile(s.Trajectory);
+            trajectory = new TrajectoryRecorder(Math.Clamp(s.TrajectoryImages, 1, Math.Min(s.Num, s.BatchSize)));
+        }
+
+        // Sample, streaming batch by batch.
+        var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
+        var callsPerBatch = settings.NetworkCalls(sampler.Schedule);
+        var batches = (s.Num + s.BatchSize - 1) / s.BatchSize;
+        var clock = Stopwatch.StartNew();
+        ConsoleProgress.Run($"{settings} · {s.Num} images", (double)batches * callsPerBatch, advance =>
+        {
+            var firstBatch = true;
+            sampler.Generate(s.Num, s.Seed, settings, s.BatchSize, (start, batch) =>
+            {
+                var bytes = ImageGrid.ToBytes(batch);
+                if (pixels is not null)
+                {
+                    bytes.CopyTo(pixels, (long)start * c * h * w);
+                }
+
+                if (s.OutDir is not null)
+                {
+                    var per = c * h * w;
+                    for (var i = 0; i < batch.shape[0]; i++)
+                    {
+                        Atomic.WriteAllBytes(Path.Combine(s.OutDir, $"{start + i:D5}.png"), ImageGrid.Grid(bytes[(i * per)..((i + 1) * per)], 1, c, h, w, 1, 0));
+                    }
+                }
+
+                firstBatch = false;
+            }, observer: step =>
+            {
+                advance(1);
+                if (firstBatch)
+                {
+                    trajectory?.Record(step);
+                }
+            });
+            return 0;
+        });
+        var seconds = clock.Elapsed.TotalSeconds;
+
+        if (gridPath is not null)
+        {
+            Atomic.WriteAllBytes(gridPath, ImageGrid.Grid(pixels!, s.Num, c, h, w, columns, s.Padding));
+            AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(gridPath)}[/] ({s.Num} images, {columns} columns).");
+        }
+
+        if (s.OutDir is not null)
+        {
+            AnsiConsole.MarkupLine($"Wrote [green]{s.Num}[/] PNGs to [green]{Markup.Escape(s.OutDir)}[/].");
+        }
+
+        if (trajectory is not null)
+        {
+            trajectory.Save(s.Trajectory!, c, h, w);
+            AnsiConsole.MarkupLine($"Wrote the trajectory to [green]{Markup.Escape(s.Trajectory!)}[/].");
+        }
+
+        var perStep = seconds / (batches * (double)callsPerBatch);
+        AnsiConsole.MarkupLine(
+            $"{Markup.Escape(settings.ToString())}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
+        return 0;
+    }
+
+    internal static void GridCheck(int count, int columns, int padding, int h, int w)
+    {
+        if (columns < 1 || padding < 0)
+        {
+            throw new ArgumentException($"--columns must be ≥ 1 and --padding ≥ 0; got {columns} and {padding}.");
+        }
+
+        var cols = Math.Min(columns, count);
+        var rows = (count + cols - 1) / cols;
+        long gw = (cols * (long)(w + padding)) + padding, gh = (rows * (long)(h + padding)) + padding;
+        if (gw > ImageGrid.MaxSide || gh > ImageGrid.MaxSide)
+        {
+            throw new ArgumentException($"A grid of {count} images in {cols} columns would be {gw}×{gh} pixels, over the {ImageGrid.MaxSide}-pixel limit. Use more --columns, fewer images, or --out-dir for one file per image.");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+using System.ComponentModel;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+/// <summary>Options shared by every command that runs a sampler.</summary>
+internal class SamplerSettingsBase : CommandSettings
+{
+    [CommandOption("--model <FILE>")]
+    [Description("Model file (.ddim). Default: the bundled models/mnist.ddim.")]
+    public string? Model { get; init; }
+
+    [CommandOption("--steps <S>")]
+    [Description("DDIM steps S (1 … T). Default 50.")]
+    public int Steps { get; init; } = 50;
+
+    [CommandOption("--eta <ETA>")]
+    [Description("DDIM η in [0, 1]: 0 is deterministic, 1 is DDPM-like. Default 0.")]
+    public double Eta { get; init; }
+
+    [CommandOption("--spacing <RULE>")]
+    [Description("Timetable rule: seed, leading, trailing, linspace, uniform, quad. Default seed.")]
+    public string Spacing { get; init; } = "seed";
+
+    [CommandOption("--sampler <KIND>")]
+    [Description("ddim (default) or ddpm (all T steps).")]
+    public string Sampler { get; init; } = "ddim";
+
+    [CommandOption("--large-variance")]
+    [Description("DDIM with the paper's σ̂ (DDPM's larger variance); η is ignored.")]
+    public bool LargeVariance { get; init; }
+
+    [CommandOption("--no-clip")]
+    [Description("Do not clamp x̂0 to [-1, 1] (clipping is on by default).")]
+    public bool NoClip { get; init; }
+
+    [CommandOption("--seed <SEED>")]
+    [Description("Random seed; the same seed gives the same images. Default 0.")]
+    public long Seed { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    [Description("Images per batch (memory use); results do not depend on it. Default 64.")]
+    public int BatchSize { get; init; } = 64;
+
+    public SampleSettings ToSampleSettings()
+    {
+        var sampler = Sampler.ToLowerInvariant() switch
+        {
+            "ddim" => SamplerKind.Ddim,
+            "ddpm" => SamplerKind.Ddpm,
+            _ => throw new ArgumentException($"Unknown --sampler '{Sampler}'; use ddim or ddpm."),
+        };
+        if (!Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) || int.TryParse(Spacing, out _))
+        {
+            throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
+        }
+
+        if (BatchSize < 1)
+        {
+            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
+        }
+
+        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance);
+    }
+}

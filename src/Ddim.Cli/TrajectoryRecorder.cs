@@ -1,0 +1,58 @@
+using Ddim.Imaging;
+using Ddim.Sampling;
+
+namespace Ddim.Cli;
+
+/// <summary>Keeps x_t and x̂0 of the first images at every step and writes them as a GIF or a PNG strip.</summary>
+internal sealed class TrajectoryRecorder(int images)
+{
+    private readonly List<(byte[] X, byte[] X0)> steps = [];
+    private byte[]? final;
+
+    public void Record(SamplerStep step)
+    {
+        var n = Math.Min(images, (int)step.X.shape[0]);
+        steps.Add((ImageGrid.ToBytes(step.X[..n]), ImageGrid.ToBytes(step.PredX0[..n])));
+        if (step.Index == step.Count - 1)
+        {
+            final = ImageGrid.ToBytes(step.XNext[..n]);
+        }
+    }
+
+    public void Save(string path, int c, int h, int w)
+    {
+        var per = c * h * w;
+        var n = steps[0].X.Length / per;
+        if (path.EndsWith(".gif", StringComparison.OrdinalIgnoreCase))
+        {
+            // One frame per step: top row x_t, bottom row x̂0; the last frame shows the result twice.
+            var frames = steps.Select(s => Concat(s.X, s.X0)).Append(Concat(final!, final!)).ToList();
+            var pngs = frames.Select(f => ImageGrid.Grid(f, 2 * n, c, h, w, n, 2, 64)).ToList();
+            var decoded = pngs.Select(ImageGrid.DecodePng).ToList();
+            var greys = decoded.Select(d => d.Channels == 1 ? d.Pixels : ToGrey(d.Pixels)).ToList();
+            var delays = 20;
+            Atomic.WriteAllBytes(path, GifWriter.Encode(greys, decoded[0].Width, decoded[0].Height, delays));
+            return;
+        }
+
+        // PNG strip: for each image, a row of x_t over the steps (then x_0) and a row of x̂0 over the steps.
+        var columns = steps.Count + 1;
+        var cells = new byte[2 * n * columns * per];
+        for (var i = 0; i < n; i++)
+        {
+            for (var k = 0; k < columns; k++)
+            {
+                var x = k < steps.Count ? steps[k].X : final!;
+                var x0 = k < steps.Count ? steps[k].X0 : final!;
+                Array.Copy(x, i * per, cells, (((2 * i) * columns) + k) * per, per);
+                Array.Copy(x0, i * per, cells, (((2 * i + 1) * columns) + k) * per, per);
+            }
+        }
+
+        Atomic.WriteAllBytes(path, ImageGrid.Grid(cells, 2 * n * columns, c, h, w, columns, 2, 64));
+    }
+
+    private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];
+
+    private static byte[] ToGrey(byte[] rgb) => Enumerable.Range(0, rgb.Length / 3).Select(i => (byte)((rgb[3 * i] + rgb[(3 * i) + 1] + rgb[(3 * i) + 2]) / 3)).ToArray();
+}

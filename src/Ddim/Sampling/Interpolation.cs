@@ -1,0 +1,69 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Sampling;
+
+/// <summary>Latent interpolation (DDIM paper §5.3): spherical interpolation between starting noises x_T.</summary>
+public static class Interpolation
+{
+    /// <summary>
+    /// slerp(a, b, α) = sin((1−α)θ)/sin θ·a + sin(αθ)/sin θ·b, θ = arccos(⟨a, b⟩/(‖a‖‖b‖)), per batch row.
+    /// α = 0 and α = 1 return exact copies of <paramref name="a"/> and <paramref name="b"/>.
+    /// </summary>
+    public static Tensor Slerp(Tensor a, Tensor b, double alpha)
+    {
+        if (alpha == 0)
+        {
+            return a.clone();
+        }
+
+        if (alpha == 1)
+        {
+            return b.clone();
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var fa = a.flatten(1).to(ScalarType.Float64);
+        var fb = b.flatten(1).to(ScalarType.Float64);
+        var cos = ((fa * fb).sum(1) / (fa.norm(1) * fb.norm(1))).clamp(-1, 1);
+        var theta = cos.acos().unsqueeze(1);
+        var sin = theta.sin();
+
+        // Nearly parallel vectors: fall back to linear interpolation.
+        var parallel = sin.abs() < 1e-8;
+        var wa = torch.where(parallel, torch.full_like(sin, 1 - alpha), ((1 - alpha) * theta).sin() / sin);
+        var wb = torch.where(parallel, torch.full_like(sin, alpha), (alpha * theta).sin() / sin);
+        return ((wa * fa) + (wb * fb)).reshape(a.shape).to(a.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>N points from <paramref name="a"/> to <paramref name="b"/> ([1, …] each), as [N, …].</summary>
+    public static Tensor Line(Tensor a, Tensor b, int points)
+    {
+        if (points < 2)
+        {
+            throw new ArgumentOutOfRangeException(nameof(points), points, "An interpolation needs at least 2 points (the two ends).");
+        }
+
+        using var scope = torch.NewDisposeScope();
+        return torch.cat(Enumerable.Range(0, points).Select(i => Slerp(a, b, i / (double)(points - 1))).ToArray(), 0).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// A points×points grid from four corners (top-left, top-right, bottom-left, bottom-right), row-major:
+    /// slerp along the top and bottom edges, then down each column.
+    /// </summary>
+    public static Tensor Grid(Tensor topLeft, Tensor topRight, Tensor bottomLeft, Tensor bottomRight, int points)
+    {
+        using var scope = torch.NewDisposeScope();
+        var top = Line(topLeft, topRight, points);
+        var bottom = Line(bottomLeft, bottomRight, points);
+        var rows = new Tensor[points];
+        for (var r = 0; r < points; r++)
+        {
+            var alpha = r / (double)(points - 1);
+            rows[r] = Slerp(top, bottom, alpha);
+        }
+
+        return torch.cat(rows, 0).MoveToOuterDisposeScope();
+    }
+}
