@@ -7,18 +7,8 @@ using static TorchSharp.torch;
 
 namespace Ddim.Tests;
 
-public sealed class TrainerTests : IDisposable
+public sealed class TrainerTests : OneTorchThread
 {
-    private readonly int threads = get_num_threads();
-
-    /// <summary>
-    /// One libtorch thread: exact-equality tests need a fixed thread count (reductions split by thread), and on a busy
-    /// 2-core machine OpenMP's spinning threads made these tiny steps some 30× slower than one thread.
-    /// </summary>
-    public TrainerTests() => set_num_threads(1);
-
-    public void Dispose() => set_num_threads(threads);
-
     private static readonly UNetConfig TinyNet = new(
         ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1,
         AttentionResolutions: [4], Dropout: 0.1, Groups: 4);

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Ddim.Tests;
 
-public class UNetTests
+public sealed class UNetTests : OneTorchThread
 {
     private static UNetConfig Tiny(int channels, int size, bool attention, int[]? multipliers = null) => new(
         ImageChannels: channels,
