@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using System.Numerics;
 
 namespace Ddim.Data;
 
@@ -35,17 +36,28 @@ public static class Idx
             return bytes;
         }
 
+        const string corrupt = "the gzip stream is truncated or corrupt; delete the file and fetch it again.";
+        byte[] data;
         try
         {
             using var gz = new GZipStream(new MemoryStream(bytes), CompressionMode.Decompress);
             using var output = new MemoryStream();
             gz.CopyTo(output);
-            return output.ToArray();
+            data = output.ToArray();
         }
         catch (Exception e) when (e is InvalidDataException or EndOfStreamException or IOException)
         {
-            throw new InvalidDataException("the gzip stream is truncated or corrupt; delete the file and fetch it again.", e);
+            throw new InvalidDataException(corrupt, e);
         }
+
+        // GZipStream misses some cuts: in the 8-byte trailer (CRC-32, ISIZE), or a few bytes after the header. An IDX .gz is
+        // one gzip member, so its last 4 bytes must be the data's length mod 2^32 (RFC 1952, ISIZE).
+        if (bytes.Length < 18 || BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4)) != (uint)data.Length)
+        {
+            throw new InvalidDataException(corrupt);
+        }
+
+        return data;
     }
 
     /// <summary>Parses an uncompressed IDX image.</summary>
@@ -68,7 +80,8 @@ public static class Idx
         }
 
         var dims = new int[rank];
-        long count = 1;
+        // BigInteger: up to 255 dimensions of 2^31 − 1 overflow a long (2^21·2^21·2^22 would wrap to 0 and "match" an empty payload).
+        BigInteger count = BigInteger.One;
         for (var i = 0; i < rank; i++)
         {
             var d = BinaryPrimitives.ReadInt32BigEndian(bytes[(4 + (4 * i))..]);

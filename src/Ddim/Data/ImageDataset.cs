@@ -13,7 +13,7 @@ public sealed class ImageDataset
     /// <summary>Creates a dataset; <paramref name="pixels"/> has N·C·H·W bytes.</summary>
     public ImageDataset(string name, byte[] pixels, int count, int channels, int height, int width, byte[]? labels = null)
     {
-        if (count < 1 || (long)count * channels * height * width != pixels.Length)
+        if (count < 1 || channels < 1 || height < 1 || width < 1 || (double)count * channels * height * width != pixels.Length)
         {
             throw new ArgumentException($"Dataset '{name}': {pixels.Length} bytes do not make {count} images of {channels}×{height}×{width}.");
         }

@@ -42,9 +42,16 @@ public sealed record UNetConfig(
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to change when the shape is impossible.</summary>
     public void Validate()
     {
-        if (ImageChannels < 1 || ImageSize < 4 || BaseChannels < 1 || BlocksPerLevel < 1 || Groups < 1)
+        foreach (var (name, value, min) in new[]
         {
-            throw new ArgumentException($"UNetConfig needs ImageChannels ≥ 1, ImageSize ≥ 4, BaseChannels ≥ 1, BlocksPerLevel ≥ 1 and Groups ≥ 1; got {this}.");
+            (nameof(ImageChannels), ImageChannels, 1), (nameof(ImageSize), ImageSize, 4), (nameof(BaseChannels), BaseChannels, 1),
+            (nameof(BlocksPerLevel), BlocksPerLevel, 1), (nameof(Groups), Groups, 1),
+        })
+        {
+            if (value < min)
+            {
+                throw new ArgumentException($"UNetConfig.{name} must be ≥ {min} (got {value}).");
+            }
         }
 
         if (Multipliers.Count < 1 || Multipliers.Any(m => m < 1))

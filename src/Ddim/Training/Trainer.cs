@@ -64,22 +64,29 @@ public static class Trainer
         var dataHash = data.Hash;
 
         // --- Set up: schedule, networks, optimiser, generators, data on the device.
+        // Seed the global generator before building the networks: it draws their initial weights (and, later, dropout).
         var schedule = NoiseSchedule.Create(config.Schedule, config.TimeSteps);
+        torch.random.manual_seed(config.Seed);
         using var model = new UNet(config.Model);
         using var ema = new UNet(config.Model);
         model.to(device);
         ema.to(device);
         using var generator = new Generator((ulong)config.Seed, device);
-        torch.random.manual_seed(config.Seed);
         CopyWeights(model, ema);
         ema.eval();
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         long step = 0;
 
+        // The loss log averages windows of LogEvery steps; a checkpoint carries the unfinished window, so a resumed run
+        // writes the same lines as an uninterrupted one.
+        var logLoss = 0.0;
+        var logCount = 0;
+        var replaceLastLine = false;
+
         if (resume)
         {
-            step = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
-            TruncateLog(logPath, step);
+            (step, logLoss, logCount) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            replaceLastLine = TruncateLog(logPath, step, config);
             log($"Resumed from {checkpointPath} at step {step}.");
         }
         else if (File.Exists(checkpointPath))
@@ -96,8 +103,6 @@ public static class Trainer
         using var alphaBars = schedule.AlphaBarTensor(ScalarType.Float32, device);
         var clock = Stopwatch.StartNew();
         var startStep = step;
-        var logLoss = 0.0;
-        var logCount = 0;
 
         // --- The loop: one DDPM step at a time, everything inside a dispose scope.
         model.train();
@@ -105,7 +110,7 @@ public static class Trainer
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, step, model, ema, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, dataHash, step, (logLoss, logCount), model, ema, optimizer, generator);
                 log($"Interrupted: checkpoint saved at step {step}. Continue with --resume.");
                 return new TrainResult(step, false, checkpointPath, null);
             }
@@ -127,7 +132,8 @@ public static class Trainer
                 {
                     throw new TrainingDivergedException(
                         $"The loss became {loss} at step {step + 1}. The last good checkpoint ({checkpointPath}) is kept. " +
-                        "Lower LearningRate or GradClip in the preset, then resume.");
+                        "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
+                        "in the preset and start a new run in another --out folder.");
                 }
 
                 optimizer.zero_grad();
@@ -154,14 +160,26 @@ public static class Trainer
 
             if (step % config.LogEvery == 0 || step == config.Steps)
             {
+                if (replaceLastLine)
+                {
+                    // The stopped run's final line averaged a partial window, which this line now completes.
+                    var lines = File.ReadAllLines(logPath);
+                    Atomic.WriteAllText(logPath, string.Concat(lines[..^1].Select(l => l + "\n")));
+                    replaceLastLine = false;
+                }
+
                 AppendLog(logPath, new JsonObject { ["step"] = step, ["loss"] = logLoss / logCount, ["lr"] = lr, ["images_per_s"] = Math.Round(rate, 2), ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 1) });
-                logLoss = 0;
-                logCount = 0;
+                if (step % config.LogEvery == 0)
+                {
+                    // The last, partial window of a run stays open: a resume with more Steps continues it.
+                    logLoss = 0;
+                    logCount = 0;
+                }
             }
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, step, model, ema, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, dataHash, step, (logLoss, logCount), model, ema, optimizer, generator);
             }
 
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
@@ -233,7 +251,7 @@ public static class Trainer
         }
     }
 
-    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, long step, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator)
+    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator)
     {
         var file = new ModelFile(new JsonObject
         {
@@ -243,6 +261,7 @@ public static class Trainer
             ["train"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
             ["step"] = step,
             ["data_sha256"] = dataHash,
+            ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
         });
         file.Sections["model"] = ModelFile.Serialize(model);
@@ -262,7 +281,7 @@ public static class Trainer
         file.Save(path);
     }
 
-    private static long RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
+    private static (long Step, double LogSum, int LogCount) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
     {
         if (!File.Exists(path))
         {
@@ -299,7 +318,8 @@ public static class Trainer
         torch.random.set_rng_state(global);
         model.to(device);
         ema.to(device);
-        return file.Metadata["step"]!.GetValue<long>();
+        var window = file.Metadata["log_window"];
+        return (file.Metadata["step"]!.GetValue<long>(), window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0);
     }
 
     private static byte[] TensorBytes(Tensor t)
@@ -315,14 +335,19 @@ public static class Trainer
     private static void AppendLog(string path, JsonObject line) =>
         File.AppendAllText(path, line.ToJsonString() + "\n");
 
-    private static void TruncateLog(string path, long step)
+    /// <summary>
+    /// Keeps the log lines up to the checkpoint's step. Returns true when the last of them closed a partial window (a run
+    /// that ended between two log lines): the resumed run's next line replaces it.
+    /// </summary>
+    private static bool TruncateLog(string path, long step, TrainConfig config)
     {
         if (!File.Exists(path))
         {
-            return;
+            return false;
         }
 
-        var kept = File.ReadAllLines(path).Where(l => l.Length > 0 && JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step);
+        var kept = File.ReadAllLines(path).Where(l => l.Length > 0 && JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step).ToList();
         Atomic.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
+        return kept.Count > 0 && step % config.LogEvery != 0 && JsonNode.Parse(kept[^1])!["step"]!.GetValue<long>() == step;
     }
 }

@@ -1,0 +1,126 @@
+using Ddim.Data;
+using Ddim.Imaging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public class ImageFolderTests
+{
+    /// <summary>Writes bytes [C, H, W] (0..255) as a PNG through the model-space path ([−1, 1]).</summary>
+    private static void WritePng(string path, byte[] chw, int c, int h, int w)
+    {
+        using var scope = NewDisposeScope();
+        var x = (tensor(chw, [c, h, w], dtype: ScalarType.Byte).to(ScalarType.Float32) / 127.5) - 1.0;
+        File.WriteAllBytes(path, ImageGrid.ToPng(x));
+    }
+
+    private static byte[] Pattern(int n, int seed) => Enumerable.Range(0, n).Select(i => (byte)((i * 53) + (seed * 17))).ToArray();
+
+    [Fact]
+    public void Given_three_grey_PNGs_When_loaded_Then_a_1_channel_dataset_in_name_order_with_exact_pixels()
+    {
+        // Given: names out of order on purpose; a non-PNG file is ignored.
+        using var dir = new TempFolder();
+        var folder = dir.Folder("digits");
+        var images = Enumerable.Range(0, 3).Select(i => Pattern(6 * 5, i)).ToArray();
+        WritePng(Path.Combine(folder, "b.png"), images[1], 1, 6, 5);
+        WritePng(Path.Combine(folder, "a.png"), images[0], 1, 6, 5);
+        WritePng(Path.Combine(folder, "c.png"), images[2], 1, 6, 5);
+        File.WriteAllText(Path.Combine(folder, "notes.txt"), "not an image");
+
+        // When
+        var set = ImageFolder.Load(folder);
+
+        // Then
+        Assert.Equal("digits", set.Name);
+        Assert.Equal((3, 1, 6, 5), (set.Count, set.Channels, set.Height, set.Width));
+        Assert.Equal(images.SelectMany(b => b).ToArray(), set.Pixels);
+        Assert.Null(set.Labels);
+    }
+
+    [Fact]
+    public void Given_RGB_PNGs_When_loaded_Then_a_3_channel_CHW_dataset_and_a_tensor_in_minus_1_to_1()
+    {
+        using var dir = new TempFolder();
+        using var scope = NewDisposeScope();
+        var a = Pattern(3 * 4 * 4, 1);
+        var b = Pattern(3 * 4 * 4, 2);
+        a[0] = 0;
+        a[1] = 255;
+        WritePng(dir.File("0.png"), a, 3, 4, 4);
+        WritePng(dir.File("1.png"), b, 3, 4, 4);
+
+        var set = ImageFolder.Load(dir.Path + Path.DirectorySeparatorChar);
+
+        Assert.Equal((2, 3, 4, 4), (set.Count, set.Channels, set.Height, set.Width));
+        Assert.Equal(a.Concat(b).ToArray(), set.Pixels);
+        Assert.Equal(Path.GetFileName(dir.Path), set.Name);
+        var x = set.ToTensor();
+        Assert.Equal([2L, 3, 4, 4], x.shape);
+        Assert.Equal(-1f, x[0, 0, 0, 0].item<float>());
+        Assert.Equal(1f, x[0, 0, 0, 1].item<float>());
+    }
+
+    [Fact]
+    public void Given_a_grey_and_an_RGB_PNG_When_loaded_Then_the_grey_one_is_repeated_over_3_channels()
+    {
+        using var dir = new TempFolder();
+        var grey = Pattern(2 * 2, 3);
+        var rgb = Pattern(3 * 2 * 2, 4);
+        WritePng(dir.File("a.png"), grey, 1, 2, 2);
+        WritePng(dir.File("b.png"), rgb, 3, 2, 2);
+
+        var set = ImageFolder.Load(dir.Path);
+
+        Assert.Equal((2, 3), (set.Count, set.Channels));
+        Assert.Equal(grey.Concat(grey).Concat(grey).Concat(rgb).ToArray(), set.Pixels);
+    }
+
+    [Fact]
+    public void Given_PNGs_of_different_sizes_When_loaded_Then_all_images_must_have_the_same_size()
+    {
+        using var dir = new TempFolder();
+        WritePng(dir.File("a.png"), Pattern(4 * 4, 0), 1, 4, 4);
+        WritePng(dir.File("b.png"), Pattern(4 * 5, 0), 1, 4, 5);
+
+        var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path));
+
+        Assert.Contains("b.png is 5×4 but", error.Message);
+        Assert.Contains("a.png is 4×4", error.Message);
+        Assert.Contains("all images must have the same size", error.Message);
+    }
+
+    [Fact]
+    public void Given_an_empty_folder_When_loaded_Then_it_holds_no_png_images()
+    {
+        using var dir = new TempFolder();
+        File.WriteAllText(dir.File("readme.txt"), "no images here");
+
+        var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path));
+
+        Assert.Contains("holds no .png images", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_missing_folder_When_loaded_Then_does_not_exist()
+    {
+        using var dir = new TempFolder();
+
+        var error = Assert.Throws<DirectoryNotFoundException>(() => ImageFolder.Load(dir.File("nope")));
+
+        Assert.Contains("does not exist", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_png_file_that_is_not_an_image_When_loaded_Then_not_a_readable_PNG()
+    {
+        using var dir = new TempFolder();
+        WritePng(dir.File("a.png"), Pattern(4, 0), 1, 2, 2);
+        File.WriteAllBytes(dir.File("b.png"), [0x89, 0x50, 0x4E, 0x47, 1, 2, 3]);
+
+        var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path));
+
+        Assert.Contains("b.png is not a readable PNG", error.Message);
+    }
+}

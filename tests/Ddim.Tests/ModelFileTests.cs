@@ -1,0 +1,203 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Models;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public class ModelFileTests
+{
+    private static UNetConfig Tiny(int baseChannels = 8) => new(1, 8, baseChannels, [1, 2], 1, [], 0.0, 4);
+
+    /// <summary>An exported-model file: metadata for <paramref name="stated"/>, weights of <paramref name="weights"/>.</summary>
+    private static ModelFile Exported(UNetConfig stated, UNet weights, JsonNode? schedule = null)
+    {
+        var file = new ModelFile(new JsonObject
+        {
+            ["kind"] = "model",
+            ["model"] = JsonSerializer.SerializeToNode(stated, ModelFile.Json),
+            ["schedule"] = schedule ?? ModelFile.ScheduleNode(NoiseSchedule.Linear(100)),
+        });
+        file.Sections["weights"] = ModelFile.Serialize(weights);
+        return file;
+    }
+
+    private static void Randomise(UNet net, long seed)
+    {
+        using var noGrad = no_grad();
+        using var gen = new Generator((ulong)seed);
+        foreach (var p in net.parameters())
+        {
+            p.copy_(randn(p.shape, generator: gen));
+        }
+    }
+
+    [Fact]
+    public void Given_a_saved_model_When_loaded_as_a_network_Then_weights_config_and_schedule_are_bit_exact_and_it_is_in_eval_mode()
+    {
+        // Given
+        using var dir = new TempFolder();
+        using var scope = NewDisposeScope();
+        using var original = new UNet(Tiny());
+        Randomise(original, 3);
+        var path = dir.File("m.ddim");
+        Exported(Tiny(), original).Save(path);
+
+        // When
+        var (net, schedule, file) = ModelFile.LoadNetwork(path);
+        using var _ = net;
+
+        // Then
+        Assert.False(net.training);
+        Assert.Equal(100, schedule.T);
+        Assert.Equal(ScheduleKind.Linear, schedule.Kind);
+        Assert.Equal("model", file.Metadata["kind"]!.GetValue<string>());
+        Assert.Equal(JsonSerializer.Serialize(Tiny(), ModelFile.Json), JsonSerializer.Serialize(net.Config, ModelFile.Json));
+        foreach (var ((name, a), (_, b)) in original.named_parameters().Zip(net.named_parameters()))
+        {
+            Assert.True(a.eq(b).all().item<bool>(), $"{name} differs");
+        }
+
+        Assert.Equal(file.Sections["weights"], ModelFile.Serialize(net));
+    }
+
+    [Fact]
+    public void Given_metadata_and_sections_When_saved_and_loaded_Then_they_round_trip_and_no_temp_file_is_left()
+    {
+        using var dir = new TempFolder();
+        var file = new ModelFile(new JsonObject { ["kind"] = "test", ["n"] = 42 });
+        file.Sections["a"] = [1, 2, 3];
+        file.Sections["empty"] = [];
+        var path = dir.File("x.ddim");
+
+        file.Save(path);
+        var back = ModelFile.Load(path);
+
+        Assert.Equal(42, back.Metadata["n"]!.GetValue<int>());
+        Assert.Equal([1, 2, 3], back.Sections["a"]);
+        Assert.Empty(back.Sections["empty"]);
+        Assert.Equal(["x.ddim"], Directory.GetFiles(dir.Path).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void Given_no_file_When_loading_a_network_Then_FileNotFoundException_says_what_to_pass()
+    {
+        using var dir = new TempFolder();
+
+        var error = Assert.Throws<FileNotFoundException>(() => ModelFile.LoadNetwork(dir.File("missing.ddim")));
+
+        Assert.Contains("Model file not found", error.Message);
+        Assert.Contains("--model", error.Message);
+        Assert.Equal(dir.File("missing.ddim"), error.FileName);
+    }
+
+    [Theory]
+    [InlineData("hello, this is a text file and certainly no model at all")]
+    [InlineData("")]
+    [InlineData("DDIMFILE")]
+    public void Given_a_file_that_is_not_a_Ddim_file_When_loading_a_network_Then_not_a_Ddim_model_file(string content)
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("other.ddim");
+        File.WriteAllText(path, content);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("is not a Ddim model file", error.Message);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(33)]
+    [InlineData(1000)]
+    public void Given_a_truncated_model_file_When_loading_a_network_Then_corrupt_or_truncated(int cut)
+    {
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny(), net).Save(path);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..^cut]);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("corrupt or truncated", error.Message);
+        Assert.Contains("checksum", error.Message);
+    }
+
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(0.99)]
+    public void Given_a_model_file_with_one_flipped_bit_When_loading_a_network_Then_corrupt_or_truncated(double where)
+    {
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny(), net).Save(path);
+        var bytes = File.ReadAllBytes(path);
+        bytes[(int)(bytes.Length * where)] ^= 0x10;
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("corrupt or truncated", error.Message);
+    }
+
+    [Fact]
+    public void Given_weights_of_a_wider_network_than_the_stated_config_When_loading_Then_the_weights_do_not_fit()
+    {
+        using var dir = new TempFolder();
+        using var wide = new UNet(Tiny(baseChannels: 16));
+        var path = dir.File("m.ddim");
+        Exported(Tiny(baseChannels: 8), wide).Save(path);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("weights do not fit this network", error.Message);
+        Assert.Contains("'weights' section", error.Message);
+    }
+
+    [Fact]
+    public void Given_weights_of_a_network_with_fewer_layers_When_loading_Then_the_weights_do_not_fit()
+    {
+        using var dir = new TempFolder();
+        using var shallow = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny() with { BlocksPerLevel = 2 }, shallow).Save(path);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("weights do not fit this network", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_stored_config_that_is_impossible_When_loading_Then_the_stored_configuration_is_invalid()
+    {
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny() with { Groups = 3 }, net).Save(path);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("stored network configuration is invalid", error.Message);
+        Assert.Contains("Groups = 3", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_file_without_weights_When_loading_a_network_Then_holds_no_network_weights()
+    {
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var file = Exported(Tiny(), net);
+        file.Sections.Clear();
+        var path = dir.File("m.ddim");
+        file.Save(path);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("holds no network weights", error.Message);
+    }
+}

@@ -1,0 +1,390 @@
+using System.Text.Json.Nodes;
+using Ddim.Data;
+using Ddim.Models;
+using Ddim.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public sealed class TrainerTests : OneTorchThread
+{
+    private static readonly UNetConfig TinyNet = new(
+        ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1,
+        AttentionResolutions: [4], Dropout: 0.1, Groups: 4);
+
+    /// <summary>A tiny, fast run: T = 100, batches of 16, no sample grids, a log line every 4 steps.</summary>
+    private static TrainConfig Tiny(int steps) => new(
+        TinyNet, Data: "synthetic", TimeSteps: 100, Steps: steps, BatchSize: 16, LearningRate: 2e-3, WarmupSteps: 5,
+        GradClip: 1.0, EmaDecay: 0.9, Seed: 42, LogEvery: 4, CheckpointEvery: 1000, SampleEvery: 0, SampleSteps: 10);
+
+    /// <summary>64 images 1×8×8: a bright vertical or horizontal bar at a position that depends on the index.</summary>
+    private static ImageDataset Bars(int count = 64, byte background = 0)
+    {
+        var pixels = new byte[count * 64];
+        for (var n = 0; n < count; n++)
+        {
+            var at = (n / 2) % 8;
+            for (var y = 0; y < 8; y++)
+            {
+                for (var x = 0; x < 8; x++)
+                {
+                    pixels[(n * 64) + (y * 8) + x] = (n % 2 == 0 ? x : y) == at ? (byte)255 : background;
+                }
+            }
+        }
+
+        return new ImageDataset("bars", pixels, count, 1, 8, 8);
+    }
+
+    private static List<double> Train(TrainConfig config, ImageDataset data, string dir, bool resume = false, int cancelAfter = 0)
+    {
+        var losses = new List<double>();
+        using var cancel = new CancellationTokenSource();
+        Trainer.Run(config, data, dir, resume, progress: p =>
+        {
+            losses.Add(p.Loss);
+            Assert.Equal(config.Steps, p.TotalSteps);
+            if (p.Step == cancelAfter)
+            {
+                cancel.Cancel();
+            }
+        }, cancel: cancel.Token);
+        return losses;
+    }
+
+    /// <summary>The deterministic fields of loss.jsonl (throughput and elapsed time are wall-clock).</summary>
+    private static List<(long Step, double Loss, double Lr)> LossLog(string dir) =>
+        File.ReadAllLines(Path.Combine(dir, "loss.jsonl"))
+            .Select(l => JsonNode.Parse(l)!)
+            .Select(j => (j["step"]!.GetValue<long>(), j["loss"]!.GetValue<double>(), j["lr"]!.GetValue<double>()))
+            .ToList();
+
+    private static ModelFile Checkpoint(string dir) => ModelFile.Load(Path.Combine(dir, Trainer.CheckpointFile));
+
+    [Fact]
+    public void Given_a_tiny_synthetic_set_When_trained_for_60_steps_Then_the_loss_falls()
+    {
+        // Given
+        using var dir = new TempFolder();
+
+        // When
+        var losses = Train(Tiny(60), Bars(), dir.Path);
+
+        // Then: an untrained network predicts ε̂ = 0, so the loss starts near E[ε²] = 1.
+        Assert.Equal(60, losses.Count);
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        var first = losses.Take(10).Average();
+        var last = losses.TakeLast(10).Average();
+        Assert.InRange(first, 0.7, 1.3);
+        Assert.True(last < 0.5 * first, $"mean loss of the first 10 steps {first:F4}, of the last 10 {last:F4}");
+        Assert.Equal(60 / 4, LossLog(dir.Path).Count);
+    }
+
+    [Fact]
+    public void Given_a_finished_run_When_its_checkpoint_is_loaded_into_fresh_networks_Then_everything_is_bit_exact()
+    {
+        // Given
+        using var dir = new TempFolder();
+        using var scope = NewDisposeScope();
+        var config = Tiny(6);
+        Train(config, Bars(), dir.Path);
+
+        // When
+        var checkpoint = Checkpoint(dir.Path);
+        var exported = ModelFile.Load(Path.Combine(dir.Path, Trainer.ModelFileName));
+        using var ema = new UNet(checkpoint.ModelConfig);
+        using var model = new UNet(checkpoint.ModelConfig);
+        using var weights = new UNet(exported.ModelConfig);
+        ModelFile.Deserialize(ema, checkpoint.Sections["ema"], "ema");
+        ModelFile.Deserialize(model, checkpoint.Sections["model"], "model");
+        ModelFile.Deserialize(weights, exported.Sections["weights"], "weights");
+
+        // Then: re-saving reproduces the bytes, the export is the checkpoint's EMA, and the EMA is not the raw model.
+        Assert.Equal("checkpoint", checkpoint.Metadata["kind"]!.GetValue<string>());
+        Assert.Equal(6, checkpoint.Metadata["step"]!.GetValue<long>());
+        Assert.Equal(Bars().Hash, checkpoint.Metadata["data_sha256"]!.GetValue<string>());
+        Assert.Equal(checkpoint.Sections["ema"], ModelFile.Serialize(ema));
+        Assert.Equal(checkpoint.Sections["model"], ModelFile.Serialize(model));
+        Assert.Equal(checkpoint.Sections["ema"], exported.Sections["weights"]);
+        foreach (var ((name, a), (_, b)) in ema.named_parameters().Zip(weights.named_parameters()))
+        {
+            Assert.True(a.eq(b).all().item<bool>(), $"{name} differs");
+        }
+
+        Assert.NotEqual(checkpoint.Sections["ema"], checkpoint.Sections["model"]);
+        Assert.True(
+            ema.parameters().Zip(model.parameters()).Any(p => !p.First.eq(p.Second).all().item<bool>()),
+            "the EMA should lag the model after 6 steps with decay 0.9");
+    }
+
+    [Fact]
+    public void Given_the_same_config_and_seed_When_trained_twice_Then_losses_and_weights_are_identical()
+    {
+        using var a = new TempFolder();
+        using var b = new TempFolder();
+
+        var first = Train(Tiny(8), Bars(), a.Path);
+        var second = Train(Tiny(8), Bars(), b.Path);
+
+        Assert.Equal(first, second);
+        Assert.Equal(Checkpoint(a.Path).Sections["ema"], Checkpoint(b.Path).Sections["ema"]);
+    }
+
+    public static TheoryData<string, int> Interruptions => new()
+    {
+        // Steps = 6 then Steps = 12: the first run ends (and logs) at 6, between two log lines (every 4 steps).
+        { "shorter run", 6 },
+        { "shorter run", 8 },
+
+        // Ctrl-C after 7 steps, mid-way through a log window; after 4, right on a log line.
+        { "cancelled", 7 },
+        { "cancelled", 4 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Interruptions))]
+    public void Given_a_run_interrupted_and_resumed_When_compared_with_an_uninterrupted_run_Then_losses_log_and_weights_are_identical(string how, int stopAt)
+    {
+        // Given: the uninterrupted run, 12 steps.
+        const int n = 12;
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var expected = Train(Tiny(n), Bars(), straight.Path);
+
+        // When: the same run stopped after stopAt steps, then resumed to n in a fresh call.
+        var before = how == "cancelled"
+            ? Train(Tiny(n), Bars(), resumed.Path, cancelAfter: stopAt)
+            : Train(Tiny(stopAt), Bars(), resumed.Path);
+        Assert.Equal(stopAt, Checkpoint(resumed.Path).Metadata["step"]!.GetValue<long>());
+        var after = Train(Tiny(n), Bars(), resumed.Path, resume: true);
+
+        // Then: exactly the same numbers, not merely close ones.
+        Assert.Equal(stopAt, before.Count);
+        Assert.Equal(expected, before.Concat(after).ToList());
+        Assert.Equal(LossLog(straight.Path), LossLog(resumed.Path));
+        var a = Checkpoint(straight.Path);
+        var b = Checkpoint(resumed.Path);
+        Assert.Equal(n, b.Metadata["step"]!.GetValue<long>());
+        foreach (var section in new[] { "model", "ema", "optimizer", "rng", "rng_global" })
+        {
+            Assert.True(a.Sections[section].AsSpan().SequenceEqual(b.Sections[section]), $"section '{section}' differs");
+        }
+
+        Assert.Equal(
+            ModelFile.Load(Path.Combine(straight.Path, Trainer.ModelFileName)).Sections["weights"],
+            ModelFile.Load(Path.Combine(resumed.Path, Trainer.ModelFileName)).Sections["weights"]);
+    }
+
+    [Fact]
+    public void Given_a_run_stopped_twice_between_log_lines_When_resumed_each_time_Then_it_equals_the_uninterrupted_run()
+    {
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var expected = Train(Tiny(12), Bars(), straight.Path);
+
+        var losses = Train(Tiny(6), Bars(), resumed.Path);
+        losses.AddRange(Train(Tiny(9), Bars(), resumed.Path, resume: true));
+        Assert.Equal([4L, 8, 9], LossLog(resumed.Path).Select(l => l.Step));
+        losses.AddRange(Train(Tiny(12), Bars(), resumed.Path, resume: true));
+
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(straight.Path), LossLog(resumed.Path));
+        Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
+    }
+
+    [Fact]
+    public void Given_a_finished_run_When_resumed_with_the_same_steps_Then_nothing_is_trained_and_the_log_is_kept()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(6), Bars(), dir.Path);
+        var log = LossLog(dir.Path);
+        var ema = Checkpoint(dir.Path).Sections["ema"];
+
+        var losses = Train(Tiny(6), Bars(), dir.Path, resume: true);
+
+        Assert.Empty(losses);
+        Assert.Equal([4L, 6], log.Select(l => l.Step));
+        Assert.Equal(log, LossLog(dir.Path));
+        Assert.Equal(ema, ModelFile.Load(Path.Combine(dir.Path, Trainer.ModelFileName)).Sections["weights"]);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_with_a_flipped_byte_When_resuming_Then_corrupt_or_truncated()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 3] ^= 0x01;
+        File.WriteAllBytes(path, bytes);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        Assert.Contains("corrupt or truncated", error.Message);
+        Assert.Contains(Trainer.CheckpointFile, error.Message);
+    }
+
+    [Fact]
+    public void Given_a_truncated_checkpoint_When_resuming_Then_corrupt_or_truncated()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var bytes = File.ReadAllBytes(path);
+        File.WriteAllBytes(path, bytes[..(bytes.Length / 2)]);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        Assert.Contains("corrupt or truncated", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_of_another_model_config_When_resuming_Then_made_with_another_configuration()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var wider = Tiny(4) with { Model = TinyNet with { BaseChannels = 16 } };
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(wider, Bars(), dir.Path, resume: true));
+
+        Assert.Contains("was made with another configuration", error.Message);
+        Assert.Contains("only Steps may change", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_with_another_learning_rate_When_resuming_Then_made_with_another_configuration()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4) with { LearningRate = 1e-3 }, Bars(), dir.Path, resume: true));
+
+        Assert.Contains("was made with another configuration", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_trained_on_other_data_When_resuming_Then_trained_on_other_data()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(background: 1), dir.Path, resume: true));
+
+        Assert.Contains("was trained on other data", error.Message);
+    }
+
+    [Fact]
+    public void Given_an_exported_model_in_place_of_the_checkpoint_When_resuming_Then_not_a_training_checkpoint()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        File.Copy(Path.Combine(dir.Path, Trainer.ModelFileName), Path.Combine(dir.Path, Trainer.CheckpointFile), overwrite: true);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        Assert.Contains("is an exported model, not a training checkpoint", error.Message);
+    }
+
+    [Fact]
+    public void Given_no_checkpoint_When_resuming_Then_FileNotFoundException()
+    {
+        using var dir = new TempFolder();
+
+        var error = Assert.Throws<FileNotFoundException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        Assert.Contains("--resume was given but there is no checkpoint", error.Message);
+        Assert.Equal(Path.Combine(dir.Path, Trainer.CheckpointFile), error.FileName);
+    }
+
+    [Fact]
+    public void Given_a_folder_with_a_checkpoint_When_starting_a_new_run_without_resume_Then_refused_and_the_checkpoint_is_kept()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var before = File.ReadAllBytes(path);
+        var log = File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl"));
+
+        var error = Assert.Throws<InvalidOperationException>(() => Train(Tiny(4), Bars(), dir.Path));
+
+        Assert.Contains("already holds a checkpoint", error.Message);
+        Assert.Contains("--resume", error.Message);
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
+    }
+
+    [Fact]
+    public void Given_data_of_another_size_than_the_model_When_training_Then_a_clear_error_before_any_file_is_written()
+    {
+        using var dir = new TempFolder();
+        var out_ = Path.Combine(dir.Path, "run");
+        var rgb = new ImageDataset("rgb", new byte[2 * 3 * 8 * 8], 2, 3, 8, 8);
+
+        var error = Assert.Throws<ArgumentException>(() => Train(Tiny(2), rgb, out_));
+
+        Assert.Contains("The data are 3×8×8 but the model expects 1×8×8", error.Message);
+        Assert.False(Directory.Exists(out_));
+    }
+
+    [Fact]
+    public void Given_a_learning_rate_so_large_that_the_loss_explodes_When_training_Then_TrainingDivergedException_and_the_last_checkpoint_is_unchanged()
+    {
+        // Given: step 1 is sane (an untrained network predicts ε̂ = 0), but its AdamW update moves every weight by ~1e30.
+        using var dir = new TempFolder();
+        var config = Tiny(1) with { LearningRate = 1e30, WarmupSteps = 0, GradClip = 0, CheckpointEvery = 1 };
+        var first = Train(config, Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var before = File.ReadAllBytes(path);
+        var log = File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl"));
+
+        // When: resumed, step 2 meets those weights.
+        var losses = new List<double>();
+        var error = Assert.Throws<TrainingDivergedException>(() =>
+            Trainer.Run(config with { Steps = 10 }, Bars(), dir.Path, resume: true, progress: p => losses.Add(p.Loss)));
+
+        // Then
+        Assert.True(double.IsFinite(first.Single()));
+        Assert.Empty(losses);
+        Assert.Matches(@"^The loss became (NaN|∞|-∞|Infinity|-Infinity) at step 2\.", error.Message);
+        Assert.Contains($"The last good checkpoint ({path}) is kept", error.Message);
+        Assert.Contains("start a new run", error.Message);
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.ddim-tmp"));
+    }
+
+    [Fact]
+    public void Given_a_diverged_run_When_following_the_advice_in_a_new_folder_with_a_lower_learning_rate_Then_it_trains()
+    {
+        using var dir = new TempFolder();
+        var config = Tiny(2) with { LearningRate = 1e30, WarmupSteps = 0, GradClip = 0 };
+        Assert.Throws<TrainingDivergedException>(() => Train(config, Bars(), dir.Folder("a")));
+
+        var losses = Train(config with { LearningRate = 1e-3 }, Bars(), dir.Folder("b"));
+
+        Assert.Equal(2, losses.Count);
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+    }
+
+    [Fact]
+    public void Given_a_cancellation_When_training_Then_a_resumable_checkpoint_and_no_exported_model()
+    {
+        using var dir = new TempFolder();
+        using var cancel = new CancellationTokenSource();
+        var messages = new List<string>();
+
+        var result = Trainer.Run(Tiny(10), Bars(), dir.Path, progress: p =>
+        {
+            if (p.Step == 3)
+            {
+                cancel.Cancel();
+            }
+        }, log: messages.Add, cancel: cancel.Token);
+
+        Assert.Equal(new TrainResult(3, false, Path.Combine(dir.Path, Trainer.CheckpointFile), null), result);
+        Assert.Equal(3, Checkpoint(dir.Path).Metadata["step"]!.GetValue<long>());
+        Assert.False(File.Exists(Path.Combine(dir.Path, Trainer.ModelFileName)));
+        Assert.Contains(messages, m => m.Contains("Interrupted: checkpoint saved at step 3", StringComparison.Ordinal));
+    }
+}

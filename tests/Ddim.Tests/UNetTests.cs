@@ -1,0 +1,154 @@
+using Ddim.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public sealed class UNetTests : OneTorchThread
+{
+    private static UNetConfig Tiny(int channels, int size, bool attention, int[]? multipliers = null) => new(
+        ImageChannels: channels,
+        ImageSize: size,
+        BaseChannels: 8,
+        ChannelMultipliers: multipliers ?? [1, 2],
+        BlocksPerLevel: 1,
+        AttentionResolutions: attention ? [size / 2] : [],
+        Dropout: 0.1,
+        Groups: 4);
+
+    public static TheoryData<int, int, bool> Shapes => new()
+    {
+        { 1, 28, false },
+        { 1, 28, true },
+        { 3, 32, false },
+        { 3, 32, true },
+        { 3, 28, false },
+        { 3, 28, true },
+        { 1, 32, false },
+        { 1, 32, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Given_a_tiny_UNet_When_run_forward_in_train_and_eval_mode_Then_the_output_has_the_input_shape(int channels, int size, bool attention)
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        using var net = new UNet(Tiny(channels, size, attention));
+        using var gen = new Generator(5);
+        var x = randn([2, channels, size, size], generator: gen);
+        var t = tensor(new long[] { 0, 999 });
+
+        // When
+        net.train();
+        var trained = net.forward(x, t);
+        net.eval();
+        Tensor evaluated;
+        using (no_grad())
+        {
+            evaluated = net.forward(x, t);
+        }
+
+        // Then
+        Assert.Equal(x.shape, trained.shape);
+        Assert.Equal(x.shape, evaluated.shape);
+        Assert.Equal(ScalarType.Float32, evaluated.dtype);
+
+        // The output convolution starts at zero, so an untrained network predicts ε̂ = 0 exactly.
+        Assert.Equal(0f, evaluated.abs().max().item<float>());
+    }
+
+    [Fact]
+    public void Given_three_levels_at_28_When_run_forward_Then_28_14_7_needs_no_padding_and_shape_is_kept()
+    {
+        using var scope = NewDisposeScope();
+        using var net = new UNet(Tiny(1, 28, attention: true, multipliers: [1, 2, 2]) with { AttentionResolutions = [7] });
+        var x = randn([3, 1, 28, 28], generator: new Generator(1));
+
+        var y = net.forward(x, tensor(new long[] { 1, 2, 3 }));
+
+        Assert.Equal([3L, 1, 28, 28], y.shape);
+    }
+
+    [Fact]
+    public void Given_attention_on_When_built_Then_it_adds_parameters_and_all_of_them_get_gradients()
+    {
+        // Given: a non-zero output layer so gradients reach every layer.
+        using var scope = NewDisposeScope();
+        using var plain = new UNet(Tiny(1, 16, attention: false));
+        using var attended = new UNet(Tiny(1, 16, attention: true));
+        using (no_grad())
+        {
+            foreach (var (name, p) in attended.named_parameters().Where(n => n.name.StartsWith("outputConv", StringComparison.Ordinal)))
+            {
+                p.fill_(0.01);
+            }
+        }
+
+        // When
+        var x = randn([2, 1, 16, 16], generator: new Generator(2));
+        attended.forward(x, tensor(new long[] { 10, 500 })).square().mean().backward();
+
+        // Then
+        Assert.True(attended.ParameterCount > plain.ParameterCount, $"{attended.ParameterCount} ≤ {plain.ParameterCount}");
+        Assert.All(attended.named_parameters(), np =>
+        {
+            Assert.NotNull(np.parameter.grad);
+            Assert.True(np.parameter.grad!.abs().sum().item<float>() > 0, $"no gradient reached {np.name}");
+        });
+    }
+
+    [Fact]
+    public void Given_a_config_When_serialised_to_JSON_and_back_Then_it_builds_a_network_with_the_same_parameter_shapes()
+    {
+        var config = Tiny(3, 32, attention: true);
+
+        var json = System.Text.Json.JsonSerializer.Serialize(config, ModelFile.Json);
+        var back = System.Text.Json.JsonSerializer.Deserialize<UNetConfig>(json, ModelFile.Json)!;
+        using var a = new UNet(config);
+        using var b = new UNet(back);
+
+        Assert.Equal(config.Multipliers, back.Multipliers);
+        Assert.Equal(config.Attention, back.Attention);
+        Assert.Equal(
+            a.named_parameters().Select(p => (p.name, string.Join("x", p.parameter.shape))),
+            b.named_parameters().Select(p => (p.name, string.Join("x", p.parameter.shape))));
+    }
+
+    public static TheoryData<UNetConfig, string, string> Invalid => new()
+    {
+        { Tiny(1, 30, false, [1, 2, 2]), "ImageSize 30 cannot be halved 2 times", "divisible by 4" },
+        { Tiny(1, 28, false, [1, 2, 2, 2]), "ImageSize 28 cannot be halved 3 times", "divisible by 8" },
+        { Tiny(1, 28, false) with { Groups = 3 }, "Groups = 3 must divide", "8" },
+        { Tiny(1, 28, false) with { BaseChannels = 6 }, "Groups = 4 must divide", "6" },
+        { Tiny(1, 28, false) with { Dropout = 1.0 }, "Dropout must be in [0, 1)", "got 1" },
+        { Tiny(1, 28, false) with { Dropout = -0.1 }, "Dropout must be in [0, 1)", "got -0.1" },
+        { Tiny(1, 28, false, []), "ChannelMultipliers", "at least one positive entry" },
+        { Tiny(1, 28, false, [1, 0]), "ChannelMultipliers", "at least one positive entry" },
+        { Tiny(0, 28, false), "ImageChannels", "got 0" },
+        { Tiny(1, 2, false, [1]), "ImageSize", "got 2" },
+        { Tiny(1, 28, false) with { BaseChannels = 0 }, "BaseChannels", "got 0" },
+        { Tiny(1, 28, false) with { BlocksPerLevel = 0 }, "BlocksPerLevel", "got 0" },
+        { Tiny(1, 28, false) with { Groups = 0 }, "Groups", "got 0" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Invalid))]
+    public void Given_an_impossible_config_When_building_a_UNet_Then_ArgumentException_names_the_field(UNetConfig config, string phrase, string detail)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new UNet(config));
+
+        Assert.Contains(phrase, error.Message);
+        Assert.Contains(detail, error.Message);
+    }
+
+    [Fact]
+    public void Given_one_bad_scalar_field_When_validated_Then_the_message_names_that_field_only()
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Tiny(1, 28, false) with { BlocksPerLevel = 0 }).Validate());
+
+        Assert.Contains("BlocksPerLevel", error.Message);
+        Assert.DoesNotContain("ImageChannels", error.Message);
+        Assert.DoesNotContain("System.Int32[]", error.Message);
+    }
+}
