@@ -1,5 +1,3 @@
-using Spectre.Console;
-
 namespace Ddim.Cli;
 
 /// <summary>Turns exceptions into one clear line on stderr, without a stack trace, and an exit code.</summary>
@@ -16,11 +14,11 @@ internal static class CliErrors
                 or UnauthorizedAccessException or IOException or NotSupportedException or Ddim.Training.TrainingDivergedException => inner.Message,
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-        console.MarkupLine($"[red]error:[/] {Markup.Escape(message)}");
+        // Plain text on stderr: no markup parsing, no wrapping at the terminal width.
+        Console.Error.WriteLine($"error: {message}");
         if (Environment.GetEnvironmentVariable("DDIM_DEBUG") == "1")
         {
-            console.WriteException(inner);
+            Console.Error.WriteLine(inner);
         }
 
         return 1;

@@ -66,7 +66,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         var originals = data.Take(s.Num).ToTensor();
         var shown = Math.Min(16, (int)originals.shape[0]);
         var rows = new List<Tensor> { originals[..shown] };
-        var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [0, 1])").AddColumn("wall time");
+        var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [[0, 1]])").AddColumn("wall time");
         foreach (var steps in stepList)
         {
             var timetable = Timetable.Create(spacing, sampler.Schedule.T, steps);
@@ -88,7 +88,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             rows.Add(recon[..shown]);
         }
 
-        AnsiConsole.MarkupLine($"DDIM inversion then decoding (η = 0, {spacing} spacing) of {originals.shape[0]} {Markup.Escape(data.Name)} images:");
+        AnsiConsole.MarkupLine($"DDIM inversion then decoding (η = 0, {spacing} spacing, no clipping) of {originals.shape[0]} {Markup.Escape(data.Name)} images:");
         AnsiConsole.Write(table);
         Atomic.WriteAllBytes(s.Out, ImageGrid.Grid(torch.cat(rows, 0), columns: shown, padding: 2));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Out)}[/]: originals on the first row, then one row per S ({string.Join(", ", stepList)}).");

@@ -57,7 +57,19 @@ public static class ImageFolder
         return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), pixels, decoded.Length, channels, h, w);
     }
 
-    /// <summary>Resolves a training data spec: a known data set name (train split) or a folder of PNGs.</summary>
-    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null) =>
-        Directory.Exists(spec) ? Load(spec) : DatasetFetcher.Load(DatasetFetcher.Find(spec), train: true, dataRoot, log);
+    /// <summary>
+    /// Resolves a training data spec: a known data set name (its train split) wins over a folder of the same name;
+    /// anything else must be a folder of PNGs.
+    /// </summary>
+    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null)
+    {
+        var known = DatasetFetcher.Known.FirstOrDefault(k => string.Equals(k.Name, spec, StringComparison.OrdinalIgnoreCase));
+        if (known is not null)
+        {
+            return DatasetFetcher.Load(known, train: true, dataRoot, log);
+        }
+
+        return Directory.Exists(spec) ? Load(spec) : throw new ArgumentException(
+            $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}, or the path of a folder of same-size PNG images.");
+    }
 }

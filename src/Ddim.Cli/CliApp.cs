@@ -1,0 +1,40 @@
+using Ddim.Cli.Commands;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli;
+
+/// <summary>The <c>ddim</c> command line: every command and its examples.</summary>
+public static class CliApp
+{
+    /// <summary>Runs the command line with <paramref name="args"/> and returns the exit code (0 on success).</summary>
+    public static int Run(string[] args)
+    {
+        Ddim.Native.TorchRuntime.Initialize();
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("ddim");
+            config.SetApplicationVersion(typeof(Ddim.Atomic).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
+            config.SetExceptionHandler((e, _) => CliErrors.Report(e));
+            config.AddBranch("data", data =>
+            {
+                data.SetDescription("Fetch and verify data sets.");
+                data.AddCommand<DataFetchCommand>("fetch").WithDescription("Download MNIST or Fashion-MNIST and check their SHA-256.").WithExample("data", "fetch", "mnist");
+            });
+            config.AddCommand<TrainCommand>("train").WithDescription("Train a U-Net noise predictor (DDPM objective) from a preset.")
+                .WithExample("train", "--preset", "presets/mnist.json", "--out", "runs/mnist");
+            config.AddCommand<SampleCommand>("sample").WithDescription("Generate images with DDIM (or DDPM) from a trained model.")
+                .WithExample("sample", "--num", "64", "--steps", "50", "--out", "digits.png")
+                .WithExample("sample", "--steps", "20", "--trajectory", "denoise.gif");
+            config.AddCommand<InterpolateCommand>("interpolate").WithDescription("Slerp between the x_T of two (or four) seeds and decode with DDIM η = 0 (paper §5.3).")
+                .WithExample("interpolate", "--seeds", "3,7", "--points", "10", "--out", "row.png")
+                .WithExample("interpolate", "--seeds", "1,2,3,4", "--points", "8", "--out", "grid.png");
+            config.AddCommand<ReconstructCommand>("invert").WithDescription("DDIM-invert real test images to x_T, decode them back, and print the MSE (paper §5.4).")
+                .WithExample("invert", "--steps", "50", "--num", "64");
+            config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("The paper's Table 2 on MNIST: reconstruction MSE for several S, with image pairs.")
+                .WithExample("reconstruct", "--steps-list", "10,20,50,100,200");
+            config.AddCommand<ExportCommand>("export").WithDescription("Write the EMA weights of a training checkpoint as a model file.");
+        });
+        return app.Run(args);
+    }
+}

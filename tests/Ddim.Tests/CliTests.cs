@@ -1,0 +1,128 @@
+using Ddim.Cli;
+using Ddim.Imaging;
+
+namespace Ddim.Tests;
+
+/// <summary>The ddim command line, run in-process on a tiny random model.</summary>
+public sealed class CliTests : OneTorchThread
+{
+    private static (int Code, string Error) Run(params string[] args)
+    {
+        var saved = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            var code = CliApp.Run(args);
+            return (code, error.ToString());
+        }
+        finally
+        {
+            Console.SetError(saved);
+        }
+    }
+
+    [Fact]
+    public void Given_a_model_When_sample_writes_a_grid_and_a_folder_Then_valid_PNGs_of_the_stated_size()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        var (code, error) = Run("sample", "--model", model, "--num", "5", "--steps", "3", "--out", folder.File("g.png"), "--columns", "5", "--padding", "1");
+        var (code2, _) = Run("sample", "--model", model, "--num", "3", "--steps", "3", "--out-dir", folder.File("each"), "--trajectory", folder.File("t.gif"));
+
+        Assert.True(code == 0, error);
+        Assert.Equal(0, code2);
+        var grid = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("g.png")));
+        Assert.Equal(((5 * 29) + 1, 28 + 2), (grid.Width, grid.Height));
+        Assert.Equal(new[] { "00000.png", "00001.png", "00002.png" }, Directory.GetFiles(folder.File("each")).Select(f => Path.GetFileName(f)).Order().ToArray());
+        Assert.Equal((28, 28), (ImageGrid.DecodePng(File.ReadAllBytes(folder.File("each/00001.png"))).Height, 28));
+        Assert.True(new FileInfo(folder.File("t.gif")).Length > 0);
+    }
+
+    [Fact]
+    public void Given_eta_0_When_sample_runs_with_two_batch_sizes_Then_the_files_are_byte_identical()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        Run("sample", "--model", model, "--num", "6", "--steps", "3", "--seed", "11", "--batch-size", "6", "--out", folder.File("a.png"));
+        Run("sample", "--model", model, "--num", "6", "--steps", "3", "--seed", "11", "--batch-size", "1", "--out", folder.File("b.png"));
+
+        Assert.Equal(File.ReadAllBytes(folder.File("a.png")), File.ReadAllBytes(folder.File("b.png")));
+    }
+
+    [Theory]
+    [InlineData("--steps 0", "--steps must be between 1 and T = 100")]
+    [InlineData("--steps -3", "--steps must be between 1 and T = 100")]
+    [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
+    [InlineData("--eta 1.5", "η must be between 0")]
+    [InlineData("--eta -0.1", "η must be between 0")]
+    [InlineData("--num 0", "--num must be at least 1")]
+    [InlineData("--spacing bogus", "Unknown --spacing 'bogus'")]
+    [InlineData("--sampler euler", "Unknown --sampler 'euler'")]
+    [InlineData("--num 100000 --columns 1", "over the 16384-pixel limit")]
+    [InlineData("--out /proc/nope/x.png", "Cannot write /proc/nope/x.png")]
+    [InlineData("--out grid.jpg", "must end with .png")]
+    public void Given_bad_input_When_sample_runs_Then_a_clear_error_and_no_stack_trace(string extra, string expected)
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var args = new[] { "sample", "--model", model, "--out", folder.File("x.png") }.Concat(extra.Split(' ')).ToArray();
+
+        var (code, error) = Run(args);
+
+        Assert.Equal(1, code);
+        Assert.Contains(expected, error.Replace("\n", " ", StringComparison.Ordinal));
+        Assert.DoesNotContain("   at ", error);
+        Assert.False(File.Exists(folder.File("x.png")));
+    }
+
+    [Fact]
+    public void Given_a_missing_corrupt_or_wrong_model_When_sample_runs_Then_a_clear_error()
+    {
+        using var folder = new TempFolder();
+        var corrupt = folder.File("corrupt.ddim");
+        File.WriteAllBytes(corrupt, File.ReadAllBytes(TinyModel.Write(folder.File("m.ddim")))[..500]);
+        File.WriteAllText(folder.File("text.ddim"), "hello");
+
+        Assert.Contains("Model file not found", Run("sample", "--model", folder.File("none.ddim")).Error);
+        Assert.Contains("corrupt or truncated", Run("sample", "--model", corrupt).Error);
+        Assert.Contains("not a Ddim model file", Run("sample", "--model", folder.File("text.ddim")).Error);
+    }
+
+    [Fact]
+    public void Given_two_seeds_When_interpolate_runs_Then_a_row_PNG_is_written()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        var (code, error) = Run("interpolate", "--model", model, "--seeds", "1,2", "--points", "4", "--steps", "3", "--out", folder.File("row.png"));
+
+        Assert.True(code == 0, error);
+        var png = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("row.png")));
+        Assert.Equal(((4 * 30) + 2, 32), (png.Width, png.Height));
+        Assert.Contains("--seeds takes 2 seeds", Run("interpolate", "--model", model, "--seeds", "1,2,3").Error);
+    }
+
+    [Fact]
+    public void Given_a_folder_of_images_When_reconstruct_runs_Then_pairs_are_written()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var images = folder.Folder("imgs");
+        using (var scope = TorchSharp.torch.NewDisposeScope())
+        {
+            for (var i = 0; i < 3; i++)
+            {
+                File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(TorchSharp.torch.rand(1, 28, 28) * 2 - 1));
+            }
+        }
+
+        var (code, error) = Run("reconstruct", "--model", model, "--images", images, "--steps-list", "2,4", "--out", folder.File("r.png"));
+
+        Assert.True(code == 0, error);
+        var png = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("r.png")));
+        Assert.Equal(((3 * 30) + 2, (3 * 30) + 2), (png.Width, png.Height));
+    }
+}

@@ -1,0 +1,191 @@
+using Ddim.Imaging;
+using Ddim.Models;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public sealed class SamplingApiTests : OneTorchThread
+{
+    [Fact]
+    public void Given_eta_0_and_a_seed_When_sampled_with_different_batch_sizes_Then_the_PNG_bytes_are_identical()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var settings = new SampleSettings(Steps: 5);
+
+        // When
+        byte[] Png(int batch)
+        {
+            using var scope = NewDisposeScope();
+            return ImageGrid.Grid(sampler.Generate(37, 42, settings, batch), columns: 8);
+        }
+
+        var a = Png(37);
+        var b = Png(5);
+        var c = Png(1);
+
+        // Then
+        Assert.Equal(a, b);
+        Assert.Equal(a, c);
+    }
+
+    [Fact]
+    public void Given_eta_1_and_a_seed_When_sampled_with_different_batch_sizes_Then_identical_and_another_seed_differs()
+    {
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var settings = new SampleSettings(Steps: 4, Eta: 1.0);
+
+        var a = sampler.Generate(6, 7, settings, 6);
+        var b = sampler.Generate(6, 7, settings, 4);
+        var other = sampler.Generate(6, 8, settings, 6);
+
+        Assert.True(a.eq(b).all().item<bool>());
+        Assert.False(a.eq(other).all().item<bool>());
+    }
+
+    [Fact]
+    public void Given_images_When_written_as_a_grid_Then_the_PNG_is_valid_and_of_the_stated_size()
+    {
+        using var scope = NewDisposeScope();
+        var images = torch.linspace(-1, 1, 10 * 28 * 28).reshape(10, 1, 28, 28);
+
+        var png = ImageGrid.Grid(images, columns: 4, padding: 2);
+        var (pixels, height, width, channels) = ImageGrid.DecodePng(png);
+
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        Assert.Equal((4 * 30) + 2, width);
+        Assert.Equal((3 * 30) + 2, height);
+        Assert.Equal(1, channels);
+        Assert.Equal(0, pixels[(2 * width) + 2]); // first pixel of the first image: −1 → 0
+        Assert.Equal(0, pixels[0]); // padding
+    }
+
+    [Fact]
+    public void Given_a_single_image_When_encoded_Then_it_is_a_28x28_PNG_with_values_mapped_to_0_255()
+    {
+        using var scope = NewDisposeScope();
+        var image = torch.tensor(new float[] { -1, 0, 1, 0.5f }).reshape(1, 1, 2, 2);
+
+        var (pixels, h, w, _) = ImageGrid.DecodePng(ImageGrid.ToPng(image));
+
+        Assert.Equal((2, 2), (h, w));
+        Assert.Equal(new byte[] { 0, 128, 255, 191 }, pixels);
+    }
+
+    [Fact]
+    public void Given_the_analytic_Gaussian_model_When_inverted_and_decoded_Then_the_error_falls_as_S_grows()
+    {
+        // Given data ~ N(0.3, 0.5²) in 64 dimensions, and "images" drawn from it
+        using var scope = NewDisposeScope();
+        var schedule = NoiseSchedule.Linear(1000);
+        var denoiser = new GaussianDenoiser(schedule, 0.3, 0.5);
+        var sampler = new ImageSampler(denoiser.Predict, schedule, 1, 8, 8);
+        var x0 = (torch.randn([32, 1, 8, 8], dtype: ScalarType.Float64, generator: new Generator(3)) * 0.5) + 0.3;
+
+        // When
+        var errors = new[] { 5, 10, 50, 200 }.Select(s =>
+            ImageSampler.MeanSquaredError01(x0, sampler.Reconstruct(x0, Timetable.Create(Spacing.Trailing, 1000, s)).Reconstructions)).ToList();
+
+        // Then
+        for (var i = 1; i < errors.Count; i++)
+        {
+            Assert.True(errors[i] < errors[i - 1], $"MSE did not fall: {string.Join(", ", errors)}");
+        }
+
+        Assert.True(errors[^1] < 1e-3, $"MSE at S = 200 is {errors[^1]}");
+    }
+
+    [Fact]
+    public void Given_two_seeds_When_interpolated_Then_the_ends_equal_each_seeds_own_sample()
+    {
+        // Given
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var settings = new SampleSettings(Steps: 5);
+        var a = sampler.InitialNoise(3, 0, 1);
+        var b = sampler.InitialNoise(9, 0, 1);
+
+        // When
+        var line = Interpolation.Line(a, b, 5);
+        var decoded = sampler.Decode(line, settings);
+        var ownA = sampler.Generate(1, 3, settings, 1);
+        var ownB = sampler.Generate(1, 9, settings, 1);
+
+        // Then
+        Assert.True(line[0].eq(a[0]).all().item<bool>());
+        Assert.True(line[4].eq(b[0]).all().item<bool>());
+        Assert.True(decoded[..1].eq(ownA).all().item<bool>());
+        Assert.True(decoded[4..5].eq(ownB).all().item<bool>());
+    }
+
+    [Fact]
+    public void Given_two_orthogonal_vectors_When_slerped_halfway_Then_the_norm_is_kept()
+    {
+        using var scope = NewDisposeScope();
+        var a = torch.tensor(new double[] { 1, 0 }).reshape(1, 2);
+        var b = torch.tensor(new double[] { 0, 1 }).reshape(1, 2);
+
+        var mid = Interpolation.Slerp(a, b, 0.5);
+
+        Assert.Equal(Math.Sqrt(0.5), mid[0, 0].item<double>(), 12);
+        Assert.Equal(Math.Sqrt(0.5), mid[0, 1].item<double>(), 12);
+    }
+
+    [Fact]
+    public void Given_four_corners_When_a_grid_is_made_Then_its_corners_are_the_inputs()
+    {
+        using var scope = NewDisposeScope();
+        var gen = new Generator(1);
+        var c = Enumerable.Range(0, 4).Select(_ => torch.randn([1, 4], generator: gen)).ToArray();
+
+        var grid = Interpolation.Grid(c[0], c[1], c[2], c[3], 3);
+
+        Assert.Equal(9, grid.shape[0]);
+        Assert.True(grid[0].eq(c[0][0]).all().item<bool>());
+        Assert.True(grid[2].eq(c[1][0]).all().item<bool>());
+        Assert.True(grid[6].eq(c[2][0]).all().item<bool>());
+        Assert.True(grid[8].eq(c[3][0]).all().item<bool>());
+    }
+
+    [Fact]
+    public void Given_frames_When_encoded_as_GIF_Then_a_decoder_reads_every_frame_back_exactly()
+    {
+        // Given three 40×30 grey frames with noise-like content (exercises LZW code growth and table resets)
+        var rng = new Random(5);
+        var frames = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 40 * 30).Select(_ => (byte)rng.Next(256)).ToArray()).ToList();
+
+        // When
+        var gif = GifWriter.Encode(frames, 40, 30, 10);
+
+        // Then
+        using var codec = SkiaSharp.SKCodec.Create(new MemoryStream(gif));
+        Assert.Equal(3, codec.FrameCount);
+        for (var f = 0; f < 3; f++)
+        {
+            using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(40, 30, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Premul));
+            Assert.Equal(SkiaSharp.SKCodecResult.Success, codec.GetPixels(bitmap.Info, bitmap.GetPixels(), new SkiaSharp.SKCodecOptions(f)));
+            var rgba = bitmap.Bytes;
+            for (var i = 0; i < 40 * 30; i++)
+            {
+                Assert.Equal(frames[f][i], rgba[4 * i]);
+            }
+        }
+    }
+
+    [Fact]
+    public void Given_a_sampler_When_count_or_batch_is_below_1_Then_a_clear_error()
+    {
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+
+        Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(0, 1, new SampleSettings(Steps: 2), 4, (_, _) => { })).Message);
+        Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(4, 1, new SampleSettings(Steps: 2), 0, (_, _) => { })).Message);
+    }
+}

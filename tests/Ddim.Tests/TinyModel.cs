@@ -1,0 +1,44 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Models;
+using Ddim.Schedules;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+/// <summary>Small random (not trained, but not zero) U-Nets saved as model files, for fast end-to-end tests.</summary>
+public static class TinyModel
+{
+    public static readonly UNetConfig Config = new(ImageChannels: 1, ImageSize: 28, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [14], Dropout: 0, Groups: 4);
+
+    public static UNet Network(long seed = 1, UNetConfig? config = null)
+    {
+        torch.random.manual_seed(seed);
+        var net = new UNet(config ?? Config);
+        using var noGrad = torch.no_grad();
+        using var gen = new Generator((ulong)seed);
+        foreach (var p in net.parameters())
+        {
+            // Random output weights too (the output conv starts at zero), so ε̂ is not trivially 0.
+            p.add_(torch.randn(p.shape, generator: gen) * 0.05);
+        }
+
+        net.eval();
+        return net;
+    }
+
+    public static string Write(string path, long seed = 1, int timeSteps = 100, UNetConfig? config = null)
+    {
+        using var net = Network(seed, config);
+        var file = new ModelFile(new JsonObject
+        {
+            ["kind"] = "model",
+            ["model"] = JsonSerializer.SerializeToNode(config ?? Config, ModelFile.Json),
+            ["schedule"] = ModelFile.ScheduleNode(NoiseSchedule.Linear(timeSteps)),
+        });
+        file.Sections["weights"] = ModelFile.Serialize(net);
+        file.Save(path);
+        return path;
+    }
+}
