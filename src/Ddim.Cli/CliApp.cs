@@ -33,6 +33,8 @@ public static class CliApp
                 .WithExample("invert", "--steps", "50", "--num", "64");
             config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("The paper's Table 2 on MNIST: reconstruction MSE for several S, with image pairs.")
                 .WithExample("reconstruct", "--steps-list", "10,20,50,100,200");
+            config.AddCommand<BenchCommand>("bench").WithDescription("Sampling speed and memory: DDIM S=10 and S=50, DDPM over all T, the sampler's overhead per step.")
+                .WithExample("bench", "--results", "docs/results/bench.md");
             config.AddCommand<ExportCommand>("export").WithDescription("Write the EMA weights of a training checkpoint as a model file.");
         });
         return app.Run(args);

@@ -271,10 +271,12 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
 
         public override Tensor forward(Tensor x, Tensor temb)
         {
+            // A scope per block frees the block's temporaries as soon as it returns (autograd keeps what backward needs).
+            using var scope = torch.NewDisposeScope();
             var h = conv1.forward(F.silu(norm1.forward(x)));
             h = h + timeProjection.forward(F.silu(temb)).unsqueeze(-1).unsqueeze(-1);
             h = conv2.forward(dropout.forward(F.silu(norm2.forward(h))));
-            return (shortcut?.forward(x) ?? x) + h;
+            return ((shortcut?.forward(x) ?? x) + h).MoveToOuterDisposeScope();
         }
     }
 
@@ -294,13 +296,14 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
 
         public override Tensor forward(Tensor x)
         {
+            using var scope = torch.NewDisposeScope();
             var (b, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3]);
 
             // [B, 3C, H, W] → three [B, 1, HW, C] tensors: a single head over all positions.
             var parts = qkv.forward(norm.forward(x)).reshape(b, 3, c, h * w).permute(1, 0, 3, 2).unsqueeze(2).unbind(0);
             var attended = F.scaled_dot_product_attention(parts[0], parts[1], parts[2]);
             var back = attended.squeeze(1).permute(0, 2, 1).reshape(b, c, h, w);
-            return x + projection.forward(back);
+            return (x + projection.forward(back)).MoveToOuterDisposeScope();
         }
     }
 

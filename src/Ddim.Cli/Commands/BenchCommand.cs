@@ -1,0 +1,159 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using Spectre.Console;
+using Spectre.Console.Cli;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Cli.Commands;
+
+/// <summary>Sampling speed and memory of a model: DDIM S=10 and S=50, DDPM over all T, sampler overhead.</summary>
+internal sealed class BenchCommand : Command<BenchCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <FILE>")]
+        [Description("Model file. Default: the bundled models/mnist.ddim.")]
+        public string? Model { get; init; }
+
+        [CommandOption("-n|--num <N>")]
+        [Description("Images per configuration (one batch). Default 64.")]
+        public int Num { get; init; } = 64;
+
+        [CommandOption("--skip-ddpm")]
+        [Description("Skip the DDPM run (T network calls per image: minutes on a CPU).")]
+        public bool SkipDdpm { get; init; }
+
+        [CommandOption("--results <FILE.md>")]
+        [Description("Also write the results as markdown, e.g. docs/results/bench.md.")]
+        public string? Results { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    {
+        if (s.Num < 1)
+        {
+            throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
+        }
+
+        if (s.Results is not null)
+        {
+            OutputPaths.RequireWritableFile(s.Results);
+        }
+
+        var modelPath = ModelLocator.Resolve(s.Model);
+        var sampler = ImageSampler.Load(modelPath);
+        var rows = new List<(string Name, int Calls, double Seconds)>();
+
+        // Warm up (first calls allocate and pick kernels), then measure peak memory on the first real run.
+        sampler.Generate(Math.Min(s.Num, FixedBatch.DefaultSize), 0, new SampleSettings(Steps: 2), s.Num, (_, _) => { });
+        double Time(SampleSettings settings)
+        {
+            var clock = Stopwatch.StartNew();
+            sampler.Generate(s.Num, 0, settings, s.Num, (_, _) => { });
+            return clock.Elapsed.TotalSeconds;
+        }
+
+        var configs = new List<SampleSettings> { new(Steps: 10), new(Steps: 50) };
+        if (!s.SkipDdpm)
+        {
+            configs.Add(new SampleSettings(SamplerKind.Ddpm));
+        }
+
+        long peakAfter64 = 0;
+        foreach (var config in configs)
+        {
+            var seconds = Time(config);
+            peakAfter64 = peakAfter64 == 0 ? PeakRssBytes() : peakAfter64;
+            rows.Add((config.ToString(), config.NetworkCalls(sampler.Schedule), seconds));
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(config.ToString())}: {seconds:F2} s[/]");
+        }
+
+        var (stepSeconds, forwardSeconds) = Overhead(sampler, s.Num);
+        var text = Report(modelPath, s.Num, rows, stepSeconds, forwardSeconds, peakAfter64);
+        AnsiConsole.WriteLine(text);
+        if (s.Results is not null)
+        {
+            Atomic.WriteAllText(s.Results, text);
+            AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Results)}[/].");
+        }
+
+        return 0;
+    }
+
+    /// <summary>
+    /// Median time of one DDIM update around an instant denoiser (a precomputed ε̂), against one network forward
+    /// pass at the same batch: the sampler's own cost per step.
+    /// </summary>
+    private static (double Step, double Forward) Overhead(ImageSampler sampler, int batch)
+    {
+        using var scope = torch.NewDisposeScope();
+        using var noGrad = torch.no_grad();
+        var x = sampler.InitialNoise(1, 0, batch);
+        var eps = torch.randn_like(x);
+        var t = torch.full(batch, 500L, dtype: ScalarType.Int64);
+        var table = Timetable.Custom([500], sampler.Schedule.T);
+        NoisePredictor instant = (_, _) => eps.alias();
+        double Median(Action a, int n)
+        {
+            a();
+            var times = Enumerable.Range(0, n).Select(_ =>
+            {
+                var c = Stopwatch.StartNew();
+                a();
+                return c.Elapsed.TotalSeconds;
+            }).Order().ToArray();
+            return times[n / 2];
+        }
+
+        var step = Median(() => { using var inner = torch.NewDisposeScope(); DdimSampler.Sample(instant, x, sampler.Schedule, table); }, 51);
+        var forward = Median(() => { using var inner = torch.NewDisposeScope(); sampler.Model(x, t); }, 11);
+        return (step, forward);
+    }
+
+    private static long PeakRssBytes()
+    {
+        // VmHWM: the peak resident set size of this process so far (Linux).
+        var line = File.Exists("/proc/self/status") ? File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal)) : null;
+        return line is null ? Environment.WorkingSet : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
+    }
+
+    private static string Report(string model, int num, List<(string Name, int Calls, double Seconds)> rows, double step, double forward, long peak)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder();
+        sb.AppendLine("# Sampling benchmark").AppendLine();
+        sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}` on {MachineDescription()}.").AppendLine();
+        sb.AppendLine("| sampler | network calls per image | wall time (s) | images/s | ms per step |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
+        foreach (var (name, calls, seconds) in rows)
+        {
+            sb.AppendLine(inv, $"| {name} | {calls} | {seconds:F2} | {num / seconds:F2} | {seconds / calls * 1000:F1} |");
+        }
+
+        sb.AppendLine();
+        var ddim50 = rows.FirstOrDefault(r => r.Name.StartsWith("DDIM S=50", StringComparison.Ordinal));
+        var ddpm = rows.FirstOrDefault(r => r.Name.StartsWith("DDPM", StringComparison.Ordinal));
+        if (ddpm.Seconds > 0 && ddim50.Seconds > 0)
+        {
+            sb.AppendLine(inv, $"- Wall-time speed-up of DDIM S=50 over DDPM (T = {ddpm.Calls}): **{ddpm.Seconds / ddim50.Seconds:F1}×**.");
+        }
+
+        sb.AppendLine(inv, $"- Sampler overhead per step (one DDIM update, batch {num}): {step * 1000:F3} ms, against {forward * 1000:F1} ms for one U-Net forward pass: **{step / forward * 100:F2}%**.");
+        sb.AppendLine(inv, $"- Peak resident memory after sampling {num} images: **{peak / (1024.0 * 1024):F0} MiB** (whole process, libtorch included).");
+        return sb.ToString();
+    }
+
+    internal static string MachineDescription()
+    {
+        var cpu = File.Exists("/proc/cpuinfo")
+            ? File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim()
+            : null;
+        return $"{cpu ?? RuntimeInformation.ProcessArchitecture.ToString()}, {Environment.ProcessorCount} cores, {torch.get_num_threads()} libtorch threads, {RuntimeInformation.OSDescription}, .NET {Environment.Version}";
+    }
+}
