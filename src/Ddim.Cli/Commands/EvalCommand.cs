@@ -302,7 +302,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(report.Settings.ToString())}: N = {options.Count:N0}, seed {options.Seed}")
             .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({report.ReferenceCount:N0} images) in the judge's features (not Inception); lower is better. " +
-                     $"Floor: {options.Count:N0} real images of {Markup.Escape(report.Floor.Label)}. conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
+                     $"Real floor: {options.Count:N0} real training images scored the same way. conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
         table.AddColumn("");
         table.AddColumn(new TableColumn("FID").RightAligned());
         table.AddColumn(new TableColumn("×floor").RightAligned());
