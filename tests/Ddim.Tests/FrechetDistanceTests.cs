@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Ddim.Tests;
 
-public class FrechetDistanceTests
+public class FrechetDistanceTests : OneTorchThread
 {
     private static Tensor CorrelatedFeatures(int n, int d, ulong seed)
     {

@@ -6,12 +6,8 @@ using static TorchSharp.torch;
 
 namespace Ddim.Tests;
 
-public sealed class JudgeTests : IDisposable
+public sealed class JudgeTests : OneTorchThread
 {
-    private readonly string dir = Directory.CreateTempSubdirectory("ddim-judge-test-").FullName;
-
-    public void Dispose() => Directory.Delete(dir, recursive: true);
-
     [Fact]
     public void Given_a_small_separable_synthetic_set_When_the_judge_trains_a_few_epochs_Then_test_accuracy_is_well_above_chance()
     {
@@ -50,8 +46,9 @@ public sealed class JudgeTests : IDisposable
     public void Given_a_saved_judge_When_loaded_Then_it_gives_the_same_features_and_keeps_its_metadata()
     {
         // Given
+        using var folder = new TempFolder();
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
-        var path = Path.Combine(dir, "judge.ddim");
+        var path = folder.File("judge.ddim");
         judge.Save(path, new JsonObject { ["test_accuracy"] = 0.5 });
         using var scope = NewDisposeScope();
         var images = SyntheticDigits.Make(10, 3).ToTensor();
@@ -73,13 +70,14 @@ public sealed class JudgeTests : IDisposable
     [Fact]
     public void Given_a_file_that_is_not_a_judge_When_loaded_as_one_Then_a_clear_error_says_what_to_pass()
     {
-        var path = Path.Combine(dir, "model.ddim");
+        using var folder = new TempFolder();
+        var path = folder.File("model.ddim");
         new ModelFile(new JsonObject { ["kind"] = "model" }).Save(path);
 
         var e = Assert.Throws<InvalidDataException>(() => Judge.Load(path));
         Assert.Contains("not a judge", e.Message);
         Assert.Contains("--judge", e.Message);
-        Assert.Contains("--judge", Assert.Throws<FileNotFoundException>(() => Judge.Load(Path.Combine(dir, "missing.ddim"))).Message);
+        Assert.Contains("--judge", Assert.Throws<FileNotFoundException>(() => Judge.Load(folder.File("missing.ddim"))).Message);
     }
 
     [Fact]

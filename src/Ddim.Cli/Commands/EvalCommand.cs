@@ -14,55 +14,22 @@ namespace Ddim.Cli.Commands;
 
 internal sealed class EvalCommand : Command<EvalCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
+    public const string BundledJudge = "models/judge/judge.ddim";
+
+    public sealed class Settings : SamplerSettingsBase
     {
-        [CommandOption("--model <FILE>")]
-        [Description("The model file to evaluate.")]
-        public string Model { get; init; } = "models/mnist.ddim";
-
         [CommandOption("--judge <FILE>")]
-        [Description("The MNIST judge (ddim train-classifier).")]
-        public string Judge { get; init; } = "models/judge/judge.ddim";
+        [Description("The MNIST judge (ddim train-classifier). Default: the bundled models/judge/judge.ddim.")]
+        public string? Judge { get; init; }
 
-        [CommandOption("--num <N>")]
-        [Description("Images to generate per configuration, and real images for the floor (default 1000; 10000 for final numbers).")]
+        [CommandOption("-n|--num <N>")]
+        [Description("Images to generate per configuration, and real images for the floor. Default 1000; use 10000 for final numbers.")]
         public int Num { get; init; } = 1000;
-
-        [CommandOption("--sampler <NAME>")]
-        [Description("ddim (default) or ddpm (all T steps).")]
-        public string Sampler { get; init; } = "ddim";
-
-        [CommandOption("--steps <S>")]
-        [Description("DDIM steps S (default 50).")]
-        public int Steps { get; init; } = 50;
-
-        [CommandOption("--eta <ETA>")]
-        [Description("DDIM η in [0, 1] (default 0: deterministic).")]
-        public double Eta { get; init; }
-
-        [CommandOption("--sigma-hat")]
-        [Description("DDIM with the paper's σ̂ (DDPM's larger variance); η is then ignored.")]
-        public bool SigmaHat { get; init; }
-
-        [CommandOption("--spacing <NAME>")]
-        [Description("How DDIM picks its S timesteps: seed (default), leading, trailing or linspace.")]
-        public string Spacing { get; init; } = "seed";
 
         [CommandOption("--ddpm-variance <NAME>")]
         [Description("DDPM's σ_t²: beta (default) or posterior.")]
         public string DdpmVariance { get; init; } = "beta";
-
-        [CommandOption("--no-clip")]
-        [Description("Do not clamp x̂0 to [−1, 1] while sampling.")]
-        public bool NoClip { get; init; }
-
-        [CommandOption("--seed <N>")]
-        [Description("Seed of the samples and of the floor's choice of real images (default 0).")]
-        public long Seed { get; init; }
-
-        [CommandOption("--batch-size <N>")]
-        [Description("Images generated at a time; memory depends on this, not on --num (default 64).")]
-        public int BatchSize { get; init; } = 64;
 
         [CommandOption("--sweep")]
         [Description("Run the DDIM paper's Table 1 on MNIST: rows η (and σ̂), columns S, plus DDPM over all T; writes a markdown table and a PNG plot.")]
@@ -76,9 +43,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("The sweep's η rows, comma-separated (default 0,0.2,0.5,1).")]
         public string SweepEtas { get; init; } = "0,0.2,0.5,1";
 
-        [CommandOption("--no-sigma-hat")]
+        [CommandOption("--no-large-variance")]
         [Description("Leave the σ̂ row out of the sweep.")]
-        public bool NoSigmaHat { get; init; }
+        public bool NoLargeVariance { get; init; }
 
         [CommandOption("--no-ddpm")]
         [Description("Leave the DDPM cell (all T steps, the slowest) out of the sweep.")]
@@ -118,17 +85,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
-        var (network, schedule, modelFile) = ModelFile.LoadNetwork(settings.Model);
+        var modelPath = ModelLocator.Resolve(settings.Model);
+        var judgePath = ResolveJudge(settings.Judge);
+        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
         if (plan is null)
         {
-            if (sampleSettings.Sampler == SamplerKind.Ddim && (sampleSettings.Steps < 1 || sampleSettings.Steps > schedule.T))
-            {
-                // Said here as a plain ArgumentException: SampleSettings.Validate's out-of-range message carries a parameter suffix.
-                throw new ArgumentException($"--steps must be between 1 and T = {schedule.T} for this model; got {sampleSettings.Steps}.");
-            }
-
             sampleSettings.Validate(schedule);
         }
         else
@@ -136,7 +99,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             plan.Validate(schedule);
         }
 
-        using var judge = Ddim.Evaluation.Judge.Load(settings.Judge, out var judgeMetadata);
+        using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
         var modelData = modelFile.Metadata["training"]?["data"]?.GetValue<string>();
         if (modelData is not null && !modelData.StartsWith("mnist", StringComparison.OrdinalIgnoreCase))
         {
@@ -149,8 +112,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         Log($"Judge features of the reference set ({test.Name}, {test.Count:N0} images)…");
         var evaluator = new Evaluator(judge, test);
 
-        var modelText = DescribeModel(settings.Model, modelFile, network);
-        var judgeText = DescribeJudge(settings.Judge, judgeMetadata);
+        var modelText = DescribeModel(modelPath, modelFile, network);
+        var judgeText = DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
@@ -217,36 +180,33 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SampleSettings ParseSampleSettings(Settings s)
     {
-        var sampler = s.Sampler.ToLowerInvariant() switch
-        {
-            "ddim" => SamplerKind.Ddim,
-            "ddpm" => SamplerKind.Ddpm,
-            _ => throw new ArgumentException($"Unknown --sampler '{s.Sampler}'; use ddim or ddpm."),
-        };
         var variance = s.DdpmVariance.ToLowerInvariant() switch
         {
             "beta" => DdpmVariance.Beta,
             "posterior" => DdpmVariance.Posterior,
             _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
         };
-        if (!double.IsFinite(s.Eta) || s.Eta is < 0 or > 1)
-        {
-            throw new ArgumentException($"--eta must be in [0, 1]; got {s.Eta}.");
-        }
-
-        return new SampleSettings(sampler, s.Steps, s.Eta, ParseSpacing(s.Spacing), !s.NoClip, s.SigmaHat, variance);
+        return s.ToSampleSettings() with { DdpmVariance = variance };
     }
 
-    private static Spacing ParseSpacing(string name) =>
-        Enum.TryParse<Spacing>(name, ignoreCase: true, out var spacing) && Enum.IsDefined(spacing) && !int.TryParse(name, out _)
-            ? spacing
-            : throw new ArgumentException($"Unknown --spacing '{name}'; use {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
+    /// <summary>The judge to use: --judge, else the bundled one beside the tool or under the current folder.</summary>
+    private static string ResolveJudge(string? path)
+    {
+        if (!string.IsNullOrEmpty(path))
+        {
+            return path;
+        }
+
+        var candidates = new[] { Path.Combine(AppContext.BaseDirectory, BundledJudge), Path.GetFullPath(BundledJudge) };
+        return candidates.FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException($"No --judge given and the bundled {BundledJudge} was not found (looked in {string.Join(" and ", candidates)}). Pass --judge, or train one with 'ddim train-classifier'.");
+    }
 
     private static SweepPlan ParsePlan(Settings s)
     {
         var steps = ParseList<int>(s.SweepSteps, "--sweep-steps", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : default(int?));
         var etas = ParseList<double>(s.SweepEtas, "--sweep-etas", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : default(double?));
-        return new SweepPlan(steps, etas, !s.NoSigmaHat, !s.NoDdpm, ParseSpacing(s.Spacing), !s.NoClip);
+        return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, s.ToSampleSettings().Spacing, !s.NoClip);
     }
 
     private static List<T> ParseList<T>(string text, string option, Func<string, T?> parse)
