@@ -1,0 +1,417 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Data;
+using Ddim.Evaluation;
+using Ddim.Models;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+internal sealed class EvalCommand : Command<EvalCommand.Settings>
+{
+    /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
+    public const string BundledJudge = "models/judge/judge.ddim";
+
+    public sealed class Settings : SamplerSettingsBase
+    {
+        [CommandOption("--judge <FILE>")]
+        [Description("The MNIST judge (ddim train-classifier). Default: the bundled models/judge/judge.ddim.")]
+        public string? Judge { get; init; }
+
+        [CommandOption("-n|--num <N>")]
+        [Description("Images to generate per configuration, and real images for the floor. Default 1000; use 10000 for final numbers.")]
+        public int Num { get; init; } = 1000;
+
+        [CommandOption("--ddpm-variance <NAME>")]
+        [Description("DDPM's σ_t²: beta (default) or posterior.")]
+        public string DdpmVariance { get; init; } = "beta";
+
+        [CommandOption("--sweep")]
+        [Description("Run the DDIM paper's Table 1 on MNIST: rows η (and σ̂), columns S, plus DDPM over all T; writes a markdown table and a PNG plot.")]
+        public bool Sweep { get; init; }
+
+        [CommandOption("--sweep-steps <LIST>")]
+        [Description("The sweep's S values, comma-separated (default 10,20,50,100).")]
+        public string SweepSteps { get; init; } = "10,20,50,100";
+
+        [CommandOption("--sweep-etas <LIST>")]
+        [Description("The sweep's η rows, comma-separated (default 0,0.2,0.5,1).")]
+        public string SweepEtas { get; init; } = "0,0.2,0.5,1";
+
+        [CommandOption("--no-large-variance")]
+        [Description("Leave the σ̂ row out of the sweep.")]
+        public bool NoLargeVariance { get; init; }
+
+        [CommandOption("--no-ddpm")]
+        [Description("Leave the DDPM cell (all T steps, the slowest) out of the sweep.")]
+        public bool NoDdpm { get; init; }
+
+        [CommandOption("--results-dir <DIR>")]
+        [Description("Where the sweep writes NAME.md and NAME.png (default docs/results).")]
+        public string ResultsDir { get; init; } = "docs/results";
+
+        [CommandOption("--name <NAME>")]
+        [Description("Base name of the sweep's files (default table1-mnist).")]
+        public string Name { get; init; } = SweepReport.DefaultName;
+
+        [CommandOption("--json <FILE>")]
+        [Description("Also write the scores as JSON.")]
+        public string? Json { get; init; }
+
+        [CommandOption("--data-dir <DIR>")]
+        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        public string? DataDir { get; init; }
+
+        [CommandOption("--threads <N>")]
+        [Description("CPU threads for libtorch (default: all cores).")]
+        public int? Threads { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        SetThreads(settings.Threads);
+        var options = new EvalOptions(settings.Num, settings.Seed, settings.BatchSize);
+        options.Validate();
+        var sampleSettings = ParseSampleSettings(settings);
+        var plan = settings.Sweep ? ParsePlan(settings) : null;
+        if (settings.Name.Length == 0 || settings.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+        {
+            throw new ArgumentException($"--name '{settings.Name}' is not a valid file name.");
+        }
+
+        // --- Load the model, the judge and the data; check they fit each other before any long work.
+        var modelPath = ModelLocator.Resolve(settings.Model);
+        var judgePath = ResolveJudge(settings.Judge);
+        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath);
+        using var _ = network;
+        var sampler = new ImageSampler(network, schedule);
+        if (plan is null)
+        {
+            sampleSettings.Validate(schedule);
+        }
+        else
+        {
+            plan.Validate(schedule);
+        }
+
+        using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
+        var modelData = modelFile.Metadata["training"]?["data"]?.GetValue<string>();
+        if (modelData is not null && !modelData.StartsWith("mnist", StringComparison.OrdinalIgnoreCase))
+        {
+            AnsiConsole.MarkupLine($"[yellow]warning:[/] the model was trained on '{Markup.Escape(modelData)}', but the judge and the reference are MNIST; the scores will not mean much.");
+        }
+
+        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+        var test = DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, settings.DataDir, Log);
+        var train = DatasetFetcher.Load(DatasetFetcher.Mnist, train: true, settings.DataDir, Log);
+        Log($"Judge features of the reference set ({test.Name}, {test.Count:N0} images)…");
+        var evaluator = new Evaluator(judge, test);
+
+        var modelText = DescribeModel(modelPath, modelFile, network);
+        var judgeText = DescribeJudge(judgePath, judgeMetadata);
+        AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
+        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
+
+        if (plan is null)
+        {
+            var report = WithProgress($"{sampleSettings}", options.Count, tick => evaluator.Evaluate(sampler, sampleSettings, train, options, tick));
+            AnsiConsole.Write(ReportTable(report, options, evaluator));
+            if (settings.Json is { } json)
+            {
+                WriteJson(json, ReportJson(report, options, modelText, judgeText));
+            }
+
+            return 0;
+        }
+
+        // --- The sweep.
+        var configurations = plan.Configurations();
+        AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images.");
+        var result = WithProgress("floor", options.Count, tick =>
+            Evaluation.Sweep.Run(
+                evaluator,
+                sampler,
+                plan,
+                train,
+                options,
+                starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
+                finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s"))),
+                imagesDone: tick,
+                cancel: cancellationToken));
+
+        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, SweepContext.ThisMachine(), DateTime.UtcNow);
+        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name);
+        AnsiConsole.Write(SweepTable(result));
+        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
+        if (settings.Json is { } sweepJson)
+        {
+            WriteJson(sweepJson, SweepJson(result, sweepContext));
+        }
+
+        return 0;
+    }
+
+    /// <summary>The description of the configuration running now, shown by the progress display.</summary>
+    private static string Current { get; set; } = string.Empty;
+
+    internal static void SetThreads(int? threads)
+    {
+        if (threads is { } n)
+        {
+            if (n < 1)
+            {
+                throw new ArgumentException($"--threads must be at least 1; got {n}.");
+            }
+
+            TorchSharp.torch.set_num_threads(n);
+        }
+    }
+
+    /// <summary>The command as typed, e.g. "ddim eval --sweep --num 10000", quoting arguments with spaces.</summary>
+    internal static string CommandLine() =>
+        "ddim " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Select(a =>
+            a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=,:+@".Contains(c)) ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+
+    private static SampleSettings ParseSampleSettings(Settings s)
+    {
+        var variance = s.DdpmVariance.ToLowerInvariant() switch
+        {
+            "beta" => DdpmVariance.Beta,
+            "posterior" => DdpmVariance.Posterior,
+            _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
+        };
+        return s.ToSampleSettings() with { DdpmVariance = variance };
+    }
+
+    /// <summary>The judge to use: --judge, else the bundled one beside the tool or under the current folder.</summary>
+    private static string ResolveJudge(string? path)
+    {
+        if (!string.IsNullOrEmpty(path))
+        {
+            return path;
+        }
+
+        var candidates = new[] { Path.Combine(AppContext.BaseDirectory, BundledJudge), Path.GetFullPath(BundledJudge) };
+        return candidates.FirstOrDefault(File.Exists)
+            ?? throw new FileNotFoundException($"No --judge given and the bundled {BundledJudge} was not found (looked in {string.Join(" and ", candidates)}). Pass --judge, or train one with 'ddim train-classifier'.");
+    }
+
+    private static SweepPlan ParsePlan(Settings s)
+    {
+        var steps = ParseList<int>(s.SweepSteps, "--sweep-steps", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : default(int?));
+        var etas = ParseList<double>(s.SweepEtas, "--sweep-etas", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : default(double?));
+        return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, s.ToSampleSettings().Spacing, !s.NoClip);
+    }
+
+    private static List<T> ParseList<T>(string text, string option, Func<string, T?> parse)
+        where T : struct
+    {
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = new List<T>();
+        foreach (var item in items)
+        {
+            values.Add(parse(item) ?? throw new ArgumentException($"{option}: '{item}' is not a number. Give a comma-separated list, e.g. {option} 10,20,50,100."));
+        }
+
+        return values;
+    }
+
+    private static T WithProgress<T>(string description, int count, Func<Action<int>, T> work)
+    {
+        Current = description;
+        if (!AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            var next = 0;
+            return work(done =>
+            {
+                if (done >= next || done == count)
+                {
+                    next = done + Math.Max(1, count / 10);
+                    Console.WriteLine($"  {Current}: {done}/{count} images");
+                }
+            });
+        }
+
+        return AnsiConsole.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(description), maxValue: count);
+                return work(done =>
+                {
+                    if (done < task.Value)
+                    {
+                        // A new configuration of the sweep started.
+                        ctx.Refresh();
+                    }
+
+                    task.Description = Markup.Escape(Current);
+                    task.Value = done;
+                });
+            });
+    }
+
+    private static Table ReportTable(EvalReport report, EvalOptions options, Evaluator evaluator)
+    {
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"{Markup.Escape(report.Settings.ToString())}: N = {options.Count:N0}, seed {options.Seed}")
+            .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({report.ReferenceCount:N0} images) in the judge's features (not Inception); lower is better. " +
+                     $"Real floor: {options.Count:N0} real training images scored the same way. conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
+        table.AddColumn("");
+        table.AddColumn(new TableColumn("FID").RightAligned());
+        table.AddColumn(new TableColumn("×floor").RightAligned());
+        table.AddColumn(new TableColumn("conf").RightAligned());
+        table.AddColumn(new TableColumn("KL").RightAligned());
+        table.AddColumn(new TableColumn("calls").RightAligned());
+        table.AddColumn(new TableColumn("time").RightAligned());
+        table.AddColumn(new TableColumn("img/s").RightAligned());
+        var s = report.Samples;
+        var f = report.Floor;
+        table.AddRow(
+            "[bold]samples[/]",
+            Fmt(s.Fid, "0.000"),
+            Fmt(s.Fid / f.Fid, "0.00") + "×",
+            Fmt(s.ConfidentShare, "0.0%"),
+            Fmt(s.ClassKl, "0.0000"),
+            report.NetworkCalls.ToString(CultureInfo.InvariantCulture),
+            Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
+            Fmt(s.ImagesPerSecond, "0.00"));
+        table.AddRow(
+            "real floor",
+            Fmt(f.Fid, "0.000"),
+            "1.00×",
+            Fmt(f.ConfidentShare, "0.0%"),
+            Fmt(f.ClassKl, "0.0000"),
+            "—",
+            "—",
+            "—");
+        return table;
+    }
+
+    private static Table SweepTable(SweepResult result)
+    {
+        var plan = result.Plan;
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"FID, N = {result.Options.Count:N0} (real-data floor {Fmt(result.Floor.Fid, "0.000")})");
+        table.AddColumn("");
+        foreach (var s in plan.Steps)
+        {
+            table.AddColumn(new TableColumn($"S = {s}").RightAligned());
+        }
+
+        if (plan.Ddpm)
+        {
+            table.AddColumn(new TableColumn($"T = {result.T} (DDPM)").RightAligned());
+        }
+
+        var labels = plan.RowLabels.ToList();
+        if (plan.Ddpm && !plan.LargeVariance)
+        {
+            labels.Add("DDPM");
+        }
+
+        for (var row = 0; row < labels.Count; row++)
+        {
+            var cells = new List<string> { Markup.Escape(labels[row]) };
+            cells.AddRange(plan.Steps.Select(s => result.Find(row, s) is { } c ? Fmt(c.Score.Fid, "0.000") : ""));
+            if (plan.Ddpm)
+            {
+                cells.Add(row == labels.Count - 1 && result.DdpmCell is { } d ? Fmt(d.Score.Fid, "0.000") : "");
+            }
+
+            table.AddRow(cells.ToArray());
+        }
+
+        return table;
+    }
+
+    private static string DescribeModel(string path, ModelFile file, UNet network)
+    {
+        var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
+        var data = file.Metadata["training"]?["data"]?.GetValue<string>();
+        var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
+        if (steps is { } s)
+        {
+            parts.Add($"{s:N0} training steps");
+        }
+
+        if (data is not null)
+        {
+            parts.Add($"data {data}");
+        }
+
+        return $"{path} ({string.Join(", ", parts)})";
+    }
+
+    private static string DescribeJudge(string path, JsonObject metadata)
+    {
+        var accuracy = metadata["training"]?["test_accuracy"]?.GetValue<double>();
+        return accuracy is { } a ? $"{path} (test accuracy {a.ToString("0.00%", CultureInfo.InvariantCulture)})" : path;
+    }
+
+    private static JsonObject ScoreJson(QualityScore s) => new()
+    {
+        ["label"] = s.Label,
+        ["count"] = s.Count,
+        ["fid"] = s.Fid,
+        ["confident_share"] = s.ConfidentShare,
+        ["class_kl"] = s.ClassKl,
+        ["class_counts"] = new JsonArray(s.ClassCounts.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()),
+        ["sampling_seconds"] = Math.Round(s.SamplingTime.TotalSeconds, 3),
+        ["judge_seconds"] = Math.Round(s.JudgeTime.TotalSeconds, 3),
+        ["images_per_second"] = Math.Round(s.ImagesPerSecond, 4),
+    };
+
+    private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge) => new()
+    {
+        ["command"] = CommandLine(),
+        ["model"] = model,
+        ["judge"] = judge,
+        ["num"] = options.Count,
+        ["seed"] = options.Seed,
+        ["settings"] = report.Settings.ToString(),
+        ["network_calls"] = report.NetworkCalls,
+        ["samples"] = ScoreJson(report.Samples),
+        ["floor"] = ScoreJson(report.Floor),
+        ["machine"] = SweepContext.ThisMachine(),
+    };
+
+    private static JsonObject SweepJson(SweepResult result, SweepContext context) => new()
+    {
+        ["command"] = context.CommandLine,
+        ["model"] = context.Model,
+        ["judge"] = context.Judge,
+        ["num"] = result.Options.Count,
+        ["seed"] = result.Options.Seed,
+        ["T"] = result.T,
+        ["floor"] = ScoreJson(result.Floor),
+        ["cells"] = new JsonArray(result.Cells.Select(c => (JsonNode?)new JsonObject
+        {
+            ["settings"] = c.Settings.ToString(),
+            ["sampler"] = c.Settings.Sampler.ToString(),
+            ["steps"] = c.Settings.Sampler == SamplerKind.Ddpm ? result.T : c.Settings.Steps,
+            ["eta"] = c.Settings.LargeVariance || c.Settings.Sampler == SamplerKind.Ddpm ? null : c.Settings.Eta,
+            ["sigma_hat"] = c.Settings.LargeVariance,
+            ["network_calls"] = c.NetworkCalls,
+            ["score"] = ScoreJson(c.Score),
+        }).ToArray()),
+        ["machine"] = context.Machine,
+        ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
+    };
+
+    private static void WriteJson(string path, JsonObject json)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
+    }
+
+    private static string Fmt(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+}

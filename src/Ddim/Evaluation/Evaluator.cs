@@ -1,0 +1,215 @@
+using System.Diagnostics;
+using Ddim.Data;
+using Ddim.Sampling;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Evaluation;
+
+/// <summary>The scores of one set of images (generated, or real for the floor) against the reference set.</summary>
+/// <param name="Label">What was scored, e.g. "DDIM S=50 η=0" or "real (mnist-train)".</param>
+/// <param name="Count">Images scored.</param>
+/// <param name="Fid">Fréchet distance to the reference set in the judge's feature space.</param>
+/// <param name="ConfidentShare">Share of images whose top class probability exceeded the threshold (0.9).</param>
+/// <param name="ClassKl">KL(predicted-class histogram ‖ uniform), nats.</param>
+/// <param name="ClassCounts">Images per predicted class.</param>
+/// <param name="Elapsed">Wall time to produce and judge the images.</param>
+/// <param name="JudgeTime">The part of <paramref name="Elapsed"/> spent judging them.</param>
+public sealed record QualityScore(
+    string Label,
+    int Count,
+    double Fid,
+    double ConfidentShare,
+    double ClassKl,
+    IReadOnlyList<long> ClassCounts,
+    TimeSpan Elapsed,
+    TimeSpan JudgeTime)
+{
+    /// <summary>Wall time spent producing the images (sampling), without judging them.</summary>
+    public TimeSpan SamplingTime => Elapsed - JudgeTime;
+
+    /// <summary>Images produced per second of <see cref="SamplingTime"/>.</summary>
+    public double ImagesPerSecond => Count / Math.Max(SamplingTime.TotalSeconds, 1e-9);
+}
+
+/// <summary>What <c>ddim eval</c> asks for.</summary>
+/// <param name="Count">N, the number of images generated (and of real images for the floor).</param>
+/// <param name="Seed">Seeds the samples (image i of a seed is always the same image) and the floor's choice of real images.</param>
+/// <param name="BatchSize">Images generated at a time; memory depends on this, not on N.</param>
+/// <param name="Confidence">The threshold for a confident classification.</param>
+public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize = 64, double Confidence = 0.9)
+{
+    /// <summary>Throws <see cref="ArgumentException"/> naming the option to change.</summary>
+    public void Validate()
+    {
+        if (Count < 2)
+        {
+            throw new ArgumentException($"--num must be at least 2 (a covariance needs two images); got {Count}. Use 1000 for quick checks and 10000 for final numbers.");
+        }
+
+        if (BatchSize < 1)
+        {
+            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
+        }
+
+        if (Confidence is < 0 or >= 1)
+        {
+            throw new ArgumentException($"The confidence threshold must be in [0, 1); got {Confidence}.");
+        }
+    }
+}
+
+/// <summary>One <c>ddim eval</c> run: the samples' scores, the real-data floor at the same N, and the settings.</summary>
+/// <param name="Settings">The sampler settings.</param>
+/// <param name="NetworkCalls">Network evaluations per image.</param>
+/// <param name="Samples">Scores of the generated images.</param>
+/// <param name="Floor">Scores of N real training images: the best FID to expect at this N.</param>
+/// <param name="ReferenceCount">Images in the reference set (the MNIST test split: 10,000).</param>
+public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, QualityScore Samples, QualityScore Floor, long ReferenceCount);
+
+/// <summary>
+/// Scores image sets against a reference set with a <see cref="Judge"/>: FID in the judge's feature space,
+/// the share of confident classifications, and the class balance. The reference statistics are computed once,
+/// so one evaluator serves a whole sweep.
+/// </summary>
+public sealed class Evaluator
+{
+    private readonly int judgeBatchSize;
+
+    /// <summary>Fits the reference Gaussian (e.g. to the MNIST test split) with <paramref name="judge"/>.</summary>
+    public Evaluator(Judge judge, ImageDataset reference, double confidence = 0.9, int judgeBatchSize = 500)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(judgeBatchSize, 1);
+        RequireShape(judge, reference.Channels, reference.Height, reference.Width, $"the reference data '{reference.Name}'");
+        Judge = judge;
+        Confidence = confidence;
+        this.judgeBatchSize = judgeBatchSize;
+        ReferenceName = reference.Name;
+        var meter = new JudgeMeter(judge, confidence);
+        foreach (var (_, batch) in JudgeTrainer.Batches(reference, judgeBatchSize))
+        {
+            using (batch)
+            {
+                meter.Add(batch);
+            }
+        }
+
+        Reference = meter.Features.ToGaussian();
+    }
+
+    /// <summary>The judge.</summary>
+    public Judge Judge { get; }
+
+    /// <summary>The confidence threshold.</summary>
+    public double Confidence { get; }
+
+    /// <summary>The reference set's name.</summary>
+    public string ReferenceName { get; }
+
+    /// <summary>The Gaussian fitted to the reference set's features.</summary>
+    public GaussianFit Reference { get; }
+
+    /// <summary>
+    /// Generates <see cref="EvalOptions.Count"/> images with <paramref name="settings"/>, scores them, and scores
+    /// as many real images from <paramref name="floorSource"/> (the training split) for the floor.
+    /// </summary>
+    public EvalReport Evaluate(ImageSampler sampler, SampleSettings settings, ImageDataset floorSource, EvalOptions options, Action<int>? imagesDone = null)
+    {
+        options.Validate();
+        settings.Validate(sampler.Schedule);
+        var floor = ScoreReal(floorSource, options.Count, options.Seed);
+        var samples = ScoreSamples(sampler, settings, options, imagesDone);
+        return new EvalReport(settings, settings.NetworkCalls(sampler.Schedule), samples, floor, Reference.Count);
+    }
+
+    /// <summary>Generates and scores images, streaming: each batch is judged and dropped.</summary>
+    public QualityScore ScoreSamples(ImageSampler sampler, SampleSettings settings, EvalOptions options, Action<int>? imagesDone = null)
+    {
+        options.Validate();
+        RequireShape(Judge, (int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2], "the model's images");
+        var meter = new JudgeMeter(Judge, Confidence);
+        var judging = new Stopwatch();
+        var clock = Stopwatch.StartNew();
+        sampler.Generate(options.Count, options.Seed, settings, options.BatchSize, (_, batch) =>
+        {
+            judging.Start();
+            meter.Add(batch);
+            judging.Stop();
+        }, imagesDone: imagesDone);
+        clock.Stop();
+        return Score(settings.ToString(), meter, clock.Elapsed, judging.Elapsed);
+    }
+
+    /// <summary>
+    /// Scores <paramref name="count"/> real images drawn without replacement from <paramref name="real"/> (a seeded
+    /// choice): the real-data floor, i.e. the FID a perfect generator would get at this N.
+    /// </summary>
+    public QualityScore ScoreReal(ImageDataset real, int count, long seed)
+    {
+        if (count < 2 || count > real.Count)
+        {
+            throw new ArgumentException($"The real-data floor needs 2 … {real.Count} images from '{real.Name}'; --num is {count}. Lower --num.");
+        }
+
+        RequireShape(Judge, real.Channels, real.Height, real.Width, $"the real data '{real.Name}'");
+        var clock = Stopwatch.StartNew();
+        var subset = Subset(real, count, seed);
+        var meter = new JudgeMeter(Judge, Confidence);
+        foreach (var (_, batch) in JudgeTrainer.Batches(subset, judgeBatchSize))
+        {
+            using (batch)
+            {
+                meter.Add(batch);
+            }
+        }
+
+        clock.Stop();
+        return Score($"real ({real.Name})", meter, clock.Elapsed, clock.Elapsed);
+    }
+
+    /// <summary>Scores whatever a meter has measured against the reference set.</summary>
+    public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime) =>
+        new(label, (int)meter.Count, FrechetDistance.Compute(meter.Features.ToGaussian(), Reference), meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime);
+
+    /// <summary><paramref name="count"/> images of <paramref name="data"/> chosen without replacement by a seeded permutation, in their original order.</summary>
+    public static ImageDataset Subset(ImageDataset data, int count, long seed)
+    {
+        if (count >= data.Count)
+        {
+            return data;
+        }
+
+        int[] chosen;
+        using (var generator = new Generator((ulong)seed))
+        using (var order = torch.randperm(data.Count, generator: generator))
+        using (var head = order[..count])
+        {
+            chosen = head.to(ScalarType.Int32).data<int>().ToArray();
+        }
+
+        Array.Sort(chosen);
+        var per = data.Channels * data.Height * data.Width;
+        var pixels = new byte[(long)count * per];
+        var labels = data.Labels is null ? null : new byte[count];
+        for (var i = 0; i < count; i++)
+        {
+            Array.Copy(data.Pixels, (long)chosen[i] * per, pixels, (long)i * per, per);
+            if (labels is not null)
+            {
+                labels[i] = data.Labels![chosen[i]];
+            }
+        }
+
+        return new ImageDataset(data.Name, pixels, count, data.Channels, data.Height, data.Width, labels);
+    }
+
+    private static void RequireShape(Judge judge, int channels, int height, int width, string what)
+    {
+        var c = judge.Config;
+        if (channels != c.ImageChannels || height != c.ImageSize || width != c.ImageSize)
+        {
+            throw new ArgumentException(
+                $"The judge takes {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images but {what} are {channels}×{height}×{width}. Use a judge trained on such images (ddim train-classifier).");
+        }
+    }
+}

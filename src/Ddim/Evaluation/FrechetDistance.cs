@@ -1,0 +1,82 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Evaluation;
+
+/// <summary>A Gaussian fitted to a set of feature vectors: N, the mean and the (unbiased) covariance, in float64.</summary>
+/// <param name="Count">How many vectors it was fitted to.</param>
+/// <param name="Mean">μ, length D.</param>
+/// <param name="Covariance">Σ, D×D row-major, with the 1/(N−1) normalisation.</param>
+public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
+{
+    /// <summary>D, the dimension of the features.</summary>
+    public int Dimension => Mean.Length;
+
+    /// <summary>Fits a Gaussian to feature vectors [N, D] (N ≥ 2) in float64.</summary>
+    public static GaussianFit FromFeatures(Tensor features)
+    {
+        var stats = new FeatureStatistics((int)features.shape[1]);
+        stats.Add(features);
+        return stats.ToGaussian();
+    }
+
+    /// <summary>Checks that the arrays have the shapes a D-dimensional Gaussian needs.</summary>
+    public void Validate()
+    {
+        if (Mean.Length < 1 || Covariance.Length != Mean.Length * Mean.Length)
+        {
+            throw new ArgumentException($"A Gaussian of dimension {Mean.Length} needs a {Mean.Length}×{Mean.Length} covariance; got {Covariance.Length} values.");
+        }
+    }
+}
+
+/// <summary>
+/// The Fréchet distance between two Gaussians, the formula behind FID (Heusel et al. 2017):
+/// d² = ‖μ₁ − μ₂‖² + Tr(Σ₁) + Tr(Σ₂) − 2·Tr√(Σ₁Σ₂).
+/// </summary>
+/// <remarks>
+/// Tr√(Σ₁Σ₂) is computed without a general matrix square root: Σ₁Σ₂ is similar to the symmetric positive
+/// semi-definite M = √Σ₁·Σ₂·√Σ₁, so Tr√(Σ₁Σ₂) = Σᵢ √λᵢ(M). Both √Σ₁ and the λᵢ come from symmetric
+/// eigendecompositions in float64; eigenvalues that rounding pushes slightly below zero are clamped to zero.
+/// </remarks>
+public static class FrechetDistance
+{
+    /// <summary>d² between two fitted Gaussians of the same dimension (never negative).</summary>
+    public static double Compute(GaussianFit a, GaussianFit b)
+    {
+        a.Validate();
+        b.Validate();
+        if (a.Dimension != b.Dimension)
+        {
+            throw new ArgumentException($"Cannot compare features of dimension {a.Dimension} with features of dimension {b.Dimension}; use the same judge for both sets.");
+        }
+
+        using var scope = torch.NewDisposeScope();
+        var d = a.Dimension;
+        var mu1 = torch.tensor(a.Mean, dtype: ScalarType.Float64);
+        var mu2 = torch.tensor(b.Mean, dtype: ScalarType.Float64);
+        var sigma1 = Symmetric(torch.tensor(a.Covariance, [d, d], dtype: ScalarType.Float64));
+        var sigma2 = Symmetric(torch.tensor(b.Covariance, [d, d], dtype: ScalarType.Float64));
+
+        var diff = mu1 - mu2;
+        var meanTerm = diff.dot(diff).item<double>();
+        var traceTerm = sigma1.trace().item<double>() + sigma2.trace().item<double>();
+        var root1 = SquareRoot(sigma1);
+        var m = Symmetric(root1.mm(sigma2).mm(root1));
+        var crossTerm = torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
+        return Math.Max(0, meanTerm + traceTerm - (2 * crossTerm));
+    }
+
+    /// <summary>FID between two feature sets [N₁, D] and [N₂, D]: the distance between the Gaussians fitted to them.</summary>
+    public static double Compute(Tensor featuresA, Tensor featuresB) =>
+        Compute(GaussianFit.FromFeatures(featuresA), GaussianFit.FromFeatures(featuresB));
+
+    /// <summary>√Σ of a symmetric positive semi-definite matrix: V·diag(√max(λ, 0))·Vᵀ.</summary>
+    private static Tensor SquareRoot(Tensor sigma)
+    {
+        var (values, vectors) = torch.linalg.eigh(sigma);
+        return (vectors * values.clamp_min(0).sqrt().unsqueeze(0)).mm(vectors.t());
+    }
+
+    private static Tensor Symmetric(Tensor m) => (m + m.t()) / 2;
+}

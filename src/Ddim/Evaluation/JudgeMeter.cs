@@ -1,0 +1,104 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Evaluation;
+
+/// <summary>
+/// Streams images through a <see cref="Judge"/> and keeps only what the scores need: the running feature
+/// statistics (for FID), the histogram of predicted classes, and how many predictions were confident.
+/// Memory does not grow with the number of images.
+/// </summary>
+public sealed class JudgeMeter
+{
+    private readonly long[] classCounts;
+
+    /// <summary>Measures with <paramref name="judge"/>; a prediction is confident when its top softmax probability exceeds <paramref name="confidence"/>.</summary>
+    public JudgeMeter(Judge judge, double confidence = 0.9)
+    {
+        if (confidence is < 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, "The confidence threshold must be in [0, 1).");
+        }
+
+        Judge = judge;
+        Confidence = confidence;
+        Features = new FeatureStatistics(judge.Config.Features);
+        classCounts = new long[judge.Config.Classes];
+    }
+
+    /// <summary>The judge.</summary>
+    public Judge Judge { get; }
+
+    /// <summary>The confidence threshold (0.9 by default).</summary>
+    public double Confidence { get; }
+
+    /// <summary>Running statistics of the judge's features.</summary>
+    public FeatureStatistics Features { get; }
+
+    /// <summary>Images measured so far.</summary>
+    public long Count => Features.Count;
+
+    /// <summary>How many images the judge assigned to each class.</summary>
+    public IReadOnlyList<long> ClassCounts => classCounts;
+
+    /// <summary>Images whose top class probability exceeded <see cref="Confidence"/>.</summary>
+    public long Confident { get; private set; }
+
+    /// <summary>Share of images classified with confidence above the threshold.</summary>
+    public double ConfidentShare => Count == 0 ? 0 : (double)Confident / Count;
+
+    /// <summary>KL(histogram of predicted classes ‖ uniform), in nats (see <see cref="ClassBalance.KlFromUniform"/>).</summary>
+    public double ClassKl => ClassBalance.KlFromUniform(classCounts);
+
+    /// <summary>
+    /// Measures a batch of images [B, C, H, W] in [−1, 1]. They are judged as they would be saved: clamped to
+    /// [−1, 1] and rounded to 8 bits, like the real images they are compared with.
+    /// </summary>
+    public void Add(Tensor images)
+    {
+        Judge.eval();
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var (features, logits) = Judge.FeaturesAndLogits(Quantize(images.detach().to(ScalarType.Float32).cpu()));
+        Features.Add(features);
+        var (top, predicted) = logits.to(ScalarType.Float64).softmax(1).max(1);
+        Confident += top.gt(Confidence).sum().item<long>();
+        foreach (var c in predicted.to(ScalarType.Int32).data<int>().ToArray())
+        {
+            classCounts[c]++;
+        }
+    }
+
+    /// <summary>Rounds images in [−1, 1] to the 256 levels of an 8-bit image (and clamps them first).</summary>
+    public static Tensor Quantize(Tensor images) => (((images.clamp(-1, 1) + 1) * 127.5).round() / 127.5) - 1;
+}
+
+/// <summary>How evenly a set of predictions covers the classes.</summary>
+public static class ClassBalance
+{
+    /// <summary>
+    /// KL(p ‖ u) = Σ pₖ·ln(K·pₖ) for the class frequencies p and the uniform u over K classes, in nats: 0 when
+    /// every class is equally common, ln K (2.30 for 10 classes) when all predictions fall in one class.
+    /// </summary>
+    public static double KlFromUniform(IReadOnlyList<long> counts)
+    {
+        var total = counts.Sum();
+        if (total == 0)
+        {
+            return 0;
+        }
+
+        var k = counts.Count;
+        var kl = 0.0;
+        foreach (var c in counts)
+        {
+            if (c > 0)
+            {
+                var p = (double)c / total;
+                kl += p * Math.Log(k * p);
+            }
+        }
+
+        return Math.Max(0, kl);
+    }
+}

@@ -1,0 +1,168 @@
+using System.Diagnostics;
+using Ddim.Data;
+using Ddim.Sampling;
+using Ddim.Schedules;
+
+namespace Ddim.Evaluation;
+
+/// <summary>
+/// Which configurations a sweep runs, in the layout of the DDIM paper's Table 1: one row per η (plus σ̂),
+/// one column per number of steps S, and one cell for DDPM over all T steps.
+/// </summary>
+/// <param name="Steps">The columns: DDIM's S values.</param>
+/// <param name="Etas">The η rows.</param>
+/// <param name="LargeVariance">Add the σ̂ row (DDPM's larger variance σ̂_τᵢ = √(1 − α_τᵢ/α_τᵢ₋₁), η ignored).</param>
+/// <param name="Ddpm">Add the DDPM cell: ancestral sampling over all T steps with σ_t² = β_t (σ̂ at S = T).</param>
+/// <param name="Spacing">How DDIM picks its S timesteps.</param>
+/// <param name="Clip">Clamp x̂0 to [−1, 1] while sampling.</param>
+public sealed record SweepPlan(
+    IReadOnlyList<int> Steps,
+    IReadOnlyList<double> Etas,
+    bool LargeVariance = true,
+    bool Ddpm = true,
+    Spacing Spacing = Spacing.Seed,
+    bool Clip = true)
+{
+    /// <summary>The paper's Table 1: η ∈ {0, 0.2, 0.5, 1} and σ̂, S ∈ {10, 20, 50, 100}, and DDPM over all T.</summary>
+    public static SweepPlan Table1 { get; } = new([10, 20, 50, 100], [0.0, 0.2, 0.5, 1.0]);
+
+    /// <summary>The row labels, top to bottom: "η = 0.0", …, "σ̂".</summary>
+    public IReadOnlyList<string> RowLabels =>
+        [.. Etas.Select(e => $"η = {e:0.0#}"), .. LargeVariance ? new[] { "σ̂" } : []];
+
+    /// <summary>The DDIM settings of a row (index into <see cref="RowLabels"/>) and column S.</summary>
+    public SampleSettings Cell(int row, int steps) => row < Etas.Count
+        ? new SampleSettings(SamplerKind.Ddim, steps, Etas[row], Spacing, Clip)
+        : new SampleSettings(SamplerKind.Ddim, steps, 0, Spacing, Clip, LargeVariance: true);
+
+    /// <summary>The DDPM settings of the extra cell.</summary>
+    public SampleSettings DdpmCell => new(SamplerKind.Ddpm, Clip: Clip, DdpmVariance: DdpmVariance.Beta);
+
+    /// <summary>Every configuration, row by row, then the DDPM cell.</summary>
+    public IReadOnlyList<SampleSettings> Configurations()
+    {
+        var list = new List<SampleSettings>();
+        for (var row = 0; row < RowLabels.Count; row++)
+        {
+            list.AddRange(Steps.Select(s => Cell(row, s)));
+        }
+
+        if (Ddpm)
+        {
+            list.Add(DdpmCell);
+        }
+
+        return list;
+    }
+
+    /// <summary>Checks the plan against a model's schedule; throws <see cref="ArgumentException"/> saying what to change.</summary>
+    public void Validate(NoiseSchedule schedule)
+    {
+        if (Steps.Count == 0 && !Ddpm)
+        {
+            throw new ArgumentException("The sweep has nothing to run: give at least one S in --sweep-steps, or keep the DDPM cell.");
+        }
+
+        if (Steps.Count > 0 && RowLabels.Count == 0)
+        {
+            throw new ArgumentException("The sweep has no rows: give at least one η in --sweep-etas, or keep the σ̂ row.");
+        }
+
+        foreach (var s in Steps)
+        {
+            if (s < 1 || s > schedule.T)
+            {
+                throw new ArgumentException($"Every S in --sweep-steps must be between 1 and T = {schedule.T} for this model; got {s}.");
+            }
+        }
+
+        foreach (var e in Etas)
+        {
+            if (!(e >= 0 && e <= 1))
+            {
+                throw new ArgumentException($"Every η in --sweep-etas must be in [0, 1]; got {e}.");
+            }
+        }
+
+        if (Steps.Distinct().Count() != Steps.Count || Etas.Distinct().Count() != Etas.Count)
+        {
+            throw new ArgumentException("--sweep-steps and --sweep-etas must not repeat a value.");
+        }
+    }
+}
+
+/// <summary>One configuration of a sweep and its scores.</summary>
+/// <param name="Settings">The sampler settings.</param>
+/// <param name="NetworkCalls">Network evaluations per image.</param>
+/// <param name="Score">The scores (FID, confidence, balance, wall time).</param>
+public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, QualityScore Score);
+
+/// <summary>A finished sweep.</summary>
+/// <param name="Plan">What was run.</param>
+/// <param name="Options">N, seed, batch size.</param>
+/// <param name="T">The model's number of diffusion steps.</param>
+/// <param name="Cells">Every configuration's scores, in the plan's order.</param>
+/// <param name="Floor">The real-data floor at the same N.</param>
+/// <param name="ReferenceName">The reference set (the MNIST test split).</param>
+/// <param name="ReferenceCount">Its size.</param>
+/// <param name="Elapsed">Wall time of the whole sweep.</param>
+public sealed record SweepResult(
+    SweepPlan Plan,
+    EvalOptions Options,
+    int T,
+    IReadOnlyList<SweepCell> Cells,
+    QualityScore Floor,
+    string ReferenceName,
+    long ReferenceCount,
+    TimeSpan Elapsed)
+{
+    /// <summary>The cell of a row and S, if it was run.</summary>
+    public SweepCell? Find(int row, int steps)
+    {
+        var wanted = Plan.Cell(row, steps);
+        return Cells.FirstOrDefault(c => c.Settings == wanted);
+    }
+
+    /// <summary>The DDPM cell, if it was run.</summary>
+    public SweepCell? DdpmCell => Cells.FirstOrDefault(c => c.Settings.Sampler == SamplerKind.Ddpm);
+}
+
+/// <summary>Runs a <see cref="SweepPlan"/>: every configuration from the same seeds (so the same x_T), scored by one evaluator.</summary>
+public static class Sweep
+{
+    /// <summary>
+    /// Scores the real-data floor, then every configuration in turn. <paramref name="starting"/> is told each
+    /// configuration (index, total) before it runs, <paramref name="finished"/> its cell after;
+    /// <paramref name="imagesDone"/> reports images done within the current configuration.
+    /// </summary>
+    public static SweepResult Run(
+        Evaluator evaluator,
+        ImageSampler sampler,
+        SweepPlan plan,
+        ImageDataset floorSource,
+        EvalOptions options,
+        Action<SampleSettings, int, int>? starting = null,
+        Action<SweepCell>? finished = null,
+        Action<int>? imagesDone = null,
+        CancellationToken cancel = default)
+    {
+        options.Validate();
+        plan.Validate(sampler.Schedule);
+        var clock = Stopwatch.StartNew();
+        var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
+        var configurations = plan.Configurations();
+        var cells = new List<SweepCell>();
+        for (var i = 0; i < configurations.Count; i++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var settings = configurations[i];
+            starting?.Invoke(settings, i, configurations.Count);
+            var score = evaluator.ScoreSamples(sampler, settings, options, imagesDone);
+            var cell = new SweepCell(settings, settings.NetworkCalls(sampler.Schedule), score);
+            cells.Add(cell);
+            finished?.Invoke(cell);
+        }
+
+        return new SweepResult(plan, options, sampler.Schedule.T, cells, floor, evaluator.ReferenceName, evaluator.Reference.Count, clock.Elapsed);
+    }
+}

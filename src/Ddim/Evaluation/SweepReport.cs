@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text;
+using Ddim.Sampling;
+using ScottPlot;
+
+namespace Ddim.Evaluation;
+
+/// <summary>Where a sweep's numbers come from, written beside them so they can be reproduced.</summary>
+/// <param name="CommandLine">The exact command that produced the results.</param>
+/// <param name="Model">The model file, and whatever is known about its training (e.g. "models/mnist.ddim (40,000 steps)").</param>
+/// <param name="Judge">The judge file and its test accuracy.</param>
+/// <param name="Machine">The machine it ran on (cores, OS, threads).</param>
+/// <param name="FinishedUtc">When the sweep finished.</param>
+public sealed record SweepContext(string CommandLine, string Model, string Judge, string Machine, DateTime FinishedUtc)
+{
+    /// <summary>A description of this machine: logical cores, OS, .NET, libtorch threads.</summary>
+    public static string ThisMachine() =>
+        $"{Environment.ProcessorCount} logical CPU cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, " +
+        $".NET {Environment.Version}, libtorch CPU with {TorchSharp.torch.get_num_threads()} threads";
+}
+
+/// <summary>Writes a sweep as a markdown page (the paper's Table 1 layout) and a PNG plot of FID against S.</summary>
+public static class SweepReport
+{
+    /// <summary>The base name of the files written by <see cref="Write"/>.</summary>
+    public const string DefaultName = "table1-mnist";
+
+    /// <summary>
+    /// Writes <c>NAME.md</c> and <c>NAME.png</c> into <paramref name="directory"/> (created if needed), atomically.
+    /// Returns the two paths.
+    /// </summary>
+    public static (string Markdown, string Plot) Write(string directory, SweepResult result, SweepContext context, string name = DefaultName)
+    {
+        Directory.CreateDirectory(directory);
+        var md = Path.Combine(directory, name + ".md");
+        var png = Path.Combine(directory, name + ".png");
+        Atomic.WriteAllBytes(png, Plot(result));
+        Atomic.WriteAllText(md, Markdown(result, context, Path.GetFileName(png)));
+        return (md, png);
+    }
+
+    /// <summary>The markdown page: FID table, wall-time table, confidence and balance tables, floor, provenance.</summary>
+    public static string Markdown(SweepResult result, SweepContext context, string? plotFile = null)
+    {
+        var plan = result.Plan;
+        var n = result.Options.Count;
+        var sb = new StringBuilder();
+        sb.AppendLine("# DDIM Table 1 on MNIST");
+        sb.AppendLine();
+        sb.AppendLine($"FID of {n:N0} generated images against the {result.ReferenceCount:N0} images of {result.ReferenceName}, in the feature space of the " +
+                      "project's MNIST judge (its penultimate layer; Inception-v3 features are not available here, so these numbers compare " +
+                      "samplers and models with each other, not with published FIDs). Lower is better.");
+        sb.AppendLine();
+        sb.AppendLine($"**Real-data floor** ({n:N0} real training images against the same reference): FID **{F(result.Floor.Fid)}**, " +
+                      $"confident {P(result.Floor.ConfidentShare)}, class KL {result.Floor.ClassKl:0.0000}.");
+        sb.AppendLine();
+        if (plotFile is not null)
+        {
+            sb.AppendLine($"![FID against S]({plotFile})");
+            sb.AppendLine();
+        }
+
+        Table(sb, "FID", result, c => F(c.Score.Fid));
+        Table(sb, "Sampling wall time, seconds (images/s)", result, c => $"{c.Score.SamplingTime.TotalSeconds:0.0} ({c.Score.ImagesPerSecond:0.00})");
+        Table(sb, "Share of samples classified with confidence > 0.9", result, c => P(c.Score.ConfidentShare));
+        Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
+
+        sb.AppendLine("Rows: DDIM with σ_τᵢ = η·√((1 − α_τᵢ₋₁)/(1 − α_τᵢ))·√(1 − α_τᵢ/α_τᵢ₋₁) (η = 0 is deterministic), and σ̂ = √(1 − α_τᵢ/α_τᵢ₋₁). " +
+                      $"Columns: S, the number of sampling steps ({plan.Spacing} spacing{(plan.Clip ? ", x̂0 clipped to [−1, 1]" : string.Empty)}). " +
+                      $"The T = {result.T} column is DDPM ancestral sampling over all T steps with σ_t² = β_t, which is σ̂ at S = T. " +
+                      "Every configuration starts from the same x_T per image (same seed). Wall time is sampling only (judging excluded), on the machine below.");
+        sb.AppendLine();
+        sb.AppendLine("## Provenance");
+        sb.AppendLine();
+        sb.AppendLine($"- Model: {context.Model}");
+        sb.AppendLine($"- Judge: {context.Judge}");
+        sb.AppendLine($"- N = {n:N0} samples per configuration, seed {result.Options.Seed}, batch size {result.Options.BatchSize}");
+        sb.AppendLine($"- Machine: {context.Machine}");
+        sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+        sb.AppendLine();
+        sb.AppendLine("Produced by:");
+        sb.AppendLine();
+        sb.AppendLine("```sh");
+        sb.AppendLine(context.CommandLine);
+        sb.AppendLine("```");
+        return sb.ToString();
+    }
+
+    /// <summary>A PNG: FID against S (log scale), one line per η row, the DDPM cell at S = T, and the real-data floor.</summary>
+    public static byte[] Plot(SweepResult result, int width = 1000, int height = 560)
+    {
+        var plan = result.Plan;
+        using var plot = new Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        var xs = plan.Steps.Select(s => Math.Log10(s)).ToArray();
+        for (var row = 0; row < plan.RowLabels.Count && plan.Steps.Count > 0; row++)
+        {
+            var ys = plan.Steps.Select(s => result.Find(row, s)?.Score.Fid ?? double.NaN).ToArray();
+            var line = plot.Add.Scatter(xs, ys);
+            line.LegendText = plan.RowLabels[row];
+            line.Color = palette.GetColor(row);
+            line.LineWidth = 2;
+            line.MarkerSize = 8;
+        }
+
+        var ticks = plan.Steps.Select(s => (double)s).ToList();
+        if (result.DdpmCell is { } ddpm)
+        {
+            var marker = plot.Add.Marker(Math.Log10(result.T), ddpm.Score.Fid, MarkerShape.FilledDiamond, 14, Colors.Black);
+            marker.LegendText = $"DDPM, all T = {result.T} steps";
+            ticks.Add(result.T);
+        }
+
+        var floor = plot.Add.HorizontalLine(result.Floor.Fid);
+        floor.LegendText = $"real-data floor (N = {result.Options.Count:N0})";
+        floor.Color = Colors.Gray;
+        floor.LinePattern = LinePattern.Dashed;
+        floor.LineWidth = 1.5f;
+
+        var positions = ticks.Select(Math.Log10).ToArray();
+        var labels = ticks.Select(t => t.ToString("0", CultureInfo.InvariantCulture)).ToArray();
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(positions, labels);
+        var lo = positions.Min();
+        var hi = positions.Max();
+        var pad = Math.Max(0.08, (hi - lo) * 0.06);
+        plot.Axes.SetLimitsX(lo - pad, hi + pad);
+        var fids = result.Cells.Select(c => c.Score.Fid).Append(result.Floor.Fid).Where(double.IsFinite).ToArray();
+        plot.Axes.SetLimitsY(0, fids.Length == 0 ? 1 : fids.Max() * 1.08);
+        plot.Title($"MNIST: FID (judge features) against sampling steps S, N = {result.Options.Count:N0}");
+        plot.XLabel("S, sampling steps (log scale)");
+        plot.YLabel("FID (lower is better)");
+        plot.ShowLegend(Edge.Right);
+        return plot.GetImageBytes(width, height, ImageFormat.Png);
+    }
+
+    private static void Table(StringBuilder sb, string title, SweepResult result, Func<SweepCell, string> format)
+    {
+        var plan = result.Plan;
+        sb.AppendLine($"### {title}");
+        sb.AppendLine();
+        var header = new List<string> { string.Empty };
+        header.AddRange(plan.Steps.Select(s => $"S = {s}"));
+        if (plan.Ddpm)
+        {
+            header.Add($"T = {result.T} (DDPM)");
+        }
+
+        sb.AppendLine("| " + string.Join(" | ", header) + " |");
+        sb.AppendLine("|" + string.Concat(header.Select((_, i) => i == 0 ? ":---|" : "---:|")));
+        var rows = plan.RowLabels.Count;
+        for (var row = 0; row < rows; row++)
+        {
+            var cells = new List<string> { plan.RowLabels[row] };
+            cells.AddRange(plan.Steps.Select(s => result.Find(row, s) is { } c ? format(c) : "—"));
+            if (plan.Ddpm)
+            {
+                // The DDPM cell sits in the σ̂ row: σ̂ at S = T is DDPM's σ_t² = β_t.
+                cells.Add(plan.LargeVariance && row == rows - 1 && result.DdpmCell is { } d ? format(d) : string.Empty);
+            }
+
+            sb.AppendLine("| " + string.Join(" | ", cells) + " |");
+        }
+
+        if (plan.Ddpm && !plan.LargeVariance && result.DdpmCell is { } alone)
+        {
+            var cells = new List<string> { "DDPM (σ_t² = β_t)" };
+            cells.AddRange(plan.Steps.Select(_ => string.Empty));
+            cells.Add(format(alone));
+            sb.AppendLine("| " + string.Join(" | ", cells) + " |");
+        }
+
+        sb.AppendLine();
+    }
+
+    private static string F(double fid) => fid.ToString(fid < 10 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
+
+    private static string P(double share) => share.ToString("0.0%", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,76 @@
+using Ddim.Cli;
+using Ddim.Evaluation;
+
+namespace Ddim.Tests;
+
+/// <summary>ddim eval and train-classifier on bad input: one clear line, exit code 1, before any data is loaded.</summary>
+public sealed class EvalCliTests : OneTorchThread
+{
+    private static (int Code, string Error) Run(params string[] args)
+    {
+        var saved = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+        try
+        {
+            return (CliApp.Run(args), error.ToString());
+        }
+        finally
+        {
+            Console.SetError(saved);
+        }
+    }
+
+    [Theory]
+    [InlineData("--num 1", "--num must be at least 2")]
+    [InlineData("--sampler foo", "Unknown --sampler 'foo'")]
+    [InlineData("--ddpm-variance big", "Unknown --ddpm-variance 'big'")]
+    [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
+    [InlineData("--batch-size 0", "--batch-size must be at least 1")]
+    [InlineData("--threads 0", "--threads must be at least 1")]
+    [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not a number")]
+    [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
+    [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]
+    [InlineData("--sweep --sweep-steps 10,10", "must not repeat")]
+    public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var judge = folder.File("judge.ddim");
+        using (var j = new Judge(new JudgeConfig(Channels1: 2, Channels2: 2, Features: 4)))
+        {
+            j.Save(judge);
+        }
+
+        var (code, error) = Run(["eval", "--model", model, "--judge", judge, .. options.Split(' ')]);
+
+        Assert.Equal(1, code);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    [Fact]
+    public void Given_a_diffusion_model_passed_as_the_judge_When_eval_runs_Then_it_says_to_pass_a_judge()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        var (code, error) = Run("eval", "--model", model, "--judge", model);
+
+        Assert.Equal(1, code);
+        Assert.Contains("is not a judge", error);
+    }
+
+    [Theory]
+    [InlineData("--epochs 0", "--epochs must be at least 1")]
+    [InlineData("--batch-size 0", "--batch-size must be at least 1")]
+    public void Given_bad_train_classifier_options_When_run_Then_one_clear_error(string options, string expected)
+    {
+        using var folder = new TempFolder();
+
+        var (code, error) = Run(["train-classifier", "--out", folder.File("j.ddim"), .. options.Split(' ')]);
+
+        Assert.Equal(1, code);
+        Assert.Contains(expected, error);
+    }
+}

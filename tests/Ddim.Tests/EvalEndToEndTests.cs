@@ -1,0 +1,136 @@
+using Ddim.Evaluation;
+using Ddim.Models;
+using Ddim.Sampling;
+
+namespace Ddim.Tests;
+
+public sealed class EvalEndToEndTests : OneTorchThread
+{
+    private static readonly UNetConfig Tiny8x8 =
+        new(ImageChannels: 1, ImageSize: SyntheticDigits.Size, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4);
+
+    /// <summary>A random (untrained) 8×8 U-Net with T = 20, written as a model file.</summary>
+    private static string TinyModel(TempFolder folder) => Tests.TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tiny8x8);
+
+    [Fact]
+    public void Given_a_tiny_model_and_a_tiny_judge_When_evaluated_Then_it_reports_samples_and_the_real_data_floor()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = SyntheticDigits.TrainedJudge();
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(120, 7, "synthetic-test"));
+        var train = SyntheticDigits.Make(200, 8, "synthetic-train");
+        var options = new EvalOptions(Count: 24, Seed: 3, BatchSize: 10);
+        var settings = new SampleSettings(SamplerKind.Ddim, Steps: 5, Eta: 0);
+        var progress = new List<int>();
+
+        // When
+        var report = evaluator.Evaluate(sampler, settings, train, options, progress.Add);
+
+        // Then
+        Assert.Equal(5, report.NetworkCalls);
+        Assert.Equal(120, report.ReferenceCount);
+        Assert.Equal(24, progress[^1]);
+        Assert.Equal(progress.Order(), progress);
+        foreach (var score in new[] { report.Samples, report.Floor })
+        {
+            Assert.Equal(24, score.Count);
+            Assert.Equal(24, score.ClassCounts.Sum());
+            Assert.True(double.IsFinite(score.Fid) && score.Fid >= 0, $"{score.Label}: FID {score.Fid}");
+            Assert.InRange(score.ConfidentShare, 0, 1);
+            Assert.InRange(score.ClassKl, 0, Math.Log(SyntheticDigits.Classes) + 1e-12);
+        }
+
+        // A random network's "samples" are noise: far worse than real images.
+        Assert.True(report.Samples.Fid > report.Floor.Fid, $"samples {report.Samples.Fid} vs floor {report.Floor.Fid}");
+        Assert.True(report.Floor.ConfidentShare > report.Samples.ConfidentShare || report.Floor.ConfidentShare == 1);
+
+        // Same seed, same numbers.
+        var again = evaluator.Evaluate(sampler, settings, train, options);
+        Assert.Equal(report.Samples.Fid, again.Samples.Fid);
+        Assert.Equal(report.Floor.Fid, again.Floor.Fid);
+    }
+
+    [Fact]
+    public void Given_a_tiny_model_When_a_small_sweep_runs_Then_it_writes_the_Table_1_markdown_and_a_PNG_plot()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"));
+        var plan = new SweepPlan([2, 5], [0.0, 1.0]);
+        var options = new EvalOptions(Count: 8, Seed: 1, BatchSize: 8);
+        var started = new List<string>();
+
+        // When
+        var result = Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(40, 8), options, starting: (s, _, _) => started.Add(s.ToString()));
+        var context = new SweepContext("ddim eval --sweep --sweep-steps 2,5 --num 8", "tiny.ddim", "judge.ddim", SweepContext.ThisMachine(), new DateTime(2025, 1, 1, 0, 0, 0, DateTimeKind.Utc));
+        var (md, png) = SweepReport.Write(folder.File("results"), result, context);
+        if (Environment.GetEnvironmentVariable("DDIM_KEEP_SWEEP") is { Length: > 0 } keep)
+        {
+            File.Copy(md, Path.Combine(keep, "sweep.md"), true);
+            File.Copy(png, Path.Combine(keep, "sweep.png"), true);
+        }
+
+        // Then: 3 rows (η = 0, η = 1, σ̂) × 2 columns + the DDPM cell over all T = 20 steps
+        Assert.Equal(7, result.Cells.Count);
+        Assert.Equal(7, started.Count);
+        Assert.Equal(20, result.DdpmCell!.NetworkCalls);
+        Assert.Equal(2, result.Find(2, 2)!.NetworkCalls);
+        Assert.True(result.Find(2, 5)!.Settings.LargeVariance);
+        Assert.All(result.Cells, c => Assert.True(double.IsFinite(c.Score.Fid)));
+
+        var text = File.ReadAllText(md);
+        Assert.Contains("|  | S = 2 | S = 5 | T = 20 (DDPM) |", text);
+        Assert.Contains("| η = 0.0 |", text);
+        Assert.Contains("| σ̂ |", text);
+        Assert.Contains("ddim eval --sweep --sweep-steps 2,5 --num 8", text);
+        Assert.Contains("Real-data floor", text);
+        Assert.Contains("table1-mnist.png", text);
+
+        var bytes = File.ReadAllBytes(png);
+        Assert.True(bytes.Length > 1000);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+    }
+
+    [Fact]
+    public void Given_sweep_steps_beyond_T_When_the_sweep_starts_Then_a_clear_error_names_the_option()
+    {
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = new Judge(SyntheticDigits.TinyJudge);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
+
+        var e = Assert.Throws<ArgumentException>(() =>
+            Sweep.Run(evaluator, sampler, new SweepPlan([10, 50], [0.0]), SyntheticDigits.Make(30, 8), new EvalOptions(Count: 4)));
+        Assert.Contains("--sweep-steps", e.Message);
+        Assert.Contains("T = 20", e.Message);
+    }
+
+    [Fact]
+    public void Given_a_judge_for_other_images_When_a_model_is_evaluated_Then_a_clear_error_explains_the_mismatch()
+    {
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = new Judge(new JudgeConfig(ImageSize: 28));
+        var reference = SyntheticDigits.Make(30, 7);
+
+        var e = Assert.Throws<ArgumentException>(() => new Evaluator(judge, reference));
+        Assert.Contains("1×28×28", e.Message);
+    }
+
+    [Fact]
+    public void Given_more_images_than_the_floor_source_holds_When_evaluated_Then_a_clear_error_says_to_lower_num()
+    {
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = new Judge(SyntheticDigits.TinyJudge);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
+
+        var e = Assert.Throws<ArgumentException>(() =>
+            evaluator.Evaluate(sampler, new SampleSettings(Steps: 2), SyntheticDigits.Make(10, 8), new EvalOptions(Count: 11)));
+        Assert.Contains("--num", e.Message);
+    }
+}
