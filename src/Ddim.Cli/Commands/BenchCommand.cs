@@ -29,6 +29,10 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Skip the DDPM run (T network calls per image: minutes on a CPU).")]
         public bool SkipDdpm { get; init; }
 
+        [CommandOption("--threads <N>")]
+        [Description("CPU threads for libtorch (default: all cores).")]
+        public int? Threads { get; init; }
+
         [CommandOption("--results <FILE.md>")]
         [Description("Also write the results as markdown, e.g. docs/results/bench.md.")]
         public string? Results { get; init; }
@@ -41,6 +45,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
         }
 
+        ThreadsOption.Apply(s.Threads);
         if (s.Results is not null)
         {
             OutputPaths.RequireWritableFile(s.Results);

@@ -66,15 +66,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [CommandOption("--data-dir <DIR>")]
         [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
         public string? DataDir { get; init; }
-
-        [CommandOption("--threads <N>")]
-        [Description("CPU threads for libtorch (default: all cores).")]
-        public int? Threads { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        SetThreads(settings.Threads);
+        ThreadsOption.Apply(settings.Threads);
         var options = new EvalOptions(settings.Num, settings.Seed, settings.BatchSize);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
@@ -159,19 +155,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     /// <summary>The description of the configuration running now, shown by the progress display.</summary>
     private static string Current { get; set; } = string.Empty;
-
-    internal static void SetThreads(int? threads)
-    {
-        if (threads is { } n)
-        {
-            if (n < 1)
-            {
-                throw new ArgumentException($"--threads must be at least 1; got {n}.");
-            }
-
-            TorchSharp.torch.set_num_threads(n);
-        }
-    }
 
     /// <summary>The command as typed, e.g. "ddim eval --sweep --num 10000", quoting arguments with spaces.</summary>
     internal static string CommandLine() =>

@@ -44,8 +44,13 @@ internal class SamplerSettingsBase : CommandSettings
     [Description("Images per batch (memory use); results do not depend on it. Default 64.")]
     public int BatchSize { get; init; } = 64;
 
+    [CommandOption("--threads <N>")]
+    [Description("CPU threads for libtorch (default: all cores; 1 is faster when other jobs share the cores).")]
+    public int? Threads { get; init; }
+
     public SampleSettings ToSampleSettings()
     {
+        ThreadsOption.Apply(Threads);
         var sampler = Sampler.ToLowerInvariant() switch
         {
             "ddim" => SamplerKind.Ddim,

@@ -43,7 +43,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        EvalCommand.SetThreads(settings.Threads);
+        ThreadsOption.Apply(settings.Threads);
         var config = new JudgeTrainConfig(new JudgeConfig(), settings.Epochs, settings.BatchSize, Seed: settings.Seed);
         config.Validate();
         var outDir = Path.GetDirectoryName(Path.GetFullPath(settings.Out))!;

@@ -49,10 +49,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         var device = DeviceOption.Parse(settings.Device);
-        if (settings.Threads is { } threads)
-        {
-            TorchSharp.torch.set_num_threads(threads);
-        }
+        ThreadsOption.Apply(settings.Threads);
 
         if (!File.Exists(settings.Preset))
         {
