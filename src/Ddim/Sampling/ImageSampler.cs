@@ -143,6 +143,7 @@ public sealed class ImageSampler
                 }
             }
 
+            Native.NativeMemory.Trim();
             imagesDone?.Invoke(start + b);
         }
     }

@@ -152,6 +152,7 @@ public static class Trainer
                 UpdateEma(model, ema, config.EmaDecayAt(step));
             }
 
+            Native.NativeMemory.Trim();
             step++;
             logLoss += loss;
             logCount++;
