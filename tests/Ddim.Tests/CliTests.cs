@@ -22,6 +22,26 @@ public sealed class CliTests : OneTorchThread
         }
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("sample")]
+    [InlineData("interpolate")]
+    [InlineData("invert")]
+    [InlineData("reconstruct")]
+    [InlineData("train")]
+    [InlineData("export")]
+    [InlineData("bench")]
+    [InlineData("eval")]
+    [InlineData("train-classifier")]
+    [InlineData("data fetch")]
+    public void Given_any_command_When_asked_for_help_Then_it_renders_without_error(string command)
+    {
+        var (code, error) = Run([.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
+
+        Assert.Equal(0, code);
+        Assert.Equal(string.Empty, error);
+    }
+
     [Fact]
     public void Given_a_model_When_sample_writes_a_grid_and_a_folder_Then_valid_PNGs_of_the_stated_size()
     {

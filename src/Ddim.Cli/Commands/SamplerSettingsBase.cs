@@ -17,7 +17,7 @@ internal class SamplerSettingsBase : CommandSettings
     public int Steps { get; init; } = 50;
 
     [CommandOption("--eta <ETA>")]
-    [Description("DDIM η in [0, 1]: 0 is deterministic, 1 is DDPM-like. Default 0.")]
+    [Description("DDIM η in [[0, 1]]: 0 is deterministic, 1 is DDPM-like. Default 0.")]
     public double Eta { get; init; }
 
     [CommandOption("--spacing <RULE>")]
@@ -33,7 +33,7 @@ internal class SamplerSettingsBase : CommandSettings
     public bool LargeVariance { get; init; }
 
     [CommandOption("--no-clip")]
-    [Description("Do not clamp x̂0 to [-1, 1] (clipping is on by default).")]
+    [Description("Do not clamp x̂0 to [[-1, 1]] (clipping is on by default).")]
     public bool NoClip { get; init; }
 
     [CommandOption("--seed <SEED>")]
