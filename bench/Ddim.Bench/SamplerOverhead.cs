@@ -30,6 +30,7 @@ public class SamplerOverhead
     [GlobalSetup]
     public void Setup()
     {
+        Ddim.Native.TorchRuntime.Initialize(); // BenchmarkDotNet runs this in a child process of its own
         torch.set_num_threads(Environment.ProcessorCount);
         schedule = NoiseSchedule.Linear(1000);
         oneStep = Timetable.Custom([500], 1000);

@@ -20,6 +20,7 @@ public class Training
     [GlobalSetup]
     public void Setup()
     {
+        Ddim.Native.TorchRuntime.Initialize(); // BenchmarkDotNet runs this in a child process of its own
         torch.set_num_threads(Environment.ProcessorCount);
         unet = new UNet(new UNetConfig(Dropout: 0));
         unet.train();
