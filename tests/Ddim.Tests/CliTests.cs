@@ -112,6 +112,15 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_CPU_build_When_training_asks_for_cuda_Then_a_clear_error_before_any_work()
+    {
+        var (code, error) = Run("train", "--device", "cuda", "--preset", "presets/none.json");
+
+        Assert.Equal(1, code);
+        Assert.Contains("--device cuda: CUDA is not available", error);
+    }
+
+    [Fact]
     public void Given_two_seeds_When_interpolate_runs_Then_a_row_PNG_is_written()
     {
         using var folder = new TempFolder();
