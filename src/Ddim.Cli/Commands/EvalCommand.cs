@@ -82,7 +82,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
         var modelPath = ModelLocator.Resolve(settings.Model);
-        var judgePath = ResolveJudge(settings.Judge);
+        var judgePath = ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier'.");
         var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
@@ -170,19 +170,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
         };
         return s.ToSampleSettings() with { DdpmVariance = variance };
-    }
-
-    /// <summary>The judge to use: --judge, else the bundled one beside the tool or under the current folder.</summary>
-    private static string ResolveJudge(string? path)
-    {
-        if (!string.IsNullOrEmpty(path))
-        {
-            return path;
-        }
-
-        var candidates = new[] { Path.Combine(AppContext.BaseDirectory, BundledJudge), Path.GetFullPath(BundledJudge) };
-        return candidates.FirstOrDefault(File.Exists)
-            ?? throw new FileNotFoundException($"No --judge given and the bundled {BundledJudge} was not found (looked in {string.Join(" and ", candidates)}). Pass --judge, or train one with 'ddim train-classifier'.");
     }
 
     private static SweepPlan ParsePlan(Settings s)
