@@ -28,7 +28,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
     [InlineData("--batch-size 0", "--batch-size must be at least 1")]
     [InlineData("--threads 0", "--threads must be at least 1")]
-    [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not a number")]
+    [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
     [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]
     [InlineData("--sweep --sweep-steps 10,10", "must not repeat")]

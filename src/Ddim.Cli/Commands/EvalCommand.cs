@@ -174,22 +174,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SweepPlan ParsePlan(Settings s)
     {
-        var steps = ParseList<int>(s.SweepSteps, "--sweep-steps", t => int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : default(int?));
-        var etas = ParseList<double>(s.SweepEtas, "--sweep-etas", t => double.TryParse(t, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : default(double?));
+        var steps = NumberList.Parse<int>(s.SweepSteps, "--sweep-steps", "10,20,50,100");
+        var etas = NumberList.Parse<double>(s.SweepEtas, "--sweep-etas", "0,0.2,0.5,1");
         return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, s.ToSampleSettings().Spacing, !s.NoClip);
-    }
-
-    private static List<T> ParseList<T>(string text, string option, Func<string, T?> parse)
-        where T : struct
-    {
-        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var values = new List<T>();
-        foreach (var item in items)
-        {
-            values.Add(parse(item) ?? throw new ArgumentException($"{option}: '{item}' is not a number. Give a comma-separated list, e.g. {option} 10,20,50,100."));
-        }
-
-        return values;
     }
 
     private static T WithProgress<T>(string description, int count, Func<Action<int>, T> work)

@@ -27,8 +27,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         var settings = s.ToSampleSettings() with { Eta = 0, LargeVariance = false, Sampler = SamplerKind.Ddim };
-        var seeds = s.Seeds.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(x => long.TryParse(x, out var v) ? v : throw new ArgumentException($"--seeds: '{x}' is not an integer.")).ToArray();
+        var seeds = NumberList.Parse<long>(s.Seeds, "--seeds", "1,2");
         if (seeds.Length is not (2 or 4))
         {
             throw new ArgumentException($"--seeds takes 2 seeds (a row) or 4 (a grid); got {seeds.Length}.");

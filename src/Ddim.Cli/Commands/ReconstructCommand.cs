@@ -39,9 +39,10 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        var stepList = (s.StepsList ?? (context.Name == "invert" ? s.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"))
-            .Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(x => int.TryParse(x, out var v) ? v : throw new ArgumentException($"--steps-list: '{x}' is not an integer.")).ToArray();
+        var stepList = NumberList.Parse<int>(
+            s.StepsList ?? (context.Name == "invert" ? s.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
+            "--steps-list",
+            "10,20,50");
         var spacing = s.ToSampleSettings().Spacing;
         if (s.Num < 1)
         {

@@ -43,6 +43,11 @@ public static class Trainer
     /// <summary>File name of the exported EMA model inside the run folder.</summary>
     public const string ModelFileName = "model.ddim";
 
+    // glibc keeps libtorch's freed activations in its arenas, so an untrimmed process grows; but trimming after every
+    // step hands ~185k pages back that the next step faults in again (measured: 180k minor faults/s, a fifth of the CPU
+    // time in the kernel). Trimming every few steps bounds the growth at a fraction of that cost.
+    private const int TrimEvery = 20;
+
     /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
     public static TrainResult Run(
         TrainConfig config,
@@ -152,8 +157,12 @@ public static class Trainer
                 UpdateEma(model, ema, config.EmaDecayAt(step));
             }
 
-            Native.NativeMemory.Trim();
             step++;
+            if (step % TrimEvery == 0)
+            {
+                Native.NativeMemory.Trim();
+            }
+
             logLoss += loss;
             logCount++;
             var rate = (step - startStep) * config.BatchSize / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
