@@ -39,6 +39,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        ThreadsOption.Apply(s.Threads);
         var stepList = NumberList.Parse<int>(
             s.StepsList ?? (context.Name == "invert" ? s.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
             "--steps-list",

@@ -43,6 +43,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
+        ThreadsOption.Apply(s.Threads);
         // Check everything cheap before any sampling starts.
         var settings = s.ToSampleSettings();
         if (s.Num < 1)

@@ -50,7 +50,6 @@ internal class SamplerSettingsBase : CommandSettings
 
     public SampleSettings ToSampleSettings()
     {
-        ThreadsOption.Apply(Threads);
         var sampler = Sampler.ToLowerInvariant() switch
         {
             "ddim" => SamplerKind.Ddim,
