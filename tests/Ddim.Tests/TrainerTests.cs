@@ -249,7 +249,43 @@ public sealed class TrainerTests : OneTorchThread
         var error = Assert.Throws<InvalidDataException>(() => Train(wider, Bars(), dir.Path, resume: true));
 
         Assert.Contains("was made with another configuration", error.Message);
-        Assert.Contains("only Steps may change", error.Message);
+        Assert.Contains("only Steps and CosineDecayFrom may change", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_constant_rate_run_When_resumed_with_a_cosine_decay_from_its_step_Then_it_equals_a_straight_run_with_that_decay()
+    {
+        // Given: a straight 12-step run that decays from step 6, and a constant-rate run stopped at step 6.
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var decaying = Tiny(12) with { CosineDecayFrom = 6 };
+        var expected = Train(decaying, Bars(), straight.Path);
+        var losses = Train(Tiny(6), Bars(), resumed.Path);
+
+        // When: the second run is resumed with the decay added.
+        losses.AddRange(Train(decaying, Bars(), resumed.Path, resume: true));
+
+        // Then: the same losses, log and weights, bit for bit; the rate really fell.
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(straight.Path), LossLog(resumed.Path));
+        Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
+        Assert.True(LossLog(resumed.Path)[^1].Lr < 0.1 * 2e-3);
+    }
+
+    [Theory]
+    [InlineData(null, 3, 12)] // the decay would start before the checkpoint's step 6
+    [InlineData(4, 4, 12)]    // the decay began at step 4 of 8; more Steps would reshape steps 5 and 6
+    public void Given_a_checkpoint_at_step_6_When_resumed_with_a_learning_rate_curve_that_changes_a_step_taken_Then_a_clear_error(
+        int? savedFrom, int newFrom, int newSteps)
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(8) with { CosineDecayFrom = savedFrom }, Bars(), dir.Path, cancelAfter: 6);
+
+        var error = Assert.Throws<InvalidDataException>(
+            () => Train(Tiny(newSteps) with { CosineDecayFrom = newFrom }, Bars(), dir.Path, resume: true));
+
+        Assert.Contains("is at step 6, but this Steps/CosineDecayFrom would change the learning rate of step", error.Message);
+        Assert.Contains("start the decay at step 6 or later", error.Message);
     }
 
     [Fact]

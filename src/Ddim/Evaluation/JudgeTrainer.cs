@@ -34,7 +34,7 @@ public sealed record JudgeTrainConfig(JudgeConfig Model, int Epochs = 3, int Bat
     }
 
     /// <summary>Learning rate at a (0-based) step out of <paramref name="totalSteps"/>: ½·lr·(1 + cos(π·step/total)).</summary>
-    public double LearningRateAt(long step, long totalSteps) => 0.5 * LearningRate * (1 + Math.Cos(Math.PI * step / Math.Max(totalSteps, 1)));
+    public double LearningRateAt(long step, long totalSteps) => LearningRate * Training.CosineDecay.Factor(step, Math.Max(totalSteps, 1));
 }
 
 /// <summary>The end of one training epoch.</summary>

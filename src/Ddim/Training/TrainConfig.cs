@@ -21,6 +21,10 @@ namespace Ddim.Training;
 /// <param name="CheckpointEvery">Save a checkpoint every N steps (and on Ctrl-C, and at the end).</param>
 /// <param name="SampleEvery">Write a sample grid from the EMA model every N steps (0: never).</param>
 /// <param name="SampleSteps">DDIM steps for those grids.</param>
+/// <param name="CosineDecayFrom">
+/// From this step on, the learning rate falls along a half cosine from LearningRate to 0 at Steps (null: constant after
+/// the warm-up). A resume may add or move it as long as the steps already taken keep their learning rates.
+/// </param>
 public sealed record TrainConfig(
     UNetConfig Model,
     string Data = "mnist",
@@ -38,7 +42,8 @@ public sealed record TrainConfig(
     int LogEvery = 50,
     int CheckpointEvery = 250,
     int SampleEvery = 1000,
-    int SampleSteps = 50)
+    int SampleSteps = 50,
+    int? CosineDecayFrom = null)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()
@@ -62,10 +67,18 @@ public sealed record TrainConfig(
         Require(EmaDecay is >= 0 and < 1, $"EmaDecay must be in [0, 1) (got {EmaDecay}).");
         Require(LogEvery >= 1 && CheckpointEvery >= 1 && SampleEvery >= 0, "LogEvery and CheckpointEvery must be ≥ 1, SampleEvery ≥ 0.");
         Require(SampleSteps >= 1 && SampleSteps <= TimeSteps, $"SampleSteps must be in 1 … TimeSteps (got {SampleSteps}).");
+        Require(
+            CosineDecayFrom is null || (CosineDecayFrom >= 0 && CosineDecayFrom < Steps),
+            $"CosineDecayFrom must be in 0 … Steps − 1 (got {CosineDecayFrom} with Steps = {Steps}); remove it for a constant learning rate.");
     }
 
-    /// <summary>Learning rate at a (0-based) step: linear warm-up, then constant.</summary>
-    public double LearningRateAt(long step) => WarmupSteps == 0 ? LearningRate : LearningRate * Math.Min(1.0, (step + 1.0) / WarmupSteps);
+    /// <summary>Learning rate at a (0-based) step: linear warm-up, then constant, then (with CosineDecayFrom) a half cosine to 0.</summary>
+    public double LearningRateAt(long step)
+    {
+        var warmup = WarmupSteps == 0 ? 1.0 : Math.Min(1.0, (step + 1.0) / WarmupSteps);
+        var decay = CosineDecayFrom is { } from && step >= from ? CosineDecay.Factor(step - from, Steps - from) : 1.0;
+        return LearningRate * warmup * decay;
+    }
 
     /// <summary>EMA decay at a (0-based) step.</summary>
     public double EmaDecayAt(long step) => EmaWarmup ? Math.Min(EmaDecay, (1.0 + step) / (10.0 + step)) : EmaDecay;

@@ -305,9 +305,23 @@ public static class Trainer
         }
 
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
-        if (JsonSerializer.Serialize(saved with { Steps = 0 }, ModelFile.Json) != JsonSerializer.Serialize(config with { Steps = 0 }, ModelFile.Json))
+        var step = file.Metadata["step"]!.GetValue<long>();
+        string Fixed(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, CosineDecayFrom = null }, ModelFile.Json);
+        if (Fixed(saved) != Fixed(config))
         {
-            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps may change), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps and CosineDecayFrom may change), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+        }
+
+        // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
+        for (var s = 0L; s < step; s++)
+        {
+            if (saved.LearningRateAt(s) != config.LearningRateAt(s))
+            {
+                throw new InvalidDataException(
+                    $"{path} is at step {step}, but this Steps/CosineDecayFrom would change the learning rate of step {s + 1}, already taken " +
+                    $"({saved.LearningRateAt(s):G6} → {config.LearningRateAt(s):G6}). Keep Steps = {saved.Steps} and CosineDecayFrom = {saved.CosineDecayFrom?.ToString() ?? "none"}, " +
+                    $"or start the decay at step {step} or later, or start a new --out folder.");
+            }
         }
 
         if (file.Metadata["data_sha256"]?.GetValue<string>() != dataHash)
@@ -329,7 +343,7 @@ public static class Trainer
         model.to(device);
         ema.to(device);
         var window = file.Metadata["log_window"];
-        return (file.Metadata["step"]!.GetValue<long>(), window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0);
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0);
     }
 
     private static byte[] TensorBytes(Tensor t)
