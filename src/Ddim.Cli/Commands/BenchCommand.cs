@@ -15,12 +15,8 @@ namespace Ddim.Cli.Commands;
 /// <summary>Sampling speed and memory of a model: DDIM S=10 and S=50, DDPM over all T, sampler overhead.</summary>
 internal sealed class BenchCommand : Command<BenchCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : ModelSettingsBase
     {
-        [CommandOption("--model <FILE>")]
-        [Description("Model file. Default: the bundled models/mnist.ddim.")]
-        public string? Model { get; init; }
-
         [CommandOption("-n|--num <N>")]
         [Description("Images per configuration (one batch). Default 64.")]
         public int Num { get; init; } = 64;
@@ -28,10 +24,6 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [CommandOption("--skip-ddpm")]
         [Description("Skip the DDPM run (T network calls per image: minutes on a CPU).")]
         public bool SkipDdpm { get; init; }
-
-        [CommandOption("--threads <N>")]
-        [Description("CPU threads for libtorch (default: all cores).")]
-        public int? Threads { get; init; }
 
         [CommandOption("--results <FILE.md>")]
         [Description("Also write the results as markdown, e.g. docs/results/bench.md.")]

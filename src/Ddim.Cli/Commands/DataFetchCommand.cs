@@ -14,7 +14,7 @@ internal sealed class DataFetchCommand : Command<DataFetchCommand.Settings>
         public string Name { get; init; } = "mnist";
 
         [CommandOption("--data-dir <DIR>")]
-        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
     }
 

@@ -64,7 +64,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? Json { get; init; }
 
         [CommandOption("--data-dir <DIR>")]
-        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
     }
 

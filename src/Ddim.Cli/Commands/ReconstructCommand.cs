@@ -25,7 +25,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         public int Num { get; init; } = 64;
 
         [CommandOption("--data-dir <DIR>")]
-        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
 
         [CommandOption("--images <DIR>")]

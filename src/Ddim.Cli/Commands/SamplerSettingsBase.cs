@@ -6,12 +6,8 @@ using Spectre.Console.Cli;
 namespace Ddim.Cli.Commands;
 
 /// <summary>Options shared by every command that runs a sampler.</summary>
-internal class SamplerSettingsBase : CommandSettings
+internal class SamplerSettingsBase : ModelSettingsBase
 {
-    [CommandOption("--model <FILE>")]
-    [Description("Model file (.ddim). Default: the bundled models/mnist.ddim.")]
-    public string? Model { get; init; }
-
     [CommandOption("--steps <S>")]
     [Description("DDIM steps S (1 … T). Default 50.")]
     public int Steps { get; init; } = 50;
@@ -43,10 +39,6 @@ internal class SamplerSettingsBase : CommandSettings
     [CommandOption("--batch-size <N>")]
     [Description("Images per batch (memory use); results do not depend on it. Default 64.")]
     public int BatchSize { get; init; } = 64;
-
-    [CommandOption("--threads <N>")]
-    [Description("CPU threads for libtorch (default: all cores; 1 is faster when other jobs share the cores).")]
-    public int? Threads { get; init; }
 
     public SampleSettings ToSampleSettings()
     {

@@ -33,11 +33,11 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         public int BatchSize { get; init; } = 128;
 
         [CommandOption("--data-dir <DIR>")]
-        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
 
         [CommandOption("--threads <N>")]
-        [Description("CPU threads for libtorch (default: all cores).")]
+        [Description(ThreadsOption.Description)]
         public int? Threads { get; init; }
     }
 

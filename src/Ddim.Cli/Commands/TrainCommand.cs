@@ -26,7 +26,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? Data { get; init; }
 
         [CommandOption("--data-dir <DIR>")]
-        [Description("Where data sets live (default: $DDIM_DATA or ~/.cache/ddim/datasets).")]
+        [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
 
         [CommandOption("--steps <N>")]
@@ -42,7 +42,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Device { get; init; } = "cpu";
 
         [CommandOption("--threads <N>")]
-        [Description("CPU threads for libtorch (default: all cores).")]
+        [Description(ThreadsOption.Description)]
         public int? Threads { get; init; }
     }
 
