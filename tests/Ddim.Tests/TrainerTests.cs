@@ -273,19 +273,42 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData(null, 3, 12)] // the decay would start before the checkpoint's step 6
-    [InlineData(4, 4, 12)]    // the decay began at step 4 of 8; more Steps would reshape steps 5 and 6
+    [InlineData(null, 3, 12, 5, true)]   // a decay from 0-based step 3 first lowers step 4 (the 5th), before the checkpoint's 6
+    [InlineData(4, 4, 12, 6, false)]     // the decay began at step 4 of 8; 12 Steps would reshape 0-based step 5 (the 6th)
+    [InlineData(4, 6, 8, 6, false)]      // moving a decay that has begun is no help either
     public void Given_a_checkpoint_at_step_6_When_resumed_with_a_learning_rate_curve_that_changes_a_step_taken_Then_a_clear_error(
-        int? savedFrom, int newFrom, int newSteps)
+        int? savedFrom, int newFrom, int newSteps, int firstChanged, bool canMoveTheDecay)
     {
+        // Given: a run cancelled after 6 of its 8 steps.
         using var dir = new TempFolder();
         Train(Tiny(8) with { CosineDecayFrom = savedFrom }, Bars(), dir.Path, cancelAfter: 6);
 
+        // When
         var error = Assert.Throws<InvalidDataException>(
             () => Train(Tiny(newSteps) with { CosineDecayFrom = newFrom }, Bars(), dir.Path, resume: true));
 
-        Assert.Contains("is at step 6, but this Steps/CosineDecayFrom would change the learning rate of step", error.Message);
-        Assert.Contains("start the decay at step 6 or later", error.Message);
+        // Then: the first step that would change is named (1-based, like the log), with what to do instead.
+        Assert.Contains($"is at step 6, but this Steps/CosineDecayFrom would change the learning rate of step {firstChanged}, already taken", error.Message);
+        Assert.Contains("Keep Steps = 8 and CosineDecayFrom = " + (savedFrom?.ToString() ?? "none") + " as saved", error.Message);
+        Assert.Equal(canMoveTheDecay, error.Message.Contains("or set CosineDecayFrom to 6 or more"));
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_before_the_decay_When_resumed_with_more_Steps_and_a_later_decay_Then_it_equals_a_straight_run_of_the_new_preset()
+    {
+        // Given: a run planned as 8 steps decaying from 6, stopped at step 5.
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var longer = Tiny(12) with { CosineDecayFrom = 8 };
+        var expected = Train(longer, Bars(), straight.Path);
+        var losses = Train(Tiny(8) with { CosineDecayFrom = 6 }, Bars(), resumed.Path, cancelAfter: 5);
+
+        // When: resumed with Steps and the decay's start both moved.
+        losses.AddRange(Train(longer, Bars(), resumed.Path, resume: true));
+
+        // Then
+        Assert.Equal(expected, losses);
+        Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
     }
 
     [Fact]

@@ -30,7 +30,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? DataDir { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Override the preset's total number of steps.")]
+        [Description("Override the preset's total number of steps (with CosineDecayFrom, this also moves the end of the decay).")]
         public int? Steps { get; init; }
 
         [CommandOption("--resume")]

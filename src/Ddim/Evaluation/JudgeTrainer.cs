@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Ddim.Data;
+using Ddim.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -34,7 +35,7 @@ public sealed record JudgeTrainConfig(JudgeConfig Model, int Epochs = 3, int Bat
     }
 
     /// <summary>Learning rate at a (0-based) step out of <paramref name="totalSteps"/>: ½·lr·(1 + cos(π·step/total)).</summary>
-    public double LearningRateAt(long step, long totalSteps) => LearningRate * Training.CosineDecay.Factor(step, Math.Max(totalSteps, 1));
+    public double LearningRateAt(long step, long totalSteps) => LearningRate * CosineDecay.Factor(step, Math.Max(totalSteps, 1));
 }
 
 /// <summary>The end of one training epoch.</summary>

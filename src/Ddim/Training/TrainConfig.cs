@@ -22,8 +22,10 @@ namespace Ddim.Training;
 /// <param name="SampleEvery">Write a sample grid from the EMA model every N steps (0: never).</param>
 /// <param name="SampleSteps">DDIM steps for those grids.</param>
 /// <param name="CosineDecayFrom">
-/// From this step on, the learning rate falls along a half cosine from LearningRate to 0 at Steps (null: constant after
-/// the warm-up). A resume may add or move it as long as the steps already taken keep their learning rates.
+/// From this (0-based) step on, the learning rate is multiplied by ½·(1 + cos(π·(step − CosineDecayFrom)/(Steps −
+/// CosineDecayFrom))): the full rate at CosineDecayFrom itself, falling towards 0 at Steps (the last step gets about
+/// LearningRate·π²/(4·(Steps − CosineDecayFrom)²)). Null: constant after the warm-up. A resume may add or move it, and
+/// change Steps, as long as the steps already taken keep their learning rates.
 /// </param>
 public sealed record TrainConfig(
     UNetConfig Model,
@@ -69,10 +71,14 @@ public sealed record TrainConfig(
         Require(SampleSteps >= 1 && SampleSteps <= TimeSteps, $"SampleSteps must be in 1 … TimeSteps (got {SampleSteps}).");
         Require(
             CosineDecayFrom is null || (CosineDecayFrom >= 0 && CosineDecayFrom < Steps),
-            $"CosineDecayFrom must be in 0 … Steps − 1 (got {CosineDecayFrom} with Steps = {Steps}); remove it for a constant learning rate.");
+            $"CosineDecayFrom must be in 0 … Steps − 1 (got {CosineDecayFrom} with Steps = {Steps}): raise Steps (or --steps), " +
+            "or lower CosineDecayFrom in the preset, or remove it for a constant learning rate.");
     }
 
-    /// <summary>Learning rate at a (0-based) step: linear warm-up, then constant, then (with CosineDecayFrom) a half cosine to 0.</summary>
+    /// <summary>
+    /// Learning rate at a (0-based) step: LearningRate × the linear warm-up factor × (with CosineDecayFrom) the half-cosine
+    /// factor. The two factors multiply, so a decay that starts inside the warm-up overlaps it.
+    /// </summary>
     public double LearningRateAt(long step)
     {
         var warmup = WarmupSteps == 0 ? 1.0 : Math.Min(1.0, (step + 1.0) / WarmupSteps);

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Data;
@@ -317,10 +318,13 @@ public static class Trainer
         {
             if (saved.LearningRateAt(s) != config.LearningRateAt(s))
             {
+                // Moving the decay's start to the checkpoint or later only helps when no step taken has decayed yet.
+                var notDecayedYet = saved.CosineDecayFrom is not { } savedFrom || savedFrom >= step - 1;
                 throw new InvalidDataException(
                     $"{path} is at step {step}, but this Steps/CosineDecayFrom would change the learning rate of step {s + 1}, already taken " +
-                    $"({saved.LearningRateAt(s):G6} → {config.LearningRateAt(s):G6}). Keep Steps = {saved.Steps} and CosineDecayFrom = {saved.CosineDecayFrom?.ToString() ?? "none"}, " +
-                    $"or start the decay at step {step} or later, or start a new --out folder.");
+                    $"({saved.LearningRateAt(s):R} → {config.LearningRateAt(s):R}). Keep Steps = {saved.Steps} and " +
+                    $"CosineDecayFrom = {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} as saved" +
+                    (notDecayedYet ? $", or set CosineDecayFrom to {step} or more" : " (the decay has begun)") + ", or start a new --out folder.");
             }
         }
 
