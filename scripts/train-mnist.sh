@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Trains (or resumes) the bundled MNIST model in the background-friendly way used to make models/mnist.ddim.
-#   scripts/train-mnist.sh [RUN_DIR]      (default RUN_DIR: runs/mnist)
+#   scripts/train-mnist.sh [RUN_DIR] [PRESET]   (defaults: runs/mnist, presets/mnist.json)
+# Phase 1 is presets/mnist.json (21,000 steps from random weights; its final state is checkpoints/mnist/). Phase 2,
+# presets/mnist-phase2.json, starts from that checkpoint (InitFrom) with its own warm-up and decay:
+#   scripts/train-mnist.sh runs/mnist-phase2 presets/mnist-phase2.json
 # Safe to re-run: it resumes from RUN_DIR/checkpoint.ddim when one exists. Stop it with Ctrl-C or SIGTERM;
 # it saves a checkpoint first. Then export with: ./ddim export --checkpoint RUN_DIR/checkpoint.ddim --out models/mnist.ddim
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 run="${1:-$here/runs/mnist}"
+preset="${2:-$here/presets/mnist.json}"
 resume=()
 [ -f "$run/checkpoint.ddim" ] && resume=(--resume)
-exec "$here/ddim" train --preset "$here/presets/mnist.json" --out "$run" "${resume[@]}"
+cd "$here"  # the presets' relative paths (InitFrom) are from the repository root
+exec "$here/ddim" train --preset "$preset" --out "$run" "${resume[@]}"

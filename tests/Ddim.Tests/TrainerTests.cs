@@ -446,4 +446,96 @@ public sealed class TrainerTests : OneTorchThread
         Assert.False(File.Exists(Path.Combine(dir.Path, Trainer.ModelFileName)));
         Assert.Contains(messages, m => m.Contains("Interrupted: checkpoint saved at step 3", StringComparison.Ordinal));
     }
+
+    private static UNet Network(byte[] weights)
+    {
+        var network = new UNet(TinyNet);
+        ModelFile.Deserialize(network, weights, "test");
+        return network;
+    }
+
+    private static double MaxDifference(IEnumerable<Tensor> actual, IEnumerable<Tensor> expected) =>
+        actual.Zip(expected).Max(p => (p.First - p.Second).abs().max().item<float>());
+
+    private static string Sha256(string path) => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
+
+    [Theory]
+    [InlineData(Trainer.CheckpointFile, "model", "ema")]
+    [InlineData(Trainer.ModelFileName, "weights", "weights")]
+    public void Given_a_finished_run_When_a_new_run_starts_from_its_file_Then_it_takes_those_weights_and_records_the_file_hash(
+        string fileName, string networkSection, string emaSection)
+    {
+        // Given: a finished 6-step run.
+        using var dir = new TempFolder();
+        using var scope = NewDisposeScope();
+        Train(Tiny(6), Bars(), dir.Folder("first"));
+        var source = Path.Combine(dir.Folder("first"), fileName);
+        var sourceFile = ModelFile.Load(source);
+
+        // When: a second run starts from it and takes one step with a vanishing learning rate and an EMA decay of ½.
+        var second = Tiny(1) with { InitFrom = source, LearningRate = 1e-30, WarmupSteps = 0, EmaDecay = 0.5, EmaWarmup = false, Seed = 7 };
+        Train(second, Bars(), dir.Folder("second"));
+
+        // Then: its network is the source's (moved by ~1e-30 at most), its EMA is ½·(source EMA + source network),
+        // the step count starts at 0 and the checkpoint and the exported model carry the source file's SHA-256.
+        var checkpoint = Checkpoint(dir.Folder("second"));
+        using var sourceNetwork = Network(sourceFile.Sections[networkSection]);
+        using var sourceEma = Network(sourceFile.Sections[emaSection]);
+        using var network = Network(checkpoint.Sections["model"]);
+        using var ema = Network(checkpoint.Sections["ema"]);
+        Assert.True(MaxDifference(sourceNetwork.parameters(), sourceEma.parameters()) > 0 || networkSection == "weights", "the source's EMA should lag its network");
+        Assert.InRange(MaxDifference(network.parameters(), sourceNetwork.parameters()), 0, 1e-20);
+        Assert.InRange(MaxDifference(ema.parameters(), sourceEma.parameters().Zip(sourceNetwork.parameters()).Select(p => (p.First + p.Second) / 2)), 0, 1e-6);
+        Assert.Equal(1, checkpoint.Metadata["step"]!.GetValue<long>());
+        Assert.Equal(Sha256(source), checkpoint.Metadata["init_from_sha256"]!.GetValue<string>());
+        var exported = ModelFile.Load(Path.Combine(dir.Folder("second"), Trainer.ModelFileName));
+        Assert.Equal(Sha256(source), exported.Metadata["training"]!["init_from_sha256"]!.GetValue<string>());
+        Assert.Equal(source, exported.Metadata["training"]!["config"]!["InitFrom"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Given_a_run_started_from_a_checkpoint_When_interrupted_and_resumed_Then_it_equals_the_uninterrupted_run()
+    {
+        // Given: a finished run, and a second phase that starts from its checkpoint.
+        using var dir = new TempFolder();
+        Train(Tiny(6), Bars(), dir.Folder("first"));
+        var source = Path.Combine(dir.Folder("first"), Trainer.CheckpointFile);
+        var phase2 = Tiny(8) with { InitFrom = source, Seed = 7 };
+        var expected = Train(phase2, Bars(), dir.Folder("straight"));
+
+        // When: the second phase stops at step 3 and resumes (from its own checkpoint, not from InitFrom).
+        var losses = Train(phase2, Bars(), dir.Folder("resumed"), cancelAfter: 3);
+        losses.AddRange(Train(phase2, Bars(), dir.Folder("resumed"), resume: true));
+
+        // Then
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(dir.Folder("straight")), LossLog(dir.Folder("resumed")));
+        Assert.Equal(Checkpoint(dir.Folder("straight")).Sections["ema"], Checkpoint(dir.Folder("resumed")).Sections["ema"]);
+        Assert.Equal(Sha256(source), Checkpoint(dir.Folder("resumed")).Metadata["init_from_sha256"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_of_another_network_shape_When_a_new_run_starts_from_it_Then_a_clear_error_and_no_checkpoint()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Folder("first"));
+        var wider = Tiny(2) with { Model = TinyNet with { BaseChannels = 16 }, InitFrom = Path.Combine(dir.Folder("first"), Trainer.CheckpointFile) };
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(wider, Bars(), dir.Folder("second")));
+
+        Assert.Contains("holds a network of another shape than this preset's Model", error.Message);
+        Assert.False(File.Exists(Path.Combine(dir.Folder("second"), Trainer.CheckpointFile)));
+    }
+
+    [Fact]
+    public void Given_an_InitFrom_file_that_does_not_exist_When_training_Then_FileNotFoundException_naming_it()
+    {
+        using var dir = new TempFolder();
+        var missing = dir.File("nowhere.ddim");
+
+        var error = Assert.Throws<FileNotFoundException>(() => Train(Tiny(2) with { InitFrom = missing }, Bars(), dir.Folder("run")));
+
+        Assert.Contains($"InitFrom names {missing}, which does not exist", error.Message);
+        Assert.Equal(missing, error.FileName);
+    }
 }

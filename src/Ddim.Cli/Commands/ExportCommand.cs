@@ -32,7 +32,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         using var ema = new UNet(config.Model);
         ModelFile.Deserialize(ema, file.Sections["ema"], "checkpoint's EMA");
         var step = file.Metadata["step"]!.GetValue<long>();
-        Trainer.ExportModel(settings.Out, config, file.Metadata["data_sha256"]!.GetValue<string>(), step, ema, file.Schedule, config.Data);
+        Trainer.ExportModel(settings.Out, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, ema, file.Schedule, config.Data);
         AnsiConsole.MarkupLine($"Exported the EMA weights at step {step} to [green]{Markup.Escape(settings.Out)}[/].");
         return 0;
     }

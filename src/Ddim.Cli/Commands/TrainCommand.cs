@@ -33,6 +33,10 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Override the preset's total number of steps (with CosineDecayFrom, this also moves the end of the decay).")]
         public int? Steps { get; init; }
 
+        [CommandOption("--init-from <FILE>")]
+        [Description("Start a new run from the weights of a checkpoint or .ddim model (overrides the preset's InitFrom): step 0, a fresh optimiser, the preset's own warm-up and decay.")]
+        public string? InitFrom { get; init; }
+
         [CommandOption("--resume")]
         [Description("Continue exactly from the run folder's checkpoint.")]
         public bool Resume { get; init; }
@@ -67,7 +71,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             throw new InvalidDataException($"Preset {settings.Preset} is not valid JSON for a training configuration: {e.Message}", e);
         }
 
-        config = config with { Data = settings.Data ?? config.Data, Steps = settings.Steps ?? config.Steps };
+        config = config with { Data = settings.Data ?? config.Data, Steps = settings.Steps ?? config.Steps, InitFrom = settings.InitFrom ?? config.InitFrom };
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
 

@@ -27,6 +27,12 @@ namespace Ddim.Training;
 /// LearningRate·π²/(4·(Steps − CosineDecayFrom)²)). Null: constant after the warm-up. A resume may add or move it, and
 /// change Steps, as long as the steps already taken keep their learning rates.
 /// </param>
+/// <param name="InitFrom">
+/// Null: start from random weights. Otherwise a checkpoint (its network and EMA weights) or an exported model (its weights,
+/// for both) that a new run starts from, e.g. a second phase after a finished run: step 0, a fresh optimiser and this
+/// config's own warm-up and decay. The network shape must equal <see cref="Model"/>. Relative paths are from the working
+/// folder; the file's SHA-256 is recorded in the run's checkpoints and model. A resume reads its own checkpoint, not this.
+/// </param>
 public sealed record TrainConfig(
     UNetConfig Model,
     string Data = "mnist",
@@ -45,7 +51,8 @@ public sealed record TrainConfig(
     int CheckpointEvery = 250,
     int SampleEvery = 1000,
     int SampleSteps = 50,
-    int? CosineDecayFrom = null)
+    int? CosineDecayFrom = null,
+    string? InitFrom = null)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()
@@ -73,6 +80,7 @@ public sealed record TrainConfig(
             CosineDecayFrom is null || (CosineDecayFrom >= 0 && CosineDecayFrom < Steps),
             $"CosineDecayFrom must be in 0 … Steps − 1 (got {CosineDecayFrom} with Steps = {Steps}): raise Steps (or --steps), " +
             "or lower CosineDecayFrom in the preset, or remove it for a constant learning rate.");
+        Require(InitFrom is null || InitFrom.Trim().Length > 0, "InitFrom must name a checkpoint or model file, or be left out (null) to start from random weights.");
     }
 
     /// <summary>

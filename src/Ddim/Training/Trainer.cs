@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Data;
@@ -49,6 +50,9 @@ public static class Trainer
     // time in the kernel). Trimming every few steps bounds the growth at a fraction of that cost.
     private const int TrimEvery = 20;
 
+    // Checkpoint and model metadata: the SHA-256 of the TrainConfig.InitFrom file a run started from.
+    private const string InitHashKey = "init_from_sha256";
+
     /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
     public static TrainResult Run(
         TrainConfig config,
@@ -88,10 +92,11 @@ public static class Trainer
         var logLoss = 0.0;
         var logCount = 0;
         var replaceLastLine = false;
+        string? initHash = null;
 
         if (resume)
         {
-            (step, logLoss, logCount) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            (step, logLoss, logCount, initHash) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
             replaceLastLine = TruncateLog(logPath, step, config);
             log($"Resumed from {checkpointPath} at step {step}.");
         }
@@ -101,6 +106,12 @@ public static class Trainer
         }
         else
         {
+            if (config.InitFrom is { } source)
+            {
+                initHash = InitializeFrom(source, config.Model, model, ema, device);
+                log($"Starting from the weights of {source} (SHA-256 {initHash[..12]}…) with a fresh optimiser at step 0.");
+            }
+
             File.Delete(logPath);
         }
 
@@ -116,7 +127,7 @@ public static class Trainer
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, step, (logLoss, logCount), model, ema, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, dataHash, initHash, step, (logLoss, logCount), model, ema, optimizer, generator);
                 log($"Interrupted: checkpoint saved at step {step}. Continue with --resume.");
                 return new TrainResult(step, false, checkpointPath, null);
             }
@@ -190,7 +201,7 @@ public static class Trainer
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, step, (logLoss, logCount), model, ema, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, dataHash, initHash, step, (logLoss, logCount), model, ema, optimizer, generator);
             }
 
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
@@ -201,20 +212,29 @@ public static class Trainer
         }
 
         var modelPath = Path.Combine(outDir, ModelFileName);
-        ExportModel(modelPath, config, dataHash, step, ema, schedule, data.Name);
+        ExportModel(modelPath, config, dataHash, initHash, step, ema, schedule, data.Name);
         log($"Done: {step} steps. EMA model written to {modelPath}.");
         return new TrainResult(step, true, checkpointPath, modelPath);
     }
 
-    /// <summary>Writes the EMA weights alone as an inference model file (what <c>ddim sample --model</c> reads).</summary>
-    public static void ExportModel(string path, TrainConfig config, string dataHash, long step, UNet ema, NoiseSchedule schedule, string dataName)
+    /// <summary>
+    /// Writes the EMA weights alone as an inference model file (what <c>ddim sample --model</c> reads).
+    /// <paramref name="initHash"/> is the SHA-256 of the <see cref="TrainConfig.InitFrom"/> file, when the run started from one.
+    /// </summary>
+    public static void ExportModel(string path, TrainConfig config, string dataHash, string? initHash, long step, UNet ema, NoiseSchedule schedule, string dataName)
     {
+        var training = new JsonObject { ["data"] = dataName, ["data_sha256"] = dataHash, ["steps"] = step, ["config"] = JsonSerializer.SerializeToNode(config, ModelFile.Json) };
+        if (initHash is not null)
+        {
+            training[InitHashKey] = initHash;
+        }
+
         var file = new ModelFile(new JsonObject
         {
             ["kind"] = "model",
             ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
             ["schedule"] = ModelFile.ScheduleNode(schedule),
-            ["training"] = new JsonObject { ["data"] = dataName, ["data_sha256"] = dataHash, ["steps"] = step, ["config"] = JsonSerializer.SerializeToNode(config, ModelFile.Json) },
+            ["training"] = training,
         });
         file.Sections["weights"] = ModelFile.Serialize(ema);
         file.Save(path);
@@ -262,7 +282,7 @@ public static class Trainer
         }
     }
 
-    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator)
+    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator)
     {
         var file = new ModelFile(new JsonObject
         {
@@ -275,6 +295,11 @@ public static class Trainer
             ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
         });
+        if (initHash is not null)
+        {
+            file.Metadata[InitHashKey] = initHash;
+        }
+
         file.Sections["model"] = ModelFile.Serialize(model);
         file.Sections["ema"] = ModelFile.Serialize(ema);
         using (var ms = new MemoryStream())
@@ -292,7 +317,7 @@ public static class Trainer
         file.Save(path);
     }
 
-    private static (long Step, double LogSum, int LogCount) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
+    private static (long Step, double LogSum, int LogCount, string? InitHash) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
     {
         if (!File.Exists(path))
         {
@@ -347,7 +372,44 @@ public static class Trainer
         model.to(device);
         ema.to(device);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0);
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, file.Metadata[InitHashKey]?.GetValue<string>());
+    }
+
+    /// <summary>
+    /// Fills both networks from <see cref="TrainConfig.InitFrom"/>: a checkpoint gives its network and its EMA, an exported
+    /// model its weights to both. Returns the file's SHA-256.
+    /// </summary>
+    private static string InitializeFrom(string path, UNetConfig expected, UNet model, UNet ema, Device device)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException(
+                $"InitFrom names {path}, which does not exist (relative paths are from {Environment.CurrentDirectory}). " +
+                "Point InitFrom (or --init-from) at a checkpoint.ddim or an exported .ddim model, or leave it out to start from random weights.", path);
+        }
+
+        var file = ModelFile.Load(path);
+        string Shape(UNetConfig c) => JsonSerializer.Serialize(c, ModelFile.Json);
+        var saved = file.ModelConfig;
+        if (Shape(saved) != Shape(expected))
+        {
+            throw new InvalidDataException(
+                $"InitFrom: {path} holds a network of another shape than this preset's Model. Copy its Model into the preset, or start from random weights.\n" +
+                $"Saved: {Shape(saved)}\nPreset: {Shape(expected)}");
+        }
+
+        var checkpoint = file.Metadata["kind"]?.GetValue<string>() == "checkpoint";
+        var (networkSection, emaSection) = checkpoint ? ("model", "ema") : ("weights", "weights");
+        if (!file.Sections.ContainsKey(networkSection) || !file.Sections.ContainsKey(emaSection))
+        {
+            throw new InvalidDataException($"InitFrom: {path} lacks its '{networkSection}' or '{emaSection}' weights; point InitFrom at a checkpoint.ddim or an exported model.");
+        }
+
+        ModelFile.Deserialize(model, file.Sections[networkSection], $"'{networkSection}' section of {path}:");
+        ModelFile.Deserialize(ema, file.Sections[emaSection], $"'{emaSection}' section of {path}:");
+        model.to(device);
+        ema.to(device);
+        return Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
     }
 
     private static byte[] TensorBytes(Tensor t)
