@@ -8,8 +8,8 @@
 # it saves a checkpoint first. Then export with: ./ddim export --checkpoint RUN_DIR/checkpoint.ddim --out models/mnist.ddim
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-run="${1:-$here/runs/mnist}"
-preset="${2:-$here/presets/mnist.json}"
+run="$(realpath -m -- "${1:-$here/runs/mnist}")"
+preset="$(realpath -m -- "${2:-$here/presets/mnist.json}")"
 resume=()
 [ -f "$run/checkpoint.ddim" ] && resume=(--resume)
 cd "$here"  # the presets' relative paths (InitFrom) are from the repository root

@@ -1,5 +1,10 @@
+using System.Security.Cryptography;
+using System.Text.Json;
 using Ddim.Cli;
 using Ddim.Imaging;
+using Ddim.Models;
+using Ddim.Training;
+using TorchSharp;
 
 namespace Ddim.Tests;
 
@@ -154,4 +159,37 @@ public sealed class CliTests : OneTorchThread
         var png = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("r.png")));
         Assert.Equal(((3 * 30) + 2, (3 * 30) + 2), (png.Width, png.Height));
     }
+
+    [Fact]
+    public void Given_a_checkpoint_When_train_runs_with_init_from_and_the_checkpoint_is_exported_Then_the_model_names_its_source_and_hash()
+    {
+        // Given: a folder of eight 8×8 PNGs, a tiny preset for it, and a finished run of that preset.
+        using var folder = new TempFolder();
+        var images = folder.Folder("images");
+        for (var i = 0; i < 8; i++)
+        {
+            using var generator = new torch.Generator((ulong)i + 1);
+            using var image = torch.rand([1, 8, 8], generator: generator);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        var preset = folder.File("tiny.json");
+        File.WriteAllText(preset, JsonSerializer.Serialize(new TrainConfig(
+            new UNetConfig(ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4),
+            Data: images, TimeSteps: 50, Steps: 2, BatchSize: 4, WarmupSteps: 1, SampleEvery: 0, SampleSteps: 5), ModelFile.Json));
+        Assert.Equal(0, Run("train", "--preset", preset, "--out", folder.File("first"), "--threads", "1").Code);
+        var source = Path.Combine(folder.File("first"), "checkpoint.ddim");
+
+        // When: a new run starts from it on the command line, and its checkpoint is exported.
+        var (code, error) = Run("train", "--preset", preset, "--out", folder.File("second"), "--init-from", source, "--steps", "1", "--threads", "1");
+        var (exportCode, exportError) = Run("export", "--checkpoint", Path.Combine(folder.File("second"), "checkpoint.ddim"), "--out", folder.File("m.ddim"));
+
+        // Then
+        Assert.True(code == 0, error);
+        Assert.True(exportCode == 0, exportError);
+        var training = ModelFile.Load(folder.File("m.ddim")).Metadata["training"]!;
+        Assert.Equal(source, training["config"]!["InitFrom"]!.GetValue<string>());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(source))), training["init_from_sha256"]!.GetValue<string>());
+    }
 }
+

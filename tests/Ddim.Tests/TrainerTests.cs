@@ -503,15 +503,18 @@ public sealed class TrainerTests : OneTorchThread
         var phase2 = Tiny(8) with { InitFrom = source, Seed = 7 };
         var expected = Train(phase2, Bars(), dir.Folder("straight"));
 
-        // When: the second phase stops at step 3 and resumes (from its own checkpoint, not from InitFrom).
+        // When: the second phase stops at step 3 and resumes from its own checkpoint, with InitFrom left out (as after
+        // `ddim train --init-from X`, resumed with --resume alone).
         var losses = Train(phase2, Bars(), dir.Folder("resumed"), cancelAfter: 3);
-        losses.AddRange(Train(phase2, Bars(), dir.Folder("resumed"), resume: true));
+        losses.AddRange(Train(phase2 with { InitFrom = null }, Bars(), dir.Folder("resumed"), resume: true));
 
-        // Then
+        // Then: the same losses, log and weights, and the run still says where it started.
         Assert.Equal(expected, losses);
         Assert.Equal(LossLog(dir.Folder("straight")), LossLog(dir.Folder("resumed")));
-        Assert.Equal(Checkpoint(dir.Folder("straight")).Sections["ema"], Checkpoint(dir.Folder("resumed")).Sections["ema"]);
-        Assert.Equal(Sha256(source), Checkpoint(dir.Folder("resumed")).Metadata["init_from_sha256"]!.GetValue<string>());
+        var resumed = Checkpoint(dir.Folder("resumed"));
+        Assert.Equal(Checkpoint(dir.Folder("straight")).Sections["ema"], resumed.Sections["ema"]);
+        Assert.Equal(Sha256(source), resumed.Metadata["init_from_sha256"]!.GetValue<string>());
+        Assert.Equal(source, resumed.Metadata["train"]!["InitFrom"]!.GetValue<string>());
     }
 
     [Fact]

@@ -30,8 +30,10 @@ namespace Ddim.Training;
 /// <param name="InitFrom">
 /// Null: start from random weights. Otherwise a checkpoint (its network and EMA weights) or an exported model (its weights,
 /// for both) that a new run starts from, e.g. a second phase after a finished run: step 0, a fresh optimiser and this
-/// config's own warm-up and decay. The network shape must equal <see cref="Model"/>. Relative paths are from the working
-/// folder; the file's SHA-256 is recorded in the run's checkpoints and model. A resume reads its own checkpoint, not this.
+/// config's own warm-up and decay. The network shape must equal <see cref="Model"/> (Dropout may differ). Relative paths
+/// are from the working folder; the file's SHA-256 is recorded in the run's checkpoints and model. Set
+/// <see cref="EmaWarmup"/> to false to keep the file's EMA: with the warm-up the EMA restarts from the network. A resume
+/// reads its own checkpoint and ignores this field (it keeps the value the run started with).
 /// </param>
 public sealed record TrainConfig(
     UNetConfig Model,

@@ -96,7 +96,15 @@ public static class Trainer
 
         if (resume)
         {
-            (step, logLoss, logCount, initHash) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            string? savedInitFrom;
+            (step, logLoss, logCount, savedInitFrom, initHash) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            if (config.InitFrom is { } ignored && ignored != savedInitFrom)
+            {
+                log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
+            }
+
+            // The run's provenance stays what it was, whatever InitFrom the resume was given.
+            config = config with { InitFrom = savedInitFrom };
             replaceLastLine = TruncateLog(logPath, step, config);
             log($"Resumed from {checkpointPath} at step {step}.");
         }
@@ -317,7 +325,7 @@ public static class Trainer
         file.Save(path);
     }
 
-    private static (long Step, double LogSum, int LogCount, string? InitHash) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
+    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
     {
         if (!File.Exists(path))
         {
@@ -332,10 +340,11 @@ public static class Trainer
 
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
-        string Fixed(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, CosineDecayFrom = null }, ModelFile.Json);
+        // InitFrom only says where step 0 came from; a resume takes the weights from the checkpoint whatever it names.
+        string Fixed(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, CosineDecayFrom = null, InitFrom = null }, ModelFile.Json);
         if (Fixed(saved) != Fixed(config))
         {
-            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps and CosineDecayFrom may change), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
         }
 
         // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
@@ -372,7 +381,7 @@ public static class Trainer
         model.to(device);
         ema.to(device);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, file.Metadata[InitHashKey]?.GetValue<string>());
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>());
     }
 
     /// <summary>
@@ -389,8 +398,24 @@ public static class Trainer
         }
 
         var file = ModelFile.Load(path);
-        string Shape(UNetConfig c) => JsonSerializer.Serialize(c, ModelFile.Json);
-        var saved = file.ModelConfig;
+        var kind = file.Metadata["kind"]?.GetValue<string>();
+        if (kind is not ("checkpoint" or "model"))
+        {
+            throw new InvalidDataException($"InitFrom: {path} is neither a training checkpoint nor an exported model (kind '{kind}').");
+        }
+
+        // Dropout is no part of the shape: a second phase may change it.
+        string Shape(UNetConfig c) => JsonSerializer.Serialize(c with { Dropout = 0 }, ModelFile.Json);
+        UNetConfig saved;
+        try
+        {
+            saved = file.ModelConfig;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or InvalidDataException)
+        {
+            throw new InvalidDataException($"InitFrom: {path} holds no valid network configuration: {e.Message}", e);
+        }
+
         if (Shape(saved) != Shape(expected))
         {
             throw new InvalidDataException(
@@ -398,8 +423,7 @@ public static class Trainer
                 $"Saved: {Shape(saved)}\nPreset: {Shape(expected)}");
         }
 
-        var checkpoint = file.Metadata["kind"]?.GetValue<string>() == "checkpoint";
-        var (networkSection, emaSection) = checkpoint ? ("model", "ema") : ("weights", "weights");
+        var (networkSection, emaSection) = kind == "checkpoint" ? ("model", "ema") : ("weights", "weights");
         if (!file.Sections.ContainsKey(networkSection) || !file.Sections.ContainsKey(emaSection))
         {
             throw new InvalidDataException($"InitFrom: {path} lacks its '{networkSection}' or '{emaSection}' weights; point InitFrom at a checkpoint.ddim or an exported model.");
