@@ -292,10 +292,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     {
         var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
         var data = file.Metadata["training"]?["data"]?.GetValue<string>();
+        var initFrom = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["InitFrom"]?.GetValue<string>();
         var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
         if (steps is { } s)
         {
-            parts.Add($"{s:N0} training steps");
+            // A run that started from another's weights (InitFrom) counts only its own steps.
+            parts.Add(initFrom is null ? $"{s:N0} training steps" : $"{s:N0} training steps after starting from {initFrom}");
         }
 
         if (data is not null)
