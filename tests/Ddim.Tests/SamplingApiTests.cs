@@ -188,4 +188,25 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(0, 1, new SampleSettings(Steps: 2), 4, (_, _) => { })).Message);
         Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(4, 1, new SampleSettings(Steps: 2), 0, (_, _) => { })).Message);
     }
+
+    [Fact]
+    public void Given_clipping_When_sampled_with_and_without_RederiveNoise_Then_it_reaches_the_sampler_and_changes_the_images()
+    {
+        // Given: a random tiny model, whose x̂0 at large t lies far outside [−1, 1], so clipping is active.
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var plain = new SampleSettings(Steps: 5);
+
+        // When
+        var a = sampler.Generate(4, 42, plain, 4);
+        var b = sampler.Generate(4, 42, plain with { RederiveNoise = true }, 4);
+        var c = sampler.Generate(4, 42, plain with { RederiveNoise = true, Clip = false }, 4);
+        var d = sampler.Generate(4, 42, plain with { Clip = false }, 4);
+
+        // Then: re-deriving ε̂ from the clipped x̂0 changes the result; without clipping there is nothing to re-derive.
+        Assert.False(a.eq(b).all().item<bool>(), "RederiveNoise had no effect");
+        Assert.True(c.allclose(d, rtol: 1e-4, atol: 1e-5), "without clipping, RederiveNoise should change (almost) nothing");
+    }
 }
+

@@ -32,6 +32,10 @@ internal class SamplerSettingsBase : ModelSettingsBase
     [Description("Do not clamp x̂0 to [[-1, 1]] (clipping is on by default).")]
     public bool NoClip { get; init; }
 
+    [CommandOption("--rederive-noise")]
+    [Description("DDIM: recompute ε̂ from the clipped x̂0 so the direction term agrees with it (off by default).")]
+    public bool RederiveNoise { get; init; }
+
     [CommandOption("--seed <SEED>")]
     [Description("Random seed; the same seed gives the same images. Default 0.")]
     public long Seed { get; init; }
@@ -58,6 +62,6 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
         }
 
-        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance);
+        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: RederiveNoise);
     }
 }

@@ -20,6 +20,7 @@ public enum SamplerKind
 /// <param name="Clip">Clamp x̂0 to [−1, 1].</param>
 /// <param name="LargeVariance">DDIM with the paper's σ̂ (η is then ignored).</param>
 /// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
+/// <param name="RederiveNoise">DDIM: recompute ε̂ from the clipped x̂0 (<see cref="DdimOptions.RederiveNoise"/>).</param>
 public sealed record SampleSettings(
     SamplerKind Sampler = SamplerKind.Ddim,
     int Steps = 50,
@@ -27,7 +28,8 @@ public sealed record SampleSettings(
     Spacing Spacing = Spacing.Seed,
     bool Clip = true,
     bool LargeVariance = false,
-    DdpmVariance DdpmVariance = DdpmVariance.Beta)
+    DdpmVariance DdpmVariance = DdpmVariance.Beta,
+    bool RederiveNoise = false)
 {
     /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
     public bool IsStochastic => Sampler == SamplerKind.Ddpm || LargeVariance || Eta > 0;
