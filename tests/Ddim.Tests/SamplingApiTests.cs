@@ -208,5 +208,14 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.False(a.eq(b).all().item<bool>(), "RederiveNoise had no effect");
         Assert.True(c.allclose(d, rtol: 1e-4, atol: 1e-5), "without clipping, RederiveNoise should change (almost) nothing");
     }
+
+    [Fact]
+    public void Given_sample_settings_When_labelled_Then_non_default_choices_are_named()
+    {
+        Assert.Equal("DDIM S=50 η=0", new SampleSettings().ToString());
+        Assert.Equal("DDIM S=10 η=1 (quad spacing, no clip)", new SampleSettings(Steps: 10, Eta: 1, Spacing: Spacing.Quad, Clip: false).ToString());
+        Assert.Equal("DDIM S=50 η=0 (re-derived ε̂)", new SampleSettings(RederiveNoise: true).ToString());
+        Assert.Equal("DDPM T (Beta)", new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Quad, RederiveNoise: true).ToString());
+    }
 }
 

@@ -48,11 +48,31 @@ public sealed record SampleSettings(
             throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"--steps must be between 1 and T = {schedule.T} for this model; got {Steps}.");
         }
 
-        new DdimOptions(Eta, Clip, LargeVariance: LargeVariance).Validate();
+        new DdimOptions(Eta, Clip, RederiveNoise, LargeVariance).Validate();
     }
 
-    /// <summary>A short human-readable label, e.g. "DDIM S=50 η=0".</summary>
-    public override string ToString() => Sampler == SamplerKind.Ddpm
-        ? $"DDPM T ({DdpmVariance})"
-        : LargeVariance ? $"DDIM S={Steps} σ̂" : $"DDIM S={Steps} η={Eta:0.##}";
+    /// <summary>A short human-readable label, e.g. "DDIM S=50 η=0", with any non-default choices in brackets.</summary>
+    public override string ToString()
+    {
+        var label = Sampler == SamplerKind.Ddpm
+            ? $"DDPM T ({DdpmVariance})"
+            : LargeVariance ? $"DDIM S={Steps} σ̂" : $"DDIM S={Steps} η={Eta:0.##}";
+        var extras = new List<string>();
+        if (Sampler == SamplerKind.Ddim && Spacing != Spacing.Seed)
+        {
+            extras.Add($"{Spacing.ToString().ToLowerInvariant()} spacing");
+        }
+
+        if (!Clip)
+        {
+            extras.Add("no clip");
+        }
+
+        if (Sampler == SamplerKind.Ddim && RederiveNoise)
+        {
+            extras.Add("re-derived ε̂");
+        }
+
+        return extras.Count == 0 ? label : $"{label} ({string.Join(", ", extras)})";
+    }
 }
