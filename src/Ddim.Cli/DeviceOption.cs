@@ -10,7 +10,7 @@ internal static class DeviceOption
         "cpu" => torch.CPU,
         "cuda" when torch.cuda.is_available() => torch.CUDA,
         "cuda" => throw new InvalidOperationException(
-            "--device cuda: CUDA is not available. This build references the CPU libtorch; reference libtorch-cuda-12.8-linux-x64 (or the Windows CUDA package) in src/Ddim/Ddim.csproj on a machine with an NVIDIA GPU, or use --device cpu."),
+            "--device cuda: CUDA is not available. This build carries the CPU libtorch. On a machine with an NVIDIA GPU, train with scripts/train-cuda.sh (this CLI with a CUDA libtorch, e.g. PyTorch's), or reference libtorch-cuda-12.8-linux-x64 in src/Ddim/Ddim.csproj; else use --device cpu."),
         _ => throw new ArgumentException($"Unknown --device '{name}'; use cpu or cuda."),
     };
 }

@@ -126,6 +126,33 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
+    {
+        // Given: what a native library that will not load looks like (SkiaSharp without its dependencies, say)
+        var cause = new DllNotFoundException("Unable to load shared library 'libSkiaSharp': libfontconfig.so.1: cannot open shared object file");
+        var failure = new TypeInitializationException("SkiaSharp.SKImageInfo", new TypeInitializationException("SkiaSharp.SkiaApi", cause));
+        var saved = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+
+        // When
+        int code;
+        try
+        {
+            code = CliErrors.Report(failure);
+        }
+        finally
+        {
+            Console.SetError(saved);
+        }
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("SkiaSharp.SKImageInfo", error.ToString());
+        Assert.Contains("DllNotFoundException: Unable to load shared library 'libSkiaSharp': libfontconfig.so.1", error.ToString());
+    }
+
+    [Fact]
     public void Given_two_seeds_When_interpolate_runs_Then_a_row_PNG_is_written()
     {
         using var folder = new TempFolder();

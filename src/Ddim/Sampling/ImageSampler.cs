@@ -205,7 +205,7 @@ public sealed class ImageSampler
             using var scope = torch.NewDisposeScope();
             var one = like.shape.ToArray();
             one[0] = 1;
-            return torch.cat(generators.Select(g => torch.randn(one, dtype: like.dtype, device: like.device, generator: g)).ToArray(), 0).MoveToOuterDisposeScope();
+            return torch.cat(generators.Select(g => Draws.Normal(one, like.dtype, like.device, g)).ToArray(), 0).MoveToOuterDisposeScope();
         }
     }
 }

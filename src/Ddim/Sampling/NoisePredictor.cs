@@ -35,7 +35,7 @@ public sealed class GeneratorNoise(Generator generator) : INoiseSource
 {
     /// <inheritdoc />
     public Tensor Next(int stepIndex, Tensor like) =>
-        randn(like.shape, dtype: like.dtype, device: like.device, generator: generator);
+        Draws.Normal(like.shape, like.dtype, like.device, generator);
 }
 
 /// <summary>Replays noise supplied by the caller, one tensor per step (for matching a reference run).</summary>

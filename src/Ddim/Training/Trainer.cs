@@ -68,6 +68,7 @@ public static class Trainer
         log ??= _ => { };
         device ??= CPU;
         RequireDataFitsModel(config.Model, data);
+        RequireImageEncoder(config.SampleEvery);
         Directory.CreateDirectory(outDir);
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var logPath = Path.Combine(outDir, "loss.jsonl");
@@ -81,11 +82,11 @@ public static class Trainer
         using var ema = new UNet(config.Model);
         model.to(device);
         ema.to(device);
-        using var generator = new Generator((ulong)config.Seed, device);
+        using var generator = new Generator((ulong)config.Seed); // CPU: see Draws
         CopyWeights(model, ema);
         ema.eval();
-        using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         long step = 0;
+        byte[]? optimizerState = null;
 
         // The loss log averages windows of LogEvery steps; a checkpoint carries the unfinished window, so a resumed run
         // writes the same lines as an uninterrupted one.
@@ -97,7 +98,7 @@ public static class Trainer
         if (resume)
         {
             string? savedInitFrom;
-            (step, logLoss, logCount, savedInitFrom, initHash) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, optimizer, generator, device);
+            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator, device);
             if (config.InitFrom is { } ignored && ignored != savedInitFrom)
             {
                 log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
@@ -123,6 +124,14 @@ public static class Trainer
             File.Delete(logPath);
         }
 
+        // The optimiser comes last: it keys its state by the parameter tensors, which loading and moving weights replace.
+        using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
+        if (optimizerState is not null)
+        {
+            using var reader = new BinaryReader(new MemoryStream(optimizerState));
+            optimizer.load_state_dict(reader);
+        }
+
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
         using var images = data.ToTensor(device);
         using var alphaBars = schedule.AlphaBarTensor(ScalarType.Float32, device);
@@ -144,10 +153,10 @@ public static class Trainer
             var lr = config.LearningRateAt(step);
             using (var scope = torch.NewDisposeScope())
             {
-                var index = torch.randint(data.Count, [config.BatchSize], dtype: ScalarType.Int64, device: device, generator: generator);
+                var index = Draws.Integers(data.Count, config.BatchSize, device, generator);
                 var x0 = images.index_select(0, index);
-                var t = torch.randint(schedule.T, [config.BatchSize], dtype: ScalarType.Int64, device: device, generator: generator);
-                var noise = torch.randn(x0.shape, dtype: x0.dtype, device: device, generator: generator);
+                var t = Draws.Integers(schedule.T, config.BatchSize, device, generator);
+                var noise = Draws.Normal(x0.shape, x0.dtype, device, generator);
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
                 var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
 
@@ -254,12 +263,32 @@ public static class Trainer
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var scope = torch.NewDisposeScope();
         ema.eval();
-        using var gen = new Generator(1234, device);
+        using var gen = new Generator(1234);
         var c = config.Model;
-        var xT = torch.randn([64, c.ImageChannels, c.ImageSize, c.ImageSize], generator: gen, device: device);
+        var xT = Draws.Normal([64, c.ImageChannels, c.ImageSize, c.ImageSize], ScalarType.Float32, device, gen);
         var x0 = DdimSampler.Sample((x, t) => ema.forward(x, t), xT, schedule, Timetable.Create(Spacing.Seed, schedule.T, config.SampleSteps));
         var png = ImageGrid.Grid(x0.cpu(), columns: 8);
         Atomic.WriteAllBytes(path, png);
+    }
+
+    /// <summary>Sample grids need SkiaSharp's native library: find out before the first step, not after hours of training.</summary>
+    private static void RequireImageEncoder(int sampleEvery)
+    {
+        if (sampleEvery == 0)
+        {
+            return;
+        }
+
+        try
+        {
+            ImageGrid.Grid(new byte[1], count: 1, channels: 1, height: 1, width: 1, columns: 1, padding: 0);
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException)
+        {
+            throw new InvalidOperationException(
+                $"SampleEvery = {sampleEvery} writes PNG sample grids, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message}). " +
+                "Install what it needs (libfontconfig1 on Debian and Ubuntu) or set SampleEvery to 0 in the preset.", e);
+        }
     }
 
     private static void RequireDataFitsModel(UNetConfig model, ImageDataset data)
@@ -325,7 +354,7 @@ public static class Trainer
         file.Save(path);
     }
 
-    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, OptimizerHelper optimizer, Generator generator, Device device)
+    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator, Device device)
     {
         if (!File.Exists(path))
         {
@@ -369,11 +398,6 @@ public static class Trainer
 
         ModelFile.Deserialize(model, file.Sections["model"], "checkpoint's model");
         ModelFile.Deserialize(ema, file.Sections["ema"], "checkpoint's EMA");
-        using (var r = new BinaryReader(new MemoryStream(file.Sections["optimizer"])))
-        {
-            optimizer.load_state_dict(r);
-        }
-
         using var state = BytesTensor(file.Sections["rng"]);
         generator.set_state(state);
         using var global = BytesTensor(file.Sections["rng_global"]);
@@ -381,7 +405,7 @@ public static class Trainer
         model.to(device);
         ema.to(device);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>());
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"]);
     }
 
     /// <summary>
