@@ -82,6 +82,21 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Given_a_saved_file_When_loaded_with_its_hash_Then_the_hash_is_the_SHA256_of_the_file()
+    {
+        // Given
+        using var dir = new TempFolder();
+        var path = dir.File("x.ddim");
+        new ModelFile(new JsonObject { ["kind"] = "test" }).Save(path);
+
+        // When
+        ModelFile.Load(path, out var sha256);
+
+        // Then
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path))), sha256);
+    }
+
+    [Fact]
     public void Given_no_file_When_loading_a_network_Then_FileNotFoundException_says_what_to_pass()
     {
         using var dir = new TempFolder();

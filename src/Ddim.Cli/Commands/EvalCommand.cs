@@ -324,7 +324,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["class_counts"] = new JsonArray(s.ClassCounts.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()),
         ["sampling_seconds"] = Math.Round(s.SamplingTime.TotalSeconds, 3),
         ["judge_seconds"] = Math.Round(s.JudgeTime.TotalSeconds, 3),
-        ["images_per_second"] = Math.Round(s.ImagesPerSecond, 4),
+        // The real floor samples nothing: no rate rather than a division by zero.
+        ["images_per_second"] = s.SamplingTime > TimeSpan.Zero ? JsonValue.Create(Math.Round(s.ImagesPerSecond, 4)) : null,
     };
 
     private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge) => new()

@@ -110,7 +110,12 @@ public sealed class ModelFile
     }
 
     /// <summary>Reads and verifies a file. Errors say what is wrong and what to do.</summary>
-    public static ModelFile Load(string path)
+    public static ModelFile Load(string path) => Load(path, out _, hash: false);
+
+    /// <summary>Reads and verifies a file, and gives the SHA-256 (lower-case hex) of the very bytes it read.</summary>
+    public static ModelFile Load(string path, out string sha256) => Load(path, out sha256, hash: true);
+
+    private static ModelFile Load(string path, out string sha256, bool hash)
     {
         if (!File.Exists(path))
         {
@@ -118,6 +123,7 @@ public sealed class ModelFile
         }
 
         var all = File.ReadAllBytes(path);
+        sha256 = hash ? Convert.ToHexStringLower(SHA256.HashData(all)) : "";
         if (all.Length < Magic.Length + 36 || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
         {
             throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");

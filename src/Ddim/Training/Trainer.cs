@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Data;
@@ -421,7 +420,7 @@ public static class Trainer
                 "Point InitFrom (or --init-from) at a checkpoint.ddim or an exported .ddim model, or leave it out to start from random weights.", path);
         }
 
-        var file = ModelFile.Load(path);
+        var file = ModelFile.Load(path, out var sha256);
         var kind = file.Metadata["kind"]?.GetValue<string>();
         if (kind is not ("checkpoint" or "model"))
         {
@@ -457,7 +456,7 @@ public static class Trainer
         ModelFile.Deserialize(ema, file.Sections[emaSection], $"'{emaSection}' section of {path}:");
         model.to(device);
         ema.to(device);
-        return Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+        return sha256;
     }
 
     private static byte[] TensorBytes(Tensor t)
