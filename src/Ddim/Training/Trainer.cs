@@ -308,7 +308,7 @@ public static class Trainer
         }
     }
 
-    private static void UpdateEma(UNet model, UNet ema, double decay)
+    internal static void UpdateEma(UNet model, UNet ema, double decay)
     {
         // θ_ema ← decay·θ_ema + (1 − decay)·θ
         using var noGrad = torch.no_grad();
