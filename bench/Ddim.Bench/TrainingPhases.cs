@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Ddim.Bench;
 
 /// <summary>
-/// A DDPM training step in its two parts, at batch 64: the network's forward and backward pass, and the updates that
+/// A DDPM training step, whole and in its two parts, at batch 64: the network's forward and backward pass, and the updates that
 /// walk the parameter tensors one by one (gradient clipping, AdamW, EMA: several small ops per tensor). On a GPU the
 /// second part's op count, not its arithmetic, sets the pace (README, "Training on a GPU"); the tiny U-Net
 /// (base 8 channels) shows that regime on a CPU, the bundled shape (base 32) how much of a CPU step it costs.
@@ -43,6 +43,13 @@ public class TrainingPhases
         t = torch.randint(1000, [64], generator: gen);
         noise = torch.randn([64, 1, 28, 28], generator: gen);
         ForwardBackward(); // the updates need gradients
+    }
+
+    [Benchmark(Description = "training step (forward, backward, clip, AdamW, EMA)")]
+    public void Step()
+    {
+        ForwardBackward();
+        ParameterUpdates();
     }
 
     [Benchmark(Description = "forward + backward")]
