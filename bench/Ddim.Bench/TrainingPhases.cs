@@ -11,8 +11,8 @@ namespace Ddim.Bench;
 /// <summary>
 /// A DDPM training step, whole and in its two parts, at batch 64: the network's forward and backward pass, and the updates that
 /// walk the parameter tensors one by one (gradient clipping, AdamW, EMA: several small ops per tensor). On a GPU the
-/// second part's op count, not its arithmetic, sets the pace (README, "Training on a GPU"); the tiny U-Net
-/// (base 8 channels) shows that regime on a CPU, the bundled shape (base 32) how much of a CPU step it costs.
+/// second part's op count could matter more than its arithmetic (README, "Training on a GPU"); here it is measured
+/// on a tiny U-Net (base 8 channels) and on the bundled shape (base 32), against the forward and backward pass.
 /// </summary>
 [SimpleJob(RuntimeMoniker.Net10_0, warmupCount: 2, iterationCount: 8)]
 public class TrainingPhases

@@ -13,7 +13,7 @@ internal static class CliErrors
             InvalidDataException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException
                 or UnauthorizedAccessException or IOException or NotSupportedException or Ddim.Training.TrainingDivergedException => inner.Message,
             // A type initializer that failed (a native library that would not load, say) hides the cause inside.
-            TypeInitializationException { InnerException: { } cause } => $"{inner.Message} {cause.GetBaseException().GetType().Name}: {cause.GetBaseException().Message}",
+            TypeInitializationException { InnerException: { } cause } => $"{inner.Message} {cause.GetBaseException().GetType().Name}: {cause.GetBaseException().Message.Split('\n')[0]}",
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
         // Plain text on stderr: no markup parsing, no wrapping at the terminal width.

@@ -334,6 +334,26 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_whose_optimiser_state_is_damaged_When_resuming_Then_a_clear_error_and_the_log_is_untouched()
+    {
+        // Given: a finished 2-step run whose checkpoint (still checksummed) holds a garbled AdamW state
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var checkpoint = Checkpoint(dir.Path);
+        checkpoint.Sections["optimizer"] = [1, 2, 3];
+        checkpoint.Save(Path.Combine(dir.Path, Trainer.CheckpointFile));
+        var log = File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl"));
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        // Then
+        Assert.Contains("optimiser state does not fit", error.Message);
+        Assert.Contains(Trainer.CheckpointFile, error.Message);
+        Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
+    }
+
+    [Fact]
     public void Given_an_exported_model_in_place_of_the_checkpoint_When_resuming_Then_not_a_training_checkpoint()
     {
         using var dir = new TempFolder();

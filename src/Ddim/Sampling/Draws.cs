@@ -12,11 +12,11 @@ public static class Draws
 {
     /// <summary>Standard normal values of the given shape and dtype on <paramref name="device"/>.</summary>
     public static Tensor Normal(long[] shape, ScalarType dtype, Device device, Generator generator) =>
-        OnDevice(torch.randn(shape, dtype: dtype, generator: generator), device);
+        OnDevice(torch.randn(shape, dtype: dtype, device: CPU, generator: generator), device);
 
     /// <summary><paramref name="count"/> integers drawn uniformly from [0, <paramref name="high"/>), as int64 on <paramref name="device"/>.</summary>
     public static Tensor Integers(long high, long count, Device device, Generator generator) =>
-        OnDevice(torch.randint(high, [count], dtype: ScalarType.Int64, generator: generator), device);
+        OnDevice(torch.randint(high, [count], dtype: ScalarType.Int64, device: CPU, generator: generator), device);
 
     private static Tensor OnDevice(Tensor cpu, Device device)
     {

@@ -105,8 +105,6 @@ public static class Trainer
 
             // The run's provenance stays what it was, whatever InitFrom the resume was given.
             config = config with { InitFrom = savedInitFrom };
-            replaceLastLine = TruncateLog(logPath, step, config);
-            log($"Resumed from {checkpointPath} at step {step}.");
         }
         else if (File.Exists(checkpointPath))
         {
@@ -127,8 +125,20 @@ public static class Trainer
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         if (optimizerState is not null)
         {
-            using var reader = new BinaryReader(new MemoryStream(optimizerState));
-            optimizer.load_state_dict(reader);
+            try
+            {
+                using var reader = new BinaryReader(new MemoryStream(optimizerState));
+                optimizer.load_state_dict(reader);
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or EndOfStreamException)
+            {
+                throw new InvalidDataException(
+                    $"{checkpointPath}: its optimiser state does not fit this network ({e.Message.Split('\n')[0]}). Restore the checkpoint from a copy, or start a new --out folder.", e);
+            }
+
+            // Only now, with the whole state loaded, does the resume touch the run folder.
+            replaceLastLine = TruncateLog(logPath, step, config);
+            log($"Resumed from {checkpointPath} at step {step}.");
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
@@ -282,10 +292,10 @@ public static class Trainer
         {
             ImageGrid.Grid(new byte[1], count: 1, channels: 1, height: 1, width: 1, columns: 1, padding: 0);
         }
-        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException)
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
             throw new InvalidOperationException(
-                $"SampleEvery = {sampleEvery} writes PNG sample grids, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message}). " +
+                $"SampleEvery = {sampleEvery} writes PNG sample grids, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]}). " +
                 "Install what it needs (libfontconfig1 on Debian and Ubuntu) or set SampleEvery to 0 in the preset.", e);
         }
     }
