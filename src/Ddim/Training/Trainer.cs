@@ -79,8 +79,6 @@ public static class Trainer
         torch.random.manual_seed(config.Seed);
         using var model = new UNet(config.Model);
         using var ema = new UNet(config.Model);
-        model.to(device);
-        ema.to(device);
         using var generator = new Generator((ulong)config.Seed); // CPU: see Draws
         CopyWeights(model, ema);
         ema.eval();
@@ -97,7 +95,7 @@ public static class Trainer
         if (resume)
         {
             string? savedInitFrom;
-            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator, device);
+            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
             if (config.InitFrom is { } ignored && ignored != savedInitFrom)
             {
                 log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
@@ -114,14 +112,17 @@ public static class Trainer
         {
             if (config.InitFrom is { } source)
             {
-                initHash = InitializeFrom(source, config.Model, model, ema, device);
+                initHash = InitializeFrom(source, config.Model, model, ema);
                 log($"Starting from the weights of {source} (SHA-256 {initHash[..12]}…) with a fresh optimiser at step 0.");
             }
 
             File.Delete(logPath);
         }
 
-        // The optimiser comes last: it keys its state by the parameter tensors, which loading and moving weights replace.
+        // Weights are loaded on the CPU and moved once; the optimiser comes after that, because it keys its state by the
+        // parameter tensors, which moving replaces.
+        model.to(device);
+        ema.to(device);
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         if (optimizerState is not null)
         {
@@ -363,7 +364,7 @@ public static class Trainer
         file.Save(path);
     }
 
-    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator, Device device)
+    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
         {
@@ -411,8 +412,6 @@ public static class Trainer
         generator.set_state(state);
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
-        model.to(device);
-        ema.to(device);
         var window = file.Metadata["log_window"];
         return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"]);
     }
@@ -421,7 +420,7 @@ public static class Trainer
     /// Fills both networks from <see cref="TrainConfig.InitFrom"/>: a checkpoint gives its network and its EMA, an exported
     /// model its weights to both. Returns the file's SHA-256.
     /// </summary>
-    private static string InitializeFrom(string path, UNetConfig expected, UNet model, UNet ema, Device device)
+    private static string InitializeFrom(string path, UNetConfig expected, UNet model, UNet ema)
     {
         if (!File.Exists(path))
         {
@@ -464,8 +463,6 @@ public static class Trainer
 
         ModelFile.Deserialize(model, file.Sections[networkSection], $"'{networkSection}' section of {path}:");
         ModelFile.Deserialize(ema, file.Sections[emaSection], $"'{emaSection}' section of {path}:");
-        model.to(device);
-        ema.to(device);
         return sha256;
     }
 
