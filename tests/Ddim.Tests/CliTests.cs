@@ -188,7 +188,7 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_a_checkpoint_When_train_runs_with_init_from_and_the_checkpoint_is_exported_Then_the_model_names_its_source_and_hash()
+    public void Given_a_checkpoint_When_train_runs_with_init_from_and_the_checkpoint_is_exported_Then_the_model_names_its_source_hash_and_weights()
     {
         // Given: a folder of eight 8×8 PNGs, a tiny preset for it, and a finished run of that preset.
         using var folder = new TempFolder();
@@ -209,14 +209,28 @@ public sealed class CliTests : OneTorchThread
 
         // When: a new run starts from it on the command line, and its checkpoint is exported.
         var (code, error) = Run("train", "--preset", preset, "--out", folder.File("second"), "--init-from", source, "--steps", "1", "--threads", "1");
-        var (exportCode, exportError) = Run("export", "--checkpoint", Path.Combine(folder.File("second"), "checkpoint.ddim"), "--out", folder.File("m.ddim"));
+        var checkpoint = Path.Combine(folder.File("second"), "checkpoint.ddim");
+        var (exportCode, exportError) = Run("export", "--checkpoint", checkpoint, "--out", folder.File("m.ddim"));
+        var (rawCode, rawError) = Run("export", "--checkpoint", checkpoint, "--out", folder.File("raw.ddim"), "--weights", "raw");
 
         // Then
         Assert.True(code == 0, error);
         Assert.True(exportCode == 0, exportError);
-        var training = ModelFile.Load(folder.File("m.ddim")).Metadata["training"]!;
+        Assert.True(rawCode == 0, rawError);
+        var model = ModelFile.Load(folder.File("m.ddim"));
+        var training = model.Metadata["training"]!;
         Assert.Equal(source, training["config"]!["InitFrom"]!.GetValue<string>());
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(source))), training["init_from_sha256"]!.GetValue<string>());
+
+        // The EMA weights by default; --weights raw writes the optimiser's own, and says so.
+        var saved = ModelFile.Load(checkpoint);
+        var raw = ModelFile.Load(folder.File("raw.ddim"));
+        Assert.Equal("ema", training["weights"]!.GetValue<string>());
+        Assert.Equal("raw", raw.Metadata["training"]!["weights"]!.GetValue<string>());
+        Assert.Equal(saved.Sections["ema"], model.Sections["weights"]);
+        Assert.Equal(saved.Sections["model"], raw.Sections["weights"]);
+        Assert.NotEqual(model.Sections["weights"], raw.Sections["weights"]);
+        Assert.Contains("Unknown --weights 'best'", Run("export", "--checkpoint", checkpoint, "--out", folder.File("x.ddim"), "--weights", "best").Error);
     }
 }
 

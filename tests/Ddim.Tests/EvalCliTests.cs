@@ -62,6 +62,20 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData("--sweep")]
+    [InlineData("--model")]
+    public void Given_images_to_score_with_sweep_or_model_When_eval_runs_Then_it_says_they_do_not_combine(string option)
+    {
+        using var folder = new TempFolder();
+        var extra = option == "--model" ? new[] { option, TinyModel.Write(folder.File("m.ddim")) } : [option];
+
+        var (code, error) = Run(["eval", "--images", folder.Path, .. extra]);
+
+        Assert.Equal(1, code);
+        Assert.Contains("--images scores a folder of existing images", error);
+    }
+
+    [Theory]
     [InlineData("--epochs 0", "--epochs must be at least 1")]
     [InlineData("--batch-size 0", "--batch-size must be at least 1")]
     public void Given_bad_train_classifier_options_When_run_Then_one_clear_error(string options, string expected)

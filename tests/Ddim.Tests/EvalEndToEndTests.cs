@@ -1,4 +1,6 @@
+using Ddim.Data;
 using Ddim.Evaluation;
+using Ddim.Imaging;
 using Ddim.Models;
 using Ddim.Sampling;
 
@@ -50,6 +52,37 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var again = evaluator.Evaluate(sampler, settings, train, options);
         Assert.Equal(report.Samples.Fid, again.Samples.Fid);
         Assert.Equal(report.Floor.Fid, again.Floor.Fid);
+    }
+
+    [Fact]
+    public void Given_samples_written_as_PNG_files_When_the_folder_is_scored_Then_it_scores_as_the_samples_did_in_memory()
+    {
+        // Given: samples scored in memory, and the same samples written one PNG each (as ddim sample --out-dir does)
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"));
+        var options = new EvalOptions(Count: 12, Seed: 5, BatchSize: 12);
+        var settings = new SampleSettings(SamplerKind.Ddim, Steps: 4, Eta: 0);
+        var inMemory = evaluator.ScoreSamples(sampler, settings, options);
+        var pngs = folder.Folder("png");
+        using (var images = sampler.Generate(options.Count, options.Seed, settings))
+        {
+            for (var i = 0; i < options.Count; i++)
+            {
+                using var image = images[i];
+                File.WriteAllBytes(Path.Combine(pngs, $"{i:D5}.png"), ImageGrid.ToPng(image));
+            }
+        }
+
+        // When
+        var fromFiles = evaluator.ScoreImages(ImageFolder.Load(pngs), "png");
+
+        // Then: the judge sees 8-bit images either way
+        Assert.Equal(12, fromFiles.Count);
+        Assert.Equal(inMemory.Fid, fromFiles.Fid, 1e-6);
+        Assert.Equal(inMemory.ConfidentShare, fromFiles.ConfidentShare);
+        Assert.Equal(inMemory.ClassCounts, fromFiles.ClassCounts);
     }
 
     [Fact]

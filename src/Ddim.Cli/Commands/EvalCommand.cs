@@ -59,6 +59,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("Base name of the sweep's files (default table1-mnist).")]
         public string Name { get; init; } = SweepReport.DefaultName;
 
+        [CommandOption("--images <DIR>")]
+        [Description("Score a folder of same-size PNG images instead of generating any (e.g. 'ddim sample --num 1000 --out-dir DIR', or another tool's samples): all of them are judged as 8-bit images, and the floor uses as many real images.")]
+        public string? Images { get; init; }
+
         [CommandOption("--json <FILE>")]
         [Description("Also write the scores as JSON.")]
         public string? Json { get; init; }
@@ -80,9 +84,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException($"--name '{settings.Name}' is not a valid file name.");
         }
 
+        if (settings.Images is { } folder)
+        {
+            return ScoreFolder(settings, folder, options);
+        }
+
         // --- Load the model, the judge and the data; check they fit each other before any long work.
         var modelPath = ModelLocator.Resolve(settings.Model);
-        var judgePath = ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier'.");
+        var judgePath = ResolveJudge(settings);
         var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
@@ -102,12 +111,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             AnsiConsole.MarkupLine($"[yellow]warning:[/] the model was trained on '{Markup.Escape(modelData)}', but the judge and the reference are MNIST; the scores will not mean much.");
         }
 
-        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
-        var test = DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, settings.DataDir, Log);
-        var train = DatasetFetcher.Load(DatasetFetcher.Mnist, train: true, settings.DataDir, Log);
-        Log($"Judge features of the reference set ({test.Name}, {test.Count:N0} images)…");
-        var evaluator = new Evaluator(judge, test);
-
+        var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
         var modelText = DescribeModel(modelPath, modelFile, network);
         var judgeText = DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
@@ -116,7 +120,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (plan is null)
         {
             var report = WithProgress($"{sampleSettings}", options.Count, tick => evaluator.Evaluate(sampler, sampleSettings, train, options, tick));
-            AnsiConsole.Write(ReportTable(report, options, evaluator));
+            AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
                 WriteJson(json, ReportJson(report, options, modelText, judgeText));
@@ -151,6 +155,55 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         return 0;
+    }
+
+    /// <summary><c>--images</c>: judges a folder of PNGs against the reference, beside a real floor of the same size.</summary>
+    private static int ScoreFolder(Settings settings, string folder, EvalOptions options)
+    {
+        if (settings.Sweep || settings.Model is not null)
+        {
+            throw new ArgumentException("--images scores a folder of existing images; it cannot be combined with --sweep or --model. Generate the images first with 'ddim sample --out-dir DIR'.");
+        }
+
+        var images = ImageFolder.Load(folder);
+        var judgePath = ResolveJudge(settings);
+        using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
+        var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
+        var judgeText = DescribeJudge(judgePath, judgeMetadata);
+        AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
+        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
+        var floor = evaluator.ScoreReal(train, images.Count, options.Seed);
+        var scored = evaluator.ScoreImages(images, folder);
+        AnsiConsole.Write(ReportTable(folder, scored, floor, null, options.Seed, evaluator));
+        if (settings.Json is { } json)
+        {
+            WriteJson(json, new JsonObject
+            {
+                ["command"] = CommandLine(),
+                ["images"] = folder,
+                ["judge"] = judgeText,
+                ["num"] = images.Count,
+                ["seed"] = options.Seed,
+                ["samples"] = ScoreJson(scored),
+                ["floor"] = ScoreJson(floor),
+                ["machine"] = SweepContext.ThisMachine(),
+            });
+        }
+
+        return 0;
+    }
+
+    private static string ResolveJudge(Settings settings) =>
+        ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier'.");
+
+    /// <summary>Loads MNIST (test split: the reference; train split: the floor's source) and fits the reference.</summary>
+    private static (Evaluator Evaluator, ImageDataset Train) LoadEvaluator(Judge judge, string? dataDir)
+    {
+        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+        var test = DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, dataDir, Log);
+        var train = DatasetFetcher.Load(DatasetFetcher.Mnist, train: true, dataDir, Log);
+        Log($"Judge features of the reference set ({test.Name}, {test.Count:N0} images)…");
+        return (new Evaluator(judge, test), train);
     }
 
     /// <summary>The description of the configuration running now, shown by the progress display.</summary>
@@ -214,12 +267,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             });
     }
 
-    private static Table ReportTable(EvalReport report, EvalOptions options, Evaluator evaluator)
+    /// <summary>Samples beside the floor; <paramref name="networkCalls"/> is null for images that were not generated here (no calls, no rate).</summary>
+    private static Table ReportTable(string title, QualityScore s, QualityScore f, int? networkCalls, long seed, Evaluator evaluator)
     {
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"{Markup.Escape(report.Settings.ToString())}: N = {options.Count:N0}, seed {options.Seed}")
-            .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({report.ReferenceCount:N0} images) in the judge's features (not Inception); lower is better. " +
-                     $"Real floor: {options.Count:N0} real training images scored the same way. conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
+            .Title($"{Markup.Escape(title)}: N = {s.Count:N0}, seed {seed}")
+            .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features (not Inception); lower is better. " +
+                     $"Real floor: {f.Count:N0} real training images scored the same way. conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
         table.AddColumn("");
         table.AddColumn(new TableColumn("FID").RightAligned());
         table.AddColumn(new TableColumn("×floor").RightAligned());
@@ -228,17 +282,15 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         table.AddColumn(new TableColumn("calls").RightAligned());
         table.AddColumn(new TableColumn("time").RightAligned());
         table.AddColumn(new TableColumn("img/s").RightAligned());
-        var s = report.Samples;
-        var f = report.Floor;
         table.AddRow(
             "[bold]samples[/]",
             Fmt(s.Fid, "0.000"),
             Fmt(s.Fid / f.Fid, "0.00") + "×",
             Fmt(s.ConfidentShare, "0.0%"),
             Fmt(s.ClassKl, "0.0000"),
-            report.NetworkCalls.ToString(CultureInfo.InvariantCulture),
-            Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
-            Fmt(s.ImagesPerSecond, "0.00"));
+            networkCalls is { } calls ? calls.ToString(CultureInfo.InvariantCulture) : "—",
+            networkCalls is null ? "—" : Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
+            networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"));
         table.AddRow(
             "real floor",
             Fmt(f.Fid, "0.000"),

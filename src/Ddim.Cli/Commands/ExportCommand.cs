@@ -18,10 +18,20 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         [CommandOption("--out <FILE>")]
         [Description("Where to write the model file.")]
         public string Out { get; init; } = "models/mnist.ddim";
+
+        [CommandOption("--weights <WHICH>")]
+        [Description("ema (default: the averaged weights that sampling uses) or raw (the optimiser's own weights at that step, to compare).")]
+        public string Weights { get; init; } = "ema";
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        var raw = settings.Weights.ToLowerInvariant() switch
+        {
+            "ema" => false,
+            "raw" => true,
+            _ => throw new ArgumentException($"Unknown --weights '{settings.Weights}'; use ema or raw."),
+        };
         var file = ModelFile.Load(settings.Checkpoint);
         if (file.Metadata["kind"]?.GetValue<string>() != "checkpoint")
         {
@@ -29,11 +39,11 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         }
 
         var config = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
-        using var ema = new UNet(config.Model);
-        ModelFile.Deserialize(ema, file.Sections["ema"], "checkpoint's EMA");
+        using var weights = new UNet(config.Model);
+        ModelFile.Deserialize(weights, file.Sections[raw ? "model" : "ema"], raw ? "checkpoint's model" : "checkpoint's EMA");
         var step = file.Metadata["step"]!.GetValue<long>();
-        Trainer.ExportModel(settings.Out, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, ema, file.Schedule, config.Data);
-        AnsiConsole.MarkupLine($"Exported the EMA weights at step {step} to [green]{Markup.Escape(settings.Out)}[/].");
+        Trainer.ExportModel(settings.Out, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, weights, file.Schedule, config.Data, raw);
+        AnsiConsole.MarkupLine($"Exported the {(raw ? "raw" : "EMA")} weights at step {step} to [green]{Markup.Escape(settings.Out)}[/].");
         return 0;
     }
 }

@@ -151,11 +151,24 @@ public sealed class Evaluator
             throw new ArgumentException($"The real-data floor needs 2 … {real.Count} images from '{real.Name}'; --num is {count}. Lower --num.");
         }
 
-        RequireShape(Judge, real.Channels, real.Height, real.Width, $"the real data '{real.Name}'");
+        return ScoreImages(Subset(real, count, seed), $"real ({real.Name})");
+    }
+
+    /// <summary>
+    /// Scores every image of a set as it is, e.g. a folder of PNGs written by <c>ddim sample --out-dir</c> or by
+    /// another tool: 8-bit images, as FID is usually computed.
+    /// </summary>
+    public QualityScore ScoreImages(ImageDataset images, string label)
+    {
+        if (images.Count < 2)
+        {
+            throw new ArgumentException($"Scoring '{images.Name}' needs at least 2 images (a covariance needs two); it has {images.Count}.");
+        }
+
+        RequireShape(Judge, images.Channels, images.Height, images.Width, $"the images of '{images.Name}'");
         var clock = Stopwatch.StartNew();
-        var subset = Subset(real, count, seed);
         var meter = new JudgeMeter(Judge, Confidence);
-        foreach (var (_, batch) in JudgeTrainer.Batches(subset, judgeBatchSize))
+        foreach (var (_, batch) in JudgeTrainer.Batches(images, judgeBatchSize))
         {
             using (batch)
             {
@@ -164,7 +177,7 @@ public sealed class Evaluator
         }
 
         clock.Stop();
-        return Score($"real ({real.Name})", meter, clock.Elapsed, clock.Elapsed);
+        return Score(label, meter, clock.Elapsed, clock.Elapsed);
     }
 
     /// <summary>Scores whatever a meter has measured against the reference set.</summary>

@@ -245,12 +245,20 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Writes the EMA weights alone as an inference model file (what <c>ddim sample --model</c> reads).
+    /// Writes one set of weights alone as an inference model file (what <c>ddim sample --model</c> reads): the EMA
+    /// weights, or with <paramref name="raw"/> the optimiser's own (for comparing the two).
     /// <paramref name="initHash"/> is the SHA-256 of the <see cref="TrainConfig.InitFrom"/> file, when the run started from one.
     /// </summary>
-    public static void ExportModel(string path, TrainConfig config, string dataHash, string? initHash, long step, UNet ema, NoiseSchedule schedule, string dataName)
+    public static void ExportModel(string path, TrainConfig config, string dataHash, string? initHash, long step, UNet weights, NoiseSchedule schedule, string dataName, bool raw = false)
     {
-        var training = new JsonObject { ["data"] = dataName, ["data_sha256"] = dataHash, ["steps"] = step, ["config"] = JsonSerializer.SerializeToNode(config, ModelFile.Json) };
+        var training = new JsonObject
+        {
+            ["data"] = dataName,
+            ["data_sha256"] = dataHash,
+            ["steps"] = step,
+            ["weights"] = raw ? "raw" : "ema",
+            ["config"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
+        };
         if (initHash is not null)
         {
             training[InitHashKey] = initHash;
@@ -263,7 +271,7 @@ public static class Trainer
             ["schedule"] = ModelFile.ScheduleNode(schedule),
             ["training"] = training,
         });
-        file.Sections["weights"] = ModelFile.Serialize(ema);
+        file.Sections["weights"] = ModelFile.Serialize(weights);
         file.Save(path);
     }
 
