@@ -28,6 +28,55 @@ public class SamplerPropertyTests
     }
 
     [Fact]
+    public void Given_eta_below_a_timestep_When_DDIM_runs_Then_steps_from_above_it_are_deterministic_and_the_rest_use_eta()
+    {
+        // Given: a 20-step timetable of T = 300 and one recorded noise draw per step
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
+        using var gen = new Generator(5);
+        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
+        var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 20);
+        var draws = Enumerable.Range(0, timetable.Count).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+        var options = new DdimOptions(Eta: 1, EtaBelow: 150);
+        var steps = new List<(int T, Tensor X, Tensor XNext)>();
+
+        // When
+        DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options, new ReplayNoise(draws),
+            s => steps.Add((s.T, s.X.clone().DetachFromDisposeScope(), s.XNext.clone().DetachFromDisposeScope())));
+        var everywhere = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = Schedule.T }, new ReplayNoise(draws));
+        var nowhere = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = 1 }, new ReplayNoise(draws));
+
+        // Then: each step is eq. 12 with σ = 0 from t ≥ 150 and η = 1 below, the same noise either way
+        Assert.Contains(steps, s => s.T >= 150);
+        Assert.Contains(steps, s => s.T < 150);
+        for (var i = 0; i < steps.Count; i++)
+        {
+            using var stepScope = NewDisposeScope();
+            var (t, x, xNext) = steps[i];
+            using var tensorT = full([4], t, ScalarType.Int64);
+            var eps = denoiser.Predict(x, tensorT);
+            var eta = t >= 150 ? 0.0 : 1.0;
+            var (expected, _) = DdimSampler.Step(x, eps, Schedule.AlphaBar(t), Schedule.AlphaBar(timetable.Pairs().ElementAt(i).TNext), new DdimOptions(eta), draws[i]);
+            Assert.True(xNext.allclose(expected, rtol: 0, atol: 1e-12), $"step {i} (t = {t})");
+        }
+
+        var plain = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, new DdimOptions(Eta: 1), new ReplayNoise(draws));
+        var deterministic = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, DdimOptions.Deterministic);
+        Assert.True(everywhere.allclose(plain, rtol: 0, atol: 0));
+        Assert.True(nowhere.allclose(deterministic, rtol: 0, atol: 0));
+    }
+
+    [Theory]
+    [InlineData(0.0, false, 0, "--eta-below must be a timestep of at least 1")]
+    [InlineData(0.0, false, 100, "needs η > 0")]
+    [InlineData(1.0, true, 100, "no --large-variance")]
+    public void Given_a_bad_eta_below_When_validated_Then_a_clear_error(double eta, bool largeVariance, int below, string expected)
+    {
+        var e = Assert.ThrowsAny<ArgumentException>(() => new DdimOptions(Eta: eta, LargeVariance: largeVariance, EtaBelow: below).Validate());
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
     public void Given_eta_0_When_sampled_twice_with_different_generators_Then_bit_identical_and_generators_untouched()
     {
         // Given

@@ -69,4 +69,23 @@ public sealed class TrainConfigTests
 
         Assert.Contains("CosineDecayFrom must be in 0 … Steps − 1", error.Message);
     }
+
+    [Theory]
+    [InlineData(new[] { 500 })]
+    [InlineData(new[] { -1, 10 })]
+    [InlineData(new[] { 10, 10 })]
+    [InlineData(new[] { 0, 1001 })]
+    public void Given_a_bad_timestep_range_When_validated_Then_the_error_names_TimestepRange(int[] range)
+    {
+        var error = Assert.Throws<ArgumentException>(() => (Config(null) with { TimestepRange = range }).Validate());
+
+        Assert.Contains("TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = 1000", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_timestep_range_When_validated_Then_it_is_accepted()
+    {
+        (Config(null) with { TimestepRange = [150, 550] }).Validate();
+        (Config(null) with { TimestepRange = [0, 1000] }).Validate();
+    }
 }

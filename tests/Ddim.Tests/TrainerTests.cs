@@ -131,6 +131,24 @@ public sealed class TrainerTests : OneTorchThread
         Assert.Equal(Checkpoint(a.Path).Sections["ema"], Checkpoint(b.Path).Sections["ema"]);
     }
 
+    [Fact]
+    public void Given_a_timestep_range_When_trained_Then_all_timesteps_is_the_default_and_a_narrow_range_trains_differently()
+    {
+        using var a = new TempFolder();
+        using var b = new TempFolder();
+        using var c = new TempFolder();
+        var config = Tiny(8);
+
+        var uniform = Train(config, Bars(), a.Path);
+        var allSteps = Train(config with { TimestepRange = [0, config.TimeSteps] }, Bars(), b.Path);
+        var highNoise = Train(config with { TimestepRange = [config.TimeSteps - 2, config.TimeSteps] }, Bars(), c.Path);
+
+        Assert.Equal(uniform, allSteps);
+        Assert.Equal(Checkpoint(a.Path).Sections["ema"], Checkpoint(b.Path).Sections["ema"]);
+        Assert.NotEqual(uniform, highNoise);
+        Assert.Equal(new[] { config.TimeSteps - 2, config.TimeSteps }, ModelFile.Load(Path.Combine(c.Path, Trainer.CheckpointFile)).Metadata["train"]!["TimestepRange"]!.AsArray().Select(n => n!.GetValue<int>()));
+    }
+
     public static TheoryData<string, int> Interruptions => new()
     {
         // Steps = 6 then Steps = 12: the first run ends (and logs) at 6, between two log lines (every 4 steps).

@@ -36,6 +36,10 @@ internal class SamplerSettingsBase : ModelSettingsBase
     [Description("DDIM: recompute ε̂ from the clipped x̂0 so the direction term agrees with it (off by default).")]
     public bool RederiveNoise { get; init; }
 
+    [CommandOption("--eta-below <T>")]
+    [Description("DDIM: apply η only to the steps that start below timestep T; the steps from t ≥ T are deterministic (e.g. --eta 1 --eta-below 500). Shows where along the trajectory fresh noise matters.")]
+    public int? EtaBelow { get; init; }
+
     [CommandOption("--seed <SEED>")]
     [Description("Random seed; the same seed gives the same images. Default 0.")]
     public long Seed { get; init; }
@@ -62,6 +66,6 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
         }
 
-        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: RederiveNoise);
+        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: RederiveNoise, EtaBelow: EtaBelow);
     }
 }

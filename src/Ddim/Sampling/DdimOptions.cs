@@ -15,7 +15,12 @@ namespace Ddim.Sampling;
 /// σ̂ = √(1 − ᾱ_t/ᾱ_next), as in the paper's code. <paramref name="Eta"/> is ignored. No noise is added on the
 /// final step to x̂0.
 /// </param>
-public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = false, bool LargeVariance = false)
+/// <param name="EtaBelow">
+/// When set, η applies only to the steps that start below this timestep (t &lt; EtaBelow); the steps from
+/// t ≥ EtaBelow are deterministic (σ = 0). Eq. 12 allows any σ per step; this choice shows where along the
+/// trajectory fresh noise matters (docs/results/eta-regions.md). Null: η at every step.
+/// </param>
+public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = false, bool LargeVariance = false, int? EtaBelow = null)
 {
     /// <summary>Deterministic DDIM with clipping: η = 0.</summary>
     public static DdimOptions Deterministic { get; } = new();
@@ -27,7 +32,23 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
         {
             throw new ArgumentOutOfRangeException(nameof(Eta), Eta, $"η must be between 0 (deterministic DDIM) and 1 (DDPM-like); got {Eta}.");
         }
+
+        if (EtaBelow is { } below)
+        {
+            if (below < 1)
+            {
+                throw new ArgumentOutOfRangeException(nameof(EtaBelow), below, $"--eta-below must be a timestep of at least 1; got {below}.");
+            }
+
+            if (LargeVariance || Eta == 0)
+            {
+                throw new ArgumentException($"--eta-below limits η to the low-noise steps, so it needs η > 0 and no --large-variance (η = {Eta}{(LargeVariance ? ", σ̂" : "")}).", nameof(EtaBelow));
+            }
+        }
     }
+
+    /// <summary>The options of the step that starts at timestep <paramref name="t"/>: deterministic at t ≥ <see cref="EtaBelow"/>.</summary>
+    public DdimOptions At(int t) => EtaBelow is { } below && t >= below ? this with { Eta = 0, EtaBelow = null } : this;
 
     /// <summary>True when a step draws fresh noise.</summary>
     public bool IsStochastic => LargeVariance || Eta > 0;

@@ -109,7 +109,7 @@ public static class DdimSampler
             using var scope = torch.NewDisposeScope();
             var eps = SamplerChecks.Predict(model, x, step.T);
             var z = options.IsStochastic ? noise!.Next(step.Index, x) : null;
-            var (xNext, predX0) = Step(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options, z);
+            var (xNext, predX0) = Step(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options.At(step.T), z);
             observer?.Invoke(new SamplerStep(step.Index, timetable.Count, step.T, step.TNext, x, predX0, xNext));
             xNext.MoveToOuterDisposeScope();
             if (!ReferenceEquals(x, xT))

@@ -93,7 +93,7 @@ public sealed class ImageSampler
 
         return settings.Sampler == SamplerKind.Ddpm
             ? DdpmSampler.Sample(Model, xT, Schedule, noise!, new DdpmOptions(settings.DdpmVariance, settings.Clip), observer)
-            : DdimSampler.Sample(Model, xT, Schedule, settings.Timetable(Schedule), new DdimOptions(settings.Eta, settings.Clip, settings.RederiveNoise, settings.LargeVariance), noise, observer);
+            : DdimSampler.Sample(Model, xT, Schedule, settings.Timetable(Schedule), settings.DdimOptions, noise, observer);
     }
 
     /// <summary>

@@ -21,6 +21,7 @@ public enum SamplerKind
 /// <param name="LargeVariance">DDIM with the paper's σ̂ (η is then ignored).</param>
 /// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
 /// <param name="RederiveNoise">DDIM: recompute ε̂ from the clipped x̂0 (<see cref="DdimOptions.RederiveNoise"/>).</param>
+/// <param name="EtaBelow">DDIM: η only at steps from t &lt; EtaBelow, deterministic above (<see cref="DdimOptions.EtaBelow"/>).</param>
 public sealed record SampleSettings(
     SamplerKind Sampler = SamplerKind.Ddim,
     int Steps = 50,
@@ -29,7 +30,8 @@ public sealed record SampleSettings(
     bool Clip = true,
     bool LargeVariance = false,
     DdpmVariance DdpmVariance = DdpmVariance.Beta,
-    bool RederiveNoise = false)
+    bool RederiveNoise = false,
+    int? EtaBelow = null)
 {
     /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
     public bool IsStochastic => Sampler == SamplerKind.Ddpm || LargeVariance || Eta > 0;
@@ -48,8 +50,18 @@ public sealed record SampleSettings(
             throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"--steps must be between 1 and T = {schedule.T} for this model; got {Steps}.");
         }
 
-        new DdimOptions(Eta, Clip, RederiveNoise, LargeVariance).Validate();
+        if (EtaBelow is { } below && (Sampler != SamplerKind.Ddim || below > schedule.T))
+        {
+            throw new ArgumentOutOfRangeException(nameof(EtaBelow), below, Sampler != SamplerKind.Ddim
+                ? "--eta-below is a DDIM option; DDPM is stochastic at every step."
+                : $"--eta-below must be between 1 and T = {schedule.T} for this model; got {below}.");
+        }
+
+        DdimOptions.Validate();
     }
+
+    /// <summary>The DDIM options these settings ask for.</summary>
+    public DdimOptions DdimOptions => new(Eta, Clip, RederiveNoise, LargeVariance, EtaBelow);
 
     /// <summary>A short human-readable label, e.g. "DDIM S=50 η=0", with any non-default choices in brackets.</summary>
     public override string ToString()
@@ -71,6 +83,11 @@ public sealed record SampleSettings(
         if (Sampler == SamplerKind.Ddim && RederiveNoise)
         {
             extras.Add("re-derived ε̂");
+        }
+
+        if (Sampler == SamplerKind.Ddim && EtaBelow is { } below)
+        {
+            extras.Add($"η only below t={below}");
         }
 
         return extras.Count == 0 ? label : $"{label} ({string.Join(", ", extras)})";

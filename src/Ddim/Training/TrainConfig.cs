@@ -35,6 +35,11 @@ namespace Ddim.Training;
 /// <see cref="EmaWarmup"/> to false to keep the file's EMA: with the warm-up the EMA restarts from the network. A resume
 /// reads its own checkpoint and ignores this field (it keeps the value the run started with).
 /// </param>
+/// <param name="TimestepRange">
+/// Null: t is drawn uniformly from 0 … TimeSteps − 1, the DDPM objective. [lo, hi]: uniformly from lo … hi − 1 only,
+/// to fine-tune the network at some noise levels (e.g. the mid-noise steps where deterministic DDIM loses quality).
+/// A model trained this way is accurate only there; use it for experiments, not as a general model.
+/// </param>
 public sealed record TrainConfig(
     UNetConfig Model,
     string Data = "mnist",
@@ -54,7 +59,8 @@ public sealed record TrainConfig(
     int SampleEvery = 1000,
     int SampleSteps = 50,
     int? CosineDecayFrom = null,
-    string? InitFrom = null)
+    string? InitFrom = null,
+    int[]? TimestepRange = null)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()
@@ -82,6 +88,9 @@ public sealed record TrainConfig(
             CosineDecayFrom is null || (CosineDecayFrom >= 0 && CosineDecayFrom < Steps),
             $"CosineDecayFrom must be in 0 … Steps − 1 (got {CosineDecayFrom} with Steps = {Steps}): raise Steps (or --steps), " +
             "or lower CosineDecayFrom in the preset, or remove it for a constant learning rate.");
+        Require(
+            TimestepRange is null || (TimestepRange.Length == 2 && TimestepRange[0] >= 0 && TimestepRange[0] < TimestepRange[1] && TimestepRange[1] <= TimeSteps),
+            $"TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = {TimeSteps} (got [{string.Join(", ", TimestepRange ?? [])}]), or left out for all timesteps.");
         Require(InitFrom is null || InitFrom.Trim().Length > 0, "InitFrom must name a checkpoint or model file, or be left out (null) to start from random weights.");
     }
 

@@ -165,7 +165,8 @@ public static class Trainer
             {
                 var index = Draws.Integers(data.Count, config.BatchSize, device, generator);
                 var x0 = images.index_select(0, index);
-                var t = Draws.Integers(schedule.T, config.BatchSize, device, generator);
+                var (tLow, tHigh) = config.TimestepRange is [var lo, var hi] ? (lo, hi) : (0, schedule.T);
+                var t = Draws.Integers(tHigh - tLow, config.BatchSize, device, generator).add_(tLow);
                 var noise = Draws.Normal(x0.shape, x0.dtype, device, generator);
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
                 var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
