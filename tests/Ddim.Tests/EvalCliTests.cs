@@ -1,5 +1,7 @@
 using Ddim.Cli;
 using Ddim.Evaluation;
+using Ddim.Imaging;
+using TorchSharp;
 
 namespace Ddim.Tests;
 
@@ -30,6 +32,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--eta 1 --eta-below 101", "--eta-below must be between 1 and T = 100")]
     [InlineData("--eta-below 50", "--eta-below limits η to the low-noise steps, so it needs η > 0")]
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--eta-below is a DDIM option")]
+    [InlineData("--sweep --eta 1 --eta-below 50", "--eta-below does not apply to --sweep")]
     [InlineData("--threads 0", "--threads must be at least 1")]
     [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
@@ -67,15 +70,43 @@ public sealed class EvalCliTests : OneTorchThread
     [Theory]
     [InlineData("--sweep")]
     [InlineData("--model")]
-    public void Given_images_to_score_with_sweep_or_model_When_eval_runs_Then_it_says_they_do_not_combine(string option)
+    [InlineData("--num 10")]
+    [InlineData("--steps 20")]
+    [InlineData("--eta 1")]
+    public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();
-        var extra = option == "--model" ? new[] { option, TinyModel.Write(folder.File("m.ddim")) } : [option];
+        var extra = option == "--model" ? new[] { option, TinyModel.Write(folder.File("m.ddim")) } : option.Split(' ');
 
         var (code, error) = Run(["eval", "--images", folder.Path, .. extra]);
 
         Assert.Equal(1, code);
         Assert.Contains("--images scores a folder of existing images", error);
+    }
+
+    [Theory]
+    [InlineData(8, 3, "The judge takes 1×28×28 images but")]
+    [InlineData(28, 1, "--images needs 2 … 60,000 images")]
+    public void Given_a_folder_the_judge_cannot_score_When_eval_runs_Then_a_clear_error_before_any_data_is_loaded(int size, int count, string expected)
+    {
+        using var folder = new TempFolder();
+        var images = folder.Folder("images");
+        for (var i = 0; i < count; i++)
+        {
+            using var image = torch.zeros([1, size, size]);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        var judge = folder.File("judge.ddim");
+        using (var j = new Judge(new JudgeConfig(Channels1: 2, Channels2: 2, Features: 4)))
+        {
+            j.Save(judge);
+        }
+
+        var (code, error) = Run("eval", "--images", images, "--judge", judge, "--data-dir", folder.File("no-data-here"));
+
+        Assert.Equal(1, code);
+        Assert.Contains(expected, error);
     }
 
     [Theory]

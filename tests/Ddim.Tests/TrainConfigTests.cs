@@ -79,7 +79,7 @@ public sealed class TrainConfigTests
     {
         var error = Assert.Throws<ArgumentException>(() => (Config(null) with { TimestepRange = range }).Validate());
 
-        Assert.Contains("TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = 1000", error.Message);
+        Assert.Contains("TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = 1000, t drawn from lo … hi − 1", error.Message);
     }
 
     [Fact]

@@ -17,6 +17,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
     public const string BundledJudge = "models/judge/judge.ddim";
 
+    /// <summary>Images in the MNIST training split, the most a real floor can draw.</summary>
+    private const int MnistTrainImages = 60000;
+
     public sealed class Settings : SamplerSettingsBase
     {
         [CommandOption("--judge <FILE>")]
@@ -25,7 +28,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         [CommandOption("-n|--num <N>")]
         [Description("Images to generate per configuration, and real images for the floor. Default 1000; use 10000 for final numbers.")]
-        public int Num { get; init; } = 1000;
+        public int? Num { get; init; }
 
         [CommandOption("--ddpm-variance <NAME>")]
         [Description("DDPM's σ_t²: beta (default) or posterior.")]
@@ -75,9 +78,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
-        var options = new EvalOptions(settings.Num, settings.Seed, settings.BatchSize);
+        var options = new EvalOptions(settings.Num ?? 1000, settings.Seed, settings.BatchSize);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
+        if (settings.Sweep && sampleSettings.EtaBelow is not null)
+        {
+            throw new ArgumentException("--eta-below does not apply to --sweep, whose rows set η for every step. Run 'ddim eval --eta 1 --eta-below T' on its own.");
+        }
+
         var plan = settings.Sweep ? ParsePlan(settings) : null;
         if (settings.Name.Length == 0 || settings.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
@@ -86,7 +94,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         if (settings.Images is { } folder)
         {
-            return ScoreFolder(settings, folder, options);
+            return ScoreFolder(settings, folder, sampleSettings, options.Seed);
         }
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
@@ -158,23 +166,36 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     /// <summary><c>--images</c>: judges a folder of PNGs against the reference, beside a real floor of the same size.</summary>
-    private static int ScoreFolder(Settings settings, string folder, EvalOptions options)
+    private static int ScoreFolder(Settings settings, string folder, SampleSettings sampleSettings, long seed)
     {
-        if (settings.Sweep || settings.Model is not null)
+        if (settings.Sweep || settings.Model is not null || settings.Num is not null || sampleSettings != new SampleSettings())
         {
-            throw new ArgumentException("--images scores a folder of existing images; it cannot be combined with --sweep or --model. Generate the images first with 'ddim sample --out-dir DIR'.");
+            throw new ArgumentException("--images scores a folder of existing images; it cannot be combined with --sweep, --model, --num or sampler options (--steps, --eta, …): every image in the folder is scored. Generate the images first with 'ddim sample --out-dir DIR'.");
         }
 
         var images = ImageFolder.Load(folder);
         var judgePath = ResolveJudge(settings);
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
+
+        // Check the folder against the judge and the floor's source before any data is loaded or judged.
+        var c = judge.Config;
+        if (images.Channels != c.ImageChannels || images.Height != c.ImageSize || images.Width != c.ImageSize)
+        {
+            throw new ArgumentException($"The judge takes {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images but {folder} holds {images.Channels}×{images.Height}×{images.Width} ones.");
+        }
+
+        if (images.Count is < 2 or > MnistTrainImages)
+        {
+            throw new ArgumentException($"--images needs 2 … {MnistTrainImages:N0} images (a covariance needs two; the real floor draws as many from the MNIST training split); {folder} holds {images.Count:N0}.");
+        }
+
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
         var judgeText = DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
-        var floor = evaluator.ScoreReal(train, images.Count, options.Seed);
+        var floor = evaluator.ScoreReal(train, images.Count, seed);
         var scored = evaluator.ScoreImages(images, folder);
-        AnsiConsole.Write(ReportTable(folder, scored, floor, null, options.Seed, evaluator));
+        AnsiConsole.Write(ReportTable(folder, scored, floor, null, seed, evaluator));
         if (settings.Json is { } json)
         {
             WriteJson(json, new JsonObject
@@ -183,7 +204,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 ["images"] = folder,
                 ["judge"] = judgeText,
                 ["num"] = images.Count,
-                ["seed"] = options.Seed,
+                ["seed"] = seed,
                 ["samples"] = ScoreJson(scored),
                 ["floor"] = ScoreJson(floor),
                 ["machine"] = SweepContext.ThisMachine(),
@@ -355,6 +376,16 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (data is not null)
         {
             parts.Add($"data {data}");
+        }
+
+        if (file.Metadata["training"]?["weights"]?.GetValue<string>() == "raw")
+        {
+            parts.Add("raw (non-EMA) weights");
+        }
+
+        if ((file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["TimestepRange"] is JsonArray { Count: 2 } range)
+        {
+            parts.Add($"trained on t ∈ [{range[0]}, {range[1]}) only");
         }
 
         return $"{path} ({string.Join(", ", parts)})";

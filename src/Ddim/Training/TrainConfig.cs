@@ -90,7 +90,7 @@ public sealed record TrainConfig(
             "or lower CosineDecayFrom in the preset, or remove it for a constant learning rate.");
         Require(
             TimestepRange is null || (TimestepRange.Length == 2 && TimestepRange[0] >= 0 && TimestepRange[0] < TimestepRange[1] && TimestepRange[1] <= TimeSteps),
-            $"TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = {TimeSteps} (got [{string.Join(", ", TimestepRange ?? [])}]), or left out for all timesteps.");
+            $"TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = {TimeSteps}, t drawn from lo … hi − 1 (got [{string.Join(", ", TimestepRange ?? [])}]), or left out for all timesteps.");
         Require(InitFrom is null || InitFrom.Trim().Length > 0, "InitFrom must name a checkpoint or model file, or be left out (null) to start from random weights.");
     }
 

@@ -143,6 +143,11 @@ public static class Trainer
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
+        if (config.TimestepRange is [var low, var high])
+        {
+            log($"Timesteps drawn from {low} … {high - 1} only (TimestepRange): the loss is not comparable with a run over all of them.");
+        }
+
         using var images = data.ToTensor(device);
         using var alphaBars = schedule.AlphaBarTensor(ScalarType.Float32, device);
         var clock = Stopwatch.StartNew();
