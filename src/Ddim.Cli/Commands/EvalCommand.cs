@@ -178,11 +178,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
 
         // Check the folder against the judge and the floor's source before any data is loaded or judged.
-        var c = judge.Config;
-        if (images.Channels != c.ImageChannels || images.Height != c.ImageSize || images.Width != c.ImageSize)
-        {
-            throw new ArgumentException($"The judge takes {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images but {folder} holds {images.Channels}×{images.Height}×{images.Width} ones.");
-        }
+        Evaluator.RequireShape(judge, images.Channels, images.Height, images.Width, $"the images in {folder}");
 
         if (images.Count is < 2 or > MnistTrainImages)
         {

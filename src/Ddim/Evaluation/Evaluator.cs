@@ -216,7 +216,8 @@ public sealed class Evaluator
         return new ImageDataset(data.Name, pixels, count, data.Channels, data.Height, data.Width, labels);
     }
 
-    private static void RequireShape(Judge judge, int channels, int height, int width, string what)
+    /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="what"/> (C×H×W images) is what the judge takes.</summary>
+    public static void RequireShape(Judge judge, int channels, int height, int width, string what)
     {
         var c = judge.Config;
         if (channels != c.ImageChannels || height != c.ImageSize || width != c.ImageSize)

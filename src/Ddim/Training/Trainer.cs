@@ -143,9 +143,11 @@ public static class Trainer
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
-        if (config.TimestepRange is [var low, var high])
+        // t is drawn from tLow … tHigh − 1: all T steps, or the preset's TimestepRange.
+        var (tLow, tHigh) = config.TimestepRange is [var lo, var hi] ? (lo, hi) : (0, schedule.T);
+        if (config.TimestepRange is not null)
         {
-            log($"Timesteps drawn from {low} … {high - 1} only (TimestepRange): the loss is not comparable with a run over all of them.");
+            log($"Timesteps drawn from {tLow} … {tHigh - 1} only (TimestepRange): the loss is not comparable with a run over all of them.");
         }
 
         using var images = data.ToTensor(device);
@@ -170,7 +172,6 @@ public static class Trainer
             {
                 var index = Draws.Integers(data.Count, config.BatchSize, device, generator);
                 var x0 = images.index_select(0, index);
-                var (tLow, tHigh) = config.TimestepRange is [var lo, var hi] ? (lo, hi) : (0, schedule.T);
                 var t = Draws.Integers(tHigh - tLow, config.BatchSize, device, generator).add_(tLow);
                 var noise = Draws.Normal(x0.shape, x0.dtype, device, generator);
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
