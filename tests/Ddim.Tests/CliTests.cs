@@ -126,6 +126,37 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_preset_When_train_is_given_precision_bf16_or_a_bad_value_Then_the_run_records_it_or_a_clear_error()
+    {
+        // Given: a tiny preset over four 8×8 PNGs.
+        using var folder = new TempFolder();
+        var images = folder.Folder("images");
+        for (var i = 0; i < 4; i++)
+        {
+            using var generator = new torch.Generator((ulong)i + 1);
+            using var image = torch.rand([1, 8, 8], generator: generator);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        var preset = folder.File("tiny.json");
+        File.WriteAllText(preset, JsonSerializer.Serialize(new TrainConfig(
+            new UNetConfig(ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4),
+            Data: images, TimeSteps: 50, Steps: 2, BatchSize: 4, WarmupSteps: 1, SampleEvery: 0, SampleSteps: 5), ModelFile.Json));
+
+        // When
+        var (code, error) = Run("train", "--preset", preset, "--out", folder.File("run"), "--precision", "bf16", "--threads", "1");
+        var (badCode, badError) = Run("train", "--preset", preset, "--out", folder.File("bad"), "--precision", "fp16");
+
+        // Then
+        Assert.True(code == 0, error);
+        var model = ModelFile.Load(Path.Combine(folder.File("run"), "model.ddim"));
+        Assert.Equal("BFloat16", model.Metadata["training"]!["config"]!["Precision"]!.GetValue<string>());
+        Assert.Equal(1, badCode);
+        Assert.Contains("--precision must be fp32 or bf16 (got 'fp16')", badError);
+        Assert.False(Directory.Exists(folder.File("bad")));
+    }
+
+    [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
         // Given: what a native library that will not load looks like (SkiaSharp without its dependencies, say)

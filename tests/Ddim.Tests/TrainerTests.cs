@@ -149,6 +149,77 @@ public sealed class TrainerTests : OneTorchThread
         Assert.Equal(new[] { config.TimeSteps - 2, config.TimeSteps }, ModelFile.Load(Path.Combine(c.Path, Trainer.CheckpointFile)).Metadata["train"]!["TimestepRange"]!.AsArray().Select(n => n!.GetValue<int>()));
     }
 
+    [Fact]
+    public void Given_bfloat16_precision_When_a_tiny_set_is_trained_Then_the_loss_falls_and_the_saved_weights_are_float32()
+    {
+        // Given
+        using var dir = new TempFolder();
+        var config = Tiny(60) with { Precision = TrainingPrecision.BFloat16 };
+
+        // When
+        var losses = Train(config, Bars(), dir.Path);
+
+        // Then: it learns as float32 does, and the checkpoint and model hold float32 weights any sampler can load.
+        Assert.All(losses, l => Assert.True(double.IsFinite(l)));
+        var first = losses.Take(10).Average();
+        var last = losses.TakeLast(10).Average();
+        Assert.True(last < 0.5 * first, $"mean loss of the first 10 steps {first:F4}, of the last 10 {last:F4}");
+        var checkpoint = Checkpoint(dir.Path);
+        Assert.Equal("BFloat16", checkpoint.Metadata["train"]!["Precision"]!.GetValue<string>());
+        using var ema = new UNet(checkpoint.ModelConfig);
+        ModelFile.Deserialize(ema, checkpoint.Sections["ema"], "ema");
+        Assert.All(ema.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        var (network, _, _) = ModelFile.LoadNetwork(Path.Combine(dir.Path, Trainer.ModelFileName));
+        using (network)
+        {
+            Assert.All(network.parameters(), p => Assert.Equal(ScalarType.Float32, p.dtype));
+        }
+    }
+
+    [Fact]
+    public void Given_bfloat16_precision_When_trained_beside_float32_Then_the_losses_are_close_but_not_equal()
+    {
+        using var a = new TempFolder();
+        using var b = new TempFolder();
+
+        var full = Train(Tiny(8), Bars(), a.Path);
+        var mixed = Train(Tiny(8) with { Precision = TrainingPrecision.BFloat16 }, Bars(), b.Path);
+
+        // Same batches, timesteps and noise; only the arithmetic differs (bfloat16 keeps 8 significant bits).
+        Assert.NotEqual(full, mixed);
+        Assert.All(full.Zip(mixed), p => Assert.True(Math.Abs(p.First - p.Second) < 0.05 * p.First, $"float32 {p.First:F5}, bfloat16 {p.Second:F5}"));
+    }
+
+    [Fact]
+    public void Given_a_bfloat16_run_cancelled_and_resumed_When_compared_with_an_uninterrupted_one_Then_everything_is_identical()
+    {
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var config = Tiny(12) with { Precision = TrainingPrecision.BFloat16 };
+        var expected = Train(config, Bars(), straight.Path);
+
+        var losses = Train(config, Bars(), resumed.Path, cancelAfter: 7);
+        losses.AddRange(Train(config, Bars(), resumed.Path, resume: true));
+
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(straight.Path), LossLog(resumed.Path));
+        foreach (var section in new[] { "model", "ema", "optimizer", "rng", "rng_global" })
+        {
+            Assert.True(Checkpoint(straight.Path).Sections[section].AsSpan().SequenceEqual(Checkpoint(resumed.Path).Sections[section]), $"section '{section}' differs");
+        }
+    }
+
+    [Fact]
+    public void Given_a_float32_checkpoint_When_resumed_in_bfloat16_Then_made_with_another_configuration()
+    {
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4) with { Precision = TrainingPrecision.BFloat16 }, Bars(), dir.Path, resume: true));
+
+        Assert.Contains("another configuration", error.Message);
+    }
+
     public static TheoryData<string, int> Interruptions => new()
     {
         // Steps = 6 then Steps = 12: the first run ends (and logs) at 6, between two log lines (every 4 steps).

@@ -185,7 +185,8 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
         // When the whole batch shares one timestep (always so when sampling), embed it once as [1, C] and let it
         // broadcast: the result of each image then does not depend on the batch it is in.
         var tIn = t.numel() > 1 && t.eq(t[0]).all().item<bool>() ? t[..1] : t;
-        var temb = timeOut.forward(F.silu(timeIn.forward(TimestepEmbedding(tIn, Config.BaseChannels))));
+        // The embedding is computed in float32 and takes x's dtype, so a bfloat16 copy of the network runs too.
+        var temb = timeOut.forward(F.silu(timeIn.forward(TimestepEmbedding(tIn, Config.BaseChannels).to(x.dtype))));
         var h = inputConv.forward(x);
         var hs = new List<Tensor> { h };
         foreach (var layer in down)

@@ -3,6 +3,21 @@ using Ddim.Schedules;
 
 namespace Ddim.Training;
 
+/// <summary>Number format of a training run's forward and backward passes.</summary>
+public enum TrainingPrecision
+{
+    /// <summary>Everything in float32 (the default; bit-reproducible on a given machine and thread count).</summary>
+    Float32,
+
+    /// <summary>
+    /// Mixed precision: a bfloat16 copy of the network runs the forward and backward passes; its gradients are cast to
+    /// float32 for clipping and AdamW on the float32 weights, which the EMA follows. About 1.8× faster than float32 on
+    /// CPUs with native bfloat16 (AVX512-BF16 or AMX; measured on a 2-core AMD EPYC), but slower on CPUs without it.
+    /// Still deterministic and exactly resumable on one machine.
+    /// </summary>
+    BFloat16,
+}
+
 /// <summary>Everything that defines a training run. Saved inside every checkpoint; load presets from JSON.</summary>
 /// <param name="Model">The network's shape.</param>
 /// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images.</param>
@@ -40,6 +55,10 @@ namespace Ddim.Training;
 /// to fine-tune the network at some noise levels (e.g. the mid-noise steps where deterministic DDIM loses quality).
 /// A model trained this way is accurate only there; use it for experiments, not as a general model.
 /// </param>
+/// <param name="Precision">
+/// Number format of the forward and backward passes. <see cref="TrainingPrecision.BFloat16"/> is mixed precision: the
+/// weights, gradients the optimiser sees, AdamW state and EMA stay float32.
+/// </param>
 public sealed record TrainConfig(
     UNetConfig Model,
     string Data = "mnist",
@@ -60,7 +79,8 @@ public sealed record TrainConfig(
     int SampleSteps = 50,
     int? CosineDecayFrom = null,
     string? InitFrom = null,
-    int[]? TimestepRange = null)
+    int[]? TimestepRange = null,
+    TrainingPrecision Precision = TrainingPrecision.Float32)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()

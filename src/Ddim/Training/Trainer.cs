@@ -82,6 +82,10 @@ public static class Trainer
         using var generator = new Generator((ulong)config.Seed); // CPU: see Draws
         CopyWeights(model, ema);
         ema.eval();
+
+        // Mixed precision: a bfloat16 working copy runs forward and backward; the float32 model keeps the weights that
+        // AdamW updates. Built before a resume restores the global generator, so both paths draw the same dropout masks.
+        using var working = config.Precision == TrainingPrecision.BFloat16 ? new UNet(config.Model) : null;
         long step = 0;
         byte[]? optimizerState = null;
 
@@ -123,6 +127,7 @@ public static class Trainer
         // parameter tensors, which moving replaces.
         model.to(device);
         ema.to(device);
+        working?.to(device).to(ScalarType.BFloat16);
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         if (optimizerState is not null)
         {
@@ -143,6 +148,11 @@ public static class Trainer
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
+        if (working is not null)
+        {
+            log("Mixed precision: forward and backward in bfloat16; weights, AdamW and EMA in float32." + BFloat16Hint(device));
+        }
+
         // t is drawn from tLow … tHigh − 1: all T steps, or the preset's TimestepRange.
         var (tLow, tHigh) = config.TimestepRange is [var lo, var hi] ? (lo, hi) : (0, schedule.T);
         if (config.TimestepRange is not null)
@@ -157,6 +167,7 @@ public static class Trainer
 
         // --- The loop: one DDPM step at a time, everything inside a dispose scope.
         model.train();
+        working?.train();
         while (step < config.Steps)
         {
             if (cancel.IsCancellationRequested)
@@ -177,7 +188,18 @@ public static class Trainer
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
                 var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
 
-                var lossTensor = nn.functional.mse_loss(model.forward(xt, t), noise);
+                Tensor lossTensor;
+                if (working is null)
+                {
+                    lossTensor = nn.functional.mse_loss(model.forward(xt, t), noise);
+                }
+                else
+                {
+                    CopyWeights(model, working);
+                    working.zero_grad();
+                    lossTensor = nn.functional.mse_loss(working.forward(xt.to(ScalarType.BFloat16), t).to(ScalarType.Float32), noise);
+                }
+
                 loss = lossTensor.item<float>();
                 if (!double.IsFinite(loss))
                 {
@@ -189,6 +211,15 @@ public static class Trainer
 
                 optimizer.zero_grad();
                 lossTensor.backward();
+                if (working is not null)
+                {
+                    // ∂loss/∂θ from the bfloat16 copy, cast to float32 for the float32 weights.
+                    foreach (var (p, q) in model.parameters().Zip(working.parameters()))
+                    {
+                        p.grad = q.grad!.to(ScalarType.Float32);
+                    }
+                }
+
                 if (config.GradClip > 0)
                 {
                     nn.utils.clip_grad_norm_(model.parameters(), config.GradClip);
@@ -314,6 +345,20 @@ public static class Trainer
                 $"SampleEvery = {sampleEvery} writes PNG sample grids, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]}). " +
                 "Install what it needs (libfontconfig1 on Debian and Ubuntu) or set SampleEvery to 0 in the preset.", e);
         }
+    }
+
+    /// <summary>A warning where bfloat16 has no native support on the CPU (Linux only; other systems are not checked).</summary>
+    private static string BFloat16Hint(Device device)
+    {
+        const string cpuInfo = "/proc/cpuinfo";
+        if (device.type != DeviceType.CPU || !File.Exists(cpuInfo))
+        {
+            return "";
+        }
+
+        var flags = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+        var native = flags.Split(' ', ':', '\t').Any(f => f is "avx512_bf16" or "amx_bf16");
+        return native ? "" : " This CPU has no native bfloat16 instructions (avx512_bf16, amx_bf16): Float32 is likely faster here.";
     }
 
     private static void RequireDataFitsModel(UNetConfig model, ImageDataset data)
