@@ -216,7 +216,10 @@ public static class Trainer
                     // ∂loss/∂θ from the bfloat16 copy, cast to float32 for the float32 weights.
                     foreach (var (p, q) in model.parameters().Zip(working.parameters()))
                     {
-                        p.grad = q.grad!.to(ScalarType.Float32);
+                        if (q.grad is { } grad)
+                        {
+                            p.grad = grad.to(ScalarType.Float32);
+                        }
                     }
                 }
 
@@ -347,7 +350,10 @@ public static class Trainer
         }
     }
 
-    /// <summary>A warning where bfloat16 has no native support on the CPU (Linux only; other systems are not checked).</summary>
+    /// <summary>
+    /// A warning where an x86 CPU lacks native bfloat16 (read from /proc/cpuinfo's flags on Linux; other systems and
+    /// architectures are not checked).
+    /// </summary>
     private static string BFloat16Hint(Device device)
     {
         const string cpuInfo = "/proc/cpuinfo";
@@ -356,7 +362,12 @@ public static class Trainer
             return "";
         }
 
-        var flags = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal)) ?? "";
+        var flags = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
+        if (flags is null)
+        {
+            return "";
+        }
+
         var native = flags.Split(' ', ':', '\t').Any(f => f is "avx512_bf16" or "amx_bf16");
         return native ? "" : " This CPU has no native bfloat16 instructions (avx512_bf16, amx_bf16): Float32 is likely faster here.";
     }
