@@ -88,4 +88,14 @@ public sealed class TrainConfigTests
         (Config(null) with { TimestepRange = [150, 550] }).Validate();
         (Config(null) with { TimestepRange = [0, 1000] }).Validate();
     }
+
+    [Fact]
+    public void Given_a_precision_that_is_not_defined_When_validated_Then_the_error_names_Precision()
+    {
+        var config = new TrainConfig(new UNetConfig()) with { Precision = (TrainingPrecision)2 };
+
+        var error = Assert.Throws<ArgumentException>(config.Validate);
+
+        Assert.Contains("Precision must be Float32 or BFloat16", error.Message);
+    }
 }

@@ -38,7 +38,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? InitFrom { get; init; }
 
         [CommandOption("--precision <FORMAT>")]
-        [Description("Override the preset's Precision: fp32, or bf16 (mixed precision: about 1.8× faster on CPUs with native bfloat16, slower on others). A resume must keep the run's own.")]
+        [Description("Override the preset's Precision: fp32, or bf16 (mixed precision: 1.5–1.7× faster here, on a CPU with native bfloat16, slower on others). A resume must keep the run's own.")]
         public string? Precision { get; init; }
 
         [CommandOption("--resume")]

@@ -84,8 +84,9 @@ public static class Trainer
         ema.eval();
 
         // Mixed precision: a bfloat16 working copy runs forward and backward; the float32 model keeps the weights that
-        // AdamW updates. Built before a resume restores the global generator, so both paths draw the same dropout masks.
-        using var working = config.Precision == TrainingPrecision.BFloat16 ? new UNet(config.Model) : null;
+        // AdamW updates. Its own initial weights are never used, so building it must not draw from the global generator:
+        // float32 and bfloat16 runs of one seed then draw the same dropout masks.
+        using var working = config.Precision == TrainingPrecision.BFloat16 ? WithoutGlobalDraws(() => new UNet(config.Model)) : null;
         long step = 0;
         byte[]? optimizerState = null;
 
@@ -381,6 +382,14 @@ public static class Trainer
         }
     }
 
+    private static T WithoutGlobalDraws<T>(Func<T> build)
+    {
+        using var state = torch.random.get_rng_state();
+        var built = build();
+        torch.random.set_rng_state(state);
+        return built;
+    }
+
     private static void CopyWeights(UNet from, UNet to)
     {
         using var noGrad = torch.no_grad();
@@ -454,7 +463,7 @@ public static class Trainer
         string Fixed(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, CosineDecayFrom = null, InitFrom = null }, ModelFile.Json);
         if (Fixed(saved) != Fixed(config))
         {
-            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
         }
 
         // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
