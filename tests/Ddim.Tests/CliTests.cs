@@ -130,18 +130,7 @@ public sealed class CliTests : OneTorchThread
     {
         // Given: a tiny preset over four 8×8 PNGs.
         using var folder = new TempFolder();
-        var images = folder.Folder("images");
-        for (var i = 0; i < 4; i++)
-        {
-            using var generator = new torch.Generator((ulong)i + 1);
-            using var image = torch.rand([1, 8, 8], generator: generator);
-            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
-        }
-
-        var preset = folder.File("tiny.json");
-        File.WriteAllText(preset, JsonSerializer.Serialize(new TrainConfig(
-            new UNetConfig(ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4),
-            Data: images, TimeSteps: 50, Steps: 2, BatchSize: 4, WarmupSteps: 1, SampleEvery: 0, SampleSteps: 5), ModelFile.Json));
+        var preset = TinyPngPreset(folder, 4);
 
         // When
         var (code, error) = Run("train", "--preset", preset, "--out", folder.File("run"), "--precision", "bf16", "--threads", "1");
@@ -223,18 +212,7 @@ public sealed class CliTests : OneTorchThread
     {
         // Given: a folder of eight 8×8 PNGs, a tiny preset for it, and a finished run of that preset.
         using var folder = new TempFolder();
-        var images = folder.Folder("images");
-        for (var i = 0; i < 8; i++)
-        {
-            using var generator = new torch.Generator((ulong)i + 1);
-            using var image = torch.rand([1, 8, 8], generator: generator);
-            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
-        }
-
-        var preset = folder.File("tiny.json");
-        File.WriteAllText(preset, JsonSerializer.Serialize(new TrainConfig(
-            new UNetConfig(ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4),
-            Data: images, TimeSteps: 50, Steps: 2, BatchSize: 4, WarmupSteps: 1, SampleEvery: 0, SampleSteps: 5), ModelFile.Json));
+        var preset = TinyPngPreset(folder, 8);
         Assert.Equal(0, Run("train", "--preset", preset, "--out", folder.File("first"), "--threads", "1").Code);
         var source = Path.Combine(folder.File("first"), "checkpoint.ddim");
 
@@ -263,5 +241,22 @@ public sealed class CliTests : OneTorchThread
         Assert.NotEqual(model.Sections["weights"], raw.Sections["weights"]);
         Assert.Contains("Unknown --weights 'best'", Run("export", "--checkpoint", checkpoint, "--out", folder.File("x.ddim"), "--weights", "best").Error);
     }
-}
 
+    /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>
+    private static string TinyPngPreset(TempFolder folder, int count)
+    {
+        var images = folder.Folder("images");
+        for (var i = 0; i < count; i++)
+        {
+            using var generator = new torch.Generator((ulong)i + 1);
+            using var image = torch.rand([1, 8, 8], generator: generator);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        var preset = folder.File("tiny.json");
+        File.WriteAllText(preset, JsonSerializer.Serialize(new TrainConfig(
+            new UNetConfig(ImageChannels: 1, ImageSize: 8, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4),
+            Data: images, TimeSteps: 50, Steps: 2, BatchSize: 4, WarmupSteps: 1, SampleEvery: 0, SampleSteps: 5), ModelFile.Json));
+        return preset;
+    }
+}
