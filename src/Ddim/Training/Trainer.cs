@@ -129,6 +129,7 @@ public static class Trainer
         model.to(device);
         ema.to(device);
         working?.to(device).to(ScalarType.BFloat16);
+        var forwardDtype = working is null ? ScalarType.Float32 : ScalarType.BFloat16;
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
         if (optimizerState is not null)
         {
@@ -189,17 +190,16 @@ public static class Trainer
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
                 var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
 
-                Tensor lossTensor;
-                if (working is null)
-                {
-                    lossTensor = nn.functional.mse_loss(model.forward(xt, t), noise);
-                }
-                else
+                // The network that runs this step: the float32 model, or its bfloat16 copy refreshed from it.
+                var net = working ?? model;
+                if (working is not null)
                 {
                     CopyWeights(model, working);
                     working.zero_grad();
-                    lossTensor = nn.functional.mse_loss(working.forward(xt.to(ScalarType.BFloat16), t).to(ScalarType.Float32), noise);
                 }
+
+                // Casts to a tensor's own dtype return it as it is, so the float32 path is unchanged.
+                var lossTensor = nn.functional.mse_loss(net.forward(xt.to(forwardDtype), t).to(ScalarType.Float32), noise);
 
                 loss = lossTensor.item<float>();
                 if (!double.IsFinite(loss))
