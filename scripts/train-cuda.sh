@@ -1,30 +1,3 @@
 #!/usr/bin/env bash
-# Trains on an NVIDIA GPU with the project's own `ddim train --device cuda`, using a CUDA libtorch that is already on the
-# machine (by default PyTorch's, found through python3) in place of the CPU libtorch that the NuGet build carries.
-#   scripts/train-cuda.sh --preset presets/mnist-phase3.json --out runs/mnist-phase3 [--resume] [other train options]
-# It runs from the repository root, so relative paths in the options (and the presets' InitFrom) are from there.
-# Linux x64 only (TorchSharp 0.107 ships no linux-arm64 native library).
-# How: a self-contained build of the CLI (dotnet publish) without the CPU libtorch files, run with the CUDA libtorch on
-# LD_LIBRARY_PATH. TorchSharp 0.107 is built against libtorch 2.10. Phase 3 of the bundled model ran this way with
-# PyTorch 2.11 (CUDA 13.0) on an H100: a minor-version mismatch that held for every op training uses, but not a pairing
-# TorchSharp supports. Point LIBTORCH_CUDA_LIB at a libtorch 2.10 CUDA lib folder to run a matched pair.
-set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-build="${DDIM_CUDA_BUILD:-$here/.cuda-build}"
-lib="${LIBTORCH_CUDA_LIB:-$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null || true)}"
-if [ ! -f "$lib/libtorch_cuda.so" ]; then
-  echo "error: no libtorch_cuda.so in '${lib}'. Install PyTorch with CUDA for python3, or set LIBTORCH_CUDA_LIB to the lib folder of a CUDA libtorch." >&2
-  exit 1
-fi
-version="$(python3 -c 'import torch; print(torch.__version__)' 2>/dev/null || echo unknown)"
-case "$version" in
-  2.10.*) ;;
-  *) echo "warning: TorchSharp 0.107 is built for libtorch 2.10; python3's torch is $version (phase 3 of the bundled model ran on 2.11). If an op fails to load, point LIBTORCH_CUDA_LIB at a libtorch 2.10 CUDA build." >&2 ;;
-esac
-dotnet publish "$here/src/Ddim.Cli" -c Release -r linux-x64 --self-contained -o "$build" -v q
-# The CPU libtorch beside the app would be loaded before the CUDA one: remove it. LibTorchSharp then finds libtorch,
-# libtorch_cpu and libc10 through LD_LIBRARY_PATH.
-rm -f "$build"/libtorch*.so "$build"/libc10.so "$build"/libgomp-*.so.1 "$build"/libshm.so "$build"/libaoti_custom_ops.so \
-  "$build"/libbackend_with_compiler.so "$build"/libjitbackend_test.so "$build"/libnnapi_backend.so
-cd "$here"  # the presets' relative paths (InitFrom) are from the repository root
-LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$build/Ddim.Cli" train --device cuda "$@"
+# Trains on an NVIDIA GPU: the same as scripts/cuda.sh train (see there).
+exec "$(dirname "${BASH_SOURCE[0]}")/cuda.sh" train "$@"

@@ -10,7 +10,7 @@ internal static class DeviceOption
         "cpu" => torch.CPU,
         "cuda" when torch.cuda.is_available() => torch.CUDA,
         "cuda" => throw new InvalidOperationException(
-            "--device cuda: CUDA is not available: either this build runs on the CPU libtorch that the NuGet build carries (on a machine with an NVIDIA GPU, train with scripts/train-cuda.sh, which runs this CLI with a CUDA libtorch such as PyTorch's), or no GPU or driver is visible (check nvidia-smi). Else use --device cpu."),
+            "--device cuda: CUDA is not available: either this build runs on the CPU libtorch that the NuGet build carries (on a machine with an NVIDIA GPU, run the command through scripts/cuda.sh, which runs this CLI with a CUDA libtorch such as PyTorch's), or no GPU or driver is visible (check nvidia-smi). Else use --device cpu."),
         _ => throw new ArgumentException($"Unknown --device '{name}'; use cpu or cuda."),
     };
 }

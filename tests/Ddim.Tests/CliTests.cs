@@ -116,13 +116,25 @@ public sealed class CliTests : OneTorchThread
         Assert.Contains("not a Ddim model file", Run("sample", "--model", folder.File("text.ddim")).Error);
     }
 
-    [Fact]
-    public void Given_a_CPU_build_When_training_asks_for_cuda_Then_a_clear_error_before_any_work()
+    [Theory]
+    [InlineData("train", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("sample", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("eval", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("interpolate", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("reconstruct", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("sample", "tpu", "Unknown --device 'tpu'; use cpu or cuda.")]
+    public void Given_a_CPU_build_When_a_command_asks_for_an_unavailable_device_Then_a_clear_error_before_any_work(string command, string device, string expected)
     {
-        var (code, error) = Run("train", "--device", "cuda", "--preset", "presets/none.json");
+        // Given: a tiny model (train reads a preset instead, and fails on the device before opening it).
+        using var folder = new TempFolder();
+        string[] source = command == "train" ? ["--preset", "presets/none.json"] : ["--model", TinyModel.Write(folder.File("m.ddim"))];
 
+        // When
+        var (code, error) = Run([command, "--device", device, .. source]);
+
+        // Then
         Assert.Equal(1, code);
-        Assert.Contains("--device cuda: CUDA is not available", error);
+        Assert.Contains(expected, error);
     }
 
     [Fact]

@@ -98,9 +98,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
+        var device = settings.ParseDevice();
         var modelPath = ModelLocator.Resolve(settings.Model);
         var judgePath = ResolveJudge(settings);
-        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath);
+        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
         if (plan is null)
@@ -131,7 +132,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
-                WriteJson(json, ReportJson(report, options, modelText, judgeText));
+                WriteJson(json, ReportJson(report, options, modelText, judgeText, device));
             }
 
             return 0;
@@ -153,7 +154,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 imagesDone: tick,
                 cancel: cancellationToken));
 
-        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, SweepContext.ThisMachine(), DateTime.UtcNow);
+        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, SweepContext.ThisMachine(device), DateTime.UtcNow);
         var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
@@ -407,7 +408,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["images_per_second"] = s.SamplingTime > TimeSpan.Zero ? JsonValue.Create(Math.Round(s.ImagesPerSecond, 4)) : null,
     };
 
-    private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge) => new()
+    private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
     {
         ["command"] = CommandLine(),
         ["model"] = model,
@@ -418,7 +419,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["network_calls"] = report.NetworkCalls,
         ["samples"] = ScoreJson(report.Samples),
         ["floor"] = ScoreJson(report.Floor),
-        ["machine"] = SweepContext.ThisMachine(),
+        ["machine"] = SweepContext.ThisMachine(device),
     };
 
     private static JsonObject SweepJson(SweepResult result, SweepContext context) => new()

@@ -41,7 +41,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model));
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
         settings.Validate(sampler.Schedule);
 
         using var scope = torch.NewDisposeScope();

@@ -52,7 +52,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model));
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
         foreach (var steps in stepList)
         {
             new SampleSettings(Steps: steps, Spacing: spacing).Validate(sampler.Schedule);
@@ -65,7 +65,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         }
 
         using var scope = torch.NewDisposeScope();
-        var originals = data.Take(s.Num).ToTensor();
+        var originals = data.Take(s.Num).ToTensor().to(sampler.Device);
         var shown = Math.Min(16, (int)originals.shape[0]);
         var rows = new List<Tensor> { originals[..shown] };
         var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [[0, 1]])").AddColumn("wall time");

@@ -53,7 +53,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var gridPath = s.Out ?? (s.OutDir is null ? "samples.png" : null);
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model));
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
         if (gridPath is not null)

@@ -44,9 +44,16 @@ internal class SamplerSettingsBase : ModelSettingsBase
     [Description("Random seed; the same seed gives the same images. Default 0.")]
     public long Seed { get; init; }
 
+    [CommandOption("--device <DEVICE>")]
+    [Description("cpu (default) or cuda. x_T and the noise are drawn on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
+    public string Device { get; init; } = "cpu";
+
     [CommandOption("--batch-size <N>")]
     [Description("Images per batch (memory use); results do not depend on it. Default 64.")]
     public int BatchSize { get; init; } = 64;
+
+    /// <summary>The --device to sample on; a clear error when it is unknown or CUDA is missing.</summary>
+    public TorchSharp.torch.Device ParseDevice() => DeviceOption.Parse(Device);
 
     public SampleSettings ToSampleSettings()
     {

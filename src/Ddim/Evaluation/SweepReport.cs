@@ -13,10 +13,14 @@ namespace Ddim.Evaluation;
 /// <param name="FinishedUtc">When the sweep finished.</param>
 public sealed record SweepContext(string CommandLine, string Model, string Judge, string Machine, DateTime FinishedUtc)
 {
-    /// <summary>A description of this machine: logical cores, OS, .NET, libtorch threads.</summary>
-    public static string ThisMachine() =>
+    /// <summary>
+    /// A description of this machine: logical cores, OS, .NET, libtorch threads, and the CUDA device when the network
+    /// ran on one (<paramref name="device"/>), since wall times mean little without it.
+    /// </summary>
+    public static string ThisMachine(TorchSharp.torch.Device? device = null) =>
         $"{Environment.ProcessorCount} logical CPU cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, " +
-        $".NET {Environment.Version}, libtorch CPU with {TorchSharp.torch.get_num_threads()} threads";
+        $".NET {Environment.Version}, libtorch CPU with {TorchSharp.torch.get_num_threads()} threads" +
+        (device is { type: TorchSharp.DeviceType.CUDA } ? $"; network on CUDA device {Math.Max(device.index, 0)} of {TorchSharp.torch.cuda.device_count()}" : string.Empty);
 }
 
 /// <summary>Writes a sweep as a markdown page (the paper's Table 1 layout) and a PNG plot of FID against S.</summary>

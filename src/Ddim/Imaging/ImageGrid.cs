@@ -10,11 +10,11 @@ public static class ImageGrid
     /// <summary>The largest grid side, in pixels, that we agree to render in memory.</summary>
     public const int MaxSide = 16384;
 
-    /// <summary>Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W]; output bytes [B, H, W, C].</summary>
+    /// <summary>Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W] on any device; output bytes [B, H, W, C].</summary>
     public static byte[] ToBytes(Tensor images)
     {
         using var scope = torch.NewDisposeScope();
-        var scaled = ((images.detach().to(ScalarType.Float32).clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);
+        var scaled = ((images.detach().cpu().to(ScalarType.Float32).clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);
         return scaled.permute(0, 2, 3, 1).contiguous().data<byte>().ToArray();
     }
 

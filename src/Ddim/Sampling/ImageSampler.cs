@@ -11,12 +11,13 @@ namespace Ddim.Sampling;
 /// </summary>
 public sealed class ImageSampler
 {
-    /// <summary>Wraps a noise predictor for images of shape [C, H, W].</summary>
-    public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width)
+    /// <summary>Wraps a noise predictor for images of shape [C, H, W] that takes x_t on <paramref name="device"/> (default: the CPU).</summary>
+    public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width, Device? device = null)
     {
         Model = model;
         Schedule = schedule;
         Shape = [channels, height, width];
+        Device = device ?? torch.CPU;
     }
 
     /// <summary>
@@ -24,7 +25,7 @@ public sealed class ImageSampler
     /// <see cref="FixedBatch.DefaultSize"/> images, so results do not depend on the batch size.
     /// </summary>
     public ImageSampler(UNet network, NoiseSchedule schedule)
-        : this(FixedBatch.Wrap((x, t) => network.forward(x, t)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize)
+        : this(FixedBatch.Wrap((x, t) => network.forward(x, t)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize, network.parameters().First().device)
     {
         network.eval();
         Network = network;
@@ -49,10 +50,16 @@ public sealed class ImageSampler
     /// <summary>[C, H, W] of one image.</summary>
     public long[] Shape { get; }
 
-    /// <summary>Loads a model file (see <see cref="ModelFile"/>) into a sampler.</summary>
-    public static ImageSampler Load(string modelPath)
+    /// <summary>
+    /// Where the sampler works: x_T and the step noise are drawn on the CPU from each image's generator (so a seed
+    /// gives the same draws on every device) and moved here.
+    /// </summary>
+    public Device Device { get; }
+
+    /// <summary>Loads a model file (see <see cref="ModelFile"/>) into a sampler on <paramref name="device"/> (default: the CPU).</summary>
+    public static ImageSampler Load(string modelPath, Device? device = null)
     {
-        var (network, schedule, _) = ModelFile.LoadNetwork(modelPath);
+        var (network, schedule, _) = ModelFile.LoadNetwork(modelPath, device);
         return new ImageSampler(network, schedule);
     }
 
@@ -65,7 +72,7 @@ public sealed class ImageSampler
         return z ^ (z >> 31);
     }
 
-    /// <summary>x_T ~ N(0, I) for images <paramref name="start"/> … start+count−1 of a seed, [count, C, H, W].</summary>
+    /// <summary>x_T ~ N(0, I) for images <paramref name="start"/> … start+count−1 of a seed, [count, C, H, W], on <see cref="Device"/>.</summary>
     public Tensor InitialNoise(long seed, long start, int count, ScalarType dtype = ScalarType.Float32)
     {
         var generators = Generators(seed, start, count);
@@ -194,7 +201,8 @@ public sealed class ImageSampler
     {
         using var scope = torch.NewDisposeScope();
         var one = new long[] { 1 }.Concat(Shape).ToArray();
-        return torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0).MoveToOuterDisposeScope();
+        var x = torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0);
+        return (Device.type == DeviceType.CPU ? x : x.to(Device)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Each image draws its step noise from its own generator, so batching does not change the draws.</summary>
