@@ -3,7 +3,7 @@
 # machine (by default PyTorch's, found through python3) in place of the CPU libtorch that the NuGet build carries.
 #   scripts/cuda.sh train --preset presets/mnist-phase3.json --out runs/mnist-phase3 [--resume] [other train options]
 #   scripts/cuda.sh eval --model runs/mnist-phase3/model.ddim --steps 50 --eta 0 --json eval.json
-# COMMAND is one that takes --device: train, sample, eval, interpolate or reconstruct.
+# COMMAND is one that takes --device: train, sample, eval, loss, interpolate or reconstruct.
 # It runs from the repository root, so relative paths in the options (and the presets' InitFrom) are from there.
 # Linux x64 only (TorchSharp 0.107 ships no linux-arm64 native library).
 # How: a self-contained build of the CLI (dotnet publish) without the CPU libtorch files, run with the CUDA libtorch on
@@ -13,8 +13,8 @@
 set -euo pipefail
 command="${1:-}"
 case "$command" in
-  train|sample|eval|interpolate|reconstruct) shift ;;
-  *) echo "usage: scripts/cuda.sh train|sample|eval|interpolate|reconstruct [options]  (got '${command}')" >&2; exit 2 ;;
+  train|sample|eval|loss|interpolate|reconstruct) shift ;;
+  *) echo "usage: scripts/cuda.sh train|sample|eval|loss|interpolate|reconstruct [options]  (got '${command}')" >&2; exit 2 ;;
 esac
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DDIM_CUDA_BUILD:-$here/.cuda-build}"

@@ -41,6 +41,8 @@ public static class CliApp
             config.AddCommand<EvalCommand>("eval").WithDescription("Score a model's samples: FID (judge features), confident share, class balance, wall time; --sweep runs the DDIM paper's Table 1.")
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--num", "1000")
                 .WithExample("eval", "--sweep", "--num", "10000");
+            config.AddCommand<LossCommand>("loss").WithDescription("The training objective (ε-MSE) on held-out images at chosen timesteps, for one or more models on the same noise: compares training runs in minutes.")
+                .WithExample("loss", "--model", "models/mnist.ddim", "--model", "runs/mnist/model.ddim");
         });
         return app.Run(args);
     }

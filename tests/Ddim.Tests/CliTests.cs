@@ -37,6 +37,7 @@ public sealed class CliTests : OneTorchThread
     [InlineData("export")]
     [InlineData("bench")]
     [InlineData("eval")]
+    [InlineData("loss")]
     [InlineData("train-classifier")]
     [InlineData("data fetch")]
     public void Given_any_command_When_asked_for_help_Then_it_renders_without_error(string command)
@@ -122,6 +123,7 @@ public sealed class CliTests : OneTorchThread
     [InlineData("eval", "cuda", "--device cuda: CUDA is not available")]
     [InlineData("interpolate", "cuda", "--device cuda: CUDA is not available")]
     [InlineData("reconstruct", "cuda", "--device cuda: CUDA is not available")]
+    [InlineData("loss", "cuda", "--device cuda: CUDA is not available")]
     [InlineData("sample", "tpu", "Unknown --device 'tpu'; use cpu or cuda.")]
     public void Given_a_CPU_build_When_a_command_asks_for_an_unavailable_device_Then_a_clear_error_before_any_work(string command, string device, string expected)
     {
@@ -252,6 +254,38 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(saved.Sections["model"], raw.Sections["weights"]);
         Assert.NotEqual(model.Sections["weights"], raw.Sections["weights"]);
         Assert.Contains("Unknown --weights 'best'", Run("export", "--checkpoint", checkpoint, "--out", folder.File("x.ddim"), "--weights", "best").Error);
+    }
+
+    [Fact]
+    public void Given_two_copies_of_a_model_When_loss_compares_them_Then_equal_rows_in_the_JSON_and_clear_errors_for_bad_input()
+    {
+        // Given: a tiny model (28×28, T = 100) and six random 28×28 PNGs as held-out data.
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var copy = folder.File("copy.ddim");
+        File.Copy(model, copy);
+        var images = folder.Folder("held-out");
+        for (var i = 0; i < 6; i++)
+        {
+            using var generator = new torch.Generator((ulong)i + 1);
+            using var image = torch.rand([1, 28, 28], generator: generator);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        // When
+        var (code, error) = Run("loss", "--model", model, "--model", copy, "--data", images, "--num", "5", "--timesteps", "10,60", "--json", folder.File("loss.json"));
+
+        // Then: one row per model, one value per timestep, the same for both copies.
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(File.ReadAllText(folder.File("loss.json")));
+        var rows = json.RootElement.GetProperty("models").EnumerateArray().Select(m => m.GetProperty("loss").EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        Assert.Equal(2, rows.Length);
+        Assert.Equal(2, rows[0].Length);
+        Assert.Equal(rows[0], rows[1]);
+        Assert.All(rows[0], v => Assert.True(v > 0));
+        Assert.Contains("--timesteps must be in 0 … 99", Run("loss", "--model", model, "--data", images, "--num", "5", "--timesteps", "100").Error);
+        Assert.Contains("has 6 images; --num is 7", Run("loss", "--model", model, "--data", images, "--num", "7").Error);
+        Assert.Contains("Unknown --data", Run("loss", "--model", model, "--data", folder.File("none")).Error);
     }
 
     /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>

@@ -358,7 +358,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         return table;
     }
 
-    private static string DescribeModel(string path, ModelFile file, UNet network)
+    internal static string DescribeModel(string path, ModelFile file, UNet network)
     {
         var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
         var data = file.Metadata["training"]?["data"]?.GetValue<string>();
@@ -445,7 +445,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };
 
-    private static void WriteJson(string path, JsonObject json)
+    internal static void WriteJson(string path, JsonObject json)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);

@@ -125,6 +125,12 @@ public sealed class NoiseSchedule
         return f64.to(dtype, device ?? CPU);
     }
 
+    /// <summary>
+    /// Draws x_t from q(x_t | x_0) (DDPM eq. 4, reparameterised): x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε, with ᾱ_t one per image,
+    /// shaped [B, 1, …, 1] to broadcast over <paramref name="x0"/> and the noise ε.
+    /// </summary>
+    public static Tensor Diffuse(Tensor x0, Tensor noise, Tensor alphaBar) => (alphaBar.sqrt() * x0) + ((1 - alphaBar).sqrt() * noise);
+
     private static void RequireT(int t)
     {
         if (t < 2)

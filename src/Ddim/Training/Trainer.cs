@@ -188,7 +188,7 @@ public static class Trainer
                 var t = Draws.Integers(tHigh - tLow, config.BatchSize, device, generator).add_(tLow);
                 var noise = Draws.Normal(x0.shape, x0.dtype, device, generator);
                 var abar = alphaBars.index_select(0, t).view(-1, 1, 1, 1);
-                var xt = (abar.sqrt() * x0) + ((1 - abar).sqrt() * noise);
+                var xt = NoiseSchedule.Diffuse(x0, noise, abar);
 
                 // The network that runs this step: the float32 model, or its bfloat16 copy refreshed from it.
                 var net = working ?? model;

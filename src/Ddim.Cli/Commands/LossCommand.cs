@@ -1,0 +1,184 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Ddim.Data;
+using Ddim.Evaluation;
+using Ddim.Models;
+using Ddim.Sampling;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+/// <summary>`ddim loss`: the training objective on held-out images, per timestep, for one or more models side by side.</summary>
+internal sealed class LossCommand : Command<LossCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("--model <FILE>")]
+        [Description("Model file (.ddim); repeat to compare several on the same images and noise. Default: the bundled models/mnist.ddim.")]
+        public string[] Models { get; init; } = [];
+
+        [CommandOption("--data <NAME|DIR>")]
+        [Description("Held-out images: mnist or fashion-mnist (their test split), or a folder of same-size PNGs. Default mnist.")]
+        public string Data { get; init; } = "mnist";
+
+        [CommandOption("--data-dir <DIR>")]
+        [Description(DataDirOption.Description)]
+        public string? DataDir { get; init; }
+
+        [CommandOption("-n|--num <N>")]
+        [Description("Images, chosen by --seed without replacement. Default 1000.")]
+        public int Num { get; init; } = 1000;
+
+        [CommandOption("--timesteps <LIST>")]
+        [Description("Timesteps to measure, comma-separated. Default 25,100,200,300,400,500,600,800 (for T = 1000; scaled to the model's T otherwise).")]
+        public string? Timesteps { get; init; }
+
+        [CommandOption("--seed <SEED>")]
+        [Description("Chooses the images and draws the noise; the same seed measures every model on the same x_t. Default 0.")]
+        public long Seed { get; init; }
+
+        [CommandOption("--batch-size <N>")]
+        [Description("Images per network call (memory use); results do not depend on it. Default 64.")]
+        public int BatchSize { get; init; } = 64;
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("cpu (default) or cuda.")]
+        public string Device { get; init; } = "cpu";
+
+        [CommandOption("--threads <N>")]
+        [Description(ThreadsOption.Description)]
+        public int? Threads { get; init; }
+
+        [CommandOption("--json <FILE>")]
+        [Description("Also write the losses as JSON.")]
+        public string? Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        ThreadsOption.Apply(settings.Threads);
+        var device = DeviceOption.Parse(settings.Device);
+        if (settings.Num < 1)
+        {
+            throw new ArgumentException($"--num must be at least 1; got {settings.Num}.");
+        }
+
+        if (settings.BatchSize < 1)
+        {
+            throw new ArgumentException($"--batch-size must be at least 1; got {settings.BatchSize}.");
+        }
+
+        if (settings.Json is not null)
+        {
+            OutputPaths.RequireWritableFile(settings.Json);
+        }
+
+        // --- Load every model first (cheap), so that a bad file or a mismatch fails before any measuring.
+        var paths = settings.Models.Length > 0 ? settings.Models : [ModelLocator.Resolve(null)];
+        var models = new List<(string Path, string Text, ImageSampler Sampler)>();
+        try
+        {
+            foreach (var path in paths)
+            {
+                var (network, schedule, file) = ModelFile.LoadNetwork(path, device);
+                models.Add((path, EvalCommand.DescribeModel(path, file, network), new ImageSampler(network, schedule)));
+            }
+
+            var first = models[0].Sampler;
+            if (models.FirstOrDefault(m => m.Sampler.Schedule.T != first.Schedule.T || !m.Sampler.Shape.SequenceEqual(first.Shape)) is { Path: { } other } )
+            {
+                throw new ArgumentException($"{other} does not match {models[0].Path} (T or image shape differ): compare models of one kind.");
+            }
+
+            var timesteps = settings.Timesteps is { } list
+                ? NumberList.Parse<int>(list, "--timesteps", "100,500,900")
+                : HeldOutLoss.DefaultTimesteps.Select(t => (int)Math.Round(t * first.Schedule.T / 1000.0)).Distinct().ToArray();
+            if (timesteps.Length == 0 || timesteps.Any(t => t < 0 || t >= first.Schedule.T))
+            {
+                throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got '{settings.Timesteps}'.");
+            }
+
+            var data = HeldOut(settings);
+            if (data.Channels != first.Shape[0] || data.Height != first.Shape[1] || data.Width != first.Shape[2])
+            {
+                throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}.");
+            }
+
+            if (settings.Num > data.Count)
+            {
+                throw new ArgumentException($"'{data.Name}' has {data.Count:N0} images; --num is {settings.Num:N0}. Lower --num.");
+            }
+
+            // --- Measure.
+            using var x0 = Evaluator.Subset(data, settings.Num, settings.Seed).ToTensor(device);
+            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {settings.Num:N0} images", models.Count, advance =>
+                models.Select(m =>
+                {
+                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, settings.BatchSize);
+                    advance(1);
+                    return losses;
+                }).ToArray());
+
+            Report(settings, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
+            return 0;
+        }
+        finally
+        {
+            foreach (var m in models)
+            {
+                m.Sampler.Network?.Dispose();
+            }
+        }
+    }
+
+    private static ImageDataset HeldOut(Settings settings)
+    {
+        var known = DatasetFetcher.Known.FirstOrDefault(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase));
+        return known is not null
+            ? DatasetFetcher.Load(known, train: false, settings.DataDir)
+            : Directory.Exists(settings.Data)
+                ? ImageFolder.Load(settings.Data)
+                : throw new ArgumentException($"Unknown --data '{settings.Data}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))} (their test split), or the path of a folder of same-size PNG images.");
+    }
+
+    private static void Report(Settings settings, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
+    {
+        static string F(double v) => v.ToString("0.00000", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumn("model");
+        foreach (var t in timesteps)
+        {
+            table.AddColumn(new TableColumn($"t={t}").RightAligned());
+        }
+
+        table.AddColumn(new TableColumn("mean").RightAligned()).AddColumn(new TableColumn("vs first").RightAligned());
+        var baseline = rows[0].Average();
+        for (var i = 0; i < models.Length; i++)
+        {
+            var mean = rows[i].Average();
+            var change = i == 0 ? "" : (100 * ((mean / baseline) - 1)).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
+            table.AddRow([Markup.Escape(Path.GetFileName(models[i].Path)), .. rows[i].Select(F), F(mean), change]);
+        }
+
+        AnsiConsole.MarkupLine($"Held-out ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
+        AnsiConsole.Write(table);
+        if (settings.Json is { } json)
+        {
+            EvalCommand.WriteJson(json, new JsonObject
+            {
+                ["command"] = EvalCommand.CommandLine(),
+                ["data"] = data.Name,
+                ["num"] = settings.Num,
+                ["seed"] = settings.Seed,
+                ["timesteps"] = new JsonArray(timesteps.Select(t => (JsonNode)t).ToArray()),
+                ["models"] = new JsonArray(models.Select((m, i) => (JsonNode)new JsonObject
+                {
+                    ["model"] = m.Text,
+                    ["loss"] = new JsonArray(rows[i].Select(v => (JsonNode)v).ToArray()),
+                    ["mean"] = rows[i].Average(),
+                }).ToArray()),
+            });
+        }
+    }
+}
