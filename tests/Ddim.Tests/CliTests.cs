@@ -285,7 +285,29 @@ public sealed class CliTests : OneTorchThread
         Assert.All(rows[0], v => Assert.True(v > 0));
         Assert.Contains("--timesteps must be in 0 … 99", Run("loss", "--model", model, "--data", images, "--num", "5", "--timesteps", "100").Error);
         Assert.Contains("has 6 images; --num is 7", Run("loss", "--model", model, "--data", images, "--num", "7").Error);
-        Assert.Contains("Unknown --data", Run("loss", "--model", model, "--data", folder.File("none")).Error);
+        Assert.Contains("Unknown data", Run("loss", "--model", model, "--data", folder.File("none")).Error);
+        Assert.Contains("does not match", Run("loss", "--model", model, "--model", TinyModel.Write(folder.File("t50.ddim"), timeSteps: 50), "--data", images, "--num", "5").Error);
+    }
+
+    [Fact]
+    public void Given_a_model_with_T_100_When_loss_uses_the_default_timesteps_Then_they_are_scaled_to_its_T()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var images = folder.Folder("held-out");
+        using (var image = torch.zeros([1, 28, 28]))
+        {
+            File.WriteAllBytes(Path.Combine(images, "0.png"), ImageGrid.ToPng(image));
+        }
+
+        // When
+        var (code, error) = Run("loss", "--model", model, "--data", images, "--num", "1", "--json", folder.File("loss.json"));
+
+        // Then: 25, 100, …, 800 of T = 1000 become 2, 10, …, 80 of T = 100.
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(File.ReadAllText(folder.File("loss.json")));
+        Assert.Equal([2, 10, 20, 30, 40, 50, 60, 80], json.RootElement.GetProperty("timesteps").EnumerateArray().Select(t => t.GetInt32()).ToArray());
     }
 
     /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>

@@ -14,8 +14,9 @@ public sealed class HeldOutLossTests : OneTorchThread
     /// <summary>4,096 images of 1×4×4 drawn from N(μ, s²·I): data whose best noise predictor is known.</summary>
     private static Tensor GaussianImages(double mean, double std, ulong seed = 5)
     {
+        using var scope = NewDisposeScope();
         using var generator = new Generator(seed);
-        return (torch.randn([4096, 1, 4, 4], generator: generator) * std) + mean;
+        return ((torch.randn([4096, 1, 4, 4], generator: generator) * std) + mean).MoveToOuterDisposeScope();
     }
 
     [Fact]
@@ -66,10 +67,13 @@ public sealed class HeldOutLossTests : OneTorchThread
     [InlineData(1000)]
     public void Given_a_timestep_outside_the_schedule_When_measured_Then_a_clear_error(int t)
     {
+        // Given
         using var x0 = GaussianImages(0, 1);
 
+        // When
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => HeldOutLoss.ByTimestep((x, _) => x, x0, Schedule, [100, t], seed: 0));
 
+        // Then
         Assert.Contains("Timesteps must be in 0 … 999", error.Message);
     }
 }

@@ -92,13 +92,18 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException($"--name '{settings.Name}' is not a valid file name.");
         }
 
+        var device = settings.ParseDevice();
+        if (settings.Json is not null)
+        {
+            OutputPaths.RequireWritableFile(settings.Json);
+        }
+
         if (settings.Images is { } folder)
         {
             return ScoreFolder(settings, folder, sampleSettings, options.Seed);
         }
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
-        var device = settings.ParseDevice();
         var modelPath = ModelLocator.Resolve(settings.Model);
         var judgePath = ResolveJudge(settings);
         var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device);

@@ -40,7 +40,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         public long Seed { get; init; }
 
         [CommandOption("--batch-size <N>")]
-        [Description("Images per network call (memory use); results do not depend on it. Default 64.")]
+        [Description("Images per batch (memory use; rounded up to whole groups of 32 images); results do not depend on it. Default 64.")]
         public int BatchSize { get; init; } = 64;
 
         [CommandOption("--device <DEVICE>")]
@@ -75,6 +75,12 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             OutputPaths.RequireWritableFile(settings.Json);
         }
 
+        var asked = settings.Timesteps is { } list ? NumberList.Parse<int>(list, "--timesteps", "100,500,900") : null;
+        if (asked is { Length: 0 })
+        {
+            throw new ArgumentException("--timesteps is empty: give a comma-separated list, e.g. --timesteps 100,500,900.");
+        }
+
         // --- Load every model first (cheap), so that a bad file or a mismatch fails before any measuring.
         var paths = settings.Models.Length > 0 ? settings.Models : [ModelLocator.Resolve(null)];
         var models = new List<(string Path, string Text, ImageSampler Sampler)>();
@@ -86,21 +92,22 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 models.Add((path, EvalCommand.DescribeModel(path, file, network), new ImageSampler(network, schedule)));
             }
 
+            // The same x_t for every model needs the same ᾱ_t and image shape.
             var first = models[0].Sampler;
-            if (models.FirstOrDefault(m => m.Sampler.Schedule.T != first.Schedule.T || !m.Sampler.Shape.SequenceEqual(first.Shape)) is { Path: { } other } )
+            static string Kind(ImageSampler s) => $"T = {s.Schedule.T}, {s.Schedule.Kind.ToString().ToLowerInvariant()} schedule, {string.Join("×", s.Shape)} images";
+            if (models.FirstOrDefault(m => !m.Sampler.Schedule.AlphaBars.SequenceEqual(first.Schedule.AlphaBars) || !m.Sampler.Shape.SequenceEqual(first.Shape)) is { Path: { } other, Sampler: { } otherSampler })
             {
-                throw new ArgumentException($"{other} does not match {models[0].Path} (T or image shape differ): compare models of one kind.");
+                throw new ArgumentException($"{other} ({Kind(otherSampler)}) does not match {models[0].Path} ({Kind(first)}): the loss compares models of one schedule and image shape.");
             }
 
-            var timesteps = settings.Timesteps is { } list
-                ? NumberList.Parse<int>(list, "--timesteps", "100,500,900")
-                : HeldOutLoss.DefaultTimesteps.Select(t => (int)Math.Round(t * first.Schedule.T / 1000.0)).Distinct().ToArray();
-            if (timesteps.Length == 0 || timesteps.Any(t => t < 0 || t >= first.Schedule.T))
+            var timesteps = asked
+                ?? HeldOutLoss.DefaultTimesteps.Select(t => Math.Min(first.Schedule.T - 1, (int)Math.Round(t * first.Schedule.T / 1000.0))).Distinct().ToArray();
+            if (timesteps.Any(t => t < 0 || t >= first.Schedule.T))
             {
-                throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got '{settings.Timesteps}'.");
+                throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got {settings.Timesteps}.");
             }
 
-            var data = HeldOut(settings);
+            var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: false);
             if (data.Channels != first.Shape[0] || data.Height != first.Shape[1] || data.Width != first.Shape[2])
             {
                 throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}.");
@@ -116,7 +123,9 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {settings.Num:N0} images", models.Count, advance =>
                 models.Select(m =>
                 {
-                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, settings.BatchSize);
+                    // The network runs on fixed groups of images (FixedBatch): batches of whole groups waste no padding.
+                    var batch = (settings.BatchSize + m.Sampler.GroupSize - 1) / m.Sampler.GroupSize * m.Sampler.GroupSize;
+                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, batch);
                     advance(1);
                     return losses;
                 }).ToArray());
@@ -131,16 +140,6 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 m.Sampler.Network?.Dispose();
             }
         }
-    }
-
-    private static ImageDataset HeldOut(Settings settings)
-    {
-        var known = DatasetFetcher.Known.FirstOrDefault(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase));
-        return known is not null
-            ? DatasetFetcher.Load(known, train: false, settings.DataDir)
-            : Directory.Exists(settings.Data)
-                ? ImageFolder.Load(settings.Data)
-                : throw new ArgumentException($"Unknown --data '{settings.Data}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))} (their test split), or the path of a folder of same-size PNG images.");
     }
 
     private static void Report(Settings settings, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)

@@ -65,7 +65,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         }
 
         using var scope = torch.NewDisposeScope();
-        var originals = data.Take(s.Num).ToTensor().to(sampler.Device);
+        var originals = data.Take(s.Num).ToTensor(sampler.Device);
         var shown = Math.Min(16, (int)originals.shape[0]);
         var rows = new List<Tensor> { originals[..shown] };
         var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [[0, 1]])").AddColumn("wall time");

@@ -58,18 +58,18 @@ public static class ImageFolder
     }
 
     /// <summary>
-    /// Resolves a training data spec: a known data set name (its train split) wins over a folder of the same name;
-    /// anything else must be a folder of PNGs.
+    /// Resolves a data spec: a known data set name (its train split, or its test split when <paramref name="train"/> is
+    /// false) wins over a folder of the same name; anything else must be a folder of PNGs (used whole).
     /// </summary>
-    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null)
+    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null, bool train = true)
     {
         var known = DatasetFetcher.Known.FirstOrDefault(k => string.Equals(k.Name, spec, StringComparison.OrdinalIgnoreCase));
         if (known is not null)
         {
-            return DatasetFetcher.Load(known, train: true, dataRoot, log);
+            return DatasetFetcher.Load(known, train, dataRoot, log);
         }
 
         return Directory.Exists(spec) ? Load(spec) : throw new ArgumentException(
-            $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}, or the path of a folder of same-size PNG images.");
+            $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images.");
     }
 }

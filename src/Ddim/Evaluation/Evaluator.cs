@@ -132,6 +132,11 @@ public sealed class Evaluator
         var clock = Stopwatch.StartNew();
         sampler.Generate(options.Count, options.Seed, settings, options.BatchSize, (_, batch) =>
         {
+            if (batch.device_type == DeviceType.CUDA)
+            {
+                torch.cuda.synchronize(); // the sampling still queued on the GPU is sampling time, not judging time
+            }
+
             judging.Start();
             meter.Add(batch);
             judging.Stop();

@@ -9,7 +9,7 @@ namespace Ddim.Evaluation;
 /// The DDPM training objective measured on held-out images at chosen timesteps: L_t = ‖ε − ε_θ(x_t, t)‖² / D with
 /// x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε (Ho et al. 2020, eq. 14, one t at a time). The noise comes from one seed, so every model
 /// given the same images and seed is measured on exactly the same x_t. Training logs cannot be compared across runs
-/// with other batch sizes, noise or t draws; this can, in about a minute per model on a CPU, where an FID takes many.
+/// with other batch sizes, noise or t draws; this can, in minutes per model on a CPU, where an FID takes far longer.
 /// </summary>
 public static class HeldOutLoss
 {

@@ -197,12 +197,18 @@ public sealed class ImageSampler
     private Generator[] Generators(long seed, long start, int count) =>
         Enumerable.Range(0, count).Select(i => new Generator(ImageSeed(seed, start + i))).ToArray();
 
-    private Tensor Draw(Generator[] generators, ScalarType dtype)
+    private Tensor Draw(Generator[] generators, ScalarType dtype) =>
+        DrawEach(generators, new long[] { 1 }.Concat(Shape).ToArray(), dtype, Device);
+
+    /// <summary>
+    /// One standard normal draw of shape <paramref name="one"/> [1, …] from each image's generator, stacked on the CPU
+    /// and moved to <paramref name="device"/> in one copy.
+    /// </summary>
+    private static Tensor DrawEach(Generator[] generators, long[] one, ScalarType dtype, Device device)
     {
         using var scope = torch.NewDisposeScope();
-        var one = new long[] { 1 }.Concat(Shape).ToArray();
         var x = torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0);
-        return (Device.type == DeviceType.CPU ? x : x.to(Device)).MoveToOuterDisposeScope();
+        return (device.type == DeviceType.CPU ? x : x.to(device)).MoveToOuterDisposeScope();
     }
 
     /// <summary>Each image draws its step noise from its own generator, so batching does not change the draws.</summary>
@@ -210,10 +216,9 @@ public sealed class ImageSampler
     {
         public Tensor Next(int stepIndex, Tensor like)
         {
-            using var scope = torch.NewDisposeScope();
             var one = like.shape.ToArray();
             one[0] = 1;
-            return torch.cat(generators.Select(g => Draws.Normal(one, like.dtype, like.device, g)).ToArray(), 0).MoveToOuterDisposeScope();
+            return DrawEach(generators, one, like.dtype, like.device);
         }
     }
 }
