@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Packs what an NVIDIA GPU machine without .NET or internet needs to run ddim there: the CUDA build
+# (scripts/cuda-build.sh) as app.tar.xz, the MNIST files as data.tar.xz, and run.sh. About 50 MB.
+#   scripts/pack-gpu.sh [OUT_DIR]            (default: .gpu, which git ignores)
+# There, from a folder that holds what the options name (the repository, for presets and models):
+#   bash OUT_DIR/run.sh train --preset presets/mnist-large-b512.json --out runs/large
+#   bash OUT_DIR/run.sh eval --model runs/large/model.ddim --num 1000 --steps 50 --eta 0 --json eval.json
+# run.sh unpacks once into $DDIM_UNPACK (default /tmp/ddim-gpu), points DDIM_DATA at the packed data unless it is set,
+# and runs scripts/cuda-run.sh from the pack (PyTorch's CUDA libtorch via python3, or LIBTORCH_CUDA_LIB). Training's
+# sample grids need SkiaSharp's native dependencies (libfontconfig1), which bare GPU images may lack: set SampleEvery
+# to 0 there.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$(realpath -m -- "${1:-$here/.gpu}")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$out"
+
+"$here/scripts/cuda-build.sh" "$work/app"
+tar -C "$work" -cf - app | xz -T0 -6 > "$out/app.tar.xz.tmp"
+mv "$out/app.tar.xz.tmp" "$out/app.tar.xz"
+
+"$here/ddim" data fetch mnist  # downloads and checks the SHA-256 unless already there
+data="${DDIM_DATA:-$HOME/.cache/ddim/datasets}"
+tar -C "$data" --transform 's,^,datasets/,' -cf - mnist | xz -T0 -6 > "$out/data.tar.xz.tmp"
+mv "$out/data.tar.xz.tmp" "$out/data.tar.xz"
+
+cat > "$out/run.sh.tmp" <<'RUN'
+#!/usr/bin/env bash
+# Runs ddim from this pack on an NVIDIA GPU: bash run.sh COMMAND [options] (made by scripts/pack-gpu.sh).
+set -euo pipefail
+pack="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+unpack="${DDIM_UNPACK:-/tmp/ddim-gpu}"
+mkdir -p "$unpack"
+(
+  flock 9  # several runs may start at once: one unpacks, the others wait
+  if [ ! -f "$unpack/.unpacked" ]; then
+    tar -xJf "$pack/app.tar.xz" -C "$unpack"
+    tar -xJf "$pack/data.tar.xz" -C "$unpack"
+    touch "$unpack/.unpacked"
+  fi
+) 9>"$unpack/.lock"
+export DDIM_DATA="${DDIM_DATA:-$unpack/datasets}"
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT="${DOTNET_SYSTEM_GLOBALIZATION_INVARIANT:-1}"  # bare images may lack libicu
+exec "$unpack/app/cuda-run.sh" "$unpack/app" "$@"
+RUN
+chmod +x "$out/run.sh.tmp"
+mv "$out/run.sh.tmp" "$out/run.sh"
+du -sh "$out"/app.tar.xz "$out"/data.tar.xz
