@@ -5,6 +5,9 @@ namespace Ddim.Cli;
 /// <summary>Parses --device and explains what to do when CUDA is missing.</summary>
 internal static class DeviceOption
 {
+    /// <summary>Its help text.</summary>
+    public const string Description = "cpu (default) or cuda.";
+
     public static torch.Device Parse(string name) => name.ToLowerInvariant() switch
     {
         "cpu" => torch.CPU,

@@ -44,7 +44,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         public int BatchSize { get; init; } = 64;
 
         [CommandOption("--device <DEVICE>")]
-        [Description("cpu (default) or cuda.")]
+        [Description(DeviceOption.Description)]
         public string Device { get; init; } = "cpu";
 
         [CommandOption("--threads <N>")]
@@ -101,7 +101,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             }
 
             var timesteps = asked
-                ?? HeldOutLoss.DefaultTimesteps.Select(t => Math.Min(first.Schedule.T - 1, (int)Math.Round(t * first.Schedule.T / 1000.0))).Distinct().ToArray();
+                ?? HeldOutLoss.DefaultTimesteps(first.Schedule.T).ToArray();
             if (timesteps.Any(t => t < 0 || t >= first.Schedule.T))
             {
                 throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got {settings.Timesteps}.");
@@ -124,8 +124,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 models.Select(m =>
                 {
                     // The network runs on fixed groups of images (FixedBatch): batches of whole groups waste no padding.
-                    var batch = (settings.BatchSize + m.Sampler.GroupSize - 1) / m.Sampler.GroupSize * m.Sampler.GroupSize;
-                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, batch);
+                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize));
                     advance(1);
                     return losses;
                 }).ToArray());

@@ -45,7 +45,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public long Seed { get; init; }
 
     [CommandOption("--device <DEVICE>")]
-    [Description("cpu (default) or cuda. x_T and the noise are drawn on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
+    [Description(DeviceOption.Description + " x_T and the noise are drawn on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
     public string Device { get; init; } = "cpu";
 
     [CommandOption("--batch-size <N>")]

@@ -46,7 +46,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public bool Resume { get; init; }
 
         [CommandOption("--device <DEVICE>")]
-        [Description("cpu (default) or cuda.")]
+        [Description(DeviceOption.Description)]
         public string Device { get; init; } = "cpu";
 
         [CommandOption("--threads <N>")]

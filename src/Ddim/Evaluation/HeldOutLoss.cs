@@ -13,8 +13,12 @@ namespace Ddim.Evaluation;
 /// </summary>
 public static class HeldOutLoss
 {
-    /// <summary>The timesteps measured by default (T = 1000): dense where deterministic DDIM is most sensitive.</summary>
-    public static IReadOnlyList<int> DefaultTimesteps { get; } = [25, 100, 200, 300, 400, 500, 600, 800];
+    /// <summary>
+    /// The timesteps measured by default: 25, 100, 200, 300, 400, 500, 600, 800 for T = 1000 (dense where deterministic
+    /// DDIM is most sensitive), scaled to other T (rounded, at most T − 1, without repeats).
+    /// </summary>
+    public static IReadOnlyList<int> DefaultTimesteps(int t) =>
+        new[] { 25, 100, 200, 300, 400, 500, 600, 800 }.Select(s => Math.Min(t - 1, (int)Math.Round(s * t / 1000.0))).Distinct().ToArray();
 
     /// <summary>
     /// L_t for each of <paramref name="timesteps"/>, averaged over the images <paramref name="x0"/> [N, C, H, W] in
@@ -52,16 +56,14 @@ public static class HeldOutLoss
         {
             using var scope = torch.NewDisposeScope();
             var noise = Draws.Normal(x0.shape, x0.dtype, x0.device, generator);
+            var alphaBar = alphaBars[timesteps[k]]; // one ᾱ_t for the whole batch: broadcasts as [1, …, 1] would
             double sum = 0;
             for (var i = 0; i < n; i += batchSize)
             {
                 using var batchScope = torch.NewDisposeScope();
                 var end = Math.Min(n, i + batchSize);
                 var (x, eps) = (x0[i..end], noise[i..end]);
-                var t = torch.full(end - i, timesteps[k], dtype: ScalarType.Int64, device: x0.device);
-                var shape = Enumerable.Repeat(1L, (int)x0.dim()).ToArray();
-                shape[0] = end - i;
-                var xt = NoiseSchedule.Diffuse(x, eps, alphaBars.index_select(0, t).view(shape));
+                var xt = NoiseSchedule.Diffuse(x, eps, alphaBar);
                 var predicted = SamplerChecks.Predict(model, xt, timesteps[k]);
                 sum += (predicted - eps).to(ScalarType.Float64).square().sum().item<double>();
             }

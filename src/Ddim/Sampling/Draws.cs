@@ -18,7 +18,8 @@ public static class Draws
     public static Tensor Integers(long high, long count, Device device, Generator generator) =>
         OnDevice(torch.randint(high, [count], dtype: ScalarType.Int64, device: CPU, generator: generator), device);
 
-    private static Tensor OnDevice(Tensor cpu, Device device)
+    /// <summary>A tensor drawn on the CPU, as it is on the CPU, else moved to <paramref name="device"/> (the CPU copy is disposed).</summary>
+    internal static Tensor OnDevice(Tensor cpu, Device device)
     {
         if (device.type == DeviceType.CPU)
         {

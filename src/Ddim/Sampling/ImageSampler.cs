@@ -38,6 +38,9 @@ public sealed class ImageSampler
     /// </summary>
     public int GroupSize { get; } = 1;
 
+    /// <summary><paramref name="batchSize"/> rounded up to a multiple of <see cref="GroupSize"/>: the images a batch pays for anyway.</summary>
+    public int WholeGroups(int batchSize) => (batchSize + GroupSize - 1) / GroupSize * GroupSize;
+
     /// <summary>The network, when this sampler wraps a <see cref="UNet"/>.</summary>
     public UNet? Network { get; }
 
@@ -129,7 +132,7 @@ public sealed class ImageSampler
         }
 
         // Work in multiples of the network's group size: a batch of 7 would pay for a padded group of 32 anyway.
-        batchSize = ((batchSize + GroupSize - 1) / GroupSize) * GroupSize;
+        batchSize = WholeGroups(batchSize);
         for (var start = 0; start < count; start += batchSize)
         {
             var b = Math.Min(batchSize, count - start);
@@ -207,8 +210,7 @@ public sealed class ImageSampler
     private static Tensor DrawEach(Generator[] generators, long[] one, ScalarType dtype, Device device)
     {
         using var scope = torch.NewDisposeScope();
-        var x = torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0);
-        return (device.type == DeviceType.CPU ? x : x.to(device)).MoveToOuterDisposeScope();
+        return Draws.OnDevice(torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0), device).MoveToOuterDisposeScope();
     }
 
     /// <summary>Each image draws its step noise from its own generator, so batching does not change the draws.</summary>

@@ -127,7 +127,8 @@ public sealed class NoiseSchedule
 
     /// <summary>
     /// x_t = √ᾱ_t·x_0 + √(1 − ᾱ_t)·ε: a sample of q(x_t | x_0) (DDPM eq. 4, reparameterised) for given noise ε, with
-    /// ᾱ_t one per image, shaped [B, 1, …, 1] to broadcast over <paramref name="x0"/> and <paramref name="noise"/>.
+    /// ᾱ_t one per image, shaped [B, 1, …, 1], or one for all (a scalar tensor), to broadcast over <paramref name="x0"/>
+    /// and <paramref name="noise"/>.
     /// </summary>
     public static Tensor Diffuse(Tensor x0, Tensor noise, Tensor alphaBar) => (alphaBar.sqrt() * x0) + ((1 - alphaBar).sqrt() * noise);
 
