@@ -38,6 +38,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
     [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]
     [InlineData("--sweep --sweep-steps 10,10", "must not repeat")]
+    [InlineData("--resume", "--resume continues a stopped --sweep")]
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();

@@ -129,6 +129,77 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_sweep_stopped_after_two_cells_When_it_is_resumed_Then_only_the_others_run_and_the_scores_equal_an_uninterrupted_sweep()
+    {
+        // Given: a sweep whose cells are saved as they finish, cancelled once two cells are done
+        using var folder = new TempFolder();
+        var inner = ImageSampler.Load(TinyModel(folder));
+        var calls = 0;
+        var sampler = new ImageSampler((x, t) => { calls++; return inner.Model(x, t); }, inner.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
+        var floorSource = SyntheticDigits.Make(30, 8);
+        var plan = new SweepPlan([2, 3], [0.0, 1.0], LargeVariance: false, Ddpm: true);
+        var options = new EvalOptions(Count: 6, Seed: 2, BatchSize: 6);
+        var store = new SweepCellStore(folder.File("cells"), "model A, N = 6");
+        using var cancel = new CancellationTokenSource();
+        var done = 0;
+        Assert.Throws<OperationCanceledException>(() => Sweep.Run(
+            evaluator, sampler, plan, floorSource, options, finished: _ => { if (++done == 2) { cancel.Cancel(); } }, cancel: cancel.Token, store: store));
+        var whole = Sweep.Run(evaluator, inner, plan, floorSource, options);
+
+        // When
+        calls = 0;
+        var ran = new List<string>();
+        var resumed = Sweep.Run(evaluator, sampler, plan, floorSource, options, finished: c => { if (!c.Reused) { ran.Add(c.Settings.ToString()); } }, store: store, resume: true);
+
+        // Then: the two saved cells are read back exactly; the other three (2 + 3 + 20 calls on the one batch of 6) run now
+        Assert.Equal(2, resumed.ReusedCount);
+        Assert.Equal(3, ran.Count);
+        Assert.Equal(2 + 3 + 20, calls);
+        Assert.Equal(whole.Cells.Select(c => c.Settings), resumed.Cells.Select(c => c.Settings));
+        Assert.Equal(whole.Cells.Select(c => c.Score.Fid), resumed.Cells.Select(c => c.Score.Fid));
+        Assert.Equal(whole.Cells.Select(c => c.Score.ClassCounts), resumed.Cells.Select(c => c.Score.ClassCounts));
+        Assert.Equal(whole.Floor.Fid, resumed.Floor.Fid);
+        var again = Sweep.Run(evaluator, sampler, plan, floorSource, options, store: store, resume: true);
+        Assert.Equal(5, again.ReusedCount);
+        Assert.Equal(resumed.Cells.Select(c => (c.Score.Fid, c.Score.ClassKl, c.Score.Elapsed, c.Score.JudgeTime)), again.Cells.Select(c => (c.Score.Fid, c.Score.ClassKl, c.Score.Elapsed, c.Score.JudgeTime)));
+        var context = new SweepContext("ddim eval --sweep --resume", "tiny.ddim", "judge.ddim", "test machine", DateTime.UtcNow);
+        Assert.Contains("reused 5 of 5 cells", SweepReport.Markdown(again, context));
+
+        // And a sweep without --resume starts over: it runs every cell and keeps no older one.
+        var other = new SweepCellStore(folder.File("cells"), "model B, N = 6");
+        Sweep.Run(evaluator, inner, new SweepPlan([2], [0.0], LargeVariance: false, Ddpm: false), floorSource, options, store: other);
+        Assert.Single(Directory.GetFiles(other.Directory));
+        Assert.NotNull(other.TryLoad(new SampleSettings(Steps: 2)));
+    }
+
+    [Fact]
+    public void Given_cells_saved_from_another_model_When_a_sweep_resumes_from_them_Then_a_clear_error_says_how_to_start_over()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = new Judge(SyntheticDigits.TinyJudge);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
+        var plan = new SweepPlan([2], [0.0], LargeVariance: false, Ddpm: false);
+        var options = new EvalOptions(Count: 4, BatchSize: 4);
+        Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(30, 8), options, store: new SweepCellStore(folder.File("cells"), "model A"));
+        var calls = 0;
+        var counting = new ImageSampler((x, t) => { calls++; return sampler.Model(x, t); }, sampler.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+
+        // When
+        var e = Assert.Throws<InvalidDataException>(() =>
+            Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: new SweepCellStore(folder.File("cells"), "model B"), resume: true));
+
+        // Then: nothing ran, and the message names both inputs and the way out
+        Assert.Equal(0, calls);
+        Assert.Contains("model A", e.Message);
+        Assert.Contains("model B", e.Message);
+        Assert.Contains("without --resume", e.Message);
+    }
+
+    [Fact]
     public void Given_sweep_steps_beyond_T_When_the_sweep_starts_Then_a_clear_error_names_the_option()
     {
         using var folder = new TempFolder();

@@ -55,8 +55,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public bool NoDdpm { get; init; }
 
         [CommandOption("--results-dir <DIR>")]
-        [Description("Where the sweep writes NAME.md and NAME.png (default docs/results).")]
+        [Description("Where the sweep writes NAME.md and NAME.png (default docs/results), and each finished cell under NAME.cells/.")]
         public string ResultsDir { get; init; } = "docs/results";
+
+        [CommandOption("--resume")]
+        [Description("With --sweep: reuse the cells that an earlier, stopped run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes.")]
+        public bool Resume { get; init; }
 
         [CommandOption("--name <NAME>")]
         [Description("Base name of the sweep's files (default table1-mnist).")]
@@ -84,6 +88,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (settings.Sweep && sampleSettings.EtaBelow is not null)
         {
             throw new ArgumentException("--eta-below does not apply to --sweep, whose rows set η for every step. Run 'ddim eval --eta 1 --eta-below T' on its own.");
+        }
+
+        if (settings.Resume && !settings.Sweep)
+        {
+            throw new ArgumentException("--resume continues a stopped --sweep; a single configuration has nothing to resume. Add --sweep, or leave --resume out.");
         }
 
         var plan = settings.Sweep ? ParsePlan(settings) : null;
@@ -145,7 +154,15 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         // --- The sweep.
         var configurations = plan.Configurations();
-        AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images.");
+        var machine = SweepContext.ThisMachine(device);
+
+        // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
+        var store = new SweepCellStore(
+            Path.Combine(settings.ResultsDir, settings.Name + ".cells"),
+            string.Create(CultureInfo.InvariantCulture,
+                $"model SHA-256 {FileSha256(modelPath)}, judge SHA-256 {FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {device.type.ToString().ToLowerInvariant()}"));
+        AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
+                               (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume continues a stopped sweep from there)."));
         var result = WithProgress("floor", options.Count, tick =>
             Evaluation.Sweep.Run(
                 evaluator,
@@ -155,11 +172,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 options,
                 starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
                 finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s"))),
+                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
                 imagesDone: tick,
-                cancel: cancellationToken));
+                cancel: cancellationToken,
+                store: store,
+                resume: settings.Resume,
+                machine: machine));
 
-        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, SweepContext.ThisMachine(device), DateTime.UtcNow);
+        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, machine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
@@ -445,10 +465,17 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ["sigma_hat"] = c.Settings.LargeVariance,
             ["network_calls"] = c.NetworkCalls,
             ["score"] = ScoreJson(c.Score),
+            ["reused"] = c.Reused,
         }).ToArray()),
         ["machine"] = context.Machine,
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };
+
+    private static string FileSha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
 
     internal static void WriteJson(string path, JsonObject json)
     {

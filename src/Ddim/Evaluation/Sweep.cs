@@ -95,7 +95,8 @@ public sealed record SweepPlan(
 /// <param name="Settings">The sampler settings.</param>
 /// <param name="NetworkCalls">Network evaluations per image.</param>
 /// <param name="Score">The scores (FID, confidence, balance, wall time).</param>
-public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, QualityScore Score);
+/// <param name="Reused">True when the cell was read from a <see cref="SweepCellStore"/> (an earlier, stopped run of the sweep) rather than run now.</param>
+public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, QualityScore Score, bool Reused = false);
 
 /// <summary>A finished sweep.</summary>
 /// <param name="Plan">What was run.</param>
@@ -125,6 +126,9 @@ public sealed record SweepResult(
 
     /// <summary>The DDPM cell, if it was run.</summary>
     public SweepCell? DdpmCell => Cells.FirstOrDefault(c => c.Settings.Sampler == SamplerKind.Ddpm);
+
+    /// <summary>How many cells came from an earlier run of the sweep (<see cref="SweepCell.Reused"/>).</summary>
+    public int ReusedCount => Cells.Count(c => c.Reused);
 }
 
 /// <summary>Runs a <see cref="SweepPlan"/>: every configuration from the same seeds (so the same x_T), scored by one evaluator.</summary>
@@ -132,8 +136,11 @@ public static class Sweep
 {
     /// <summary>
     /// Scores the real-data floor, then every configuration in turn. <paramref name="starting"/> is told each
-    /// configuration (index, total) before it runs, <paramref name="finished"/> its cell after;
+    /// configuration (index, total) before it runs, <paramref name="finished"/> its cell after (reused cells too);
     /// <paramref name="imagesDone"/> reports images done within the current configuration.
+    /// With a <paramref name="store"/>, each cell is saved there as it finishes. When <paramref name="resume"/> is true,
+    /// cells already saved there are reused instead of run again (all of them are read, and checked, before any work
+    /// starts); otherwise the sweep starts over and the store's old cells are deleted first.
     /// </summary>
     public static SweepResult Run(
         Evaluator evaluator,
@@ -144,21 +151,36 @@ public static class Sweep
         Action<SampleSettings, int, int>? starting = null,
         Action<SweepCell>? finished = null,
         Action<int>? imagesDone = null,
-        CancellationToken cancel = default)
+        CancellationToken cancel = default,
+        SweepCellStore? store = null,
+        bool resume = false,
+        string? machine = null)
     {
         options.Validate();
         plan.Validate(sampler.Schedule);
         var clock = Stopwatch.StartNew();
-        var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
         var configurations = plan.Configurations();
+        var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
+        if (!resume)
+        {
+            store?.Clear();
+        }
+
+        var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
         var cells = new List<SweepCell>();
         for (var i = 0; i < configurations.Count; i++)
         {
             cancel.ThrowIfCancellationRequested();
             var settings = configurations[i];
             starting?.Invoke(settings, i, configurations.Count);
-            var score = evaluator.ScoreSamples(sampler, settings, options, imagesDone);
-            var cell = new SweepCell(settings, settings.NetworkCalls(sampler.Schedule), score);
+            var cell = saved[i];
+            if (cell is null)
+            {
+                var score = evaluator.ScoreSamples(sampler, settings, options, imagesDone);
+                cell = new SweepCell(settings, settings.NetworkCalls(sampler.Schedule), score);
+                store?.Save(cell, machine ?? SweepContext.ThisMachine());
+            }
+
             cells.Add(cell);
             finished?.Invoke(cell);
         }

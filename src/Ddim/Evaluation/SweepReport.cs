@@ -80,7 +80,16 @@ public static class SweepReport
         sb.AppendLine($"- Judge: {context.Judge}");
         sb.AppendLine($"- N = {n:N0} samples per configuration, seed {result.Options.Seed}, batch size {result.Options.BatchSize}");
         sb.AppendLine($"- Machine: {context.Machine}");
-        sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+        if (result.ReusedCount > 0)
+        {
+            var all = result.Cells.Sum(c => c.Score.Elapsed.TotalMinutes);
+            sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min for this run, which reused {result.ReusedCount} of {result.Cells.Count} cells " +
+                          $"saved by an earlier, stopped run of the same sweep (--resume); {all:0.0} min for all cells' sampling and judging; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+        }
+        else
+        {
+            sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+        }
         sb.AppendLine();
         sb.AppendLine("Produced by:");
         sb.AppendLine();

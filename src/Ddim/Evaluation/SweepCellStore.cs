@@ -1,0 +1,126 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Ddim.Sampling;
+
+namespace Ddim.Evaluation;
+
+/// <summary>
+/// A folder holding each finished cell of a sweep as its own JSON file, so that a sweep that stops (Ctrl-C, a session
+/// ending, a crash) can go on where it stopped: a sweep at N = 10,000 runs for hours. A cell is reused only when
+/// everything its scores depend on besides the sampler settings is the same: that is the <see cref="Fingerprint"/>
+/// (model and judge bytes, reference set, N, seed, device), which the caller composes.
+/// </summary>
+public sealed class SweepCellStore
+{
+    private const int Version = 1;
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter() },
+    };
+
+    /// <summary>Opens (without creating) the store in <paramref name="directory"/>.</summary>
+    /// <param name="directory">The folder of cell files; created on the first save.</param>
+    /// <param name="fingerprint">Everything the scores depend on besides the settings, as text (e.g. model and judge SHA-256, N, seed, device).</param>
+    public SweepCellStore(string directory, string fingerprint)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentException.ThrowIfNullOrWhiteSpace(fingerprint);
+        Directory = directory;
+        Fingerprint = fingerprint;
+    }
+
+    /// <summary>The folder of cell files.</summary>
+    public string Directory { get; }
+
+    /// <summary>What the cells' scores depend on besides their settings; a cell made with another fingerprint is never reused.</summary>
+    public string Fingerprint { get; }
+
+    /// <summary>
+    /// The file that holds (or will hold) the cell of <paramref name="settings"/>: a readable name plus a hash of every
+    /// setting, e.g. <c>ddim-s50-eta0.5-3f2a9c1b.json</c>.
+    /// </summary>
+    public string PathOf(SampleSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(settings, Json))))[..8];
+        var name = settings.Sampler == SamplerKind.Ddpm
+            ? $"ddpm-{settings.DdpmVariance.ToString().ToLowerInvariant()}"
+            : settings.LargeVariance
+                ? $"ddim-s{settings.Steps}-sigmahat"
+                : FormattableString.Invariant($"ddim-s{settings.Steps}-eta{settings.Eta:0.###}");
+        return System.IO.Path.Combine(Directory, $"{name}-{hash}.json");
+    }
+
+    /// <summary>
+    /// The saved cell of <paramref name="settings"/>, or null when there is none. A cell saved with another fingerprint,
+    /// or a file that cannot be read, is an error that says what to do: scores from other inputs are never mixed in.
+    /// </summary>
+    public SweepCell? TryLoad(SampleSettings settings)
+    {
+        var path = PathOf(settings);
+        if (!File.Exists(path))
+        {
+            return null;
+        }
+
+        CellFile? file;
+        try
+        {
+            file = JsonSerializer.Deserialize<CellFile>(File.ReadAllText(path), Json);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path} is not a readable sweep cell ({e.Message}). Delete it, and that cell is run again.", e);
+        }
+
+        if (file is null || file.Version != Version || file.Settings != settings || file.Score is null)
+        {
+            throw new InvalidDataException($"{path} is not a sweep cell of this version for {settings}. Delete it, and that cell is run again.");
+        }
+
+        if (file.Fingerprint != Fingerprint)
+        {
+            throw new InvalidDataException(
+                $"{path} was made from other inputs ({file.Fingerprint}) than this sweep ({Fingerprint}). " +
+                $"Run without --resume to start over, or give this sweep another --name (or --results-dir).");
+        }
+
+        return new SweepCell(settings, file.NetworkCalls, file.Score.ToScore(), Reused: true);
+    }
+
+    /// <summary>Deletes every saved cell: a sweep that does not resume starts over, so no older cell is left to mix in later.</summary>
+    public void Clear()
+    {
+        if (System.IO.Directory.Exists(Directory))
+        {
+            foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    /// <summary>Saves a finished cell (atomically), replacing any earlier file of the same settings.</summary>
+    public void Save(SweepCell cell, string machine)
+    {
+        ArgumentNullException.ThrowIfNull(cell);
+        System.IO.Directory.CreateDirectory(Directory);
+        var file = new CellFile(Version, Fingerprint, cell.Settings, cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow);
+        Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
+    }
+
+    private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
+
+    /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
+    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime)
+    {
+        public static ScoreRecord From(QualityScore s) =>
+            new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime);
+
+        public QualityScore ToScore() => new(Label, Count, Fid, ConfidentShare, ClassKl, ClassCounts, Elapsed, JudgeTime);
+    }
+}
