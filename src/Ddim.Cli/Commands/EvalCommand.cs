@@ -135,7 +135,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
-        var modelText = DescribeModel(modelPath, modelFile, network);
+        var modelText = Provenance.DescribeModel(modelPath, modelFile, network);
         var judgeText = DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
@@ -146,7 +146,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
-                WriteJson(json, ReportJson(report, options, modelText, judgeText, device));
+                Provenance.WriteJson(json, ReportJson(report, options, modelText, judgeText, device));
             }
 
             return 0;
@@ -160,7 +160,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var store = new SweepCellStore(
             Path.Combine(settings.ResultsDir, settings.Name + ".cells"),
             string.Create(CultureInfo.InvariantCulture,
-                $"model SHA-256 {FileSha256(modelPath)}, judge SHA-256 {FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {device.type.ToString().ToLowerInvariant()}"));
+                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {device.type.ToString().ToLowerInvariant()}"));
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume continues a stopped sweep from there)."));
         var result = WithProgress("floor", options.Count, tick =>
@@ -179,13 +179,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 resume: settings.Resume,
                 machine: machine));
 
-        var sweepContext = new SweepContext(CommandLine(), modelText, judgeText, machine, DateTime.UtcNow);
+        var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, machine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
         {
-            WriteJson(sweepJson, SweepJson(result, sweepContext));
+            Provenance.WriteJson(sweepJson, SweepJson(result, sweepContext));
         }
 
         return 0;
@@ -220,9 +220,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.Write(ReportTable(folder, scored, floor, null, seed, evaluator));
         if (settings.Json is { } json)
         {
-            WriteJson(json, new JsonObject
+            Provenance.WriteJson(json, new JsonObject
             {
-                ["command"] = CommandLine(),
+                ["command"] = Provenance.CommandLine(),
                 ["images"] = folder,
                 ["judge"] = judgeText,
                 ["num"] = images.Count,
@@ -251,11 +251,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     /// <summary>The description of the configuration running now, shown by the progress display.</summary>
     private static string Current { get; set; } = string.Empty;
-
-    /// <summary>The command as typed, e.g. "ddim eval --sweep --num 10000", quoting arguments with spaces.</summary>
-    internal static string CommandLine() =>
-        "ddim " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Select(a =>
-            a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=,:+@".Contains(c)) ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
 
     private static SampleSettings ParseSampleSettings(Settings s)
     {
@@ -383,36 +378,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         return table;
     }
 
-    internal static string DescribeModel(string path, ModelFile file, UNet network)
-    {
-        var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
-        var data = file.Metadata["training"]?["data"]?.GetValue<string>();
-        var initFrom = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["InitFrom"]?.GetValue<string>();
-        var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
-        if (steps is { } s)
-        {
-            // A run that started from another's weights (InitFrom) counts only its own steps.
-            parts.Add(initFrom is null ? $"{s:N0} training steps" : $"{s:N0} training steps after starting from {initFrom}");
-        }
-
-        if (data is not null)
-        {
-            parts.Add($"data {data}");
-        }
-
-        if (file.Metadata["training"]?["weights"]?.GetValue<string>() == "raw")
-        {
-            parts.Add("raw (non-EMA) weights");
-        }
-
-        if ((file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["TimestepRange"] is JsonArray { Count: 2 } range)
-        {
-            parts.Add($"trained on t ∈ [{range[0]}, {range[1]}) only");
-        }
-
-        return $"{path} ({string.Join(", ", parts)})";
-    }
-
     private static string DescribeJudge(string path, JsonObject metadata)
     {
         var accuracy = metadata["training"]?["test_accuracy"]?.GetValue<double>();
@@ -435,7 +400,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
     {
-        ["command"] = CommandLine(),
+        ["command"] = Provenance.CommandLine(),
         ["model"] = model,
         ["judge"] = judge,
         ["num"] = options.Count,
@@ -470,20 +435,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["machine"] = context.Machine,
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };
-
-    private static string FileSha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-    }
-
-    internal static void WriteJson(string path, JsonObject json)
-    {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
-        Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
-    }
 
     private static string Fmt(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
 }

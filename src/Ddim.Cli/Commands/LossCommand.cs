@@ -89,7 +89,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             foreach (var path in paths)
             {
                 var (network, schedule, file) = ModelFile.LoadNetwork(path, device);
-                models.Add((path, EvalCommand.DescribeModel(path, file, network), new ImageSampler(network, schedule)));
+                models.Add((path, Provenance.DescribeModel(path, file, network), new ImageSampler(network, schedule)));
             }
 
             // The same x_t for every model needs the same ᾱ_t and image shape.
@@ -163,9 +163,9 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         AnsiConsole.Write(table);
         if (settings.Json is { } json)
         {
-            EvalCommand.WriteJson(json, new JsonObject
+            Provenance.WriteJson(json, new JsonObject
             {
-                ["command"] = EvalCommand.CommandLine(),
+                ["command"] = Provenance.CommandLine(),
                 ["data"] = data.Name,
                 ["num"] = settings.Num,
                 ["seed"] = settings.Seed,

@@ -54,7 +54,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         var test = DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, settings.DataDir, Log);
 
         var log = new StringBuilder();
-        log.AppendLine($"# {EvalCommand.CommandLine()}");
+        log.AppendLine($"# {Provenance.CommandLine()}");
         log.AppendLine($"# started {DateTime.UtcNow:yyyy-MM-dd HH:mm:ss} UTC on {SweepContext.ThisMachine()}");
         log.AppendLine($"# config {JsonSerializer.Serialize(config, new JsonSerializerOptions(ModelFile.Json) { WriteIndented = false })}");
         log.AppendLine($"# data {train.Name} ({train.Count:N0} images, SHA-256 {train.Hash}); test {test.Name} ({test.Count:N0} images)");

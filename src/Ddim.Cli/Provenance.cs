@@ -1,0 +1,63 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Models;
+using Spectre.Console;
+
+namespace Ddim.Cli;
+
+/// <summary>What result files record about how they were made: the command line, the model, file hashes; and how they are written.</summary>
+internal static class Provenance
+{
+    /// <summary>The command as typed, e.g. "ddim eval --sweep --num 10000", quoting arguments with spaces.</summary>
+    public static string CommandLine() =>
+        "ddim " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Select(a =>
+            a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=,:+@".Contains(c)) ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
+
+    /// <summary>A model file and what its metadata says of its training, e.g. "models/mnist.ddim (1,623,169 parameters, T = 1000, …)".</summary>
+    public static string DescribeModel(string path, ModelFile file, UNet network)
+    {
+        var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
+        var data = file.Metadata["training"]?["data"]?.GetValue<string>();
+        var initFrom = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["InitFrom"]?.GetValue<string>();
+        var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
+        if (steps is { } s)
+        {
+            // A run that started from another's weights (InitFrom) counts only its own steps.
+            parts.Add(initFrom is null ? $"{s:N0} training steps" : $"{s:N0} training steps after starting from {initFrom}");
+        }
+
+        if (data is not null)
+        {
+            parts.Add($"data {data}");
+        }
+
+        if (file.Metadata["training"]?["weights"]?.GetValue<string>() == "raw")
+        {
+            parts.Add("raw (non-EMA) weights");
+        }
+
+        if ((file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["TimestepRange"] is JsonArray { Count: 2 } range)
+        {
+            parts.Add($"trained on t ∈ [{range[0]}, {range[1]}) only");
+        }
+
+        return $"{path} ({string.Join(", ", parts)})";
+    }
+
+    /// <summary>SHA-256 of a file, lower-case hex.</summary>
+    public static string FileSha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+    }
+
+    /// <summary>Writes a result JSON atomically (indented) and says so.</summary>
+    public static void WriteJson(string path, JsonObject json)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
+    }
+}
