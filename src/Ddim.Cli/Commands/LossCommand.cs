@@ -23,6 +23,10 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         [Description("Held-out images: mnist or fashion-mnist (their test split), or a folder of same-size PNGs. Default mnist.")]
         public string Data { get; init; } = "mnist";
 
+        [CommandOption("--split <SPLIT>")]
+        [Description("With mnist or fashion-mnist: test (default, held out) or train (the images the model learned from). A train loss well below the test loss means the network overfits; equal losses mean it underfits, and more capacity or training is what helps.")]
+        public string Split { get; init; } = "test";
+
         [CommandOption("--data-dir <DIR>")]
         [Description(DataDirOption.Description)]
         public string? DataDir { get; init; }
@@ -75,6 +79,17 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             OutputPaths.RequireWritableFile(settings.Json);
         }
 
+        var train = settings.Split.ToLowerInvariant() switch
+        {
+            "test" => false,
+            "train" => true,
+            _ => throw new ArgumentException($"Unknown --split '{settings.Split}': use test or train."),
+        };
+        if (train && !DatasetFetcher.Known.Any(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ArgumentException($"--split train needs --data mnist or fashion-mnist; a folder ('{settings.Data}') has no splits.");
+        }
+
         var asked = settings.Timesteps is { } list ? NumberList.Parse<int>(list, "--timesteps", "100,500,900") : null;
         if (asked is { Length: 0 })
         {
@@ -107,7 +122,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got {settings.Timesteps}.");
             }
 
-            var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: false);
+            var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: train);
             if (data.Channels != first.Shape[0] || data.Height != first.Shape[1] || data.Width != first.Shape[2])
             {
                 throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}.");
