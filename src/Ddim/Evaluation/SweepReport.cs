@@ -84,7 +84,7 @@ public static class SweepReport
         {
             var all = result.Cells.Sum(c => c.Score.Elapsed.TotalMinutes);
             sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min for this run, which reused {result.ReusedCount} of {result.Cells.Count} cells " +
-                          $"saved by an earlier, stopped run of the same sweep (--resume); {all:0.0} min for all cells' sampling and judging; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+                          $"saved by an earlier, stopped run of the same sweep (--resume; each cell's file records the machine it ran on); {all:0.0} min for all cells' sampling and judging; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
         }
         else
         {
