@@ -16,6 +16,9 @@ public static class CliApp
             config.SetApplicationName("ddim");
             config.SetApplicationVersion(typeof(Ddim.Atomic).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
             config.SetExceptionHandler((e, _) => CliErrors.Report(e));
+
+            // An unknown or misspelt option (--stpes 10) is an error, not silently ignored.
+            config.UseStrictParsing();
             config.AddBranch("data", data =>
             {
                 data.SetDescription("Fetch and verify data sets.");

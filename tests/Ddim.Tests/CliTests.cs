@@ -49,6 +49,23 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_misspelt_option_When_sample_runs_Then_it_fails_instead_of_running_with_the_defaults()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var output = folder.File("out.png");
+
+        var (typo, _) = Run("sample", "--model", model, "--num", "1", "--stpes", "2", "--out", output);
+        Assert.NotEqual(0, typo);
+        Assert.False(File.Exists(output));
+
+        var (spelt, error) = Run("sample", "--model", model, "--num", "1", "--steps", "2", "--out", output);
+        Assert.Equal(0, spelt);
+        Assert.Equal(string.Empty, error);
+        Assert.True(File.Exists(output));
+    }
+
+    [Fact]
     public void Given_a_model_When_sample_writes_a_grid_and_a_folder_Then_valid_PNGs_of_the_stated_size()
     {
         using var folder = new TempFolder();

@@ -166,6 +166,9 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(resumed.Cells.Select(c => (c.Score.Fid, c.Score.ClassKl, c.Score.Elapsed, c.Score.JudgeTime)), again.Cells.Select(c => (c.Score.Fid, c.Score.ClassKl, c.Score.Elapsed, c.Score.JudgeTime)));
         var context = new SweepContext("ddim eval --sweep --resume", "tiny.ddim", "judge.ddim", "test machine", DateTime.UtcNow);
         Assert.Contains("reused 5 of 5 cells", SweepReport.Markdown(again, context));
+        Assert.Contains("The T = 20 column is DDPM", SweepReport.Markdown(again, context));
+        var withoutDdpm = Sweep.Run(evaluator, inner, plan with { Ddpm = false }, floorSource, options);
+        Assert.Contains("left out of this run (--no-ddpm)", SweepReport.Markdown(withoutDdpm, context));
 
         // And a sweep without --resume starts over: it runs every cell and keeps no older one.
         var other = new SweepCellStore(folder.File("cells"), "model B, N = 6");
