@@ -19,6 +19,7 @@ public sealed class SweepCellStore
     private static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
+        IgnoreReadOnlyProperties = true,  // settings are their constructor's values, not what is derived from them
         Converters = { new JsonStringEnumConverter() },
     };
 

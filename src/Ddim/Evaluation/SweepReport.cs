@@ -85,8 +85,9 @@ public static class SweepReport
         if (result.ReusedCount > 0)
         {
             var all = result.Cells.Sum(c => c.Score.Elapsed.TotalMinutes);
-            sb.AppendLine($"- Total wall time: {result.Elapsed.TotalMinutes:0.0} min for this run, which reused {result.ReusedCount} of {result.Cells.Count} cells " +
-                          $"saved by an earlier, stopped run of the same sweep (--resume; each cell's file records the machine it ran on); {all:0.0} min for all cells' sampling and judging; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
+            var thisRun = result.Elapsed.TotalMinutes < 1 ? $"{result.Elapsed.TotalSeconds:0} s" : $"{result.Elapsed.TotalMinutes:0.0} min";
+            sb.AppendLine($"- Total wall time: {thisRun} for this run, which reused {result.ReusedCount} of {result.Cells.Count} cells " +
+                          $"saved by an earlier run of the same sweep (--resume; each cell's file records the machine it ran on); {all:0.0} min for all cells' sampling and judging; finished {context.FinishedUtc:yyyy-MM-dd HH:mm} UTC");
         }
         else
         {
