@@ -14,6 +14,15 @@ public sealed class EvalEndToEndTests : OneTorchThread
     /// <summary>A random (untrained) 8×8 U-Net with T = 20, written as a model file.</summary>
     private static string TinyModel(TempFolder folder) => Tests.TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tiny8x8);
 
+    /// <summary>The same sampler, counting its network calls (one per batch and step) in <paramref name="count"/>.</summary>
+    private static ImageSampler Counted(ImageSampler inner, CallCount count) =>
+        new((x, t) => { count.Value++; return inner.Model(x, t); }, inner.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+
+    private sealed class CallCount
+    {
+        public int Value { get; set; }
+    }
+
     [Fact]
     public void Given_a_tiny_model_and_a_tiny_judge_When_evaluated_Then_it_reports_samples_and_the_real_data_floor()
     {
@@ -134,8 +143,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
         // Given: a sweep whose cells are saved as they finish, cancelled once two cells are done
         using var folder = new TempFolder();
         var inner = ImageSampler.Load(TinyModel(folder));
-        var calls = 0;
-        var sampler = new ImageSampler((x, t) => { calls++; return inner.Model(x, t); }, inner.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+        var calls = new CallCount();
+        var sampler = Counted(inner, calls);
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
         var floorSource = SyntheticDigits.Make(30, 8);
@@ -149,14 +158,14 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var whole = Sweep.Run(evaluator, inner, plan, floorSource, options);
 
         // When
-        calls = 0;
+        calls.Value = 0;
         var ran = new List<string>();
         var resumed = Sweep.Run(evaluator, sampler, plan, floorSource, options, finished: c => { if (!c.Reused) { ran.Add(c.Settings.ToString()); } }, store: store, resume: true);
 
         // Then: the two saved cells are read back exactly; the other three (2 + 3 + 20 calls on the one batch of 6) run now
         Assert.Equal(2, resumed.ReusedCount);
         Assert.Equal(3, ran.Count);
-        Assert.Equal(2 + 3 + 20, calls);
+        Assert.Equal(2 + 3 + 20, calls.Value);
         Assert.Equal(whole.Cells.Select(c => c.Settings), resumed.Cells.Select(c => c.Settings));
         Assert.Equal(whole.Cells.Select(c => c.Score.Fid), resumed.Cells.Select(c => c.Score.Fid));
         Assert.Equal(whole.Cells.Select(c => c.Score.ClassCounts), resumed.Cells.Select(c => c.Score.ClassCounts));
@@ -188,15 +197,15 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var plan = new SweepPlan([2], [0.0], LargeVariance: false, Ddpm: false);
         var options = new EvalOptions(Count: 4, BatchSize: 4);
         Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(30, 8), options, store: new SweepCellStore(folder.File("cells"), "model A"));
-        var calls = 0;
-        var counting = new ImageSampler((x, t) => { calls++; return sampler.Model(x, t); }, sampler.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+        var calls = new CallCount();
+        var counting = Counted(sampler, calls);
 
         // When
         var e = Assert.Throws<InvalidDataException>(() =>
             Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: new SweepCellStore(folder.File("cells"), "model B"), resume: true));
 
         // Then: nothing ran, and the message names both inputs and the way out
-        Assert.Equal(0, calls);
+        Assert.Equal(0, calls.Value);
         Assert.Contains("model A", e.Message);
         Assert.Contains("model B", e.Message);
         Assert.Contains("without --resume", e.Message);
