@@ -45,6 +45,13 @@ internal static class Provenance
         return $"{path} ({string.Join(", ", parts)})";
     }
 
+    /// <summary>A judge file and its test accuracy, e.g. "models/judge/judge.ddim (test accuracy 99.46%)".</summary>
+    public static string DescribeJudge(string path, JsonObject metadata)
+    {
+        var accuracy = metadata["training"]?["test_accuracy"]?.GetValue<double>();
+        return accuracy is { } a ? $"{path} (test accuracy {a.ToString("0.00%", CultureInfo.InvariantCulture)})" : path;
+    }
+
     /// <summary>SHA-256 of a file, lower-case hex.</summary>
     public static string FileSha256(string path)
     {

@@ -304,7 +304,7 @@ public sealed class CliTests : OneTorchThread
         Assert.Contains("has 6 images; --num is 7", Run("loss", "--model", model, "--data", images, "--num", "7").Error);
         Assert.Contains("Unknown data", Run("loss", "--model", model, "--data", folder.File("none")).Error);
         Assert.Contains("Unknown --split 'dev'", Run("loss", "--model", model, "--data", images, "--split", "dev").Error);
-        Assert.Contains("--split train needs --data mnist or fashion-mnist", Run("loss", "--model", model, "--data", images, "--split", "train").Error);
+        Assert.Contains("--split train needs --data mnist or fashion-mnist (a folder of PNGs has no splits)", Run("loss", "--model", model, "--data", images, "--split", "train").Error);
         Assert.Contains("does not match", Run("loss", "--model", model, "--model", TinyModel.Write(folder.File("t50.ddim"), timeSteps: 50), "--data", images, "--num", "5").Error);
     }
 

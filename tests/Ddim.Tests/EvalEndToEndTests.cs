@@ -179,11 +179,60 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var withoutDdpm = Sweep.Run(evaluator, inner, plan with { Ddpm = false }, floorSource, options);
         Assert.Contains("left out of this run (--no-ddpm)", SweepReport.Markdown(withoutDdpm, context));
 
-        // And a sweep without --resume starts over: it runs every cell and keeps no older one.
-        var other = new SweepCellStore(folder.File("cells"), "model B, N = 6");
-        Sweep.Run(evaluator, inner, new SweepPlan([2], [0.0], LargeVariance: false, Ddpm: false), floorSource, options, store: other);
-        Assert.Single(Directory.GetFiles(other.Directory));
-        Assert.NotNull(other.TryLoad(new SampleSettings(Steps: 2)));
+        // And a sweep without --resume never overwrites saved cells: it is refused before any work.
+        calls.Value = 0;
+        var refused = Assert.Throws<InvalidOperationException>(() => Sweep.Run(evaluator, sampler, plan, floorSource, options, store: store));
+        Assert.Contains("holds 5 cell(s)", refused.Message);
+        Assert.Contains("--resume", refused.Message);
+        Assert.Equal(0, calls.Value);
+        Assert.Equal(5, store.Count);
+    }
+
+    [Fact]
+    public void Given_a_cell_When_saved_and_read_back_Then_its_file_name_is_stable_and_every_value_is_exact_NaN_included()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var store = new SweepCellStore(folder.File("cells"), "model A");
+        var settings = new SampleSettings(Steps: 50, Eta: 0.5);
+        var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7));
+
+        // When
+        store.Save(new SweepCell(settings, 50, score), "test machine");
+        var back = store.TryLoad(settings)!;
+
+        // Then: the name is the one the committed cells carry (a readable part and 8 hex digits of the settings' hash)
+        Assert.Equal("ddim-s50-eta0.5-d5200c7f.json", Path.GetFileName(store.PathOf(settings)));
+        Assert.Equal("ddim-s10-eta0-d0c333a9.json", Path.GetFileName(store.PathOf(new SampleSettings(Steps: 10))));
+        Assert.True(back.Reused);
+        Assert.Equal(50, back.NetworkCalls);
+        Assert.True(double.IsNaN(back.Score.Fid));
+        Assert.Equal(score.ConfidentShare, back.Score.ConfidentShare);
+        Assert.Equal(score.ClassKl, back.Score.ClassKl);
+        Assert.Equal(score.ClassCounts, back.Score.ClassCounts);
+        Assert.Equal(score.Elapsed, back.Score.Elapsed);
+        Assert.Equal(score.JudgeTime, back.Score.JudgeTime);
+        Assert.Null(store.TryLoad(new SampleSettings(Steps: 50, Eta: 1)));
+    }
+
+    [Theory]
+    [InlineData("{ not json", "is not a readable sweep cell")]
+    [InlineData("""{ "Version": 2, "Fingerprint": "model A", "Settings": { "Steps": 50, "Eta": 0.5 }, "NetworkCalls": 50 }""", "format version 2, not 1")]
+    [InlineData("""{ "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 20, "Eta": 0.5 }, "NetworkCalls": 50 }""", "holds the cell of DDIM S=20")]
+    [InlineData("""{ "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 50, "Eta": 0.5 }, "NetworkCalls": 50 }""", "it has no score")]
+    public void Given_a_damaged_cell_file_When_a_sweep_resumes_Then_a_clear_error_says_which_file_and_what_is_wrong(string content, string expected)
+    {
+        using var folder = new TempFolder();
+        var store = new SweepCellStore(folder.File("cells"), "model A");
+        var settings = new SampleSettings(Steps: 50, Eta: 0.5);
+        Directory.CreateDirectory(store.Directory);
+        File.WriteAllText(store.PathOf(settings), content);
+
+        var e = Assert.Throws<InvalidDataException>(() => store.TryLoad(settings));
+
+        Assert.Contains(Path.GetFileName(store.PathOf(settings)), e.Message);
+        Assert.Contains(expected, e.Message);
+        Assert.Contains("Delete it", e.Message);
     }
 
     [Fact]
@@ -208,7 +257,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(0, calls.Value);
         Assert.Contains("model A", e.Message);
         Assert.Contains("model B", e.Message);
-        Assert.Contains("without --resume", e.Message);
+        Assert.Contains("another --name", e.Message);
+        Assert.Contains("to start over", e.Message);
     }
 
     [Fact]

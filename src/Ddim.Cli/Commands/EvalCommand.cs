@@ -59,7 +59,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string ResultsDir { get; init; } = "docs/results";
 
         [CommandOption("--resume")]
-        [Description("With --sweep: reuse the cells that an earlier, stopped run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes.")]
+        [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty.")]
         public bool Resume { get; init; }
 
         [CommandOption("--name <NAME>")]
@@ -136,7 +136,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
         var modelText = Provenance.DescribeModel(modelPath, modelFile, network);
-        var judgeText = DescribeJudge(judgePath, judgeMetadata);
+        var judgeText = Provenance.DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
@@ -162,7 +162,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             string.Create(CultureInfo.InvariantCulture,
                 $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {device.type.ToString().ToLowerInvariant()}"));
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
-                               (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume continues a stopped sweep from there)."));
+                               (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         var result = WithProgress("floor", options.Count, tick =>
             Evaluation.Sweep.Run(
                 evaluator,
@@ -212,7 +212,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
-        var judgeText = DescribeJudge(judgePath, judgeMetadata);
+        var judgeText = Provenance.DescribeJudge(judgePath, judgeMetadata);
         AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
         var floor = evaluator.ScoreReal(train, images.Count, seed);
@@ -376,12 +376,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         return table;
-    }
-
-    private static string DescribeJudge(string path, JsonObject metadata)
-    {
-        var accuracy = metadata["training"]?["test_accuracy"]?.GetValue<double>();
-        return accuracy is { } a ? $"{path} (test accuracy {a.ToString("0.00%", CultureInfo.InvariantCulture)})" : path;
     }
 
     private static JsonObject ScoreJson(QualityScore s) => new()

@@ -20,7 +20,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         public string[] Models { get; init; } = [];
 
         [CommandOption("--data <NAME|DIR>")]
-        [Description("Held-out images: mnist or fashion-mnist (their test split), or a folder of same-size PNGs. Default mnist.")]
+        [Description("The images: mnist or fashion-mnist (their test split, held out; --split train for the training images), or a folder of same-size PNGs. Default mnist.")]
         public string Data { get; init; } = "mnist";
 
         [CommandOption("--split <SPLIT>")]
@@ -87,7 +87,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         };
         if (train && !DatasetFetcher.Known.Any(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase)))
         {
-            throw new ArgumentException($"--split train needs --data mnist or fashion-mnist; a folder ('{settings.Data}') has no splits.");
+            throw new ArgumentException($"--split train needs --data mnist or fashion-mnist (a folder of PNGs has no splits); got --data '{settings.Data}'.");
         }
 
         var asked = settings.Timesteps is { } list ? NumberList.Parse<int>(list, "--timesteps", "100,500,900") : null;
@@ -174,7 +174,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             table.AddRow([Markup.Escape(Path.GetFileName(models[i].Path)), .. rows[i].Select(F), F(mean), change]);
         }
 
-        AnsiConsole.MarkupLine($"Held-out ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
+        AnsiConsole.MarkupLine($"{(settings.Split.Equals("train", StringComparison.OrdinalIgnoreCase) ? "Training-set" : "Held-out")} ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
         AnsiConsole.Write(table);
         if (settings.Json is { } json)
         {

@@ -140,7 +140,7 @@ public static class Sweep
     /// <paramref name="imagesDone"/> reports images done within the current configuration.
     /// With a <paramref name="store"/>, each cell is saved there as it finishes. When <paramref name="resume"/> is true,
     /// cells already saved there are reused instead of run again (all of them are read, and checked, before any work
-    /// starts); otherwise the sweep starts over and the store's old cells are deleted first.
+    /// starts); otherwise the store must be empty: saved cells are never overwritten or deleted without being asked.
     /// </summary>
     public static SweepResult Run(
         Evaluator evaluator,
@@ -160,11 +160,14 @@ public static class Sweep
         plan.Validate(sampler.Schedule);
         var clock = Stopwatch.StartNew();
         var configurations = plan.Configurations();
-        var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
-        if (!resume)
+        if (store is not null && !resume && store.Count is > 0 and var count)
         {
-            store?.Clear();
+            throw new InvalidOperationException(
+                $"{store.Directory} holds {count} cell(s) saved by an earlier sweep. Add --resume to reuse them (they must come from the same model, " +
+                "judge, N, seed and device), give this sweep another --name or --results-dir, or delete that folder to start over.");
         }
+
+        var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
         var cells = new List<SweepCell>();

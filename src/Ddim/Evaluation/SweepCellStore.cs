@@ -16,10 +16,14 @@ public sealed class SweepCellStore
 {
     private const int Version = 1;
 
+    // The file names hash this serialisation of the settings, so it must not depend on the platform (NewLine) or on
+    // what SampleSettings derives from its values (read-only properties); NaN is a possible FID and must not throw.
     private static readonly JsonSerializerOptions Json = new()
     {
         WriteIndented = true,
-        IgnoreReadOnlyProperties = true,  // settings are their constructor's values, not what is derived from them
+        NewLine = "\n",
+        IgnoreReadOnlyProperties = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
 
@@ -78,32 +82,29 @@ public sealed class SweepCellStore
             throw new InvalidDataException($"{path} is not a readable sweep cell ({e.Message}). Delete it, and that cell is run again.", e);
         }
 
-        if (file is null || file.Version != Version || file.Settings != settings || file.Score is null)
+        var problem = file is null ? "it is empty"
+            : file.Version != Version ? $"it has format version {file.Version}, not {Version}"
+            : file.Settings != settings ? $"it holds the cell of {file.Settings}, not of {settings}"
+            : file.Score is null ? "it has no score"
+            : null;
+        if (problem is not null)
         {
-            throw new InvalidDataException($"{path} is not a sweep cell of this version for {settings}. Delete it, and that cell is run again.");
+            throw new InvalidDataException($"{path} cannot be reused: {problem}. Delete it, and that cell is run again.");
         }
 
-        if (file.Fingerprint != Fingerprint)
+        var saved = file!;
+        if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(
-                $"{path} was made from other inputs ({file.Fingerprint}) than this sweep ({Fingerprint}). " +
-                $"Run without --resume to start over, or give this sweep another --name (or --results-dir).");
+                $"{path} was made from other inputs ({saved.Fingerprint}) than this sweep ({Fingerprint}). " +
+                $"Give this sweep another --name (or --results-dir), or delete {Directory} to start over.");
         }
 
-        return new SweepCell(settings, file.NetworkCalls, file.Score.ToScore(), Reused: true);
+        return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);
     }
 
-    /// <summary>Deletes every saved cell: a sweep that does not resume starts over, so no older cell is left to mix in later.</summary>
-    public void Clear()
-    {
-        if (System.IO.Directory.Exists(Directory))
-        {
-            foreach (var file in System.IO.Directory.EnumerateFiles(Directory, "*.json"))
-            {
-                File.Delete(file);
-            }
-        }
-    }
+    /// <summary>How many cell files the folder holds (of any sweep).</summary>
+    public int Count => System.IO.Directory.Exists(Directory) ? System.IO.Directory.EnumerateFiles(Directory, "*.json").Count() : 0;
 
     /// <summary>Saves a finished cell (atomically), replacing any earlier file of the same settings.</summary>
     public void Save(SweepCell cell, string machine)
