@@ -85,7 +85,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             "train" => true,
             _ => throw new ArgumentException($"Unknown --split '{settings.Split}': use test or train."),
         };
-        if (train && !DatasetFetcher.Known.Any(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase)))
+        if (train && DatasetFetcher.TryFind(settings.Data) is null)
         {
             throw new ArgumentException($"--split train needs --data mnist or fashion-mnist (a folder of PNGs has no splits); got --data '{settings.Data}'.");
         }
@@ -144,7 +144,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                     return losses;
                 }).ToArray());
 
-            Report(settings, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
+            Report(settings, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
             return 0;
         }
         finally
@@ -156,7 +156,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         }
     }
 
-    private static void Report(Settings settings, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
+    private static void Report(Settings settings, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
     {
         static string F(double v) => v.ToString("0.00000", CultureInfo.InvariantCulture);
         var table = new Table().AddColumn("model");
@@ -174,7 +174,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             table.AddRow([Markup.Escape(Path.GetFileName(models[i].Path)), .. rows[i].Select(F), F(mean), change]);
         }
 
-        AnsiConsole.MarkupLine($"{(settings.Split.Equals("train", StringComparison.OrdinalIgnoreCase) ? "Training-set" : "Held-out")} ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
+        AnsiConsole.MarkupLine($"{(train ? "Training-set" : "Held-out")} ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
         AnsiConsole.Write(table);
         if (settings.Json is { } json)
         {

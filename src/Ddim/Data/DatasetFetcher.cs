@@ -59,9 +59,13 @@ public static class DatasetFetcher
             ? env
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "ddim", "datasets");
 
+    /// <summary>The known data set of that name (case-insensitive), or null.</summary>
+    public static DatasetSource? TryFind(string name) =>
+        Known.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase));
+
     /// <summary>Finds a known data set by name, or throws with the list of names.</summary>
     public static DatasetSource Find(string name) =>
-        Known.FirstOrDefault(k => string.Equals(k.Name, name, StringComparison.OrdinalIgnoreCase))
+        TryFind(name)
         ?? throw new ArgumentException($"Unknown data set '{name}'. Known: {string.Join(", ", Known.Select(k => k.Name))}, or a folder of PNG images.");
 
     /// <summary>

@@ -63,7 +63,7 @@ public static class ImageFolder
     /// </summary>
     public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null, bool train = true)
     {
-        var known = DatasetFetcher.Known.FirstOrDefault(k => string.Equals(k.Name, spec, StringComparison.OrdinalIgnoreCase));
+        var known = DatasetFetcher.TryFind(spec);
         if (known is not null)
         {
             return DatasetFetcher.Load(known, train, dataRoot, log);
