@@ -9,16 +9,19 @@ using static TorchSharp.torch;
 namespace Ddim.Bench;
 
 /// <summary>
-/// A DDPM training step, whole and in its two parts, at batch 64: the network's forward and backward pass, and the updates that
-/// walk the parameter tensors one by one (gradient clipping, AdamW, EMA: several small ops per tensor). On a GPU the
-/// second part's op count could matter more than its arithmetic (README, "Training on a GPU"); here it is measured
-/// on a tiny U-Net (base 8 channels) and on the bundled shape (base 32), against the forward and backward pass.
+/// A DDPM training step, whole and in its two parts, at batch 64: the network's forward and backward pass, and the updates
+/// (gradient clipping, AdamW, EMA), either tensor by tensor (several small ops on each of ~240 parameter tensors) or on
+/// one buffer that holds them all (<see cref="FlatParameters"/>, what <see cref="Trainer"/> does). On a GPU every small
+/// op is also a kernel launch (README, "Training on a GPU"); here the op count is measured on a tiny U-Net (base 8
+/// channels), where it dominates, and on the bundled shape (base 32), against the forward and backward pass.
 /// </summary>
 [SimpleJob(RuntimeMoniker.Net10_0, warmupCount: 2, iterationCount: 8)]
 public class TrainingPhases
 {
     private UNet unet = null!;
     private UNet ema = null!;
+    private FlatParameters? weights;
+    private FlatParameters? emaWeights;
     private AdamW optimizer = null!;
     private Tensor x = null!;
     private Tensor t = null!;
@@ -27,6 +30,10 @@ public class TrainingPhases
     /// <summary>The U-Net's base channels: 8 (tiny, per-op cost dominates) or 32 (the bundled model's shape).</summary>
     [Params(8, 32)]
     public int BaseChannels { get; set; }
+
+    /// <summary>Updates on one buffer (true, as training does) or tensor by tensor (false).</summary>
+    [Params(false, true)]
+    public bool OneBuffer { get; set; }
 
     [GlobalSetup]
     public void Setup()
@@ -37,7 +44,17 @@ public class TrainingPhases
         unet = new UNet(config);
         ema = new UNet(config);
         unet.train();
-        optimizer = optim.AdamW(unet.parameters(), 1e-4);
+        if (OneBuffer)
+        {
+            weights = new FlatParameters(unet);
+            emaWeights = new FlatParameters(ema);
+            optimizer = optim.AdamW([weights.All], 1e-4);
+        }
+        else
+        {
+            optimizer = optim.AdamW(unet.parameters(), 1e-4);
+        }
+
         var gen = new Generator(1);
         x = torch.randn([64, 1, 28, 28], generator: gen);
         t = torch.randint(1000, [64], generator: gen);
@@ -65,8 +82,20 @@ public class TrainingPhases
     public void ParameterUpdates()
     {
         using var scope = torch.NewDisposeScope();
+        if (weights is not null && emaWeights is not null)
+        {
+            nn.utils.clip_grad_norm_([weights.All], 1.0);
+            optimizer.step();
+            Trainer.UpdateEma(weights.All, emaWeights.All, 0.999);
+            return;
+        }
+
         nn.utils.clip_grad_norm_(unet.parameters(), 1.0);
         optimizer.step();
-        Trainer.UpdateEma(unet, ema, 0.999);
+        using var noGrad = torch.no_grad();
+        foreach (var (p, q) in unet.parameters().Zip(ema.parameters()))
+        {
+            q.mul_(0.999).add_(p, alpha: 0.001);
+        }
     }
 }
