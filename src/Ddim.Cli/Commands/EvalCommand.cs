@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Data;
 using Ddim.Evaluation;
+using Ddim.Imaging;
 using Ddim.Models;
 using Ddim.Sampling;
 using Ddim.Schedules;
@@ -152,7 +153,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             return 0;
         }
 
-        // --- The sweep.
+        // --- The sweep. Its page ends with a plot: check that it can be drawn before the cells run, not after.
+        ImageGrid.RequireNativeLibrary("The sweep draws a PNG plot of its table", "run the sweep on a machine that has it");
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
 

@@ -10,6 +10,27 @@ public static class ImageGrid
     /// <summary>The largest grid side, in pixels, that we agree to render in memory.</summary>
     public const int MaxSide = 16384;
 
+    /// <summary>
+    /// Throws a clear <see cref="InvalidOperationException"/> when SkiaSharp's native library (which PNG grids and the
+    /// sweep's plot need) cannot be loaded here. Call it before long work whose end writes images, so that a missing
+    /// system library (libfontconfig1 on bare Linux images) is found before the work, not after it.
+    /// </summary>
+    /// <param name="need">What needs it, for the message ("SampleEvery = 500 writes PNG sample grids").</param>
+    /// <param name="alternative">How to do without it, for the message ("set SampleEvery to 0 in the preset").</param>
+    public static void RequireNativeLibrary(string need, string alternative)
+    {
+        try
+        {
+            Grid(new byte[1], count: 1, channels: 1, height: 1, width: 1, columns: 1, padding: 0);
+        }
+        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
+        {
+            throw new InvalidOperationException(
+                $"{need}, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]}). " +
+                $"Install what it needs (libfontconfig1 on Debian and Ubuntu) or {alternative}.", e);
+        }
+    }
+
     /// <summary>Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W] on any device; output bytes [B, H, W, C].</summary>
     public static byte[] ToBytes(Tensor images)
     {

@@ -67,7 +67,11 @@ public static class Trainer
         log ??= _ => { };
         device ??= CPU;
         RequireDataFitsModel(config.Model, data);
-        RequireImageEncoder(config.SampleEvery);
+        if (config.SampleEvery > 0)
+        {
+            // Find out before the first step, not after hours of training.
+            ImageGrid.RequireNativeLibrary($"SampleEvery = {config.SampleEvery} writes PNG sample grids", "set SampleEvery to 0 in the preset");
+        }
         Directory.CreateDirectory(outDir);
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var logPath = Path.Combine(outDir, "loss.jsonl");
@@ -333,26 +337,6 @@ public static class Trainer
         var x0 = DdimSampler.Sample((x, t) => ema.forward(x, t), xT, schedule, Timetable.Create(Spacing.Seed, schedule.T, config.SampleSteps));
         var png = ImageGrid.Grid(x0.cpu(), columns: 8);
         Atomic.WriteAllBytes(path, png);
-    }
-
-    /// <summary>Sample grids need SkiaSharp's native library: find out before the first step, not after hours of training.</summary>
-    private static void RequireImageEncoder(int sampleEvery)
-    {
-        if (sampleEvery == 0)
-        {
-            return;
-        }
-
-        try
-        {
-            ImageGrid.Grid(new byte[1], count: 1, channels: 1, height: 1, width: 1, columns: 1, padding: 0);
-        }
-        catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
-        {
-            throw new InvalidOperationException(
-                $"SampleEvery = {sampleEvery} writes PNG sample grids, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]}). " +
-                "Install what it needs (libfontconfig1 on Debian and Ubuntu) or set SampleEvery to 0 in the preset.", e);
-        }
     }
 
     /// <summary>
