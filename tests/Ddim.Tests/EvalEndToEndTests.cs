@@ -113,7 +113,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         if (Environment.GetEnvironmentVariable("DDIM_KEEP_SWEEP") is { Length: > 0 } keep)
         {
             File.Copy(md, Path.Combine(keep, "sweep.md"), true);
-            File.Copy(png, Path.Combine(keep, "sweep.png"), true);
+            File.Copy(png!, Path.Combine(keep, "sweep.png"), true);
         }
 
         // Then: 3 rows (η = 0, η = 1, σ̂) × 2 columns + the DDPM cell over all T = 20 steps
@@ -132,9 +132,17 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Contains("Real-data floor", text);
         Assert.Contains("table1-mnist.png", text);
 
-        var bytes = File.ReadAllBytes(png);
+        var bytes = File.ReadAllBytes(png!);
         Assert.True(bytes.Length > 1000);
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, bytes[..4]);
+
+        // And without a plot (where SkiaSharp's native library is missing): the same page, no image and no link to one.
+        var (mdOnly, noPlot) = SweepReport.Write(folder.File("no-plot"), result, context, "table", plot: false);
+        Assert.Null(noPlot);
+        Assert.False(File.Exists(folder.File("no-plot/table.png")));
+        var plain = File.ReadAllText(mdOnly);
+        Assert.DoesNotContain(".png", plain);
+        Assert.Contains("| η = 0.0 |", plain);
     }
 
     [Fact]

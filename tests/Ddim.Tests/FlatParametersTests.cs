@@ -83,6 +83,59 @@ public sealed class FlatParametersTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_flattened_parameters_When_two_backward_passes_run_with_the_optimisers_zero_grad_between_Then_the_gradients_stay_in_the_buffer()
+    {
+        // Given
+        using var net = TinyModel.Network(seed: 5);
+        using var flat = new FlatParameters(net);
+        using var optimizer = optim.AdamW([flat.All], lr: 1e-3);
+        using var x = torch.randn([2, 1, 28, 28], generator: new Generator(7));
+        using var t = torch.tensor(new long[] { 20, 70 });
+        net.forward(x, t).square().sum().backward();
+        using var first = flat.Grad.clone();
+
+        // When
+        optimizer.zero_grad();
+        Assert.Equal(0f, flat.Grad.abs().sum().item<float>());
+        net.forward(x, t).square().sum().backward();
+
+        // Then: the same gradient again (not twice it, not lost to a new tensor), and still one per parameter slice.
+        Assert.True(first.allclose(flat.Grad, rtol: 1e-5, atol: 1e-7));
+        Assert.Equal(1.0, net.parameters().Sum(p => p.grad!.abs().sum().item<float>()) / flat.Grad.abs().sum().item<float>(), 1e-5);
+    }
+
+    [Fact]
+    public void Given_an_EMA_copy_When_flattened_without_gradients_Then_it_has_no_gradient_buffer()
+    {
+        using var net = TinyModel.Network(seed: 6);
+        using var flat = new FlatParameters(net, gradients: false);
+
+        Assert.Throws<InvalidOperationException>(() => flat.Grad);
+        Assert.All(net.parameters(), p => Assert.Null(p.grad));
+    }
+
+    [Fact]
+    public void Given_an_AdamW_state_whose_parameters_took_different_numbers_of_steps_When_loaded_into_one_buffer_Then_a_clear_error()
+    {
+        // Given: AdamW skips parameters without a gradient, so their step counts fall behind.
+        using var net = TinyModel.Network(seed: 10);
+        using var perParameter = optim.AdamW(net.parameters(), lr: 1e-3);
+        RandomGradients(net, 1);
+        perParameter.step();
+        net.parameters().First().grad = null;
+        perParameter.step();
+        var saved = Save(perParameter.save_state_dict);
+
+        // When
+        using var flat = new FlatParameters(net);
+        using var optimizer = optim.AdamW([flat.All], lr: 1e-3);
+        var e = Assert.Throws<InvalidDataException>(() => flat.LoadAdamW(optimizer, new BinaryReader(new MemoryStream(saved))));
+
+        // Then
+        Assert.Contains("different step counts", e.Message);
+    }
+
+    [Fact]
     public void Given_an_AdamW_state_per_parameter_When_loaded_into_one_buffer_and_saved_Then_the_bytes_are_the_same()
     {
         // Given: an AdamW over the parameters one by one, after three steps (the layout old checkpoints hold).

@@ -153,8 +153,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             return 0;
         }
 
-        // --- The sweep. Its page ends with a plot: check that it can be drawn before the cells run, not after.
-        ImageGrid.RequireNativeLibrary("The sweep draws a PNG plot of its table", "run the sweep on a machine that has it");
+        // --- The sweep. Its plot needs SkiaSharp's native library: say before the cells run, not after, if it will be left out.
+        var plotProblem = ImageGrid.NativeLibraryProblem();
+        if (plotProblem is not null)
+        {
+            AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(plotProblem)}, so the sweep will write its table without the PNG plot. " +
+                                   "Install libfontconfig1 (Debian, Ubuntu) and run the same command with --resume to add the plot from the saved cells.");
+        }
+
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
 
@@ -182,9 +188,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 machine: machine));
 
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, machine, DateTime.UtcNow);
-        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name);
+        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
-        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
+        AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
         {
             Provenance.WriteJson(sweepJson, SweepJson(result, sweepContext));

@@ -30,16 +30,20 @@ public static class SweepReport
     public const string DefaultName = "table1-mnist";
 
     /// <summary>
-    /// Writes <c>NAME.md</c> and <c>NAME.png</c> into <paramref name="directory"/> (created if needed), atomically.
-    /// Returns the two paths.
+    /// Writes <c>NAME.md</c> and, unless <paramref name="plot"/> is false, <c>NAME.png</c> into
+    /// <paramref name="directory"/> (created if needed), atomically. Returns the paths written (Plot null without a plot).
     /// </summary>
-    public static (string Markdown, string Plot) Write(string directory, SweepResult result, SweepContext context, string name = DefaultName)
+    public static (string Markdown, string? Plot) Write(string directory, SweepResult result, SweepContext context, string name = DefaultName, bool plot = true)
     {
         Directory.CreateDirectory(directory);
         var md = Path.Combine(directory, name + ".md");
-        var png = Path.Combine(directory, name + ".png");
-        Atomic.WriteAllBytes(png, Plot(result));
-        Atomic.WriteAllText(md, Markdown(result, context, Path.GetFileName(png)));
+        var png = plot ? Path.Combine(directory, name + ".png") : null;
+        if (png is not null)
+        {
+            Atomic.WriteAllBytes(png, Plot(result));
+        }
+
+        Atomic.WriteAllText(md, Markdown(result, context, png is null ? null : Path.GetFileName(png)));
         return (md, png);
     }
 

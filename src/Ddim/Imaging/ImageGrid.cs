@@ -19,15 +19,23 @@ public static class ImageGrid
     /// <param name="alternative">How to do without it, for the message ("set SampleEvery to 0 in the preset").</param>
     public static void RequireNativeLibrary(string need, string alternative)
     {
+        if (NativeLibraryProblem() is { } problem)
+        {
+            throw new InvalidOperationException($"{need}, but {problem}. Install what it needs (libfontconfig1 on Debian and Ubuntu) or {alternative}.");
+        }
+    }
+
+    /// <summary>Why SkiaSharp's native library cannot be used here ("SkiaSharp's native library cannot be used here (…)"), or null when it can.</summary>
+    public static string? NativeLibraryProblem()
+    {
         try
         {
             Grid(new byte[1], count: 1, channels: 1, height: 1, width: 1, columns: 1, padding: 0);
+            return null;
         }
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
-            throw new InvalidOperationException(
-                $"{need}, but SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]}). " +
-                $"Install what it needs (libfontconfig1 on Debian and Ubuntu) or {alternative}.", e);
+            return $"SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]})";
         }
     }
 

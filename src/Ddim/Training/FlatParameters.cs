@@ -8,22 +8,27 @@ namespace Ddim.Training;
 /// A module's parameters moved into one contiguous buffer, each parameter a view of its slice, with gradients that are
 /// likewise views of one gradient buffer. Gradient clipping, AdamW, the EMA update and zeroing the gradients then run
 /// as a handful of ops on one tensor (<see cref="All"/>) instead of a few ops on each of the U-Net's ~240 parameter
-/// tensors. The arithmetic is the same, element by element; what goes is the per-op cost: measured on the CPU for a
-/// tiny U-Net, the updates took 11.3 ms a step as ~3,000 small ops and 0.75 ms on one buffer, and on a GPU each small
-/// op also costs a kernel launch.
+/// tensors (~3,000 small ops a step, each a kernel launch on a GPU). AdamW and the EMA do the same arithmetic per
+/// element; clipping's gradient norm becomes one reduction instead of a norm of per-tensor norms (last-bit differences).
 /// </summary>
 /// <remarks>
-/// Build it after the module's weights are loaded and moved to their device: both replace the parameters' storage, which
-/// would cut them off from the buffer. Checkpoints keep the per-parameter layout of TorchSharp's AdamW
-/// (<see cref="SaveAdamW"/>, <see cref="LoadAdamW"/>), so they read and write the same files as before.
+/// Build it after the module is moved to its device (moving replaces the parameters' storage). Afterwards nothing may
+/// replace a parameter's storage or gradient: no <c>module.to(…)</c>, no <c>module.zero_grad()</c> (TorchSharp's sets
+/// gradients to none; zero them with the optimiser's <c>zero_grad()</c> or <see cref="Grad"/><c>.zero_()</c>), and no
+/// assignment to <c>p.grad</c> (copy into it instead); loading weights with <c>module.load</c> copies in place and is
+/// fine. Checkpoints keep the per-parameter layout of TorchSharp's AdamW (<see cref="SaveAdamW"/>,
+/// <see cref="LoadAdamW"/>), so they read and write the same files as before.
 /// </remarks>
 internal sealed class FlatParameters : IDisposable
 {
     private readonly Parameter[] parameters;
     private readonly long[] offsets;
+    private readonly Tensor? grad;
 
     /// <summary>Moves <paramref name="module"/>'s parameters (in <c>parameters()</c> order) into one buffer.</summary>
-    public FlatParameters(nn.Module module)
+    /// <param name="module">The network.</param>
+    /// <param name="gradients">Also give the parameters one gradient buffer (false for a copy that is never trained, such as the EMA).</param>
+    public FlatParameters(nn.Module module, bool gradients = true)
     {
         parameters = module.parameters().ToArray();
         if (parameters.Length == 0)
@@ -45,8 +50,8 @@ internal sealed class FlatParameters : IDisposable
             total += parameters[i].numel();
         }
 
-        All = new Parameter(torch.empty(total, first.dtype, first.device), requires_grad: true);
-        Grad = torch.zeros(total, first.dtype, first.device);
+        All = (Parameter)new Parameter(torch.empty(total, first.dtype, first.device), requires_grad: true).DetachFromDisposeScope();
+        grad = gradients ? torch.zeros(total, first.dtype, first.device).DetachFromDisposeScope() : null;
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         for (var i = 0; i < parameters.Length; i++)
@@ -55,17 +60,24 @@ internal sealed class FlatParameters : IDisposable
             var slice = Slice(All, i);
             slice.copy_(p);
             p.set_(slice); // the parameter now reads and writes its slice of the buffer
-            p.grad = Slice(Grad, i); // autograd accumulates into an existing gradient in place
+            if (grad is not null)
+            {
+                p.grad = Slice(grad, i); // autograd accumulates into an existing gradient in place
+            }
         }
 
-        All.grad = Grad;
+        if (grad is not null)
+        {
+            All.grad = grad;
+        }
     }
 
     /// <summary>All the weights as one parameter, whose gradient is <see cref="Grad"/>: what the optimiser and clipping see.</summary>
     public Parameter All { get; }
 
     /// <summary>All the gradients, one buffer; each parameter's gradient is a view of its slice.</summary>
-    public Tensor Grad { get; }
+    /// <exception cref="InvalidOperationException">Built without gradients.</exception>
+    public Tensor Grad => grad ?? throw new InvalidOperationException("These parameters were flattened without a gradient buffer.");
 
     /// <summary>
     /// Writes <paramref name="optimizer"/>'s state (an AdamW over <see cref="All"/>) as an AdamW over the module's own
@@ -99,7 +111,12 @@ internal sealed class FlatParameters : IDisposable
         var (flat, states) = States(optimizer, perParameter);
         if (states.Any(s => s.step != states[0].step))
         {
-            throw new InvalidDataException("its AdamW state has different step counts for different parameters");
+            throw new InvalidDataException("its AdamW state has different step counts for different parameters, which one buffer cannot hold");
+        }
+
+        if (states.Any(s => s.max_exp_avg_sq is not null))
+        {
+            throw new InvalidDataException("its AdamW state is AMSGrad's, which this trainer does not use");
         }
 
         optimizer.state_dict().Options[0].LoadStateDict(perParameter.state_dict().Options[0]);
@@ -119,7 +136,7 @@ internal sealed class FlatParameters : IDisposable
     public void Dispose()
     {
         All.Dispose();
-        Grad.Dispose();
+        grad?.Dispose();
     }
 
     private Tensor Slice(Tensor buffer, int i) => buffer.narrow(0, offsets[i], parameters[i].numel()).view(parameters[i].shape);

@@ -138,7 +138,7 @@ public static class Trainer
         // Each network's weights (and gradients) as one buffer: clipping, AdamW and the EMA update are a few ops a step
         // instead of a few per parameter tensor (~240 in the U-Net), each of which a GPU would launch as a kernel.
         using var weights = new FlatParameters(model);
-        using var emaWeights = new FlatParameters(ema);
+        using var emaWeights = new FlatParameters(ema, gradients: false);
         using var workingWeights = working is null ? null : new FlatParameters(working);
         using var optimizer = optim.AdamW([weights.All], lr: config.LearningRate, weight_decay: config.WeightDecay);
         if (optimizerState is not null)
