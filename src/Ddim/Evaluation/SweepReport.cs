@@ -37,13 +37,14 @@ public static class SweepReport
     {
         Directory.CreateDirectory(directory);
         var md = Path.Combine(directory, name + ".md");
-        var png = plot ? Path.Combine(directory, name + ".png") : null;
-        if (png is not null)
+        string? png = null;
+        if (plot)
         {
+            png = Path.Combine(directory, name + ".png");
             Atomic.WriteAllBytes(png, Plot(result));
         }
 
-        Atomic.WriteAllText(md, Markdown(result, context, png is null ? null : Path.GetFileName(png)));
+        Atomic.WriteAllText(md, Markdown(result, context, plot ? name + ".png" : null));
         return (md, png);
     }
 
