@@ -244,6 +244,42 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_sweep_with_saved_cells_When_it_reports_saved_cells_only_Then_nothing_is_sampled_and_a_missing_cell_is_a_clear_error()
+    {
+        // Given: a sweep of three cells, two of them saved (the third deleted)
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var judge = new Judge(SyntheticDigits.TinyJudge);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
+        var plan = new SweepPlan([2, 3], [0.0], LargeVariance: true, Ddpm: false);
+        var options = new EvalOptions(Count: 4, BatchSize: 4);
+        var store = new SweepCellStore(folder.File("cells"), "model A, device cuda");
+        var whole = Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(30, 8), options, store: store);
+        var calls = new CallCount();
+        var counting = Counted(sampler, calls);
+
+        // When: every cell is saved
+        var report = Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: store, resume: true, savedOnly: true);
+
+        // Then: all are read back, none is sampled
+        Assert.Equal(0, calls.Value);
+        Assert.Equal(whole.Cells.Count, report.ReusedCount);
+        Assert.Equal(whole.Cells.Select(c => c.Score.Fid), report.Cells.Select(c => c.Score.Fid));
+
+        // When: one cell is missing
+        File.Delete(store.PathOf(plan.Configurations()[^1]));
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: store, resume: true, savedOnly: true));
+
+        // Then: the error names the missing cell and the way to finish it, and nothing ran
+        Assert.Equal(0, calls.Value);
+        Assert.Contains("1 of the sweep's 4 cells are not saved", e.Message);
+        Assert.Contains(plan.Configurations()[^1].ToString(), e.Message);
+        Assert.Contains("--resume on the device that made the others", e.Message);
+        Assert.Throws<ArgumentException>(() => Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: store, savedOnly: true));
+    }
+
+    [Fact]
     public void Given_cells_saved_from_another_model_When_a_sweep_resumes_from_them_Then_a_clear_error_says_how_to_start_over()
     {
         // Given

@@ -63,6 +63,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty.")]
         public bool Resume { get; init; }
 
+        [CommandOption("--cells-from <DEVICE>")]
+        [Description("With --sweep --resume: report the cells that a run of the same sweep with --device DEVICE (cpu or cuda) saved, e.g. to draw the plot of a GPU sweep on a machine without a GPU. Nothing is sampled, so every cell must be saved already; the floor is scored here.")]
+        public string? CellsFrom { get; init; }
+
         [CommandOption("--name <NAME>")]
         [Description("Base name of the sweep's files (default table1-mnist).")]
         public string Name { get; init; } = SweepReport.DefaultName;
@@ -95,6 +99,17 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         {
             throw new ArgumentException("--resume continues a stopped --sweep; a single configuration has nothing to resume. Add --sweep, or leave --resume out.");
         }
+
+        if (settings.CellsFrom is not null && !(settings.Sweep && settings.Resume))
+        {
+            throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
+        }
+
+        var cellsDevice = settings.CellsFrom?.ToLowerInvariant() switch
+        {
+            null or "cpu" or "cuda" => settings.CellsFrom?.ToLowerInvariant(),
+            _ => throw new ArgumentException($"Unknown --cells-from '{settings.CellsFrom}'; use cpu or cuda, the --device of the run that saved the cells."),
+        };
 
         var plan = settings.Sweep ? ParsePlan(settings) : null;
         if (settings.Name.Length == 0 || settings.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
@@ -163,12 +178,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
+        cellsDevice ??= device.type.ToString().ToLowerInvariant();
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
             Path.Combine(settings.ResultsDir, settings.Name + ".cells"),
             string.Create(CultureInfo.InvariantCulture,
-                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {device.type.ToString().ToLowerInvariant()}"));
+                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {cellsDevice}"));
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         var result = WithProgress("floor", options.Count, tick =>
@@ -185,9 +201,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 cancel: cancellationToken,
                 store: store,
                 resume: settings.Resume,
-                machine: machine));
+                machine: machine,
+                savedOnly: settings.CellsFrom is not null));
 
-        var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, machine, DateTime.UtcNow);
+        var reportMachine = settings.CellsFrom is null ? machine : $"{machine} drew this report from cells made with --device {cellsDevice} (each cell's file records its machine)";
+        var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");

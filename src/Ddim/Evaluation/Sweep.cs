@@ -141,6 +141,9 @@ public static class Sweep
     /// With a <paramref name="store"/>, each cell is saved there as it finishes. When <paramref name="resume"/> is true,
     /// cells already saved there are reused instead of run again (all of them are read, and checked, before any work
     /// starts); otherwise the store must be empty: saved cells are never overwritten or deleted without being asked.
+    /// With <paramref name="savedOnly"/> (which needs <paramref name="resume"/>), nothing is sampled: every cell must be
+    /// saved already, and the result is the report of those cells beside a floor scored here, e.g. to draw the plot of a
+    /// sweep that ran on another device.
     /// </summary>
     public static SweepResult Run(
         Evaluator evaluator,
@@ -154,10 +157,16 @@ public static class Sweep
         CancellationToken cancel = default,
         SweepCellStore? store = null,
         bool resume = false,
-        string? machine = null)
+        string? machine = null,
+        bool savedOnly = false)
     {
         options.Validate();
         plan.Validate(sampler.Schedule);
+        if (savedOnly && !(resume && store is not null))
+        {
+            throw new ArgumentException("A sweep of saved cells only needs a cell store to resume from.", nameof(savedOnly));
+        }
+
         var clock = Stopwatch.StartNew();
         var configurations = plan.Configurations();
         if (store is not null && !resume && store.Count is > 0 and var count)
@@ -168,6 +177,13 @@ public static class Sweep
         }
 
         var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
+        if (savedOnly && configurations.Where((_, i) => saved[i] is null).ToList() is { Count: > 0 } missing)
+        {
+            throw new InvalidOperationException(
+                $"{missing.Count} of the sweep's {configurations.Count} cells are not saved under {store!.Directory} " +
+                $"({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", …" : string.Empty)}), and this run only reports saved cells. " +
+                "Finish them with the same sweep and --resume on the device that made the others.");
+        }
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
         var cells = new List<SweepCell>();
