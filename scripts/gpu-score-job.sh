@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# GPU job, part 2 (the next device command, on the same warm machine as scripts/gpu-train-job.sh): score its model D
+# further, all at once: the Table 1 sweep at N = NUM (one process per η row, the σ̂ row with η = 1's, sharing one cell
+# store; then a merge that reuses all 20 cells), DDPM over all T at N = NUM, and (BIG > 0) DDIM S = 50 η = 0 at
+# N = BIG. Each gets EVAL_TO seconds. Results: $OUT/res2.part-* (split tar of $W/res2) and device2.log. The sweep's
+# plot needs SkiaSharp's native dependencies; without them, draw it later anywhere with
+# `ddim eval --sweep --resume --cells-from cuda --no-ddpm --num NUM --results-dir DIR --name NAME` on the cells.
+# It ran as `EVAL_TO=275 bash scripts/gpu-score-job.sh` for the bundled model's phase 2.
+set -uo pipefail
+T0=$(date +%s); EVAL_TO=${EVAL_TO:-160}
+el() { echo $(( $(date +%s) - T0 )); }
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/device2.log") 2>&1
+NUM=${NUM:-1000}; BIG=${BIG:-0}; DEV=${DEV:-cuda}; W=${W:-/tmp/w}; R=$W/res; R2=$W/res2; mkdir -p $R2
+if [ -z "${APP:-}" ]; then
+  TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  export DDIM_DATA=$W/datasets LD_LIBRARY_PATH=$TL:${LD_LIBRARY_PATH:-}
+  APP=$W/app/app/Ddim.Cli
+fi
+[ -f $R/D.ddim ] || { echo "no $R/D.ddim: job1 did not run on this machine"; exit 3; }
+M=$R/D.ddim; P=
+sw() { timeout $EVAL_TO $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 "$@"; }
+sw --sweep-etas 0 --no-large-variance > $R2/sweep-0.txt 2>&1 & P="$P $!"
+sw --sweep-etas 0.2 --no-large-variance > $R2/sweep-0.2.txt 2>&1 & P="$P $!"
+sw --sweep-etas 0.5 --no-large-variance > $R2/sweep-0.5.txt 2>&1 & P="$P $!"
+sw --sweep-etas 1 > $R2/sweep-1.txt 2>&1 & P="$P $!"  # and the σ̂ row
+ev() { name=$1; shift; timeout $EVAL_TO $APP eval --model $M --device $DEV --threads 2 --batch-size 1024 --json $R2/eval-$name.json "$@" > $R2/eval-$name.txt 2>&1 & P="$P $!"; }
+ev D-ddpm-n$NUM --num $NUM --sampler ddpm
+if [ "$BIG" -gt 0 ]; then ev D-s50-e0-n$BIG --num $BIG --steps 50 --eta 0; fi
+wait $P
+echo "scored at $(el) s"
+timeout 60 $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 --json $R2/table1-D.json > $R2/sweep-merge.txt 2>&1
+tail -n 14 $R2/sweep-merge.txt
+python3 - $R2 <<'PY'
+import json, glob, sys
+for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
+    d = json.load(open(f)); s = d["samples"]
+    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+PY
+cp "$OUT/device2.log" $R2/; (cd $W && tar -cf res2.tar res2) && split -b 15000000 $W/res2.tar $OUT/res2.part-; ls -la $OUT
+echo "done at $(el) s"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# GPU job, part 1 (one device command): probe the trainer's rate in float32 and bfloat16 (PROBE steps each), keep the
+# faster, train PRESET until TRAIN_END seconds into the job (Steps, CosineDecayFrom at 30% and CheckpointEvery are set
+# from the probe's rate), export, and score on the GPU: DDIM S = 50 and 10 at η = 0 and 1 (N = NUM, seed 0) and the
+# held-out loss beside BASE. Results: $OUT/res.part-* (split tar of $W/res, model D.ddim included) and device.log.
+# Made for a bare GPU machine with python3 + a CUDA PyTorch and no .NET: run from the repository root, with the pack of
+# scripts/pack-gpu.sh in PACK (default .gpu, which git ignores: carry it). scripts/gpu-score-job.sh is part 2.
+# It made the bundled model's phase 2 (docs/results/bundled-5m-phase2/):  TRAIN_END=480 bash scripts/gpu-train-job.sh
+set -uo pipefail
+T0=$(date +%s); TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
+el() { echo $(( $(date +%s) - T0 )); }
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+exec > >(tee "$OUT/device.log") 2>&1
+nvidia-smi -L 2>/dev/null; nproc
+NUM=${NUM:-1000}; DEV=${DEV:-cuda}; PRESET=${PRESET:-presets/mnist-gpu-phase2.json}; BASE=${BASE:-models/mnist-5m-phase1.ddim}
+W=${W:-/tmp/w}; R=$W/res; PACK=${PACK:-.gpu}; mkdir -p $W/app $R
+if [ -z "${APP:-}" ]; then
+  TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  python3 -c 'import torch;print("torch", torch.__version__, torch.version.cuda)'
+  tar -xJf $PACK/app.tar.xz -C $W/app; tar -xJf $PACK/data.tar.xz -C $W
+  export DDIM_DATA=$W/datasets LD_LIBRARY_PATH=$TL:${LD_LIBRARY_PATH:-}
+  APP=$W/app/app/Ddim.Cli
+fi
+pack() { cp "$OUT/device.log" $R/ 2>/dev/null; rm -f $OUT/res.part-*; (cd $W && tar -cf res.tar res) && split -b 15000000 $W/res.tar $OUT/res.part-; ls -la $OUT; }
+echo "unpacked at $(el) s"
+# 1. Probes: PROBE steps in each precision; steps/s from the log's lines at 20 and PROBE.
+for prec in Float32 BFloat16; do
+  python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/probe-$prec.json','w'))"
+  timeout 60 $APP train --preset $W/probe-$prec.json --out $W/probe-$prec --device $DEV --threads 4 > $R/probe-$prec.txt 2>&1
+  tail -c 300 $R/probe-$prec.txt; cp $W/probe-$prec/loss.jsonl $R/probe-$prec.loss.jsonl 2>/dev/null
+done
+python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" <<'PY'
+import json, sys, os
+W, now, end, preset = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rates = {}
+for prec in ("Float32", "BFloat16"):
+    try:
+        L = [json.loads(l) for l in open(f"{W}/probe-{prec}/loss.jsonl")]
+        a, b = L[0], L[-1]
+        rates[prec] = (b["step"] - a["step"]) / (b["elapsed_s"] - a["elapsed_s"])
+    except Exception as e:
+        print(f"probe {prec} failed: {e}")
+print("probe steps/s:", {k: round(v, 2) for k, v in rates.items()})
+if not rates: sys.exit(3)
+prec = "BFloat16" if rates.get("BFloat16", 0) > 1.1 * rates.get("Float32", 0) else "Float32"
+sps = rates[prec]
+steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
+c = json.load(open(preset))
+c["Steps"] = max(steps, 500); c["CosineDecayFrom"] = int(c["Steps"] * 0.3) // 100 * 100; c["CheckpointEvery"] = c["Steps"] // 3
+if prec != "Float32": c["Precision"] = prec
+json.dump(c, open(f"{W}/res/D.json", "w"), indent=2)
+print(f"chose {prec}: {sps:.2f} steps/s at batch {c['BatchSize']} -> {c['Steps']} steps, cosine from {c['CosineDecayFrom']}")
+PY
+[ -f $R/D.json ] || { echo "PROBES FAILED"; pack; exit 3; }
+echo "probed at $(el) s"
+# 2. Train.
+timeout $(( TRAIN_END - $(el) + 40 )) $APP train --preset $R/D.json --out $W/run-D --device $DEV --threads 4 > $R/train-D.txt 2>&1
+echo "trained at $(el) s"; tail -c 500 $R/train-D.txt
+[ -f $W/run-D/model.ddim ] || $APP export --checkpoint $W/run-D/checkpoint.ddim --out $W/run-D/model.ddim
+cp $W/run-D/model.ddim $R/D.ddim; cp $W/run-D/loss.jsonl $R/D.loss.jsonl
+# 3. Score on the GPU, all at once (N = 1000, seed 0), and the held-out loss beside phase 1's.
+P=
+for cfg in "50 0" "50 1" "10 0" "10 1"; do
+  set -- $cfg
+  timeout $EVAL_TO $APP eval --model $R/D.ddim --device $DEV --threads 2 --num $NUM --steps $1 --eta $2 --batch-size 1024 --json $R/eval-D-s$1-e$2.json > $R/eval-D-s$1-e$2.txt 2>&1 & P="$P $!"
+done
+timeout $EVAL_TO $APP loss --model $R/D.ddim --model $BASE --device $DEV --threads 2 --num $NUM --json $R/loss-D.json > $R/loss-D.txt 2>&1 & P="$P $!"
+wait $P
+echo "scored at $(el) s"
+python3 - $R <<'PY'
+import json, glob, sys
+for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
+    d = json.load(open(f)); s = d["samples"]
+    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+PY
+tail -n 15 $R/loss-D.txt
+pack
+echo "done at $(el) s"
