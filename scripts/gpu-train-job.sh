@@ -6,6 +6,8 @@
 # Made for a bare GPU machine with python3 + a CUDA PyTorch and no .NET: run from the repository root, with the pack of
 # scripts/pack-gpu.sh in PACK (default .gpu, which git ignores: carry it). scripts/gpu-score-job.sh is part 2.
 # It made the bundled model's phase 2 (docs/results/bundled-5m-phase2/):  TRAIN_END=480 bash scripts/gpu-train-job.sh
+# A device that takes at most 64 MiB of working tree needs checkpoints/ and the models the job does not read (all but
+# PRESET's InitFrom and BASE; the judge travels in the pack) moved out of the checkout while the job is sent.
 set -uo pipefail
 T0=$(date +%s); TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
 el() { echo $(( $(date +%s) - T0 )); }

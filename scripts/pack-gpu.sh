@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what an NVIDIA GPU machine without .NET or internet needs to run ddim there: the CUDA build
-# (scripts/cuda-build.sh) as app.tar.xz, the MNIST files as data.tar.xz, and run.sh. About 40 MB.
+# (scripts/cuda-build.sh) as app.tar.xz, the MNIST files as data.tar.xz, and run.sh. About 45 MB.
 #   scripts/pack-gpu.sh [OUT_DIR]            (default: .gpu, which git ignores)
 # There, from a folder that holds what the options name (the repository, for presets and models):
 #   bash OUT_DIR/run.sh train --preset presets/mnist-large-b512.json --out runs/large

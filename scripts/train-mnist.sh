@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Trains (or resumes) an MNIST model on the CPU in the background-friendly way used to make the 1.6M-parameter model
-# (models/mnist-1.6m.ddim, bundled until 2026-11-27; the bundled 5.0M model came from presets/mnist-gpu.json on a GPU).
+# (models/mnist-1.6m.ddim, bundled until 2026-11-27; the bundled 5.0M model came from presets/mnist-gpu.json and
+# presets/mnist-gpu-phase2.json on a GPU).
 #   scripts/train-mnist.sh [RUN_DIR] [PRESET]   (defaults: runs/mnist, presets/mnist.json)
 # Phase 1 is presets/mnist.json (21,000 steps from random weights; its final state is checkpoints/mnist/). Phase 2,
 # presets/mnist-phase2.json, starts from that checkpoint (InitFrom) with its own warm-up and decay:
