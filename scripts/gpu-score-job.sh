@@ -4,7 +4,8 @@
 # store; then a merge that reuses all 20 cells), DDPM over all T at N = NUM, and (BIG > 0) DDIM S = 50 η = 0 at
 # N = BIG. Each gets EVAL_TO seconds. Results: $OUT/res2.part-* (split tar of $W/res2) and device2.log. The sweep's
 # plot needs SkiaSharp's native dependencies; without them, draw it later anywhere with
-# `ddim eval --sweep --resume --cells-from cuda --no-ddpm --num NUM --results-dir DIR --name NAME` on the cells.
+# `ddim eval --sweep --resume --cells-from cuda --no-ddpm --num NUM --model D.ddim --results-dir DIR --name NAME` on the
+# cells (the same model file: the cells are tied to its SHA-256).
 # It ran as `EVAL_TO=275 bash scripts/gpu-score-job.sh` for the bundled model's phase 2.
 set -uo pipefail
 T0=$(date +%s); EVAL_TO=${EVAL_TO:-160}

@@ -50,7 +50,7 @@ sps = rates[prec]
 steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
 c = json.load(open(preset))
 c["Steps"] = max(steps, 500); c["CosineDecayFrom"] = int(c["Steps"] * 0.3) // 100 * 100; c["CheckpointEvery"] = c["Steps"] // 3
-if prec != "Float32": c["Precision"] = prec
+c["Precision"] = prec
 json.dump(c, open(f"{W}/res/D.json", "w"), indent=2)
 print(f"chose {prec}: {sps:.2f} steps/s at batch {c['BatchSize']} -> {c['Steps']} steps, cosine from {c['CosineDecayFrom']}")
 PY

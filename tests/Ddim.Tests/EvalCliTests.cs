@@ -41,6 +41,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--resume", "--resume continues a stopped --sweep")]
     [InlineData("--sweep --cells-from cuda", "--cells-from reports the saved cells of a sweep: use it with --sweep --resume")]
     [InlineData("--sweep --resume --cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
+    [InlineData("--cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();

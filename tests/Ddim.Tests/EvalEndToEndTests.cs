@@ -277,6 +277,21 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Contains(plan.Configurations()[^1].ToString(), e.Message);
         Assert.Contains("--resume on the device that made the others", e.Message);
         Assert.Throws<ArgumentException>(() => Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: store, savedOnly: true));
+
+        // And: cells asked for with another device's fingerprint get the caller's advice, not a suggestion to delete them
+        var otherDevice = new SweepCellStore(store.Directory, "model A, device cpu", mismatchAdvice: "Check --cells-from.");
+        var mismatch = Assert.Throws<InvalidDataException>(() =>
+            Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: otherDevice, resume: true, savedOnly: true));
+        Assert.Contains("Check --cells-from.", mismatch.Message);
+        Assert.DoesNotContain("delete", mismatch.Message);
+
+        // And: no cells at all points at the folder
+        var empty = new SweepCellStore(folder.File("no-cells"), "model A, device cuda");
+        var none = Assert.Throws<InvalidOperationException>(() =>
+            Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: empty, resume: true, savedOnly: true));
+        Assert.Contains("No sweep cells are saved under", none.Message);
+        Assert.Contains("--results-dir and --name", none.Message);
+        Assert.Equal(0, calls.Value);
     }
 
     [Fact]

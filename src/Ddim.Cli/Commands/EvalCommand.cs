@@ -100,16 +100,16 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--resume continues a stopped --sweep; a single configuration has nothing to resume. Add --sweep, or leave --resume out.");
         }
 
-        if (settings.CellsFrom is not null && !(settings.Sweep && settings.Resume))
-        {
-            throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
-        }
-
         var cellsDevice = settings.CellsFrom?.ToLowerInvariant() switch
         {
             null or "cpu" or "cuda" => settings.CellsFrom?.ToLowerInvariant(),
             _ => throw new ArgumentException($"Unknown --cells-from '{settings.CellsFrom}'; use cpu or cuda, the --device of the run that saved the cells."),
         };
+
+        if (settings.CellsFrom is not null && !(settings.Sweep && settings.Resume))
+        {
+            throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
+        }
 
         var plan = settings.Sweep ? ParsePlan(settings) : null;
         if (settings.Name.Length == 0 || settings.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
@@ -184,7 +184,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var store = new SweepCellStore(
             Path.Combine(settings.ResultsDir, settings.Name + ".cells"),
             string.Create(CultureInfo.InvariantCulture,
-                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {cellsDevice}"));
+                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {cellsDevice}"),
+            settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         var result = WithProgress("floor", options.Count, tick =>
@@ -204,7 +205,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 machine: machine,
                 savedOnly: settings.CellsFrom is not null));
 
-        var reportMachine = settings.CellsFrom is null ? machine : $"{machine} drew this report from cells made with --device {cellsDevice} (each cell's file records its machine)";
+        var reportMachine = settings.CellsFrom is null
+            ? machine
+            : $"the cells' own, made with --device {cellsDevice} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));

@@ -177,12 +177,18 @@ public static class Sweep
         }
 
         var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
+        if (savedOnly && store!.Count == 0)
+        {
+            throw new InvalidOperationException($"No sweep cells are saved under {store.Directory}, and this run only reports saved cells: check --results-dir and --name.");
+        }
+
         if (savedOnly && configurations.Where((_, i) => saved[i] is null).ToList() is { Count: > 0 } missing)
         {
             throw new InvalidOperationException(
                 $"{missing.Count} of the sweep's {configurations.Count} cells are not saved under {store!.Directory} " +
                 $"({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", …" : string.Empty)}), and this run only reports saved cells. " +
-                "Finish them with the same sweep and --resume on the device that made the others.");
+                "Ask for the plan the saved sweep ran (--sweep-steps, --sweep-etas, --no-large-variance, --no-ddpm), " +
+                "or finish the missing cells with the same sweep and --resume on the device that made the others.");
         }
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);

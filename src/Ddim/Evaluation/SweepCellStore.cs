@@ -16,6 +16,8 @@ public sealed class SweepCellStore
 {
     private const int Version = 1;
 
+    private readonly string mismatchAdvice;
+
     // The file names hash this serialisation of the settings, so it must not depend on the platform (NewLine) or on
     // what SampleSettings derives from its values (read-only properties); NaN is a possible FID and must not throw.
     private static readonly JsonSerializerOptions Json = new()
@@ -30,12 +32,17 @@ public sealed class SweepCellStore
     /// <summary>Opens (without creating) the store in <paramref name="directory"/>.</summary>
     /// <param name="directory">The folder of cell files; created on the first save.</param>
     /// <param name="fingerprint">Everything the scores depend on besides the settings, as text (e.g. model and judge SHA-256, N, seed, device).</param>
-    public SweepCellStore(string directory, string fingerprint)
+    /// <param name="mismatchAdvice">
+    /// What the error for a cell made with another fingerprint tells the user to do. By default: give the sweep another
+    /// --name or --results-dir, or delete the folder to start over.
+    /// </param>
+    public SweepCellStore(string directory, string fingerprint, string? mismatchAdvice = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentException.ThrowIfNullOrWhiteSpace(fingerprint);
         Directory = directory;
         Fingerprint = fingerprint;
+        this.mismatchAdvice = mismatchAdvice ?? $"Give this sweep another --name (or --results-dir), or delete {directory} to start over.";
     }
 
     /// <summary>The folder of cell files.</summary>
@@ -96,8 +103,7 @@ public sealed class SweepCellStore
         if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(
-                $"{path} was made from other inputs ({saved.Fingerprint}) than this sweep ({Fingerprint}). " +
-                $"Give this sweep another --name (or --results-dir), or delete {Directory} to start over.");
+                $"{path} was made from other inputs ({saved.Fingerprint}) than this sweep ({Fingerprint}). {mismatchAdvice}");
         }
 
         return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);
