@@ -16,8 +16,6 @@ public sealed class SweepCellStore
 {
     private const int Version = 1;
 
-    private readonly string mismatchAdvice;
-
     // The file names hash this serialisation of the settings, so it must not depend on the platform (NewLine) or on
     // what SampleSettings derives from its values (read-only properties); NaN is a possible FID and must not throw.
     private static readonly JsonSerializerOptions Json = new()
@@ -28,6 +26,8 @@ public sealed class SweepCellStore
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter() },
     };
+
+    private readonly string mismatchAdvice;
 
     /// <summary>Opens (without creating) the store in <paramref name="directory"/>.</summary>
     /// <param name="directory">The folder of cell files; created on the first save.</param>
