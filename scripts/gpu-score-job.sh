@@ -8,17 +8,11 @@
 # cells (the same model file: the cells are tied to its SHA-256).
 # It ran as `EVAL_TO=275 bash scripts/gpu-score-job.sh` for the bundled model's phase 2.
 set -uo pipefail
-T0=$(date +%s); EVAL_TO=${EVAL_TO:-160}
-el() { echo $(( $(date +%s) - T0 )); }
-export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-job-common.sh"
+EVAL_TO=${EVAL_TO:-160}
 exec > >(tee "$OUT/device2.log") 2>&1
-NUM=${NUM:-1000}; BIG=${BIG:-0}; DEV=${DEV:-cuda}; W=${W:-/tmp/w}; R=$W/res; R2=$W/res2; mkdir -p $R2
-if [ -z "${APP:-}" ]; then
-  TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  export DDIM_DATA=$W/datasets LD_LIBRARY_PATH=$TL:${LD_LIBRARY_PATH:-}
-  APP=$W/app/app/Ddim.Cli
-fi
+BIG=${BIG:-0}; R=$W/res; R2=$W/res2; mkdir -p $R2
+ddim_app
 [ -f $R/D.ddim ] || { echo "no $R/D.ddim: job1 did not run on this machine"; exit 3; }
 M=$R/D.ddim; P=
 sw() { timeout $EVAL_TO $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 "$@"; }
@@ -33,11 +27,6 @@ wait $P
 echo "scored at $(el) s"
 timeout 60 $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 --json $R2/table1-D.json > $R2/sweep-merge.txt 2>&1
 tail -n 14 $R2/sweep-merge.txt
-python3 - $R2 <<'PY'
-import json, glob, sys
-for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
-    d = json.load(open(f)); s = d["samples"]
-    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
-PY
-cp "$OUT/device2.log" $R2/; (cd $W && tar -cf res2.tar res2) && split -b 15000000 $W/res2.tar $OUT/res2.part-; ls -la $OUT
+print_scores $R2
+cp "$OUT/device2.log" $R2/; send res2
 echo "done at $(el) s"

@@ -9,22 +9,14 @@
 # A device that takes at most 64 MiB of working tree needs checkpoints/ and the models the job does not read (all but
 # PRESET's InitFrom and BASE; the judge travels in the pack) moved out of the checkout while the job is sent.
 set -uo pipefail
-T0=$(date +%s); TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
-el() { echo $(( $(date +%s) - T0 )); }
-export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source "$(dirname "${BASH_SOURCE[0]}")/gpu-job-common.sh"
+TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
 exec > >(tee "$OUT/device.log") 2>&1
 nvidia-smi -L 2>/dev/null; nproc
-NUM=${NUM:-1000}; DEV=${DEV:-cuda}; PRESET=${PRESET:-presets/mnist-gpu-phase2.json}; BASE=${BASE:-models/mnist-5m-phase1.ddim}
-W=${W:-/tmp/w}; R=$W/res; PACK=${PACK:-.gpu}; mkdir -p $W/app $R
-if [ -z "${APP:-}" ]; then
-  TL=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
-  python3 -c 'import torch;print("torch", torch.__version__, torch.version.cuda)'
-  tar -xJf $PACK/app.tar.xz -C $W/app; tar -xJf $PACK/data.tar.xz -C $W
-  export DDIM_DATA=$W/datasets LD_LIBRARY_PATH=$TL:${LD_LIBRARY_PATH:-}
-  APP=$W/app/app/Ddim.Cli
-fi
-pack() { cp "$OUT/device.log" $R/ 2>/dev/null; rm -f $OUT/res.part-*; (cd $W && tar -cf res.tar res) && split -b 15000000 $W/res.tar $OUT/res.part-; ls -la $OUT; }
+PRESET=${PRESET:-presets/mnist-gpu-phase2.json}; BASE=${BASE:-models/mnist-5m-phase1.ddim}
+R=$W/res; mkdir -p $R
+ddim_app unpack
+pack() { cp "$OUT/device.log" $R/ 2>/dev/null; send res; }
 echo "unpacked at $(el) s"
 # 1. Probes: PROBE steps in each precision; steps/s from the log's lines at 20 and PROBE.
 for prec in Float32 BFloat16; do
@@ -70,12 +62,7 @@ done
 timeout $EVAL_TO $APP loss --model $R/D.ddim --model $BASE --device $DEV --threads 2 --num $NUM --json $R/loss-D.json > $R/loss-D.txt 2>&1 & P="$P $!"
 wait $P
 echo "scored at $(el) s"
-python3 - $R <<'PY'
-import json, glob, sys
-for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
-    d = json.load(open(f)); s = d["samples"]
-    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
-PY
+print_scores $R
 tail -n 15 $R/loss-D.txt
 pack
 echo "done at $(el) s"

@@ -246,7 +246,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     [Fact]
     public void Given_a_sweep_with_saved_cells_When_it_reports_saved_cells_only_Then_nothing_is_sampled_and_a_missing_cell_is_a_clear_error()
     {
-        // Given: a sweep of three cells, two of them saved (the third deleted)
+        // Given: a sweep of four cells, all saved
         using var folder = new TempFolder();
         var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(SyntheticDigits.TinyJudge);

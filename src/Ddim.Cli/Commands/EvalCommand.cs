@@ -100,11 +100,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--resume continues a stopped --sweep; a single configuration has nothing to resume. Add --sweep, or leave --resume out.");
         }
 
-        var cellsDevice = settings.CellsFrom?.ToLowerInvariant() switch
+        var cellsDevice = settings.CellsFrom?.ToLowerInvariant();
+        if (cellsDevice is not (null or "cpu" or "cuda"))
         {
-            null or "cpu" or "cuda" => settings.CellsFrom?.ToLowerInvariant(),
-            _ => throw new ArgumentException($"Unknown --cells-from '{settings.CellsFrom}'; use cpu or cuda, the --device of the run that saved the cells."),
-        };
+            throw new ArgumentException($"Unknown --cells-from '{settings.CellsFrom}'; use cpu or cuda, the --device of the run that saved the cells.");
+        }
 
         if (settings.CellsFrom is not null && !(settings.Sweep && settings.Resume))
         {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Shared by scripts/gpu-train-job.sh and scripts/gpu-score-job.sh (sourced, not run): the clock, the output folder,
+# the ddim build to run, the score summary and the split archive that brings results back.
+export DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+T0=$(date +%s)
+el() { echo $(( $(date +%s) - T0 )); }
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+NUM=${NUM:-1000}; DEV=${DEV:-cuda}; W=${W:-/tmp/w}; PACK=${PACK:-.gpu}
+
+# Sets APP, unless given, to the pack's build run against python3's CUDA libtorch; `ddim_app unpack` first unpacks the pack
+# (app and MNIST files) into $W.
+ddim_app() {
+  [ -n "${APP:-}" ] && return
+  local tl
+  tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  if [ "${1:-}" = unpack ]; then
+    python3 -c 'import torch;print("torch", torch.__version__, torch.version.cuda)'
+    mkdir -p $W/app; tar -xJf $PACK/app.tar.xz -C $W/app; tar -xJf $PACK/data.tar.xz -C $W
+  fi
+  export DDIM_DATA=$W/datasets LD_LIBRARY_PATH=$tl:${LD_LIBRARY_PATH:-}
+  APP=$W/app/app/Ddim.Cli
+}
+
+# One line per eval-*.json in folder $1.
+print_scores() {
+  python3 - "$1" <<'PY'
+import json, glob, sys
+for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
+    d = json.load(open(f)); s = d["samples"]
+    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+PY
+}
+
+# Sends folder $W/$1 back as $OUT/$1.part-* (a tar split into 15 MB parts: the device returns files of 16 MiB at most).
+send() {
+  rm -f $OUT/$1.part-*
+  (cd $W && tar -cf $1.tar $1) && split -b 15000000 $W/$1.tar $OUT/$1.part-
+  ls -la $OUT
+}
