@@ -51,6 +51,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
             Assert.True(double.IsFinite(score.Fid) && score.Fid >= 0, $"{score.Label}: FID {score.Fid}");
             Assert.InRange(score.ConfidentShare, 0, 1);
             Assert.InRange(score.ClassKl, 0, Math.Log(SyntheticDigits.Classes) + 1e-12);
+            Assert.NotNull(score.Manifold);
+            Assert.Equal(24, score.Manifold.RealCount);
+            Assert.InRange(score.Manifold.Precision, 0, 1);
+            Assert.InRange(score.Manifold.Recall, 0, 1);
         }
 
         // A random network's "samples" are noise: far worse than real images.
@@ -61,6 +65,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var again = evaluator.Evaluate(sampler, settings, train, options);
         Assert.Equal(report.Samples.Fid, again.Samples.Fid);
         Assert.Equal(report.Floor.Fid, again.Floor.Fid);
+        Assert.Equal(report.Samples.Manifold, again.Samples.Manifold);
+        Assert.Equal(report.Floor.Manifold, again.Floor.Manifold);
     }
 
     [Fact]
@@ -203,7 +209,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
         using var folder = new TempFolder();
         var store = new SweepCellStore(folder.File("cells"), "model A");
         var settings = new SampleSettings(Steps: 50, Eta: 0.5);
-        var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7));
+        var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7),
+            new PrecisionRecall(0.7 + 0.1, 2.0 / 3, 3, 4));
 
         // When
         store.Save(new SweepCell(settings, 50, score), "test machine");
@@ -220,7 +227,31 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(score.ClassCounts, back.Score.ClassCounts);
         Assert.Equal(score.Elapsed, back.Score.Elapsed);
         Assert.Equal(score.JudgeTime, back.Score.JudgeTime);
+        Assert.Equal(score.Manifold, back.Score.Manifold);
         Assert.Null(store.TryLoad(new SampleSettings(Steps: 50, Eta: 1)));
+    }
+
+    [Fact]
+    public void Given_a_cell_saved_before_precision_and_recall_were_measured_When_read_back_Then_it_has_its_scores_and_no_precision_or_recall()
+    {
+        // Given: a cell file as the committed ones are, without "Manifold"
+        using var folder = new TempFolder();
+        var store = new SweepCellStore(folder.File("cells"), "model A");
+        var settings = new SampleSettings(Steps: 10);
+        Directory.CreateDirectory(store.Directory);
+        File.WriteAllText(store.PathOf(settings), """
+            { "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 10, "Eta": 0 }, "NetworkCalls": 10,
+              "Score": { "Label": "DDIM S=10 η=0", "Count": 4, "Fid": 34.5, "ConfidentShare": 0.75, "ClassKl": 0.01, "ClassCounts": [1, 1, 2],
+                         "Elapsed": "00:00:05.8301818", "JudgeTime": "00:00:00.9847819" },
+              "Machine": "elsewhere", "FinishedUtc": "2026-11-27T08:33:20Z" }
+            """);
+
+        // When
+        var back = store.TryLoad(settings)!;
+
+        // Then
+        Assert.Equal(34.5, back.Score.Fid);
+        Assert.Null(back.Score.Manifold);
     }
 
     [Theory]

@@ -15,6 +15,10 @@ namespace Ddim.Evaluation;
 /// <param name="ClassCounts">Images per predicted class.</param>
 /// <param name="Elapsed">Wall time to produce and judge the images.</param>
 /// <param name="JudgeTime">The part of <paramref name="Elapsed"/> spent judging them.</param>
+/// <param name="Manifold">
+/// Precision and recall against as many reference images (fidelity and diversity apart); null where they were not
+/// measured (scores saved before they existed, or fewer than k + 1 images).
+/// </param>
 public sealed record QualityScore(
     string Label,
     int Count,
@@ -23,7 +27,8 @@ public sealed record QualityScore(
     double ClassKl,
     IReadOnlyList<long> ClassCounts,
     TimeSpan Elapsed,
-    TimeSpan JudgeTime)
+    TimeSpan JudgeTime,
+    PrecisionRecall? Manifold = null)
 {
     /// <summary>Wall time spent producing the images (sampling), without judging them.</summary>
     public TimeSpan SamplingTime => Elapsed - JudgeTime;
@@ -69,12 +74,16 @@ public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, Quali
 
 /// <summary>
 /// Scores image sets against a reference set with a <see cref="Judge"/>: FID in the judge's feature space,
-/// the share of confident classifications, and the class balance. The reference statistics are computed once,
-/// so one evaluator serves a whole sweep.
+/// precision and recall, the share of confident classifications, and the class balance. The reference statistics
+/// are computed once, so one evaluator serves a whole sweep.
 /// </summary>
 public sealed class Evaluator
 {
+    /// <summary>Seeds the fixed choice of reference images that precision and recall compare a set of N images with.</summary>
+    private const long ManifoldReferenceSeed = 0;
+
     private readonly int judgeBatchSize;
+    private readonly float[] referenceFeatures;
 
     /// <summary>Fits the reference Gaussian (e.g. to the MNIST test split) with <paramref name="judge"/>.</summary>
     public Evaluator(Judge judge, ImageDataset reference, double confidence = 0.9, int judgeBatchSize = 500)
@@ -95,6 +104,8 @@ public sealed class Evaluator
         }
 
         Reference = meter.Features.ToGaussian();
+        using var features = meter.FeatureMatrix();
+        referenceFeatures = features.data<float>().ToArray();
     }
 
     /// <summary>The judge.</summary>
@@ -187,7 +198,32 @@ public sealed class Evaluator
 
     /// <summary>Scores whatever a meter has measured against the reference set.</summary>
     public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime) =>
-        new(label, (int)meter.Count, FrechetDistance.Compute(meter.Features.ToGaussian(), Reference), meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime);
+        new(label, (int)meter.Count, FrechetDistance.Compute(meter.Features.ToGaussian(), Reference), meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime,
+            Manifold(meter));
+
+    /// <summary>
+    /// Precision and recall of a meter's images against as many reference images (all of them when the set is
+    /// larger), chosen by a fixed seed so that every set of N images, the floor included, meets the same ones.
+    /// </summary>
+    private PrecisionRecall? Manifold(JudgeMeter meter)
+    {
+        if (meter.Count <= PrecisionRecall.DefaultK)
+        {
+            return null;
+        }
+
+        var d = Judge.Config.Features;
+        var chosen = ChooseIndices((int)Reference.Count, (int)Math.Min(meter.Count, Reference.Count), ManifoldReferenceSeed);
+        var rows = new float[chosen.Length * d];
+        for (var i = 0; i < chosen.Length; i++)
+        {
+            Array.Copy(referenceFeatures, (long)chosen[i] * d, rows, (long)i * d, d);
+        }
+
+        using var real = torch.tensor(rows, [chosen.Length, d], dtype: ScalarType.Float32);
+        using var generated = meter.FeatureMatrix();
+        return PrecisionRecall.Compute(real, generated);
+    }
 
     /// <summary><paramref name="count"/> images of <paramref name="data"/> chosen without replacement by a seeded permutation, in their original order.</summary>
     public static ImageDataset Subset(ImageDataset data, int count, long seed)
@@ -197,15 +233,7 @@ public sealed class Evaluator
             return data;
         }
 
-        int[] chosen;
-        using (var generator = new Generator((ulong)seed))
-        using (var order = torch.randperm(data.Count, generator: generator))
-        using (var head = order[..count])
-        {
-            chosen = head.to(ScalarType.Int32).data<int>().ToArray();
-        }
-
-        Array.Sort(chosen);
+        var chosen = ChooseIndices(data.Count, count, seed);
         var per = data.Channels * data.Height * data.Width;
         var pixels = new byte[(long)count * per];
         var labels = data.Labels is null ? null : new byte[count];
@@ -219,6 +247,21 @@ public sealed class Evaluator
         }
 
         return new ImageDataset(data.Name, pixels, count, data.Channels, data.Height, data.Width, labels);
+    }
+
+    /// <summary><paramref name="count"/> of the indices 0 … <paramref name="total"/> − 1, chosen without replacement by a seeded permutation, ascending.</summary>
+    private static int[] ChooseIndices(int total, int count, long seed)
+    {
+        int[] chosen;
+        using (var generator = new Generator((ulong)seed))
+        using (var order = torch.randperm(total, generator: generator))
+        using (var head = order[..count])
+        {
+            chosen = head.to(ScalarType.Int32).data<int>().ToArray();
+        }
+
+        Array.Sort(chosen);
+        return chosen;
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> unless <paramref name="what"/> (C×H×W images) is what the judge takes.</summary>

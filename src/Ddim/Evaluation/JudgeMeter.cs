@@ -5,12 +5,13 @@ namespace Ddim.Evaluation;
 
 /// <summary>
 /// Streams images through a <see cref="Judge"/> and keeps only what the scores need: the running feature
-/// statistics (for FID), the histogram of predicted classes, and how many predictions were confident.
-/// Memory does not grow with the number of images.
+/// statistics (for FID), the features themselves (for precision and recall: D float32 numbers, 512 bytes with the
+/// bundled judge, per image), the histogram of predicted classes, and how many predictions were confident.
 /// </summary>
 public sealed class JudgeMeter
 {
     private readonly long[] classCounts;
+    private readonly List<float[]> featureBatches = [];
 
     /// <summary>Measures with <paramref name="judge"/>; a prediction is confident when its top softmax probability exceeds <paramref name="confidence"/>.</summary>
     public JudgeMeter(Judge judge, double confidence = 0.9)
@@ -61,12 +62,20 @@ public sealed class JudgeMeter
         using var scope = torch.NewDisposeScope();
         var (features, logits) = Judge.FeaturesAndLogits(Quantize(images.detach().to(ScalarType.Float32).cpu()));
         Features.Add(features);
+        featureBatches.Add(features.to(ScalarType.Float32).contiguous().data<float>().ToArray());
         var (top, predicted) = logits.to(ScalarType.Float64).softmax(1).max(1);
         Confident += top.gt(Confidence).sum().item<long>();
         foreach (var c in predicted.to(ScalarType.Int32).data<int>().ToArray())
         {
             classCounts[c]++;
         }
+    }
+
+    /// <summary>Every feature vector measured so far, in order, as a new [N, D] float32 tensor (the caller disposes it).</summary>
+    public Tensor FeatureMatrix()
+    {
+        var all = featureBatches.SelectMany(b => b).ToArray();
+        return torch.tensor(all, [Count, Features.Dimension], dtype: ScalarType.Float32);
     }
 
     /// <summary>Rounds images in [−1, 1] to the 256 levels of an 8-bit image (and clamps them first).</summary>

@@ -124,11 +124,12 @@ public sealed class SweepCellStore
     private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
-    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime)
+    /// <remarks>Cells saved before precision and recall were measured have no <c>Manifold</c>, and read back without it.</remarks>
+    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, PrecisionRecall? Manifold)
     {
         public static ScoreRecord From(QualityScore s) =>
-            new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime);
+            new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime, s.Manifold);
 
-        public QualityScore ToScore() => new(Label, Count, Fid, ConfidentShare, ClassKl, ClassCounts, Elapsed, JudgeTime);
+        public QualityScore ToScore() => new(Label, Count, Fid, ConfidentShare, ClassKl, ClassCounts, Elapsed, JudgeTime, Manifold);
     }
 }

@@ -61,7 +61,8 @@ public static class SweepReport
                       "samplers and models with each other, not with published FIDs). Lower is better.");
         sb.AppendLine();
         sb.AppendLine($"**Real-data floor** ({n:N0} real training images against the same reference): FID **{F(result.Floor.Fid)}**, " +
-                      $"confident {P(result.Floor.ConfidentShare)}, class KL {result.Floor.ClassKl:0.0000}.");
+                      $"confident {P(result.Floor.ConfidentShare)}, class KL {result.Floor.ClassKl:0.0000}" +
+                      (result.Floor.Manifold is { } fm ? $", precision / recall {PrecisionAndRecall(fm)}." : "."));
         sb.AppendLine();
         if (plotFile is not null)
         {
@@ -73,6 +74,11 @@ public static class SweepReport
         Table(sb, "Sampling wall time, seconds (images/s)", result, c => $"{c.Score.SamplingTime.TotalSeconds:0.0} ({c.Score.ImagesPerSecond:0.00})");
         Table(sb, "Share of samples classified with confidence > 0.9", result, c => P(c.Score.ConfidentShare));
         Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
+        if (result.Cells.Any(c => c.Score.Manifold is not null))
+        {
+            Table(sb, $"Precision / recall (k = {PrecisionRecall.DefaultK}; fidelity / diversity, higher is better; — for cells saved before they were measured)", result,
+                c => c.Score.Manifold is { } m ? PrecisionAndRecall(m) : "—");
+        }
 
         sb.AppendLine("Rows: DDIM with σ_τᵢ = η·√((1 − α_τᵢ₋₁)/(1 − α_τᵢ))·√(1 − α_τᵢ/α_τᵢ₋₁) (η = 0 is deterministic), and σ̂ = √(1 − α_τᵢ/α_τᵢ₋₁). " +
                       $"Columns: S, the number of sampling steps ({plan.Spacing} spacing{(plan.Clip ? ", x̂0 clipped to [−1, 1]" : string.Empty)}). " +
@@ -196,4 +202,6 @@ public static class SweepReport
     private static string F(double fid) => fid.ToString(fid < 10 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
 
     private static string P(double share) => share.ToString("0.0%", CultureInfo.InvariantCulture);
+
+    private static string PrecisionAndRecall(PrecisionRecall m) => string.Create(CultureInfo.InvariantCulture, $"{m.Precision:0.000} / {m.Recall:0.000}");
 }

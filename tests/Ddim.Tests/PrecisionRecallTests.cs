@@ -1,0 +1,113 @@
+using Ddim.Evaluation;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+public class PrecisionRecallTests : OneTorchThread
+{
+    private static Tensor Features(int n, int d, ulong seed)
+    {
+        using var gen = new Generator(seed);
+        return randn([n, d], dtype: ScalarType.Float64, generator: gen);
+    }
+
+    [Fact]
+    public void Given_a_feature_set_When_compared_with_itself_Then_precision_and_recall_are_1()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var features = Features(300, 8, 1);
+
+        // When
+        var pr = PrecisionRecall.Compute(features, features);
+
+        // Then
+        Assert.Equal(1.0, pr.Precision);
+        Assert.Equal(1.0, pr.Recall);
+        Assert.Equal(3, pr.K);
+        Assert.Equal(300, pr.RealCount);
+    }
+
+    [Fact]
+    public void Given_two_draws_of_one_distribution_When_compared_Then_precision_and_recall_are_high_and_alike()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var real = Features(1000, 4, 2);
+        var generated = Features(1000, 4, 3);
+
+        // When
+        var pr = PrecisionRecall.Compute(real, generated);
+
+        // Then
+        Assert.InRange(pr.Precision, 0.85, 1);
+        Assert.InRange(pr.Recall, 0.85, 1);
+        Assert.InRange(pr.Precision - pr.Recall, -0.05, 0.05);
+    }
+
+    [Fact]
+    public void Given_a_generated_set_far_from_the_real_one_When_compared_Then_precision_and_recall_are_0()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var real = Features(200, 8, 4);
+        var generated = Features(200, 8, 5) + 100;
+
+        // When
+        var pr = PrecisionRecall.Compute(real, generated);
+
+        // Then
+        Assert.Equal(0.0, pr.Precision);
+        Assert.Equal(0.0, pr.Recall);
+    }
+
+    [Fact]
+    public void Given_a_generated_set_that_covers_only_the_middle_of_the_real_one_When_compared_Then_precision_stays_high_and_recall_falls()
+    {
+        // Given: realistic but not diverse samples (a quarter of the real spread), as a mode-seeking sampler makes
+        using var scope = NewDisposeScope();
+        var real = Features(1000, 4, 6);
+        var generated = Features(1000, 4, 7) * 0.25;
+
+        // When
+        var pr = PrecisionRecall.Compute(real, generated);
+
+        // Then
+        Assert.InRange(pr.Precision, 0.95, 1);
+        Assert.InRange(pr.Recall, 0, 0.5);
+    }
+
+    [Fact]
+    public void Given_a_generated_set_that_spreads_beyond_the_real_one_When_compared_Then_recall_stays_high_and_precision_falls()
+    {
+        // Given: diverse but often unrealistic samples
+        using var scope = NewDisposeScope();
+        var real = Features(1000, 4, 8);
+        var generated = Features(1000, 4, 9) * 3;
+
+        // When
+        var pr = PrecisionRecall.Compute(real, generated);
+
+        // Then
+        Assert.InRange(pr.Precision, 0, 0.5);
+        Assert.InRange(pr.Recall, 0.95, 1);
+    }
+
+    [Theory]
+    [InlineData(3, 10, 4, "need more than 3 images in each set; got 3 real and 10 generated")]
+    [InlineData(10, 10, 5, "Precision and recall need two feature matrices of the same width")]
+    public void Given_too_few_or_mismatched_features_When_compared_Then_a_clear_error_says_what_is_wrong(int realCount, int generatedCount, int generatedWidth, string expected)
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var real = Features(realCount, 4, 10);
+        var generated = Features(generatedCount, generatedWidth, 11);
+
+        // When
+        var error = Assert.Throws<ArgumentException>(() => PrecisionRecall.Compute(real, generated));
+
+        // Then
+        Assert.Contains(expected, error.Message);
+    }
+}
