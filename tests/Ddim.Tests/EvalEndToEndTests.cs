@@ -210,7 +210,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var store = new SweepCellStore(folder.File("cells"), "model A");
         var settings = new SampleSettings(Steps: 50, Eta: 0.5);
         var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7),
-            new PrecisionRecall(0.7 + 0.1, 2.0 / 3, 3, 4));
+            new ManifoldScores(0.7 + 0.1, 2.0 / 3, 1.0 / 7, 0.3, 4));
 
         // When
         store.Save(new SweepCell(settings, 50, score), "test machine");

@@ -197,7 +197,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 options,
                 starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
                 finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000}{(cell.Score.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000}" : string.Empty)} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
+                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000}{(cell.Score.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
                 imagesDone: tick,
                 cancel: cancellationToken,
                 store: store,
@@ -340,42 +340,40 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(title)}: N = {s.Count:N0}, seed {seed}")
             .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features (not Inception); lower is better. " +
-                     $"Real floor: {f.Count:N0} real training images scored the same way. prec / recall: share of the images inside the reference's manifold (fidelity) / of as many reference images inside theirs (diversity), k = {PrecisionRecall.DefaultK}. " +
+                     $"Real floor: {f.Count:N0} real training images scored the same way. prec / recall: share of the images inside the reference's manifold (fidelity) / of as many reference images inside theirs (diversity), k = {ManifoldScores.PrecisionRecallK}; " +
+                     $"dens / cover: real balls per image over k (about 1 for real data) / share of reference images with an image in their ball, k = {ManifoldScores.DensityCoverageK}. " +
                      "conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
         table.AddColumn("");
         table.AddColumn(new TableColumn("FID").RightAligned());
         table.AddColumn(new TableColumn("×floor").RightAligned());
         table.AddColumn(new TableColumn("prec").RightAligned());
         table.AddColumn(new TableColumn("recall").RightAligned());
+        table.AddColumn(new TableColumn("dens").RightAligned());
+        table.AddColumn(new TableColumn("cover").RightAligned());
         table.AddColumn(new TableColumn("conf").RightAligned());
         table.AddColumn(new TableColumn("KL").RightAligned());
         table.AddColumn(new TableColumn("calls").RightAligned());
         table.AddColumn(new TableColumn("time").RightAligned());
         table.AddColumn(new TableColumn("img/s").RightAligned());
-        table.AddRow(
+        table.AddRow([
             "[bold]samples[/]",
             Fmt(s.Fid, "0.000"),
             Fmt(s.Fid / f.Fid, "0.00") + "×",
-            s.Manifold is { } sm ? Fmt(sm.Precision, "0.000") : "—",
-            s.Manifold is { } sr ? Fmt(sr.Recall, "0.000") : "—",
+            .. ManifoldCells(s.Manifold),
             Fmt(s.ConfidentShare, "0.0%"),
             Fmt(s.ClassKl, "0.0000"),
             networkCalls is { } calls ? calls.ToString(CultureInfo.InvariantCulture) : "—",
             networkCalls is null ? "—" : Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
-            networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"));
-        table.AddRow(
-            "real floor",
-            Fmt(f.Fid, "0.000"),
-            "1.00×",
-            f.Manifold is { } fm ? Fmt(fm.Precision, "0.000") : "—",
-            f.Manifold is { } fr ? Fmt(fr.Recall, "0.000") : "—",
-            Fmt(f.ConfidentShare, "0.0%"),
-            Fmt(f.ClassKl, "0.0000"),
-            "—",
-            "—",
-            "—");
+            networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"),
+        ]);
+        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), "1.00×", .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
         return table;
     }
+
+    /// <summary>Precision, recall, density and coverage as table cells, or dashes where they were not measured.</summary>
+    private static string[] ManifoldCells(ManifoldScores? m) => m is null
+        ? ["—", "—", "—", "—"]
+        : [Fmt(m.Precision, "0.000"), Fmt(m.Recall, "0.000"), Fmt(m.Density, "0.000"), Fmt(m.Coverage, "0.000")];
 
     private static Table SweepTable(SweepResult result)
     {
@@ -421,6 +419,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["fid"] = s.Fid,
         ["precision"] = s.Manifold?.Precision,
         ["recall"] = s.Manifold?.Recall,
+        ["density"] = s.Manifold?.Density,
+        ["coverage"] = s.Manifold?.Coverage,
         ["confident_share"] = s.ConfidentShare,
         ["class_kl"] = s.ClassKl,
         ["class_counts"] = new JsonArray(s.ClassCounts.Select(c => (JsonNode?)JsonValue.Create(c)).ToArray()),

@@ -16,8 +16,8 @@ namespace Ddim.Evaluation;
 /// <param name="Elapsed">Wall time to produce and judge the images.</param>
 /// <param name="JudgeTime">The part of <paramref name="Elapsed"/> spent judging them.</param>
 /// <param name="Manifold">
-/// Precision and recall against as many reference images (fidelity and diversity apart); null where they were not
-/// measured (scores saved before they existed, or fewer than k + 1 images).
+/// Precision, recall, density and coverage against as many reference images (fidelity and diversity apart); null
+/// where they were not measured (scores saved before they existed, or too few images).
 /// </param>
 public sealed record QualityScore(
     string Label,
@@ -28,7 +28,7 @@ public sealed record QualityScore(
     IReadOnlyList<long> ClassCounts,
     TimeSpan Elapsed,
     TimeSpan JudgeTime,
-    PrecisionRecall? Manifold = null)
+    ManifoldScores? Manifold = null)
 {
     /// <summary>Wall time spent producing the images (sampling), without judging them.</summary>
     public TimeSpan SamplingTime => Elapsed - JudgeTime;
@@ -74,12 +74,12 @@ public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, Quali
 
 /// <summary>
 /// Scores image sets against a reference set with a <see cref="Judge"/>: FID in the judge's feature space,
-/// precision and recall, the share of confident classifications, and the class balance. The reference statistics
+/// fidelity and diversity apart (<see cref="ManifoldScores"/>), the share of confident classifications, and the class balance. The reference statistics
 /// are computed once, so one evaluator serves a whole sweep.
 /// </summary>
 public sealed class Evaluator
 {
-    /// <summary>Seeds the fixed choice of reference images that precision and recall compare a set of N images with.</summary>
+    /// <summary>Seeds the fixed choice of reference images that the manifold scores compare a set of N images with.</summary>
     private const long ManifoldReferenceSeed = 0;
 
     private readonly int judgeBatchSize;
@@ -202,12 +202,12 @@ public sealed class Evaluator
             Manifold(meter));
 
     /// <summary>
-    /// Precision and recall of a meter's images against as many reference images (all of them when the set is
+    /// The manifold scores of a meter's images against as many reference images (all of them when the set is
     /// larger), chosen by a fixed seed so that every set of N images, the floor included, meets the same ones.
     /// </summary>
-    private PrecisionRecall? Manifold(JudgeMeter meter)
+    private ManifoldScores? Manifold(JudgeMeter meter)
     {
-        if (meter.Count <= PrecisionRecall.DefaultK)
+        if (meter.Count <= ManifoldScores.LargestK)
         {
             return null;
         }
@@ -222,7 +222,7 @@ public sealed class Evaluator
 
         using var real = torch.tensor(rows, [chosen.Length, d], dtype: ScalarType.Float32);
         using var generated = meter.FeatureMatrix();
-        return PrecisionRecall.Compute(real, generated);
+        return ManifoldScores.Compute(real, generated);
     }
 
     /// <summary><paramref name="count"/> images of <paramref name="data"/> chosen without replacement by a seeded permutation, in their original order.</summary>

@@ -125,7 +125,7 @@ public sealed class SweepCellStore
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
     /// <remarks>Cells saved before precision and recall were measured have no <c>Manifold</c>, and read back without it.</remarks>
-    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, PrecisionRecall? Manifold)
+    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, ManifoldScores? Manifold)
     {
         public static ScoreRecord From(QualityScore s) =>
             new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime, s.Manifold);

@@ -62,7 +62,7 @@ public static class SweepReport
         sb.AppendLine();
         sb.AppendLine($"**Real-data floor** ({n:N0} real training images against the same reference): FID **{F(result.Floor.Fid)}**, " +
                       $"confident {P(result.Floor.ConfidentShare)}, class KL {result.Floor.ClassKl:0.0000}" +
-                      (result.Floor.Manifold is { } fm ? $", precision / recall {PrecisionAndRecall(fm)}." : "."));
+                      (result.Floor.Manifold is { } fm ? $", precision / recall {PrecisionAndRecall(fm)}, density / coverage {DensityAndCoverage(fm)}." : "."));
         sb.AppendLine();
         if (plotFile is not null)
         {
@@ -76,8 +76,10 @@ public static class SweepReport
         Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
         if (result.Cells.Any(c => c.Score.Manifold is not null))
         {
-            Table(sb, $"Precision / recall (k = {PrecisionRecall.DefaultK}; fidelity / diversity, higher is better; — for cells saved before they were measured)", result,
+            Table(sb, $"Precision / recall (k = {ManifoldScores.PrecisionRecallK}; fidelity / diversity, higher is better; — for cells saved before they were measured)", result,
                 c => c.Score.Manifold is { } m ? PrecisionAndRecall(m) : "—");
+            Table(sb, $"Density / coverage (k = {ManifoldScores.DensityCoverageK}; about 1 / the floor's for real data; — for cells saved before they were measured)", result,
+                c => c.Score.Manifold is { } m ? DensityAndCoverage(m) : "—");
         }
 
         sb.AppendLine("Rows: DDIM with σ_τᵢ = η·√((1 − α_τᵢ₋₁)/(1 − α_τᵢ))·√(1 − α_τᵢ/α_τᵢ₋₁) (η = 0 is deterministic), and σ̂ = √(1 − α_τᵢ/α_τᵢ₋₁). " +
@@ -203,5 +205,7 @@ public static class SweepReport
 
     private static string P(double share) => share.ToString("0.0%", CultureInfo.InvariantCulture);
 
-    private static string PrecisionAndRecall(PrecisionRecall m) => string.Create(CultureInfo.InvariantCulture, $"{m.Precision:0.000} / {m.Recall:0.000}");
+    private static string PrecisionAndRecall(ManifoldScores m) => string.Create(CultureInfo.InvariantCulture, $"{m.Precision:0.000} / {m.Recall:0.000}");
+
+    private static string DensityAndCoverage(ManifoldScores m) => string.Create(CultureInfo.InvariantCulture, $"{m.Density:0.000} / {m.Coverage:0.000}");
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace Ddim.Tests;
 
-public class PrecisionRecallTests : OneTorchThread
+public class ManifoldScoresTests : OneTorchThread
 {
     private static Tensor Features(int n, int d, ulong seed)
     {
@@ -20,12 +20,13 @@ public class PrecisionRecallTests : OneTorchThread
         var features = Features(300, 8, 1);
 
         // When
-        var pr = PrecisionRecall.Compute(features, features);
+        var pr = ManifoldScores.Compute(features, features);
 
-        // Then
+        // Then: every point lies in its own ball, and in the balls of the k points that count it among their k nearest
         Assert.Equal(1.0, pr.Precision);
         Assert.Equal(1.0, pr.Recall);
-        Assert.Equal(3, pr.K);
+        Assert.Equal(1.0, pr.Coverage);
+        Assert.Equal((ManifoldScores.DensityCoverageK + 1.0) / ManifoldScores.DensityCoverageK, pr.Density, 1e-12);
         Assert.Equal(300, pr.RealCount);
     }
 
@@ -38,12 +39,14 @@ public class PrecisionRecallTests : OneTorchThread
         var generated = Features(1000, 4, 3);
 
         // When
-        var pr = PrecisionRecall.Compute(real, generated);
+        var pr = ManifoldScores.Compute(real, generated);
 
         // Then
         Assert.InRange(pr.Precision, 0.85, 1);
         Assert.InRange(pr.Recall, 0.85, 1);
         Assert.InRange(pr.Precision - pr.Recall, -0.05, 0.05);
+        Assert.InRange(pr.Density, 0.85, 1.15);
+        Assert.InRange(pr.Coverage, 0.9, 1);
     }
 
     [Fact]
@@ -55,18 +58,20 @@ public class PrecisionRecallTests : OneTorchThread
         var generated = Features(200, 8, 5) + 100;
 
         // When
-        var pr = PrecisionRecall.Compute(real, generated);
+        var pr = ManifoldScores.Compute(real, generated);
 
         // Then
         Assert.Equal(0.0, pr.Precision);
         Assert.Equal(0.0, pr.Recall);
+        Assert.Equal(0.0, pr.Density);
+        Assert.Equal(0.0, pr.Coverage);
     }
 
     [Theory]
-    [InlineData(0.25, 0.95, 1.0, 0.0, 0.5)] // realistic but not varied, as a mode-seeking sampler makes: precision stays, recall falls
-    [InlineData(3.0, 0.0, 0.5, 0.95, 1.0)]  // varied but often unrealistic: recall stays, precision falls
-    public void Given_a_generated_set_narrower_or_wider_than_the_real_one_When_compared_Then_precision_and_recall_tell_fidelity_from_diversity(
-        double spread, double precisionLow, double precisionHigh, double recallLow, double recallHigh)
+    [InlineData(0.25, 0.95, 1.0, 0.0, 0.5, 0.0, 0.6)] // realistic but not varied, as a mode-seeking sampler makes: precision stays, recall and coverage fall, density passes 1
+    [InlineData(3.0, 0.0, 0.5, 0.95, 1.0, 0.0, 0.5)]  // varied but often unrealistic: precision and density fall; recall stays, inflated by the wide balls, and coverage does not
+    public void Given_a_generated_set_narrower_or_wider_than_the_real_one_When_compared_Then_the_scores_tell_fidelity_from_diversity(
+        double spread, double precisionLow, double precisionHigh, double recallLow, double recallHigh, double coverageLow, double coverageHigh)
     {
         // Given
         using var scope = NewDisposeScope();
@@ -74,16 +79,18 @@ public class PrecisionRecallTests : OneTorchThread
         var generated = Features(1000, 4, 7) * spread;
 
         // When
-        var pr = PrecisionRecall.Compute(real, generated);
+        var pr = ManifoldScores.Compute(real, generated);
 
         // Then
         Assert.InRange(pr.Precision, precisionLow, precisionHigh);
         Assert.InRange(pr.Recall, recallLow, recallHigh);
+        Assert.InRange(pr.Coverage, coverageLow, coverageHigh);
+        Assert.True(spread < 1 ? pr.Density > 1 : pr.Density < 0.5, $"density {pr.Density} at spread {spread}");
     }
 
     [Theory]
-    [InlineData(3, 10, 4, "need more than 3 images in each set; got 3 real and 10 generated")]
-    [InlineData(10, 10, 5, "Precision and recall need two feature matrices of the same width")]
+    [InlineData(5, 10, 4, "need more than 5 images in each set; got 5 real and 10 generated")]
+    [InlineData(10, 10, 5, "Manifold scores need two feature matrices of the same width")]
     public void Given_too_few_or_mismatched_features_When_compared_Then_a_clear_error_says_what_is_wrong(int realCount, int generatedCount, int generatedWidth, string expected)
     {
         // Given
@@ -92,7 +99,7 @@ public class PrecisionRecallTests : OneTorchThread
         var generated = Features(generatedCount, generatedWidth, 11);
 
         // When
-        var error = Assert.Throws<ArgumentException>(() => PrecisionRecall.Compute(real, generated));
+        var error = Assert.Throws<ArgumentException>(() => ManifoldScores.Compute(real, generated));
 
         // Then
         Assert.Contains(expected, error.Message);
