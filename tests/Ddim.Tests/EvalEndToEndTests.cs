@@ -70,6 +70,26 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_more_images_than_reference_images_When_scored_Then_the_manifold_scores_compare_as_many_of_each()
+    {
+        // Given
+        using var judge = SyntheticDigits.TrainedJudge();
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7, "synthetic-test"));
+        var images = SyntheticDigits.Make(50, 8, "synthetic-more");
+
+        // When
+        var score = evaluator.ScoreImages(images, "more");
+
+        // Then: FID uses all 50; the manifold scores 30 of them against all 30 reference images
+        Assert.Equal(50, score.Count);
+        Assert.NotNull(score.Manifold);
+        Assert.Equal(30, score.Manifold.RealCount);
+        Assert.InRange(score.Manifold.Precision, 0.5, 1);
+        Assert.InRange(score.Manifold.Coverage, 0.5, 1);
+        Assert.Equal(score.Manifold, evaluator.ScoreImages(images, "more").Manifold);
+    }
+
+    [Fact]
     public void Given_samples_written_as_PNG_files_When_the_folder_is_scored_Then_it_scores_as_the_samples_did_in_memory()
     {
         // Given: samples scored in memory, and the same samples written one PNG each (as ddim sample --out-dir does)

@@ -74,12 +74,12 @@ public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, Quali
 
 /// <summary>
 /// Scores image sets against a reference set with a <see cref="Judge"/>: FID in the judge's feature space,
-/// fidelity and diversity apart (<see cref="ManifoldScores"/>), the share of confident classifications, and the class balance. The reference statistics
-/// are computed once, so one evaluator serves a whole sweep.
+/// fidelity and diversity apart (<see cref="ManifoldScores"/>), the share of confident classifications, and the
+/// class balance. The reference statistics are computed once, so one evaluator serves a whole sweep.
 /// </summary>
 public sealed class Evaluator
 {
-    /// <summary>Seeds the fixed choice of reference images that the manifold scores compare a set of N images with.</summary>
+    /// <summary>Seeds the fixed choice of reference images (and of a larger set's images) that the manifold scores compare.</summary>
     private const long ManifoldReferenceSeed = 0;
 
     private readonly int judgeBatchSize;
@@ -202,8 +202,9 @@ public sealed class Evaluator
             Manifold(meter));
 
     /// <summary>
-    /// The manifold scores of a meter's images against as many reference images (all of them when the set is
-    /// larger), chosen by a fixed seed so that every set of N images, the floor included, meets the same ones.
+    /// The manifold scores of a meter's images against as many reference images, chosen by a fixed seed so that
+    /// every set of N images, the floor included, meets the same ones. A set larger than the reference is scored by
+    /// as many of its images (a seeded choice too): the papers compare sets of equal size, and the cost grows as N².
     /// </summary>
     private ManifoldScores? Manifold(JudgeMeter meter)
     {
@@ -213,15 +214,22 @@ public sealed class Evaluator
         }
 
         var d = Judge.Config.Features;
-        var chosen = ChooseIndices((int)Reference.Count, (int)Math.Min(meter.Count, Reference.Count), ManifoldReferenceSeed);
+        var n = (int)Math.Min(meter.Count, Reference.Count);
+        var chosen = ChooseIndices((int)Reference.Count, n, ManifoldReferenceSeed);
         var rows = new float[chosen.Length * d];
         for (var i = 0; i < chosen.Length; i++)
         {
             Array.Copy(referenceFeatures, (long)chosen[i] * d, rows, (long)i * d, d);
         }
 
-        using var real = torch.tensor(rows, [chosen.Length, d], dtype: ScalarType.Float32);
-        using var generated = meter.FeatureMatrix();
+        using var scope = torch.NewDisposeScope();
+        var real = torch.tensor(rows, [n, d], dtype: ScalarType.Float32);
+        var generated = meter.FeatureMatrix();
+        if (n < meter.Count)
+        {
+            generated = generated.index_select(0, torch.tensor(ChooseIndices((int)meter.Count, n, ManifoldReferenceSeed).Select(i => (long)i).ToArray()));
+        }
+
         return ManifoldScores.Compute(real, generated);
     }
 

@@ -5,7 +5,7 @@ namespace Ddim.Evaluation;
 
 /// <summary>
 /// Streams images through a <see cref="Judge"/> and keeps only what the scores need: the running feature
-/// statistics (for FID), the features themselves (for precision and recall: D float32 numbers, 512 bytes with the
+/// statistics (for FID), the features themselves (for the manifold scores: D float32 numbers, 512 bytes with the
 /// bundled judge, per image), the histogram of predicted classes, and how many predictions were confident.
 /// </summary>
 public sealed class JudgeMeter

@@ -124,7 +124,7 @@ public sealed class SweepCellStore
     private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
-    /// <remarks>Cells saved before precision and recall were measured have no <c>Manifold</c>, and read back without it.</remarks>
+    /// <remarks>Cells saved before the manifold scores existed have no <c>Manifold</c>, and read back without it.</remarks>
     private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, ManifoldScores? Manifold)
     {
         public static ScoreRecord From(QualityScore s) =>
