@@ -157,6 +157,9 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Contains("ddim eval --sweep --sweep-steps 2,5 --num 8", text);
         Assert.Contains("Real-data floor", text);
         Assert.Contains("table1-mnist.png", text);
+        Assert.Contains("### Precision / recall (k = 3", text);
+        Assert.Contains("### Density / coverage (k = 5", text);
+        Assert.Contains(", precision / recall ", text);
 
         var bytes = File.ReadAllBytes(png!);
         Assert.True(bytes.Length > 1000);
