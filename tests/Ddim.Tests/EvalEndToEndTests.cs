@@ -90,6 +90,22 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_too_few_images_for_the_manifold_balls_When_scored_Then_FID_is_reported_and_the_manifold_scores_are_left_out()
+    {
+        // Given: 5 images, not more than the largest k
+        using var judge = SyntheticDigits.TrainedJudge();
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7, "synthetic-test"));
+        var images = SyntheticDigits.Make(ManifoldScores.LargestK, 8, "synthetic-few");
+
+        // When
+        var score = evaluator.ScoreImages(images, "few");
+
+        // Then
+        Assert.True(double.IsFinite(score.Fid));
+        Assert.Null(score.Manifold);
+    }
+
+    [Fact]
     public void Given_samples_written_as_PNG_files_When_the_folder_is_scored_Then_it_scores_as_the_samples_did_in_memory()
     {
         // Given: samples scored in memory, and the same samples written one PNG each (as ddim sample --out-dir does)
@@ -255,7 +271,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_a_cell_saved_before_precision_and_recall_were_measured_When_read_back_Then_it_has_its_scores_and_no_precision_or_recall()
+    public void Given_a_cell_saved_before_the_manifold_scores_existed_When_read_back_Then_it_has_its_other_scores_and_no_manifold_scores()
     {
         // Given: a cell file as the committed ones are, without "Manifold"
         using var folder = new TempFolder();

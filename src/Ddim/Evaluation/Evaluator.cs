@@ -208,13 +208,13 @@ public sealed class Evaluator
     /// </summary>
     private ManifoldScores? Manifold(JudgeMeter meter)
     {
-        if (meter.Count <= ManifoldScores.LargestK)
+        var n = (int)Math.Min(meter.Count, Reference.Count);
+        if (n <= ManifoldScores.LargestK)
         {
             return null;
         }
 
         var d = Judge.Config.Features;
-        var n = (int)Math.Min(meter.Count, Reference.Count);
         var chosen = ChooseIndices((int)Reference.Count, n, ManifoldReferenceSeed);
         var rows = new float[chosen.Length * d];
         for (var i = 0; i < chosen.Length; i++)

@@ -106,7 +106,14 @@ public sealed record ManifoldScores(double Precision, double Recall, double Dens
     /// </summary>
     private static Tensor NeighbourDistances(Tensor points, int k)
     {
-        var parts = Chunks(points).Select(rows => Distances(rows, points).topk(k + 1, dim: 1, largest: false, sorted: true).values).ToList();
+        var parts = new List<Tensor>();
+        foreach (var rows in Chunks(points))
+        {
+            // Only the k + 1 nearest of each row outlive the chunk, not its whole row of distances.
+            using var chunkScope = torch.NewDisposeScope();
+            parts.Add(Distances(rows, points).topk(k + 1, dim: 1, largest: false, sorted: true).values.MoveToOuterDisposeScope());
+        }
+
         return torch.cat(parts, 0);
     }
 
