@@ -214,23 +214,19 @@ public sealed class Evaluator
             return null;
         }
 
-        var d = Judge.Config.Features;
-        var chosen = ChooseIndices((int)Reference.Count, n, ManifoldReferenceSeed);
-        var rows = new float[chosen.Length * d];
-        for (var i = 0; i < chosen.Length; i++)
-        {
-            Array.Copy(referenceFeatures, (long)chosen[i] * d, rows, (long)i * d, d);
-        }
-
         using var scope = torch.NewDisposeScope();
-        var real = torch.tensor(rows, [n, d], dtype: ScalarType.Float32);
-        var generated = meter.FeatureMatrix();
-        if (n < meter.Count)
-        {
-            generated = generated.index_select(0, torch.tensor(ChooseIndices((int)meter.Count, n, ManifoldReferenceSeed).Select(i => (long)i).ToArray()));
-        }
-
+        var real = SeededRows(torch.tensor(referenceFeatures, [Reference.Count, Judge.Config.Features], dtype: ScalarType.Float32), n);
+        var generated = SeededRows(meter.FeatureMatrix(), n);
         return ManifoldScores.Compute(real, generated);
+    }
+
+    /// <summary><paramref name="n"/> rows of <paramref name="features"/> [N, D] chosen by <see cref="ManifoldReferenceSeed"/>, in their order; all of them when N = n.</summary>
+    private static Tensor SeededRows(Tensor features, int n)
+    {
+        var total = (int)features.shape[0];
+        return n < total
+            ? features.index_select(0, torch.tensor(ChooseIndices(total, n, ManifoldReferenceSeed).Select(i => (long)i).ToArray()))
+            : features;
     }
 
     /// <summary><paramref name="count"/> images of <paramref name="data"/> chosen without replacement by a seeded permutation, in their original order.</summary>
