@@ -89,7 +89,50 @@ public class ManifoldScoresTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData(5, 10, 4, "need more than 5 images in each set; got 5 real and 10 generated")]
+    [InlineData(1100, 1300)]
+    [InlineData(2100, 1500)]
+    public void Given_sets_larger_than_one_chunk_with_many_tied_distances_When_compared_Then_every_score_equals_a_brute_force_count(int realCount, int generatedCount)
+    {
+        // Given: integer features, so that distances are exact and many of them tie with a ball's radius
+        using var scope = NewDisposeScope();
+        var real = Features(realCount, 3, 4).mul(5).round();
+        var generated = Features(generatedCount, 3, 5).mul(3).round();
+
+        // When: fitted once, then two sets scored against it
+        var fitted = RealManifold.Fit(real);
+        var first = fitted.Score(generated);
+        var second = fitted.Score(generated);
+
+        // Then
+        var r = Rows(real);
+        var g = Rows(generated);
+        var realPr = Radii(r, ManifoldScores.PrecisionRecallK);
+        var realDc = Radii(r, ManifoldScores.DensityCoverageK);
+        var generatedPr = Radii(g, ManifoldScores.PrecisionRecallK);
+        var precise = g.Count(x => r.Where((y, j) => Distance(x, y) <= realPr[j]).Any());
+        var recalled = r.Count(y => g.Where((x, i) => Distance(y, x) <= generatedPr[i]).Any());
+        var inBalls = g.Sum(x => r.Where((y, j) => Distance(x, y) <= realDc[j]).Count());
+        var covered = r.Where((y, j) => g.Any(x => Distance(x, y) <= realDc[j])).Count();
+        var expected = new ManifoldScores(
+            (double)precise / g.Length, (double)recalled / r.Length, (double)inBalls / (ManifoldScores.DensityCoverageK * g.Length), (double)covered / r.Length, r.Length);
+        Assert.InRange(expected.Recall, 0.5, 0.95);
+        Assert.Equal(expected, first);
+        Assert.Equal(expected, second);
+        Assert.Equal(expected, ManifoldScores.Compute(real, generated));
+    }
+
+    private static double[][] Rows(Tensor features) =>
+        Enumerable.Range(0, (int)features.shape[0]).Select(i => features[i].data<double>().ToArray()).ToArray();
+
+    private static double Distance(double[] a, double[] b) => Math.Sqrt(a.Zip(b, (u, v) => (u - v) * (u - v)).Sum());
+
+    /// <summary>Each point's distance to its k-th nearest other point (itself excluded once).</summary>
+    private static double[] Radii(double[][] points, int k) =>
+        points.Select(p => points.Select(q => Distance(p, q)).Order().ElementAt(k)).ToArray();
+
+    [Theory]
+    [InlineData(5, 10, 4, "need more than 5 images in each set; got 5 real")]
+    [InlineData(10, 5, 4, "need more than 5 images in each set; got 5 generated")]
     [InlineData(10, 10, 5, "Manifold scores need two feature matrices of the same width")]
     public void Given_too_few_or_mismatched_features_When_compared_Then_a_clear_error_says_what_is_wrong(int realCount, int generatedCount, int generatedWidth, string expected)
     {

@@ -84,6 +84,8 @@ public sealed class Evaluator
 
     private readonly int judgeBatchSize;
     private readonly float[] referenceFeatures;
+    private readonly Lock manifoldLock = new();
+    private RealManifold? manifoldReference;
 
     /// <summary>Fits the reference Gaussian (e.g. to the MNIST test split) with <paramref name="judge"/>.</summary>
     public Evaluator(Judge judge, ImageDataset reference, double confidence = 0.9, int judgeBatchSize = 500)
@@ -215,9 +217,25 @@ public sealed class Evaluator
         }
 
         using var scope = torch.NewDisposeScope();
-        var real = SeededRows(torch.tensor(referenceFeatures, [Reference.Count, Judge.Config.Features], dtype: ScalarType.Float32), n);
-        var generated = SeededRows(meter.FeatureMatrix(), n);
-        return ManifoldScores.Compute(real, generated);
+        return ManifoldReference(n).Score(SeededRows(meter.FeatureMatrix(), n));
+    }
+
+    /// <summary>
+    /// The manifold of <paramref name="n"/> reference images chosen by <see cref="ManifoldReferenceSeed"/>, fitted on
+    /// first use and kept while N stays the same (the floor and every cell of a sweep share one N).
+    /// </summary>
+    private RealManifold ManifoldReference(int n)
+    {
+        lock (manifoldLock)
+        {
+            if (manifoldReference?.Count != n)
+            {
+                using var scope = torch.NewDisposeScope();
+                manifoldReference = RealManifold.Fit(SeededRows(torch.tensor(referenceFeatures, [Reference.Count, Judge.Config.Features], dtype: ScalarType.Float32), n));
+            }
+
+            return manifoldReference;
+        }
     }
 
     /// <summary><paramref name="n"/> rows of <paramref name="features"/> [N, D] chosen by <see cref="ManifoldReferenceSeed"/>, in their order; all of them when N = n.</summary>

@@ -36,68 +36,123 @@ public sealed record ManifoldScores(double Precision, double Recall, double Dens
     /// <summary>The larger k: each set needs more images than this.</summary>
     public const int LargestK = DensityCoverageK > PrecisionRecallK ? DensityCoverageK : PrecisionRecallK;
 
-    /// <summary>Rows of a distance matrix computed at a time: memory is this × the other set's size × 8 bytes.</summary>
-    private const int ChunkRows = 1024;
-
     /// <summary>
     /// A set's manifold is the union of balls around its points, each reaching the point's k-th nearest neighbour in
     /// the same set. Precision is the share of <paramref name="generated"/> inside the manifold of
     /// <paramref name="real"/>; recall the share of <paramref name="real"/> inside the manifold of
     /// <paramref name="generated"/>; density and coverage count generated images in the real balls. The papers
-    /// compare sets of equal size, since the balls shrink as a set grows. Distances are Euclidean, in float64, computed directly.
+    /// compare sets of equal size, since the balls shrink as a set grows. To score several sets against one real set,
+    /// fit it once with <see cref="RealManifold.Fit"/>.
     /// </summary>
     /// <param name="real">Real features [N, D].</param>
     /// <param name="generated">Generated features [M, D].</param>
-    public static ManifoldScores Compute(Tensor real, Tensor generated)
+    public static ManifoldScores Compute(Tensor real, Tensor generated) => RealManifold.Fit(real).Score(generated);
+}
+
+/// <summary>
+/// A real set's side of the <see cref="ManifoldScores"/>, fitted once: its features and the radii of its k-balls
+/// (the N² part of the work on the real side), so that the floor and every sampler setting of a sweep are scored
+/// against it without recomputing them. Held as plain arrays, so it owns no native memory.
+/// </summary>
+public sealed class RealManifold
+{
+    /// <summary>Rows of a distance matrix computed at a time: memory is this × the other set's size × 8 bytes.</summary>
+    private const int ChunkRows = 1024;
+
+    private readonly double[] features;
+    private readonly double[] precisionRecallRadii;
+    private readonly double[] densityCoverageRadii;
+
+    private RealManifold(double[] features, int count, int width, double[] precisionRecallRadii, double[] densityCoverageRadii)
     {
-        if (real.dim() != 2 || generated.dim() != 2 || real.shape[1] != generated.shape[1])
+        this.features = features;
+        Count = count;
+        Width = width;
+        this.precisionRecallRadii = precisionRecallRadii;
+        this.densityCoverageRadii = densityCoverageRadii;
+    }
+
+    /// <summary>Real feature vectors the manifold is built from.</summary>
+    public int Count { get; }
+
+    /// <summary>Their width D.</summary>
+    public int Width { get; }
+
+    /// <summary>Fits the manifold of real features [N, D]: each point's distance to its k-th nearest other point, for both k.</summary>
+    public static RealManifold Fit(Tensor real)
+    {
+        if (real.dim() != 2)
         {
-            throw new ArgumentException($"Manifold scores need two feature matrices of the same width; got [{string.Join(", ", real.shape)}] and [{string.Join(", ", generated.shape)}].");
+            throw new ArgumentException($"Manifold scores need a feature matrix [N, D]; got [{string.Join(", ", real.shape)}].");
         }
 
-        if (real.shape[0] <= LargestK || generated.shape[0] <= LargestK)
-        {
-            throw new ArgumentException($"Manifold scores (k up to {LargestK}) need more than {LargestK} images in each set; got {real.shape[0]} real and {generated.shape[0]} generated. Evaluate more images (--num).");
-        }
-
+        RequireMoreThanLargestK(real.shape[0], "real");
         using var scope = torch.NewDisposeScope();
-        var r = real.detach().to(ScalarType.Float64).cpu();
-        var g = generated.detach().to(ScalarType.Float64).cpu();
-        var realRadii = NeighbourDistances(r, LargestK);
-        var realPr = realRadii[.., PrecisionRecallK].unsqueeze(0);
-        var realDc = realRadii[.., DensityCoverageK].unsqueeze(0);
-        var generatedPr = NeighbourDistances(g, PrecisionRecallK)[.., PrecisionRecallK].unsqueeze(0);
+        var r = real.detach().to(ScalarType.Float64).cpu().contiguous();
+        var radii = NeighbourDistances(r, ManifoldScores.LargestK);
+        return new RealManifold(
+            r.data<double>().ToArray(),
+            (int)r.shape[0],
+            (int)r.shape[1],
+            radii[.., ManifoldScores.PrecisionRecallK].contiguous().data<double>().ToArray(),
+            radii[.., ManifoldScores.DensityCoverageK].contiguous().data<double>().ToArray());
+    }
 
-        // Generated images against the real balls: precision, density, coverage.
+    /// <summary>
+    /// Scores generated features [M, D] against this real set. One pass over the generated-to-real distances
+    /// serves all four scores: it is the transpose of the real-to-generated one, exactly, since distances are
+    /// computed directly.
+    /// </summary>
+    public ManifoldScores Score(Tensor generated)
+    {
+        if (generated.dim() != 2 || generated.shape[1] != Width)
+        {
+            throw new ArgumentException($"Manifold scores need two feature matrices of the same width; got [{Count}, {Width}] real and [{string.Join(", ", generated.shape)}] generated.");
+        }
+
+        RequireMoreThanLargestK(generated.shape[0], "generated");
+        using var scope = torch.NewDisposeScope();
+        var r = torch.tensor(features, [Count, Width], dtype: ScalarType.Float64);
+        var realPr = torch.tensor(precisionRecallRadii, dtype: ScalarType.Float64).unsqueeze(0);
+        var realDc = torch.tensor(densityCoverageRadii, dtype: ScalarType.Float64).unsqueeze(0);
+        var g = generated.detach().to(ScalarType.Float64).cpu();
+        var generatedPr = NeighbourDistances(g, ManifoldScores.PrecisionRecallK)[.., ManifoldScores.PrecisionRecallK];
+
         long precise = 0;
         double inBalls = 0;
-        var covered = torch.zeros(r.shape[0], dtype: ScalarType.Bool);
-        foreach (var rows in Chunks(g))
+        var covered = torch.zeros(Count, dtype: ScalarType.Bool);
+        var recalled = torch.zeros(Count, dtype: ScalarType.Bool);
+        foreach (var (start, rows) in Chunks(g))
         {
             using var chunkScope = torch.NewDisposeScope();
             var d = Distances(rows, r);
+
+            // Generated images in the real balls: precision (in any k = 3 ball), density and coverage (k = 5 balls).
             precise += d.le(realPr).any(1).sum().item<long>();
             var within = d.le(realDc);
             inBalls += within.sum().item<long>();
             covered.logical_or_(within.any(0));
-        }
 
-        // Real images against the generated balls: recall.
-        long recalled = 0;
-        foreach (var rows in Chunks(r))
-        {
-            using var chunkScope = torch.NewDisposeScope();
-            recalled += Distances(rows, g).le(generatedPr).any(1).sum().item<long>();
+            // Real images in these generated images' k = 3 balls: recall.
+            recalled.logical_or_(d.le(generatedPr.narrow(0, start, rows.shape[0]).unsqueeze(1)).any(0));
         }
 
         var m = (double)g.shape[0];
-        var n = (double)r.shape[0];
+        var n = (double)Count;
         return new ManifoldScores(
             Precision: precise / m,
-            Recall: recalled / n,
-            Density: inBalls / (DensityCoverageK * m),
+            Recall: recalled.sum().item<long>() / n,
+            Density: inBalls / (ManifoldScores.DensityCoverageK * m),
             Coverage: covered.sum().item<long>() / n,
-            RealCount: (int)n);
+            RealCount: Count);
+    }
+
+    private static void RequireMoreThanLargestK(long count, string which)
+    {
+        if (count <= ManifoldScores.LargestK)
+        {
+            throw new ArgumentException($"Manifold scores (k up to {ManifoldScores.LargestK}) need more than {ManifoldScores.LargestK} images in each set; got {count} {which}. Evaluate more images (--num).");
+        }
     }
 
     /// <summary>
@@ -107,7 +162,7 @@ public sealed record ManifoldScores(double Precision, double Recall, double Dens
     private static Tensor NeighbourDistances(Tensor points, int k)
     {
         var parts = new List<Tensor>();
-        foreach (var rows in Chunks(points))
+        foreach (var (_, rows) in Chunks(points))
         {
             // Only the k + 1 nearest of each row outlive the chunk, not its whole row of distances.
             using var chunkScope = torch.NewDisposeScope();
@@ -123,11 +178,12 @@ public sealed record ManifoldScores(double Precision, double Recall, double Dens
     /// </summary>
     private static Tensor Distances(Tensor a, Tensor b) => torch.cdist(a, b, compute_mode: compute_mode.donot_use_mm_for_euclid_dist);
 
-    private static IEnumerable<Tensor> Chunks(Tensor points)
+    /// <summary>The rows of <paramref name="points"/>, <see cref="ChunkRows"/> at a time, each with its first row's index.</summary>
+    private static IEnumerable<(long Start, Tensor Rows)> Chunks(Tensor points)
     {
         for (long start = 0; start < points.shape[0]; start += ChunkRows)
         {
-            yield return points.narrow(0, start, Math.Min(ChunkRows, points.shape[0] - start));
+            yield return (start, points.narrow(0, start, Math.Min(ChunkRows, points.shape[0] - start)));
         }
     }
 }
