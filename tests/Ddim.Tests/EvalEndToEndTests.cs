@@ -49,6 +49,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
             Assert.Equal(24, score.Count);
             Assert.Equal(24, score.ClassCounts.Sum());
             Assert.True(double.IsFinite(score.Fid) && score.Fid >= 0, $"{score.Label}: FID {score.Fid}");
+            Assert.NotNull(score.FidMean);
+            Assert.InRange(score.FidMean.Value, 0, score.Fid); // the spread's part, the rest, is never negative
             Assert.InRange(score.ConfidentShare, 0, 1);
             Assert.InRange(score.ClassKl, 0, Math.Log(SyntheticDigits.Classes) + 1e-12);
             Assert.NotNull(score.Manifold);
@@ -67,6 +69,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(report.Floor.Fid, again.Floor.Fid);
         Assert.Equal(report.Samples.Manifold, again.Samples.Manifold);
         Assert.Equal(report.Floor.Manifold, again.Floor.Manifold);
+        Assert.Equal(report.Samples.FidMean, again.Samples.FidMean);
     }
 
     [Fact]
@@ -249,7 +252,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var store = new SweepCellStore(folder.File("cells"), "model A");
         var settings = new SampleSettings(Steps: 50, Eta: 0.5);
         var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7),
-            new ManifoldScores(0.7 + 0.1, 2.0 / 3, 1.0 / 7, 0.3, 4));
+            new ManifoldScores(0.7 + 0.1, 2.0 / 3, 1.0 / 7, 0.3, 4), FidMean: 0.1 + 0.7);
 
         // When
         store.Save(new SweepCell(settings, 50, score), "test machine");
@@ -267,13 +270,14 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(score.Elapsed, back.Score.Elapsed);
         Assert.Equal(score.JudgeTime, back.Score.JudgeTime);
         Assert.Equal(score.Manifold, back.Score.Manifold);
+        Assert.Equal(score.FidMean, back.Score.FidMean);
         Assert.Null(store.TryLoad(new SampleSettings(Steps: 50, Eta: 1)));
     }
 
     [Fact]
     public void Given_a_cell_saved_before_the_manifold_scores_existed_When_read_back_Then_it_has_its_other_scores_and_no_manifold_scores()
     {
-        // Given: a cell file as the committed ones are, without "Manifold"
+        // Given: a cell file as the committed ones are, without "Manifold" or "FidMean"
         using var folder = new TempFolder();
         var store = new SweepCellStore(folder.File("cells"), "model A");
         var settings = new SampleSettings(Steps: 10);
@@ -291,6 +295,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         // Then
         Assert.Equal(34.5, back.Score.Fid);
         Assert.Null(back.Score.Manifold);
+        Assert.Null(back.Score.FidMean);
     }
 
     [Theory]

@@ -28,6 +28,43 @@ public class FrechetDistanceTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_copy_of_a_set_shifted_by_a_constant_When_compared_Then_FID_is_the_squared_shift_and_all_of_it_is_the_mean_part()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var features = CorrelatedFeatures(400, 16, 4);
+        var shift = linspace(-0.4, 0.6, 16, dtype: ScalarType.Float64);
+        var squaredShift = shift.dot(shift).item<double>();
+
+        // When
+        var terms = FrechetDistance.Terms(GaussianFit.FromFeatures(features + shift), GaussianFit.FromFeatures(features));
+
+        // Then
+        Assert.Equal(squaredShift, terms.Mean, 1e-12);
+        Assert.InRange(Math.Abs(terms.Covariance), 0, 1e-8);
+        Assert.Equal(squaredShift, terms.Total, 1e-8);
+    }
+
+    [Fact]
+    public void Given_two_different_sets_When_split_into_terms_Then_the_parts_add_up_to_FID_exactly()
+    {
+        // Given: sets that differ both in mean and in spread
+        using var scope = NewDisposeScope();
+        var a = GaussianFit.FromFeatures(CorrelatedFeatures(500, 8, 5));
+        var b = GaussianFit.FromFeatures(CorrelatedFeatures(500, 8, 6) * 1.5);
+
+        // When
+        var terms = FrechetDistance.Terms(a, b);
+
+        // Then
+        var meanShift = a.Mean.Zip(b.Mean, (x, y) => (x - y) * (x - y)).Sum();
+        Assert.Equal(meanShift, terms.Mean, 1e-12);
+        Assert.True(terms.Covariance > 0.1 * terms.Total, $"the spread part ({terms.Covariance}) should be a real share of FID ({terms.Total})");
+        Assert.Equal(FrechetDistance.Compute(a, b), terms.Total);
+        Assert.Equal(terms.Mean + terms.Covariance, terms.Total, 1e-12);
+    }
+
+    [Fact]
     public void Given_growing_Gaussian_noise_When_added_to_a_feature_set_Then_FID_grows_monotonically()
     {
         // Given

@@ -340,12 +340,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(title)}: N = {s.Count:N0}, seed {seed}")
             .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features (not Inception); lower is better. " +
+                     "FID μ: the part of FID due to the shift of the mean features alone; the rest is due to their spread. " +
                      $"Real floor: {f.Count:N0} real training images scored the same way. prec / recall: share of the images inside the reference's manifold (fidelity) / of as many reference images inside theirs (diversity), k = {ManifoldScores.PrecisionRecallK}; " +
                      $"dens / cover: real balls per image over k (about 1 for real data) / share of reference images with an image in their ball, k = {ManifoldScores.DensityCoverageK}. " +
                      "conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
         table.AddColumn("");
         table.AddColumn(new TableColumn("FID").RightAligned());
         table.AddColumn(new TableColumn("×floor").RightAligned());
+        table.AddColumn(new TableColumn("FID μ").RightAligned());
         table.AddColumn(new TableColumn("prec").RightAligned());
         table.AddColumn(new TableColumn("recall").RightAligned());
         table.AddColumn(new TableColumn("dens").RightAligned());
@@ -359,6 +361,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             "[bold]samples[/]",
             Fmt(s.Fid, "0.000"),
             Fmt(s.Fid / f.Fid, "0.00") + "×",
+            FidMeanCell(s),
             .. ManifoldCells(s.Manifold),
             Fmt(s.ConfidentShare, "0.0%"),
             Fmt(s.ClassKl, "0.0000"),
@@ -366,9 +369,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             networkCalls is null ? "—" : Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
             networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"),
         ]);
-        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), "1.00×", .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
+        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), "1.00×", FidMeanCell(f), .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
         return table;
     }
+
+    /// <summary>The FID's mean part as a table cell, or a dash where it was not recorded.</summary>
+    private static string FidMeanCell(QualityScore s) => s.FidMean is { } mean ? Fmt(mean, "0.000") : "—";
 
     /// <summary>Precision, recall, density and coverage as table cells, or dashes where they were not measured.</summary>
     private static string[] ManifoldCells(ManifoldScores? m) => m is null
@@ -417,6 +423,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["label"] = s.Label,
         ["count"] = s.Count,
         ["fid"] = s.Fid,
+        ["fid_mean"] = s.FidMean,
         ["precision"] = s.Manifold?.Precision,
         ["recall"] = s.Manifold?.Recall,
         ["density"] = s.Manifold?.Density,

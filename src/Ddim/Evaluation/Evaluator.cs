@@ -19,6 +19,10 @@ namespace Ddim.Evaluation;
 /// Precision, recall, density and coverage against as many reference images (fidelity and diversity apart); null
 /// where they were not measured (scores saved before they existed, or too few images).
 /// </param>
+/// <param name="FidMean">
+/// The part of <paramref name="Fid"/> due to the mean shift alone, ‖μ − μ_ref‖² (<see cref="FrechetTerms.Mean"/>); the
+/// rest is due to the spread. Null for scores saved before it was recorded.
+/// </param>
 public sealed record QualityScore(
     string Label,
     int Count,
@@ -28,7 +32,8 @@ public sealed record QualityScore(
     IReadOnlyList<long> ClassCounts,
     TimeSpan Elapsed,
     TimeSpan JudgeTime,
-    ManifoldScores? Manifold = null)
+    ManifoldScores? Manifold = null,
+    double? FidMean = null)
 {
     /// <summary>Wall time spent producing the images (sampling), without judging them.</summary>
     public TimeSpan SamplingTime => Elapsed - JudgeTime;
@@ -199,9 +204,11 @@ public sealed class Evaluator
     }
 
     /// <summary>Scores whatever a meter has measured against the reference set.</summary>
-    public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime) =>
-        new(label, (int)meter.Count, FrechetDistance.Compute(meter.Features.ToGaussian(), Reference), meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime,
-            Manifold(meter));
+    public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime)
+    {
+        var fid = FrechetDistance.Terms(meter.Features.ToGaussian(), Reference);
+        return new(label, (int)meter.Count, fid.Total, meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime, Manifold(meter), fid.Mean);
+    }
 
     /// <summary>
     /// The manifold scores of a meter's images against as many reference images, chosen by a fixed seed so that

@@ -31,6 +31,22 @@ public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
 }
 
 /// <summary>
+/// The parts of a Fréchet distance d² = ‖μ₁ − μ₂‖² + Tr(Σ₁) + Tr(Σ₂) − 2·Tr√(Σ₁Σ₂): where the two sets' average
+/// features differ (<see cref="Mean"/>), and where their spreads do (<see cref="Covariance"/>).
+/// </summary>
+/// <param name="Mean">‖μ₁ − μ₂‖²: how far apart the two sets' average features are, a shift that every image shares.</param>
+/// <param name="Traces">Tr(Σ₁) + Tr(Σ₂).</param>
+/// <param name="CrossTrace">Tr√(Σ₁Σ₂).</param>
+public sealed record FrechetTerms(double Mean, double Traces, double CrossTrace)
+{
+    /// <summary>Tr(Σ₁) + Tr(Σ₂) − 2·Tr√(Σ₁Σ₂): how differently the features spread (shape and variety).</summary>
+    public double Covariance => Traces - (2 * CrossTrace);
+
+    /// <summary>d², the Fréchet distance (FID), never negative: rounding can push the sum a hair below zero.</summary>
+    public double Total => Math.Max(0, Mean + Traces - (2 * CrossTrace));
+}
+
+/// <summary>
 /// The Fréchet distance between two Gaussians, the formula behind FID (Heusel et al. 2017):
 /// d² = ‖μ₁ − μ₂‖² + Tr(Σ₁) + Tr(Σ₂) − 2·Tr√(Σ₁Σ₂).
 /// </summary>
@@ -42,7 +58,10 @@ public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
 public static class FrechetDistance
 {
     /// <summary>d² between two fitted Gaussians of the same dimension (never negative).</summary>
-    public static double Compute(GaussianFit a, GaussianFit b)
+    public static double Compute(GaussianFit a, GaussianFit b) => Terms(a, b).Total;
+
+    /// <summary>d² between two fitted Gaussians, as its two parts: where the means differ, and where the spreads do.</summary>
+    public static FrechetTerms Terms(GaussianFit a, GaussianFit b)
     {
         a.Validate();
         b.Validate();
@@ -64,7 +83,7 @@ public static class FrechetDistance
         var root1 = SquareRoot(sigma1);
         var m = Symmetric(root1.mm(sigma2).mm(root1));
         var crossTerm = torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
-        return Math.Max(0, meanTerm + traceTerm - (2 * crossTerm));
+        return new FrechetTerms(meanTerm, traceTerm, crossTerm);
     }
 
     /// <summary>FID between two feature sets [N₁, D] and [N₂, D]: the distance between the Gaussians fitted to them.</summary>

@@ -124,12 +124,12 @@ public sealed class SweepCellStore
     private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
-    /// <remarks>Cells saved before the manifold scores existed have no <c>Manifold</c>, and read back without it.</remarks>
-    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, ManifoldScores? Manifold)
+    /// <remarks>Cells saved before the manifold scores or the FID's mean part existed have no <c>Manifold</c> or <c>FidMean</c>, and read back without them.</remarks>
+    private sealed record ScoreRecord(string Label, int Count, double Fid, double ConfidentShare, double ClassKl, long[] ClassCounts, TimeSpan Elapsed, TimeSpan JudgeTime, ManifoldScores? Manifold, double? FidMean)
     {
         public static ScoreRecord From(QualityScore s) =>
-            new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime, s.Manifold);
+            new(s.Label, s.Count, s.Fid, s.ConfidentShare, s.ClassKl, [.. s.ClassCounts], s.Elapsed, s.JudgeTime, s.Manifold, s.FidMean);
 
-        public QualityScore ToScore() => new(Label, Count, Fid, ConfidentShare, ClassKl, ClassCounts, Elapsed, JudgeTime, Manifold);
+        public QualityScore ToScore() => new(Label, Count, Fid, ConfidentShare, ClassKl, ClassCounts, Elapsed, JudgeTime, Manifold, FidMean);
     }
 }
