@@ -5,7 +5,8 @@
 # held-out loss beside BASE. Results: $OUT/res.part-* (split tar of $W/res, model D.ddim included) and device.log.
 # Made for a bare GPU machine with python3 + a CUDA PyTorch and no .NET: run from the repository root, with the pack of
 # scripts/pack-gpu.sh in PACK (default .gpu, which git ignores: carry it). scripts/gpu-score-job.sh is part 2.
-# It made the bundled model's phase 2 (docs/results/bundled-5m-phase2/):  TRAIN_END=480 bash scripts/gpu-train-job.sh
+# It made the bundled model's phase 2 (docs/results/bundled-5m-phase2/) with PRESET=presets/mnist-gpu-phase2.json
+# BASE=models/mnist-5m-phase1.ddim; its defaults now run phase 3 from the bundled model:  TRAIN_END=480 bash scripts/gpu-train-job.sh
 # A device that takes at most 64 MiB of working tree needs checkpoints/ and the models the job does not read (all but
 # PRESET's InitFrom and BASE; the judge travels in the pack) moved out of the checkout while the job is sent.
 set -uo pipefail
@@ -13,7 +14,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/gpu-job-common.sh"
 TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
 exec > >(tee "$OUT/device.log") 2>&1
 nvidia-smi -L 2>/dev/null; nproc
-PRESET=${PRESET:-presets/mnist-gpu-phase2.json}; BASE=${BASE:-models/mnist-5m-phase1.ddim}
+PRESET=${PRESET:-presets/mnist-gpu-phase3.json}; BASE=${BASE:-models/mnist.ddim}
 R=$W/res; mkdir -p $R
 ddim_app unpack
 pack() { cp "$OUT/device.log" $R/ 2>/dev/null; send res; }
