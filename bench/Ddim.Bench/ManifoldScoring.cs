@@ -19,8 +19,8 @@ public class ManifoldScoring
     private Tensor generated = null!;
     private RealManifold fitted = null!;
 
-    /// <summary>Images per set (1,000 is <c>ddim eval</c>'s default N).</summary>
-    [Params(1000)]
+    /// <summary>Images per set (1,000 is <c>ddim eval</c>'s default N; 4,000 spans several chunks of rows).</summary>
+    [Params(1000, 4000)]
     public int N { get; set; }
 
     [GlobalSetup]
@@ -28,9 +28,10 @@ public class ManifoldScoring
     {
         Ddim.Native.TorchRuntime.Initialize(); // BenchmarkDotNet runs this in a child process of its own
         torch.set_num_threads(Environment.ProcessorCount);
+        using var scope = torch.NewDisposeScope();
         using var generator = new Generator(1);
-        real = torch.randn([N, 128], generator: generator).relu();
-        generated = (torch.randn([N, 128], generator: generator) * 1.1).relu();
+        real = torch.randn([N, 128], generator: generator).relu().MoveToOuterDisposeScope();
+        generated = (torch.randn([N, 128], generator: generator) * 1.1).relu().MoveToOuterDisposeScope();
         fitted = RealManifold.Fit(real);
     }
 

@@ -121,6 +121,25 @@ public class ManifoldScoresTests : OneTorchThread
         Assert.Equal(expected, ManifoldScores.Compute(real, generated));
     }
 
+    [Fact]
+    public void Given_float_features_in_sets_larger_than_one_chunk_When_compared_Then_recall_equals_a_count_made_from_the_real_side()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var real = Features(1100, 8, 6);
+        var generated = Features(1300, 8, 7) * 0.7;
+
+        // When
+        var recall = ManifoldScores.Compute(real, generated).Recall;
+
+        // Then: each real row against every generated ball, with the real rows first (the transpose of what Score computes)
+        var generatedRadii = cdist(generated, generated, compute_mode: compute_mode.donot_use_mm_for_euclid_dist)
+            .topk(ManifoldScores.PrecisionRecallK + 1, dim: 1, largest: false).values[.., ManifoldScores.PrecisionRecallK];
+        var inside = cdist(real, generated, compute_mode: compute_mode.donot_use_mm_for_euclid_dist).le(generatedRadii.unsqueeze(0)).any(1);
+        Assert.InRange(recall, 0.3, 0.97);
+        Assert.Equal(inside.sum().item<long>() / 1100.0, recall);
+    }
+
     private static double[][] Rows(Tensor features) =>
         Enumerable.Range(0, (int)features.shape[0]).Select(i => features[i].data<double>().ToArray()).ToArray();
 
@@ -131,8 +150,8 @@ public class ManifoldScoresTests : OneTorchThread
         points.Select(p => points.Select(q => Distance(p, q)).Order().ElementAt(k)).ToArray();
 
     [Theory]
-    [InlineData(5, 10, 4, "need more than 5 images in each set; got 5 real")]
-    [InlineData(10, 5, 4, "need more than 5 images in each set; got 5 generated")]
+    [InlineData(5, 10, 4, "need more than 5 images in each set; got 5 real and 10 generated")]
+    [InlineData(10, 5, 4, "need more than 5 images in each set; got 10 real and 5 generated")]
     [InlineData(10, 10, 5, "Manifold scores need two feature matrices of the same width")]
     public void Given_too_few_or_mismatched_features_When_compared_Then_a_clear_error_says_what_is_wrong(int realCount, int generatedCount, int generatedWidth, string expected)
     {

@@ -197,7 +197,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 options,
                 starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
                 finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000}{(cell.Score.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
+                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000}{(cell.Score.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)}{(cell.Score.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
                 imagesDone: tick,
                 cancel: cancellationToken,
                 store: store,

@@ -46,7 +46,11 @@ public sealed record ManifoldScores(double Precision, double Recall, double Dens
     /// </summary>
     /// <param name="real">Real features [N, D].</param>
     /// <param name="generated">Generated features [M, D].</param>
-    public static ManifoldScores Compute(Tensor real, Tensor generated) => RealManifold.Fit(real).Score(generated);
+    public static ManifoldScores Compute(Tensor real, Tensor generated)
+    {
+        RealManifold.RequireFeatures(real, generated); // both sets, before the real set's N² fit
+        return RealManifold.Fit(real).Score(generated);
+    }
 }
 
 /// <summary>
@@ -81,12 +85,7 @@ public sealed class RealManifold
     /// <summary>Fits the manifold of real features [N, D]: each point's distance to its k-th nearest other point, for both k.</summary>
     public static RealManifold Fit(Tensor real)
     {
-        if (real.dim() != 2)
-        {
-            throw new ArgumentException($"Manifold scores need a feature matrix [N, D]; got [{string.Join(", ", real.shape)}].");
-        }
-
-        RequireMoreThanLargestK(real.shape[0], "real");
+        RequireFeatures(real, generated: null);
         using var scope = torch.NewDisposeScope();
         var r = real.detach().to(ScalarType.Float64).cpu().contiguous();
         var radii = NeighbourDistances(r, ManifoldScores.LargestK);
@@ -105,12 +104,7 @@ public sealed class RealManifold
     /// </summary>
     public ManifoldScores Score(Tensor generated)
     {
-        if (generated.dim() != 2 || generated.shape[1] != Width)
-        {
-            throw new ArgumentException($"Manifold scores need two feature matrices of the same width; got [{Count}, {Width}] real and [{string.Join(", ", generated.shape)}] generated.");
-        }
-
-        RequireMoreThanLargestK(generated.shape[0], "generated");
+        RequireFeatures([Count, Width], generated.shape);
         using var scope = torch.NewDisposeScope();
         var r = torch.tensor(features, [Count, Width], dtype: ScalarType.Float64);
         var realPr = torch.tensor(precisionRecallRadii, dtype: ScalarType.Float64).unsqueeze(0);
@@ -147,11 +141,22 @@ public sealed class RealManifold
             RealCount: Count);
     }
 
-    private static void RequireMoreThanLargestK(long count, string which)
+    /// <summary>Throws <see cref="ArgumentException"/> unless the features are [N, D] matrices of one width, each with more than <see cref="ManifoldScores.LargestK"/> rows.</summary>
+    internal static void RequireFeatures(Tensor real, Tensor? generated) => RequireFeatures(real.shape, generated?.shape);
+
+    private static void RequireFeatures(long[] real, long[]? generated)
     {
-        if (count <= ManifoldScores.LargestK)
+        if (real.Length != 2 || generated is not null && (generated.Length != 2 || generated[1] != real[1]))
         {
-            throw new ArgumentException($"Manifold scores (k up to {ManifoldScores.LargestK}) need more than {ManifoldScores.LargestK} images in each set; got {count} {which}. Evaluate more images (--num).");
+            throw new ArgumentException(generated is null
+                ? $"Manifold scores need a feature matrix [N, D]; got [{string.Join(", ", real)}]."
+                : $"Manifold scores need two feature matrices of the same width; got [{string.Join(", ", real)}] real and [{string.Join(", ", generated)}] generated.");
+        }
+
+        if (real[0] <= ManifoldScores.LargestK || generated?[0] <= ManifoldScores.LargestK)
+        {
+            throw new ArgumentException(
+                $"Manifold scores (k up to {ManifoldScores.LargestK}) need more than {ManifoldScores.LargestK} images in each set; got {real[0]} real{(generated is null ? "" : $" and {generated[0]} generated")}. Evaluate more images (--num).");
         }
     }
 
