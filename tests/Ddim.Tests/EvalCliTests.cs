@@ -42,6 +42,12 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sweep --cells-from cuda", "--cells-from reports the saved cells of a sweep: use it with --sweep --resume")]
     [InlineData("--sweep --resume --cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
     [InlineData("--cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
+    [InlineData("--seeds 3", "--seeds needs at least two seeds")]
+    [InlineData("--seeds 0,x", "--seeds: 'x' is not an integer")]
+    [InlineData("--seeds 0,1,0", "--seeds must not repeat a seed")]
+    [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]
+    [InlineData("--seeds 0,1 --sweep", "--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep")]
+    [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();

@@ -18,6 +18,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
     public const string BundledJudge = "models/judge/judge.ddim";
 
+    /// <summary>The default <c>--name</c> of the <c>--seeds</c> cell folder.</summary>
+    private const string SeedCellsName = "eval-seeds";
+
     /// <summary>Images in the MNIST training split, the most a real floor can draw.</summary>
     private const int MnistTrainImages = 60000;
 
@@ -59,8 +62,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("Where the sweep writes NAME.md and NAME.png (default docs/results), and each finished cell under NAME.cells/.")]
         public string ResultsDir { get; init; } = "docs/results";
 
+        [CommandOption("--seeds <LIST>")]
+        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/seed-K/ as it finishes (--resume reuses them).")]
+        public string? Seeds { get; init; }
+
         [CommandOption("--resume")]
-        [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty.")]
+        [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty. With --seeds: reuse the seeds already saved for this configuration.")]
         public bool Resume { get; init; }
 
         [CommandOption("--cells-from <DEVICE>")]
@@ -68,8 +75,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? CellsFrom { get; init; }
 
         [CommandOption("--name <NAME>")]
-        [Description("Base name of the sweep's files (default table1-mnist).")]
-        public string Name { get; init; } = SweepReport.DefaultName;
+        [Description("Base name of the sweep's files (default table1-mnist), or of the --seeds cell folder (default eval-seeds).")]
+        public string? Name { get; init; }
 
         [CommandOption("--images <DIR>")]
         [Description("Score a folder of same-size PNG images instead of generating any (e.g. 'ddim sample --num 1000 --out-dir DIR', or another tool's samples): all of them are judged as 8-bit images, and the floor uses as many real images.")]
@@ -95,9 +102,25 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--eta-below does not apply to --sweep, whose rows set η for every step. Run 'ddim eval --eta 1 --eta-below T' on its own.");
         }
 
-        if (settings.Resume && !settings.Sweep)
+        var seeds = settings.Seeds is null ? null : NumberList.Parse<long>(settings.Seeds, "--seeds", "0,1,2,3");
+        if (seeds is not null)
         {
-            throw new ArgumentException("--resume continues a stopped --sweep; a single configuration has nothing to resume. Add --sweep, or leave --resume out.");
+            if (settings.Sweep || settings.Images is not null)
+            {
+                throw new ArgumentException("--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep or --images. Run it once per configuration.");
+            }
+
+            if (settings.Seed != 0)
+            {
+                throw new ArgumentException("Give either --seed (one seed) or --seeds (several), not both.");
+            }
+
+            SeedRuns.Validate(seeds);
+        }
+
+        if (settings.Resume && !settings.Sweep && seeds is null)
+        {
+            throw new ArgumentException("--resume continues a stopped --sweep or --seeds run; a single seed has nothing to resume. Add --sweep or --seeds, or leave --resume out.");
         }
 
         var cellsDevice = settings.CellsFrom?.ToLowerInvariant();
@@ -112,9 +135,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var plan = settings.Sweep ? ParsePlan(settings) : null;
-        if (settings.Name.Length == 0 || settings.Name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+        var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName : SeedCellsName);
+        if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
-            throw new ArgumentException($"--name '{settings.Name}' is not a valid file name.");
+            throw new ArgumentException($"--name '{name}' is not a valid file name.");
         }
 
         var device = settings.ParseDevice();
@@ -156,6 +180,15 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
+        // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
+        string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
+            $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
+
+        if (seeds is not null)
+        {
+            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, Path.Combine(settings.ResultsDir, name + ".cells"), Fingerprint, modelText, judgeText, cancellationToken);
+        }
+
         if (plan is null)
         {
             var report = WithProgress($"{sampleSettings}", options.Count, tick => evaluator.Evaluate(sampler, sampleSettings, train, options, tick));
@@ -182,9 +215,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
-            Path.Combine(settings.ResultsDir, settings.Name + ".cells"),
-            string.Create(CultureInfo.InvariantCulture,
-                $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {options.Seed}, device {cellsDevice}"),
+            Path.Combine(settings.ResultsDir, name + ".cells"),
+            Fingerprint(options.Seed, cellsDevice),
             settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
@@ -209,7 +241,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ? machine
             : $"the cells' own, made with --device {cellsDevice} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
-        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, settings.Name, plot: plotProblem is null);
+        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
@@ -264,6 +296,140 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         return 0;
     }
+
+    /// <summary><c>--seeds</c>: one configuration at several seeds, each saved as it finishes, then the mean ± SD of every score.</summary>
+    private static int RunSeeds(
+        Settings settings,
+        SampleSettings sampleSettings,
+        long[] seeds,
+        EvalOptions options,
+        Evaluator evaluator,
+        ImageSampler sampler,
+        ImageDataset train,
+        TorchSharp.torch.Device device,
+        string cellsDirectory,
+        Func<long, string, string> fingerprint,
+        string modelText,
+        string judgeText,
+        CancellationToken cancellationToken)
+    {
+        var deviceName = device.type.ToString().ToLowerInvariant();
+        var machine = SweepContext.ThisMachine(device);
+        AnsiConsole.MarkupLine($"{Markup.Escape(sampleSettings.ToString())} at {seeds.Length} seeds × {options.Count:N0} images; each seed's scores are saved under [grey]{Markup.Escape(cellsDirectory)}[/]" +
+                               (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
+        var summary = WithProgress($"seed {seeds[0]}", options.Count, tick => SeedRuns.Run(
+            evaluator,
+            sampler,
+            sampleSettings,
+            train,
+            options,
+            seeds,
+            starting: (seed, i, n) => Current = $"[{i + 1}/{n}] seed {seed}",
+            finished: run => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"seed {run.Seed,-4} FID {run.Report.Samples.Fid,9:0.000}{(run.Report.Samples.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)} floor {run.Report.Floor.Fid:0.000} ({run.FloorRatio:0.00}×){(run.Report.Samples.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {run.Report.Samples.ConfidentShare,6:0.0%} KL {run.Report.Samples.ClassKl:0.000} {run.Report.Samples.SamplingTime.TotalSeconds,6:0.0}s{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
+            imagesDone: tick,
+            cancel: cancellationToken,
+            storeOf: seed => new SweepCellStore(Path.Combine(cellsDirectory, $"seed-{seed}"), fingerprint(seed, deviceName)),
+            resume: settings.Resume,
+            machine: machine));
+
+        AnsiConsole.Write(SeedsTable(sampleSettings.ToString(), summary, options.Count, evaluator));
+        if (settings.Json is { } json)
+        {
+            Provenance.WriteJson(json, SeedsJson(summary, options, modelText, judgeText, device));
+        }
+
+        return 0;
+    }
+
+    private static Table SeedsTable(string title, SeedSummary summary, int count, Evaluator evaluator)
+    {
+        var fid = summary.Fid;
+        var table = new Table().Border(TableBorder.Rounded)
+            .Title($"{Markup.Escape(title)}: N = {count:N0}, {summary.Runs.Count} seeds")
+            .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features; floor: N real training images chosen by the same seed. " +
+                     $"mean ± SD: the mean over the seeds ± one seed's standard deviation (1/(n − 1)); the mean's standard error is SD/√n (FID: {Fmt(fid.StandardError, "0.000")}). " +
+                     "×floor: the mean of the seeds' own ratios. Columns as in a one-seed 'ddim eval'.[/]");
+        table.AddColumn("seed");
+        foreach (var column in new[] { "FID", "floor", "×floor", "FID μ", "prec", "recall", "dens", "cover", "conf", "KL", "time" })
+        {
+            table.AddColumn(new TableColumn(column).RightAligned());
+        }
+
+        foreach (var run in summary.Runs)
+        {
+            var s = run.Report.Samples;
+            table.AddRow([
+                run.Seed.ToString(CultureInfo.InvariantCulture) + (run.Reused ? " (saved)" : string.Empty),
+                Fmt(s.Fid, "0.000"),
+                Fmt(run.Report.Floor.Fid, "0.000"),
+                Fmt(run.FloorRatio, "0.00") + "×",
+                FidMeanCell(s),
+                .. ManifoldCells(s.Manifold),
+                Fmt(s.ConfidentShare, "0.0%"),
+                Fmt(s.ClassKl, "0.0000"),
+                Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
+            ]);
+        }
+
+        static string Cell(Spread? spread, string format) => spread is null ? "—" : $"{Fmt(spread.Mean, format)} ± {Fmt(spread.StandardDeviation, format)}";
+        table.AddRow([
+            "[bold]mean ± SD[/]",
+            Cell(fid, "0.00"),
+            Cell(summary.FloorFid, "0.00"),
+            Cell(summary.FloorRatio, "0.00") + "×",
+            Cell(summary.FidMean, "0.00"),
+            Cell(summary.Precision, "0.000"),
+            Cell(summary.Recall, "0.000"),
+            Cell(summary.Density, "0.000"),
+            Cell(summary.Coverage, "0.000"),
+            Cell(summary.ConfidentShare, "0.0%"),
+            Cell(summary.ClassKl, "0.0000"),
+            "",
+        ]);
+        return table;
+    }
+
+    private static JsonObject? SpreadJson(Spread? s) => s is null ? null : new()
+    {
+        ["mean"] = s.Mean,
+        ["sd"] = s.StandardDeviation,
+        ["se"] = s.StandardError,
+        ["min"] = s.Min,
+        ["max"] = s.Max,
+    };
+
+    private static JsonObject SeedsJson(SeedSummary summary, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
+    {
+        ["command"] = Provenance.CommandLine(),
+        ["model"] = model,
+        ["judge"] = judge,
+        ["num"] = options.Count,
+        ["seeds"] = new JsonArray(summary.Runs.Select(r => (JsonNode?)JsonValue.Create(r.Seed)).ToArray()),
+        ["settings"] = summary.Runs[0].Report.Settings.ToString(),
+        ["network_calls"] = summary.Runs[0].Report.NetworkCalls,
+        ["summary"] = new JsonObject
+        {
+            ["fid"] = SpreadJson(summary.Fid),
+            ["floor_fid"] = SpreadJson(summary.FloorFid),
+            ["floor_ratio"] = SpreadJson(summary.FloorRatio),
+            ["fid_mean"] = SpreadJson(summary.FidMean),
+            ["precision"] = SpreadJson(summary.Precision),
+            ["recall"] = SpreadJson(summary.Recall),
+            ["density"] = SpreadJson(summary.Density),
+            ["coverage"] = SpreadJson(summary.Coverage),
+            ["confident_share"] = SpreadJson(summary.ConfidentShare),
+            ["class_kl"] = SpreadJson(summary.ClassKl),
+        },
+        ["runs"] = new JsonArray(summary.Runs.Select(r => (JsonNode?)new JsonObject
+        {
+            ["seed"] = r.Seed,
+            ["samples"] = ScoreJson(r.Report.Samples),
+            ["floor"] = ScoreJson(r.Report.Floor),
+            ["reused"] = r.Reused,
+        }).ToArray()),
+        ["machine"] = SweepContext.ThisMachine(device),
+    };
 
     private static string ResolveJudge(Settings settings) =>
         ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier'.");
