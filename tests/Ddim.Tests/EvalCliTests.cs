@@ -43,6 +43,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sweep --resume --cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
     [InlineData("--cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
     [InlineData("--seeds 3", "--seeds needs at least two seeds")]
+    [InlineData("--floor-draws 1", "--floor-draws must be 0 (only the seed's own floor) or at least 2")]
     [InlineData("--seeds 0,x", "--seeds: 'x' is not an integer")]
     [InlineData("--seeds 0,1,0", "--seeds must not repeat a seed")]
     [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]

@@ -92,6 +92,43 @@ public sealed class SeedRunsTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_floor_draws_When_scored_Then_draw_k_is_seed_k_floor_and_ratios_divide_by_their_mean()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var sampler = TinySampler(folder);
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
+        var train = SyntheticDigits.Make(60, 8, "synthetic-train");
+        var options = new EvalOptions(Count: 12, Seed: 1, BatchSize: 12, FloorDraws: 3);
+
+        // When
+        var draws = evaluator.ScoreFloorDraws(train, 12, 3);
+        var report = evaluator.Evaluate(sampler, Settings, train, options);
+        var seeds = SeedRuns.Run(evaluator, sampler, Settings, train, options, [1, 4]);
+
+        // Then: draw k is exactly the floor 'ddim eval --seed k' scores
+        var floors = Enumerable.Range(0, 3).Select(k => evaluator.ScoreReal(train, 12, k)).ToArray();
+        Assert.Equal(Spread.Of([.. floors.Select(f => f.Fid)]), draws.Fid);
+        Assert.Equal(Spread.Of([.. floors.Select(f => f.FidMean!.Value)]), draws.FidMean);
+        Assert.Equal(12, draws.Count);
+
+        // The report keeps its seed's own floor and divides by the draws' mean; without draws, by its own floor.
+        Assert.Equal(draws, report.FloorDraws);
+        Assert.Equal(floors[1].Fid, report.Floor.Fid);
+        Assert.Equal(report.Samples.Fid / draws.Fid.Mean, report.FloorRatio);
+        var plain = evaluator.Evaluate(sampler, Settings, train, options with { FloorDraws = 0 });
+        Assert.Null(plain.FloorDraws);
+        Assert.Equal(plain.Samples.Fid / plain.Floor.Fid, plain.FloorRatio);
+
+        // Every seed of a --seeds run shares the one set of draws.
+        Assert.All(seeds.Runs, r => Assert.Equal(draws, r.Report.FloorDraws));
+        Assert.Equal(Spread.Of([.. seeds.Runs.Select(r => r.Report.Samples.Fid / draws.Fid.Mean)]), seeds.FloorRatio);
+        Assert.Throws<ArgumentException>(() => evaluator.ScoreFloorDraws(train, 12, 1));
+        Assert.Contains("--floor-draws", Assert.Throws<ArgumentException>(() => (options with { FloorDraws = 1 }).Validate()).Message);
+    }
+
+    [Fact]
     public void Given_a_seeds_run_stopped_after_one_seed_When_it_is_resumed_Then_only_the_other_seeds_run_and_the_scores_equal_an_uninterrupted_run()
     {
         // Given: each seed's samples saved in a store of its own as they finish; stopped once the first seed is done

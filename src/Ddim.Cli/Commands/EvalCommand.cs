@@ -34,6 +34,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("Images to generate per configuration, and real images for the floor. Default 1000; use 10000 for final numbers.")]
         public int? Num { get; init; }
 
+        [CommandOption("--floor-draws <M>")]
+        [Description("Also score M draws of N real training images (draw k is seed k's floor) and divide by their mean FID in ×floor: one draw's FID moves by as much as a sampler's does between seeds. Default 20 (seconds at N = 1,000); 0 divides by the seed's own draw only.")]
+        public int FloorDraws { get; init; } = 20;
+
         [CommandOption("--ddpm-variance <NAME>")]
         [Description("DDPM's σ_t²: beta (default) or posterior.")]
         public string DdpmVariance { get; init; } = "beta";
@@ -94,7 +98,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
-        var options = new EvalOptions(settings.Num ?? 1000, settings.Seed, settings.BatchSize);
+        var options = new EvalOptions(settings.Num ?? 1000, settings.Seed, settings.BatchSize, FloorDraws: settings.FloorDraws);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
         if (settings.Sweep && sampleSettings.EtaBelow is not null)
@@ -192,7 +196,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (plan is null)
         {
             var report = WithProgress($"{sampleSettings}", options.Count, tick => evaluator.Evaluate(sampler, sampleSettings, train, options, tick));
-            AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.NetworkCalls, options.Seed, evaluator));
+            AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.FloorDraws, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
                 Provenance.WriteJson(json, ReportJson(report, options, modelText, judgeText, device));
@@ -277,8 +281,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
         var floor = evaluator.ScoreReal(train, images.Count, seed);
+        var draws = settings.FloorDraws > 0 ? evaluator.ScoreFloorDraws(train, images.Count, settings.FloorDraws) : null;
         var scored = evaluator.ScoreImages(images, folder);
-        AnsiConsole.Write(ReportTable(folder, scored, floor, null, seed, evaluator));
+        AnsiConsole.Write(ReportTable(folder, scored, floor, draws, null, seed, evaluator));
         if (settings.Json is { } json)
         {
             Provenance.WriteJson(json, new JsonObject
@@ -290,6 +295,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 ["seed"] = seed,
                 ["samples"] = ScoreJson(scored),
                 ["floor"] = ScoreJson(floor),
+                ["floor_draws"] = FloorDrawsJson(draws),
+                ["floor_ratio"] = scored.Fid / (draws?.Fid.Mean ?? floor.Fid),
                 ["machine"] = SweepContext.ThisMachine(),
             });
         }
@@ -326,7 +333,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             seeds,
             starting: (seed, i, n) => Current = $"[{i + 1}/{n}] seed {seed}",
             finished: run => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"seed {run.Seed,-4} FID {run.Report.Samples.Fid,9:0.000}{(run.Report.Samples.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)} floor {run.Report.Floor.Fid:0.000} ({run.FloorRatio:0.00}×){(run.Report.Samples.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {run.Report.Samples.ConfidentShare,6:0.0%} KL {run.Report.Samples.ClassKl:0.000} {run.Report.Samples.SamplingTime.TotalSeconds,6:0.0}s{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
+                $"seed {run.Seed,-4} FID {run.Report.Samples.Fid,9:0.000}{(run.Report.Samples.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)} floor {run.Report.Floor.Fid:0.000}, {run.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Report.Samples.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {run.Report.Samples.ConfidentShare,6:0.0%} KL {run.Report.Samples.ClassKl:0.000} {run.Report.Samples.SamplingTime.TotalSeconds,6:0.0}s{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
             imagesDone: tick,
             cancel: cancellationToken,
             storeOf: seed => new SweepCellStore(Path.Combine(cellsDirectory, $"seed-{seed}"), fingerprint(seed, deviceName)),
@@ -349,7 +356,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             .Title($"{Markup.Escape(title)}: N = {count:N0}, {summary.Runs.Count} seeds")
             .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features; floor: N real training images chosen by the same seed. " +
                      $"mean ± SD: the mean over the seeds ± one seed's standard deviation (1/(n − 1)); the mean's standard error is SD/√n (FID: {Fmt(fid.StandardError, "0.000")}). " +
-                     "×floor: the mean of the seeds' own ratios. Columns as in a one-seed 'ddim eval'.[/]");
+                     (summary.Runs[0].Report.FloorDraws is { } draws
+                         ? $"×floor: each seed's FID over the mean floor of {draws.Fid.Count} draws, {SpreadCell(draws.Fid, "0.00")}. "
+                         : "×floor: each seed's FID over its own floor. ") +
+                     "Columns as in a one-seed 'ddim eval'.[/]");
         table.AddColumn("seed");
         foreach (var column in new[] { "FID", "floor", "×floor", "FID μ", "prec", "recall", "dens", "cover", "conf", "KL", "time" })
         {
@@ -372,23 +382,32 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ]);
         }
 
-        static string Cell(Spread? spread, string format) => spread is null ? "—" : $"{Fmt(spread.Mean, format)} ± {Fmt(spread.StandardDeviation, format)}";
         table.AddRow([
             "[bold]mean ± SD[/]",
-            Cell(fid, "0.00"),
-            Cell(summary.FloorFid, "0.00"),
-            Cell(summary.FloorRatio, "0.00") + "×",
-            Cell(summary.FidMean, "0.00"),
-            Cell(summary.Precision, "0.000"),
-            Cell(summary.Recall, "0.000"),
-            Cell(summary.Density, "0.000"),
-            Cell(summary.Coverage, "0.000"),
-            Cell(summary.ConfidentShare, "0.0%"),
-            Cell(summary.ClassKl, "0.0000"),
+            SpreadCell(fid, "0.00"),
+            SpreadCell(summary.FloorFid, "0.00"),
+            SpreadCell(summary.FloorRatio, "0.00") + "×",
+            SpreadCell(summary.FidMean, "0.00"),
+            SpreadCell(summary.Precision, "0.000"),
+            SpreadCell(summary.Recall, "0.000"),
+            SpreadCell(summary.Density, "0.000"),
+            SpreadCell(summary.Coverage, "0.000"),
+            SpreadCell(summary.ConfidentShare, "0.0%"),
+            SpreadCell(summary.ClassKl, "0.0000"),
             "",
         ]);
         return table;
     }
+
+    /// <summary>"mean ± SD" as a table cell, or a dash where the score was not measured.</summary>
+    private static string SpreadCell(Spread? spread, string format) => spread is null ? "—" : $"{Fmt(spread.Mean, format)} ± {Fmt(spread.StandardDeviation, format)}";
+
+    private static JsonObject? FloorDrawsJson(FloorDraws? draws) => draws is null ? null : new()
+    {
+        ["draws"] = draws.Fid.Count,
+        ["fid"] = SpreadJson(draws.Fid),
+        ["fid_mean"] = SpreadJson(draws.FidMean),
+    };
 
     private static JsonObject? SpreadJson(Spread? s) => s is null ? null : new()
     {
@@ -408,6 +427,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["seeds"] = new JsonArray(summary.Runs.Select(r => (JsonNode?)JsonValue.Create(r.Seed)).ToArray()),
         ["settings"] = summary.Runs[0].Report.Settings.ToString(),
         ["network_calls"] = summary.Runs[0].Report.NetworkCalls,
+        ["floor_draws"] = FloorDrawsJson(summary.Runs[0].Report.FloorDraws),
         ["summary"] = new JsonObject
         {
             ["fid"] = SpreadJson(summary.Fid),
@@ -501,13 +521,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     /// <summary>Samples beside the floor; <paramref name="networkCalls"/> is null for images that were not generated here (no calls, no rate).</summary>
-    private static Table ReportTable(string title, QualityScore s, QualityScore f, int? networkCalls, long seed, Evaluator evaluator)
+    private static Table ReportTable(string title, QualityScore s, QualityScore f, FloorDraws? draws, int? networkCalls, long seed, Evaluator evaluator)
     {
         var table = new Table().Border(TableBorder.Rounded)
             .Title($"{Markup.Escape(title)}: N = {s.Count:N0}, seed {seed}")
             .Caption($"[grey]FID against {Markup.Escape(evaluator.ReferenceName)} ({evaluator.Reference.Count:N0} images) in the judge's features (not Inception); lower is better. " +
                      "FID μ: the part of FID due to the shift of the mean features alone; the rest is due to their spread. " +
-                     $"Real floor: {f.Count:N0} real training images scored the same way. prec / recall: share of the images inside the reference's manifold (fidelity) / of as many reference images inside theirs (diversity), k = {ManifoldScores.PrecisionRecallK}; " +
+                     $"Real floor: {f.Count:N0} real training images chosen by the seed, scored the same way{(draws is null ? "; ×floor divides by its FID" : $"; the floor's mean ± SD over {draws.Fid.Count} such draws (draw k is seed k's floor) is what ×floor divides by")}. prec / recall: share of the images inside the reference's manifold (fidelity) / of as many reference images inside theirs (diversity), k = {ManifoldScores.PrecisionRecallK}; " +
                      $"dens / cover: real balls per image over k (about 1 for real data) / share of reference images with an image in their ball, k = {ManifoldScores.DensityCoverageK}. " +
                      "conf: share with top probability > 0.9. KL: class balance (0 = uniform).[/]");
         table.AddColumn("");
@@ -526,7 +546,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         table.AddRow([
             "[bold]samples[/]",
             Fmt(s.Fid, "0.000"),
-            Fmt(s.Fid / f.Fid, "0.00") + "×",
+            Fmt(s.Fid / (draws?.Fid.Mean ?? f.Fid), "0.00") + "×",
             FidMeanCell(s),
             .. ManifoldCells(s.Manifold),
             Fmt(s.ConfidentShare, "0.0%"),
@@ -535,7 +555,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             networkCalls is null ? "—" : Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
             networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"),
         ]);
-        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), "1.00×", FidMeanCell(f), .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
+        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), Fmt(f.Fid / (draws?.Fid.Mean ?? f.Fid), "0.00") + "×", FidMeanCell(f), .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
+        if (draws is not null)
+        {
+            table.AddRow([$"real floor, {draws.Fid.Count} draws", SpreadCell(draws.Fid, "0.00"), "1.00×", SpreadCell(draws.FidMean, "0.00"), "—", "—", "—", "—", "—", "—", "—", "—", "—"]);
+        }
+
         return table;
     }
 
@@ -614,6 +639,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["network_calls"] = report.NetworkCalls,
         ["samples"] = ScoreJson(report.Samples),
         ["floor"] = ScoreJson(report.Floor),
+        ["floor_draws"] = FloorDrawsJson(report.FloorDraws),
+        ["floor_ratio"] = report.FloorRatio,
         ["machine"] = SweepContext.ThisMachine(device),
     };
 

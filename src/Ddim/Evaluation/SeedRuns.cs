@@ -42,8 +42,8 @@ public sealed record Spread(int Count, double Mean, double StandardDeviation, do
 /// <param name="Reused">True when the samples' scores were read from a store (an earlier, stopped run) rather than made now.</param>
 public sealed record SeedRun(long Seed, EvalReport Report, bool Reused = false)
 {
-    /// <summary>The samples' FID over the floor's at this seed.</summary>
-    public double FloorRatio => Report.Samples.Fid / Report.Floor.Fid;
+    /// <summary>The samples' FID over the floor's (<see cref="EvalReport.FloorRatio"/>: the mean of the floor draws when there are any).</summary>
+    public double FloorRatio => Report.FloorRatio;
 }
 
 /// <summary>
@@ -57,10 +57,10 @@ public sealed record SeedSummary(IReadOnlyList<SeedRun> Runs)
     /// <summary>The samples' FID.</summary>
     public Spread Fid => Of(r => r.Report.Samples.Fid);
 
-    /// <summary>The real-data floor's FID (N real training images, a seeded choice).</summary>
+    /// <summary>The real-data floor's FID at each seed (N real training images, a seeded choice).</summary>
     public Spread FloorFid => Of(r => r.Report.Floor.Fid);
 
-    /// <summary>The samples' FID over the floor's, seed by seed.</summary>
+    /// <summary>The samples' FID over the floor's, seed by seed (<see cref="SeedRun.FloorRatio"/>).</summary>
     public Spread FloorRatio => Of(r => r.FloorRatio);
 
     /// <summary>The samples' FID μ (the mean-shift part); null where a seed lacks it.</summary>
@@ -115,7 +115,8 @@ public static class SeedRuns
 
     /// <summary>
     /// Runs <paramref name="settings"/> at each seed in turn: the floor of that seed, then its samples. Seed K gives
-    /// exactly what <see cref="Evaluator.Evaluate"/> gives with <see cref="EvalOptions.Seed"/> = K.
+    /// exactly what <see cref="Evaluator.Evaluate"/> gives with <see cref="EvalOptions.Seed"/> = K; the floor draws
+    /// (<see cref="EvalOptions.FloorDraws"/>), the same for every seed, are scored once, first.
     /// With <paramref name="storeOf"/>, each seed's samples are saved as a cell of that seed's store as they finish
     /// (the store's fingerprint must name the seed). When <paramref name="resume"/> is true, a saved cell is reused
     /// instead of run again, and the floor (a few seconds) is scored anew; otherwise a saved cell for these settings
@@ -164,6 +165,7 @@ public static class SeedRuns
         }
 
         var calls = settings.NetworkCalls(sampler.Schedule);
+        var draws = options.FloorDraws > 0 ? evaluator.ScoreFloorDraws(floorSource, options.Count, options.FloorDraws) : null;
         var runs = new List<SeedRun>();
         for (var i = 0; i < seeds.Count; i++)
         {
@@ -178,7 +180,7 @@ public static class SeedRuns
                 stores[i]?.Save(new SweepCell(settings, calls, samples), machine ?? SweepContext.ThisMachine());
             }
 
-            var run = new SeedRun(seeds[i], new EvalReport(settings, calls, samples, floor, evaluator.Reference.Count), saved[i] is not null);
+            var run = new SeedRun(seeds[i], new EvalReport(settings, calls, samples, floor, evaluator.Reference.Count, draws), saved[i] is not null);
             runs.Add(run);
             finished?.Invoke(run);
         }
