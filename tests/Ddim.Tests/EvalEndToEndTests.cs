@@ -168,7 +168,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"));
         var plan = new SweepPlan([2, 5], [0.0, 1.0]);
-        var options = new EvalOptions(Count: 8, Seed: 1, BatchSize: 8);
+        var options = new EvalOptions(Count: 8, Seed: 1, BatchSize: 8, FloorDraws: 4);
         var started = new List<string>();
 
         // When
@@ -198,6 +198,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Contains("table1-mnist.png", text);
         Assert.Contains("### Precision / recall (k = 3", text);
         Assert.Contains("### Density / coverage (k = 5", text);
+        Assert.Contains("### FID μ", text);
+        Assert.NotNull(result.FloorDraws);
+        Assert.Equal(4, result.FloorDraws.Fid.Count);
+        Assert.Contains("Over 4 draws of 8 real training images", text);
         Assert.Contains(", precision / recall ", text);
 
         var bytes = File.ReadAllBytes(png!);

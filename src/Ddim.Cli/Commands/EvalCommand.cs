@@ -576,7 +576,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     {
         var plan = result.Plan;
         var table = new Table().Border(TableBorder.Rounded)
-            .Title($"FID, N = {result.Options.Count:N0} (real-data floor {Fmt(result.Floor.Fid, "0.000")})");
+            .Title($"FID, N = {result.Options.Count:N0} (real-data floor {Fmt(result.Floor.Fid, "0.000")}{(result.FloorDraws is { } draws ? $"; over {draws.Fid.Count} draws {SpreadCell(draws.Fid, "0.00")}" : string.Empty)})");
         table.AddColumn("");
         foreach (var s in plan.Steps)
         {
@@ -653,6 +653,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["seed"] = result.Options.Seed,
         ["T"] = result.T,
         ["floor"] = ScoreJson(result.Floor),
+        ["floor_draws"] = FloorDrawsJson(result.FloorDraws),
         ["cells"] = new JsonArray(result.Cells.Select(c => (JsonNode?)new JsonObject
         {
             ["settings"] = c.Settings.ToString(),

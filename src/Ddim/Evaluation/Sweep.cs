@@ -107,6 +107,7 @@ public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, Qualit
 /// <param name="ReferenceName">The reference set (the MNIST test split).</param>
 /// <param name="ReferenceCount">Its size.</param>
 /// <param name="Elapsed">Wall time of the whole sweep.</param>
+/// <param name="FloorDraws">The floor over many draws of N real images, when asked for (<see cref="EvalOptions.FloorDraws"/>).</param>
 public sealed record SweepResult(
     SweepPlan Plan,
     EvalOptions Options,
@@ -115,7 +116,8 @@ public sealed record SweepResult(
     QualityScore Floor,
     string ReferenceName,
     long ReferenceCount,
-    TimeSpan Elapsed)
+    TimeSpan Elapsed,
+    FloorDraws? FloorDraws = null)
 {
     /// <summary>The cell of a row and S, if it was run.</summary>
     public SweepCell? Find(int row, int steps)
@@ -192,6 +194,7 @@ public static class Sweep
         }
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
+        var draws = options.FloorDraws > 0 ? evaluator.ScoreFloorDraws(floorSource, options.Count, options.FloorDraws) : null;
         var cells = new List<SweepCell>();
         for (var i = 0; i < configurations.Count; i++)
         {
@@ -210,6 +213,6 @@ public static class Sweep
             finished?.Invoke(cell);
         }
 
-        return new SweepResult(plan, options, sampler.Schedule.T, cells, floor, evaluator.ReferenceName, evaluator.Reference.Count, clock.Elapsed);
+        return new SweepResult(plan, options, sampler.Schedule.T, cells, floor, evaluator.ReferenceName, evaluator.Reference.Count, clock.Elapsed, draws);
     }
 }

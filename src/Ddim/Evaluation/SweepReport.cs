@@ -64,6 +64,13 @@ public static class SweepReport
                       $"confident {P(result.Floor.ConfidentShare)}, class KL {result.Floor.ClassKl:0.0000}" +
                       (result.Floor.Manifold is { } fm ? $", precision / recall {PrecisionAndRecall(fm)}, density / coverage {DensityAndCoverage(fm)}." : "."));
         sb.AppendLine();
+        if (result.FloorDraws is { } draws)
+        {
+            sb.AppendLine($"Over {draws.Fid.Count} draws of {n:N0} real training images (draw k is seed k's floor; `--floor-draws`), the floor's FID is " +
+                          $"{F(draws.Fid.Mean)} ± {F(draws.Fid.StandardDeviation)} (mean ± SD; {F(draws.Fid.Min)} to {F(draws.Fid.Max)}). One draw moves about as " +
+                          "much as a cell's FID moves from seed to seed, so at one seed per cell, differences between cells of that size are noise.");
+            sb.AppendLine();
+        }
         if (plotFile is not null)
         {
             sb.AppendLine($"![FID against S]({plotFile})");
@@ -71,6 +78,12 @@ public static class SweepReport
         }
 
         Table(sb, "FID", result, c => F(c.Score.Fid));
+        if (result.Cells.Any(c => c.Score.FidMean is not null))
+        {
+            Table(sb, "FID μ: the part of FID due to the shift of the mean features alone (— for cells saved before it was recorded)", result,
+                c => c.Score.FidMean is { } mean ? F(mean) : "—");
+        }
+
         Table(sb, "Sampling wall time, seconds (images/s)", result, c => $"{c.Score.SamplingTime.TotalSeconds:0.0} ({c.Score.ImagesPerSecond:0.00})");
         Table(sb, "Share of samples classified with confidence > 0.9", result, c => P(c.Score.ConfidentShare));
         Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
