@@ -1,3 +1,4 @@
+using Ddim.Data;
 using Ddim.Evaluation;
 using Ddim.Models;
 using Ddim.Sampling;
@@ -11,6 +12,10 @@ public sealed class SeedRunsTests : OneTorchThread
         new(ImageChannels: 1, ImageSize: SyntheticDigits.Size, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4);
 
     private static readonly SampleSettings Settings = new(SamplerKind.Ddim, Steps: 3, Eta: 1);
+
+    /// <summary>A tiny trained judge fitted to a synthetic reference, and the floor's source: shared by the tests here (the judge lives for the test run).</summary>
+    private static readonly Lazy<(Evaluator Evaluator, ImageDataset Train)> Scoring = new(() =>
+        (new Evaluator(SyntheticDigits.TrainedJudge(epochs: 1), SyntheticDigits.Make(40, 7, "synthetic-test")), SyntheticDigits.Make(60, 8, "synthetic-train")));
 
     private static ImageSampler TinySampler(TempFolder folder) =>
         ImageSampler.Load(TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tiny8x8));
@@ -56,9 +61,7 @@ public sealed class SeedRunsTests : OneTorchThread
         // Given
         using var folder = new TempFolder();
         var sampler = TinySampler(folder);
-        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
-        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
-        var train = SyntheticDigits.Make(60, 8, "synthetic-train");
+        var (evaluator, train) = Scoring.Value;
         var options = new EvalOptions(Count: 12, Seed: 99, BatchSize: 12);
         var started = new List<(long Seed, int Index, int Total)>();
 
@@ -97,9 +100,7 @@ public sealed class SeedRunsTests : OneTorchThread
         // Given
         using var folder = new TempFolder();
         var sampler = TinySampler(folder);
-        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
-        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
-        var train = SyntheticDigits.Make(60, 8, "synthetic-train");
+        var (evaluator, train) = Scoring.Value;
         var options = new EvalOptions(Count: 12, Seed: 1, BatchSize: 12, FloorDraws: 3);
 
         // When
@@ -136,9 +137,7 @@ public sealed class SeedRunsTests : OneTorchThread
         var sampler = TinySampler(folder);
         var calls = 0;
         var counted = new ImageSampler((x, t) => { calls++; return sampler.Model(x, t); }, sampler.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
-        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
-        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
-        var train = SyntheticDigits.Make(60, 8, "synthetic-train");
+        var (evaluator, train) = Scoring.Value;
         var options = new EvalOptions(Count: 8, BatchSize: 8);
         long[] seeds = [0, 1, 2];
         SweepCellStore StoreOf(long seed) => new(folder.File($"cells/seed-{seed}"), $"model A, N = 8, seed {seed}");

@@ -233,7 +233,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 options,
                 starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
                 finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{cell.Settings,-22} FID {cell.Score.Fid,9:0.000}{(cell.Score.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)}{(cell.Score.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {cell.Score.ConfidentShare,6:0.0%} KL {cell.Score.ClassKl:0.000} {cell.Score.SamplingTime.TotalSeconds,6:0.0}s {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
+                    $"{cell.Settings,-22} {ScoreLine(cell.Score)} {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
                 imagesDone: tick,
                 cancel: cancellationToken,
                 store: store,
@@ -333,7 +333,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             seeds,
             starting: (seed, i, n) => Current = $"[{i + 1}/{n}] seed {seed}",
             finished: run => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"seed {run.Seed,-4} FID {run.Report.Samples.Fid,9:0.000}{(run.Report.Samples.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)} floor {run.Report.Floor.Fid:0.000}, {run.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Report.Samples.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {run.Report.Samples.ConfidentShare,6:0.0%} KL {run.Report.Samples.ClassKl:0.000} {run.Report.Samples.SamplingTime.TotalSeconds,6:0.0}s{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
+                $"seed {run.Seed,-4} {ScoreLine(run.Report.Samples)}; floor {run.Report.Floor.Fid:0.000}, {run.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
             imagesDone: tick,
             cancel: cancellationToken,
             storeOf: seed => new SweepCellStore(Path.Combine(cellsDirectory, $"seed-{seed}"), fingerprint(seed, deviceName)),
@@ -398,6 +398,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ]);
         return table;
     }
+
+    /// <summary>A score on one line, as the sweep and <c>--seeds</c> print each result when it finishes.</summary>
+    private static string ScoreLine(QualityScore s) => string.Create(CultureInfo.InvariantCulture,
+        $"FID {s.Fid,9:0.000}{(s.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)}{(s.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {s.ConfidentShare,6:0.0%} KL {s.ClassKl:0.000} {s.SamplingTime.TotalSeconds,6:0.0}s");
 
     /// <summary>"mean ± SD" as a table cell, or a dash where the score was not measured.</summary>
     private static string SpreadCell(Spread? spread, string format) => spread is null ? "—" : $"{Fmt(spread.Mean, format)} ± {Fmt(spread.StandardDeviation, format)}";
