@@ -1,18 +1,14 @@
 using Ddim.Data;
 using Ddim.Evaluation;
 using Ddim.Imaging;
-using Ddim.Models;
 using Ddim.Sampling;
 
 namespace Ddim.Tests;
 
 public sealed class EvalEndToEndTests : OneTorchThread
 {
-    private static readonly UNetConfig Tiny8x8 =
-        new(ImageChannels: 1, ImageSize: SyntheticDigits.Size, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4);
-
     /// <summary>A random (untrained) 8×8 U-Net with T = 20, written as a model file.</summary>
-    private static string TinyModel(TempFolder folder) => Tests.TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tiny8x8);
+    private static string TinyModel(TempFolder folder) => Tests.TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tests.TinyModel.Synthetic8x8);
 
     /// <summary>The same sampler, counting its network calls (one per batch and step) in <paramref name="count"/>.</summary>
     private static ImageSampler Counted(ImageSampler inner, CallCount count) =>

@@ -1,6 +1,5 @@
 using Ddim.Data;
 using Ddim.Evaluation;
-using Ddim.Models;
 using Ddim.Sampling;
 
 namespace Ddim.Tests;
@@ -8,9 +7,6 @@ namespace Ddim.Tests;
 /// <summary><c>ddim eval --seeds</c>: one configuration at several seeds, and the spread of its scores.</summary>
 public sealed class SeedRunsTests : OneTorchThread
 {
-    private static readonly UNetConfig Tiny8x8 =
-        new(ImageChannels: 1, ImageSize: SyntheticDigits.Size, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4);
-
     private static readonly SampleSettings Settings = new(SamplerKind.Ddim, Steps: 3, Eta: 1);
 
     /// <summary>A tiny trained judge fitted to a synthetic reference, and the floor's source: shared by the tests here (the judge lives for the test run).</summary>
@@ -18,7 +14,7 @@ public sealed class SeedRunsTests : OneTorchThread
         (new Evaluator(SyntheticDigits.TrainedJudge(epochs: 1), SyntheticDigits.Make(40, 7, "synthetic-test")), SyntheticDigits.Make(60, 8, "synthetic-train")));
 
     private static ImageSampler TinySampler(TempFolder folder) =>
-        ImageSampler.Load(TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: Tiny8x8));
+        ImageSampler.Load(TinyModel.Write(folder.File("tiny.ddim"), timeSteps: 20, config: TinyModel.Synthetic8x8));
 
     [Fact]
     public void Given_known_values_When_their_spread_is_taken_Then_mean_sample_SD_standard_error_and_range_are_exact()

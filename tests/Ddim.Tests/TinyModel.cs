@@ -12,6 +12,10 @@ public static class TinyModel
 {
     public static readonly UNetConfig Config = new(ImageChannels: 1, ImageSize: 28, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [14], Dropout: 0, Groups: 4);
 
+    /// <summary>The same U-Net for the 8×8 images of <see cref="SyntheticDigits"/>, without attention.</summary>
+    public static readonly UNetConfig Synthetic8x8 =
+        new(ImageChannels: 1, ImageSize: SyntheticDigits.Size, BaseChannels: 8, ChannelMultipliers: [1, 2], BlocksPerLevel: 1, AttentionResolutions: [], Dropout: 0, Groups: 4);
+
     public static UNet Network(long seed = 1, UNetConfig? config = null)
     {
         torch.random.manual_seed(seed);
