@@ -49,6 +49,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]
     [InlineData("--seeds 0,1 --sweep", "--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep")]
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
+    [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();

@@ -122,6 +122,8 @@ public sealed class SeedRunsTests : OneTorchThread
         Assert.All(seeds.Runs, r => Assert.Equal(draws, r.Report.FloorDraws));
         Assert.Equal(Spread.Of([.. seeds.Runs.Select(r => r.Report.Samples.Fid / draws.Fid.Mean)]), seeds.FloorRatio);
         Assert.Throws<ArgumentException>(() => evaluator.ScoreFloorDraws(train, 12, 1));
+        Assert.Null(evaluator.FloorDrawsFor(train, train.Count, 20)); // every draw would be the whole split
+        Assert.Null(evaluator.FloorDrawsFor(train, 12, 0));
         Assert.Contains("--floor-draws", Assert.Throws<ArgumentException>(() => (options with { FloorDraws = 1 }).Validate()).Message);
     }
 
@@ -163,5 +165,31 @@ public sealed class SeedRunsTests : OneTorchThread
         // Another configuration has cells of its own in the same stores.
         var other = SeedRuns.Run(evaluator, counted, Settings with { Eta = 0 }, train, options, [1, 2], storeOf: StoreOf);
         Assert.All(other.Runs, r => Assert.False(r.Reused));
+    }
+
+    [Fact]
+    public void Given_seeds_saved_at_one_N_When_the_same_seeds_run_at_another_N_or_from_another_model_Then_the_N_runs_apart_and_the_model_is_refused_by_file()
+    {
+        // Given: the CLI's layout, DIRECTORY/nN-DEVICE/seed-K/, with seeds 0 and 1 saved at N = 8
+        using var folder = new TempFolder();
+        var sampler = TinySampler(folder);
+        var (evaluator, train) = Scoring.Value;
+        var cells = folder.File("eval-seeds.cells");
+        Func<long, SweepCellStore> Stores(int n, string model) => SeedRuns.CellStores(cells, n, "cpu", seed => $"model {model}, N = {n}, seed {seed}");
+        SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "A"));
+
+        // When: the same seeds and settings at N = 6, without --resume
+        var atSix = SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 6, BatchSize: 6), [0, 1], storeOf: Stores(6, "A"));
+
+        // Then: they run (nothing of N = 8 is in their way), each N in its own folder
+        Assert.All(atSix.Runs, r => Assert.False(r.Reused));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "seed-1")));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n6-cpu", "seed-1")));
+
+        // And another model's run at N = 8 is refused, naming the file to delete rather than the whole folder.
+        var refused = Assert.Throws<InvalidDataException>(() =>
+            SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "B"), resume: true));
+        Assert.Contains(Path.Combine("n8-cpu", "seed-0"), refused.Message);
+        Assert.Contains("delete that one file", refused.Message);
     }
 }

@@ -67,7 +67,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string ResultsDir { get; init; } = "docs/results";
 
         [CommandOption("--seeds <LIST>")]
-        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/seed-K/ as it finishes (--resume reuses them).")]
+        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/seed-K/ as it finishes (--resume reuses them).")]
         public string? Seeds { get; init; }
 
         [CommandOption("--resume")]
@@ -185,8 +185,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
         // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
+        var fileHashes = new Lazy<string>(() => $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}");
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
-            $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
+            $"{fileHashes.Value}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
 
         if (seeds is not null)
         {
@@ -281,7 +282,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
         var floor = evaluator.ScoreReal(train, images.Count, seed);
-        var draws = settings.FloorDraws > 0 ? evaluator.ScoreFloorDraws(train, images.Count, settings.FloorDraws) : null;
+        var draws = evaluator.FloorDrawsFor(train, images.Count, settings.FloorDraws);
         var scored = evaluator.ScoreImages(images, folder);
         AnsiConsole.Write(ReportTable(folder, scored, floor, draws, null, seed, evaluator));
         if (settings.Json is { } json)
@@ -296,7 +297,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 ["samples"] = ScoreJson(scored),
                 ["floor"] = ScoreJson(floor),
                 ["floor_draws"] = FloorDrawsJson(draws),
-                ["floor_ratio"] = scored.Fid / (draws?.Fid.Mean ?? floor.Fid),
+                ["floor_ratio"] = FloorDraws.Ratio(scored.Fid, floor, draws),
                 ["machine"] = SweepContext.ThisMachine(),
             });
         }
@@ -336,7 +337,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 $"seed {run.Seed,-4} {ScoreLine(run.Report.Samples)}; floor {run.Report.Floor.Fid:0.000}, {run.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
             imagesDone: tick,
             cancel: cancellationToken,
-            storeOf: seed => new SweepCellStore(Path.Combine(cellsDirectory, $"seed-{seed}"), fingerprint(seed, deviceName)),
+            storeOf: SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, seed => fingerprint(seed, deviceName)),
             resume: settings.Resume,
             machine: machine));
 
@@ -550,7 +551,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         table.AddRow([
             "[bold]samples[/]",
             Fmt(s.Fid, "0.000"),
-            Fmt(s.Fid / (draws?.Fid.Mean ?? f.Fid), "0.00") + "×",
+            Fmt(FloorDraws.Ratio(s.Fid, f, draws), "0.00") + "×",
             FidMeanCell(s),
             .. ManifoldCells(s.Manifold),
             Fmt(s.ConfidentShare, "0.0%"),
@@ -559,7 +560,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             networkCalls is null ? "—" : Fmt(s.SamplingTime.TotalSeconds, "0.0") + "s",
             networkCalls is null ? "—" : Fmt(s.ImagesPerSecond, "0.00"),
         ]);
-        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), Fmt(f.Fid / (draws?.Fid.Mean ?? f.Fid), "0.00") + "×", FidMeanCell(f), .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
+        table.AddRow(["real floor", Fmt(f.Fid, "0.000"), Fmt(FloorDraws.Ratio(f.Fid, f, draws), "0.00") + "×", FidMeanCell(f), .. ManifoldCells(f.Manifold), Fmt(f.ConfidentShare, "0.0%"), Fmt(f.ClassKl, "0.0000"), "—", "—", "—"]);
         if (draws is not null)
         {
             table.AddRow([$"real floor, {draws.Fid.Count} draws", SpreadCell(draws.Fid, "0.00"), "1.00×", SpreadCell(draws.FidMean, "0.00"), "—", "—", "—", "—", "—", "—", "—", "—", "—"]);

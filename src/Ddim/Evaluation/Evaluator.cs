@@ -92,7 +92,7 @@ public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, Quali
     /// The samples' FID over the floor's: over the mean of the <see cref="FloorDraws"/> when there are any, else over
     /// <see cref="Floor"/>, the one draw of this seed.
     /// </summary>
-    public double FloorRatio => Samples.Fid / (FloorDraws?.Fid.Mean ?? Floor.Fid);
+    public double FloorRatio => Evaluation.FloorDraws.Ratio(Samples.Fid, Floor, FloorDraws);
 }
 
 /// <summary>
@@ -103,7 +103,14 @@ public sealed record EvalReport(SampleSettings Settings, int NetworkCalls, Quali
 /// <param name="Count">N, the images in each draw.</param>
 /// <param name="Fid">The draws' FID.</param>
 /// <param name="FidMean">The draws' FID μ (mean-shift part).</param>
-public sealed record FloorDraws(int Count, Spread Fid, Spread FidMean);
+public sealed record FloorDraws(int Count, Spread Fid, Spread FidMean)
+{
+    /// <summary>
+    /// <paramref name="fid"/> over the floor: over the mean of <paramref name="draws"/> when there are any, else over
+    /// <paramref name="floor"/>, one draw.
+    /// </summary>
+    public static double Ratio(double fid, QualityScore floor, FloorDraws? draws) => fid / (draws?.Fid.Mean ?? floor.Fid);
+}
 
 /// <summary>
 /// Scores image sets against a reference set with a <see cref="Judge"/>: FID in the judge's feature space,
@@ -164,7 +171,7 @@ public sealed class Evaluator
         options.Validate();
         settings.Validate(sampler.Schedule);
         var floor = ScoreReal(floorSource, options.Count, options.Seed);
-        var draws = options.FloorDraws > 0 ? ScoreFloorDraws(floorSource, options.Count, options.FloorDraws) : null;
+        var draws = FloorDrawsFor(floorSource, options.Count, options.FloorDraws);
         var samples = ScoreSamples(sampler, settings, options, imagesDone);
         return new EvalReport(settings, settings.NetworkCalls(sampler.Schedule), samples, floor, Reference.Count, draws);
     }
@@ -176,6 +183,7 @@ public sealed class Evaluator
     /// </summary>
     public FloorDraws ScoreFloorDraws(ImageDataset real, int count, int draws)
     {
+        ArgumentNullException.ThrowIfNull(real);
         if (draws < 2)
         {
             throw new ArgumentException($"A floor over draws needs at least 2 of them; got {draws}.", nameof(draws));
@@ -210,6 +218,13 @@ public sealed class Evaluator
         clock.Stop();
         return Score(settings.ToString(), meter, clock.Elapsed, judging.Elapsed);
     }
+
+    /// <summary>
+    /// The floor draws that <see cref="EvalOptions.FloorDraws"/> asks for: none when it is 0, and none when N is the
+    /// whole of <paramref name="real"/>, where every draw would be the same images (the floor itself, with no spread).
+    /// </summary>
+    public FloorDraws? FloorDrawsFor(ImageDataset real, int count, int draws) =>
+        draws == 0 || count >= real.Count ? null : ScoreFloorDraws(real, count, draws);
 
     /// <summary>
     /// Scores <paramref name="count"/> real images drawn without replacement from <paramref name="real"/> (a seeded

@@ -47,9 +47,11 @@ public sealed record SeedRun(long Seed, EvalReport Report, bool Reused = false)
 }
 
 /// <summary>
-/// The spread over seeds of every score of one sampler configuration. At N = 1,000 the FID of generated digits moves
-/// by several points from one seed to the next, more than the floor does, so a comparison of samplers, or a target
-/// such as "FID at most 2× the floor", is judged on the mean over seeds and its standard error, not on one seed.
+/// The spread over seeds of every score of one sampler configuration. At N = 1,000 one FID moves by several points
+/// from one seed to the next (as the floor does from one draw of real images to the next), so a comparison of
+/// samplers, or a target such as "FID at most 2× the floor", is judged on the mean over seeds and its standard error,
+/// not on one seed. <see cref="FloorRatio"/>'s spread is over the seeds with the floor draws' mean held fixed; that
+/// mean has an uncertainty of its own (about 6% with 20 draws at N = 1,000).
 /// </summary>
 /// <param name="Runs">The seeds' reports, in the order run.</param>
 public sealed record SeedSummary(IReadOnlyList<SeedRun> Runs)
@@ -114,6 +116,23 @@ public static class SeedRuns
     }
 
     /// <summary>
+    /// The cell store of each seed of a run at N = <paramref name="count"/> on <paramref name="device"/>:
+    /// <c>DIRECTORY/nN-DEVICE/seed-K/</c>, one file per configuration, so that runs of other configurations share the
+    /// folder and runs at another N or on another device never meet each other's cells. A cell of another model or
+    /// judge (<paramref name="fingerprint"/> of the seed) is refused with a message naming the file.
+    /// </summary>
+    public static Func<long, SweepCellStore> CellStores(string directory, int count, string device, Func<long, string> fingerprint)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentNullException.ThrowIfNull(fingerprint);
+        var run = Path.Combine(directory, FormattableString.Invariant($"n{count}-{device}"));
+        return seed => new SweepCellStore(
+            Path.Combine(run, FormattableString.Invariant($"seed-{seed}")),
+            fingerprint(seed),
+            "Give this run another --name or --results-dir, or delete that one file to run its seed again.");
+    }
+
+    /// <summary>
     /// Runs <paramref name="settings"/> at each seed in turn: the floor of that seed, then its samples. Seed K gives
     /// exactly what <see cref="Evaluator.Evaluate"/> gives with <see cref="EvalOptions.Seed"/> = K; the floor draws
     /// (<see cref="EvalOptions.FloorDraws"/>), the same for every seed, are scored once, first.
@@ -165,7 +184,7 @@ public static class SeedRuns
         }
 
         var calls = settings.NetworkCalls(sampler.Schedule);
-        var draws = options.FloorDraws > 0 ? evaluator.ScoreFloorDraws(floorSource, options.Count, options.FloorDraws) : null;
+        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws);
         var runs = new List<SeedRun>();
         for (var i = 0; i < seeds.Count; i++)
         {

@@ -194,7 +194,7 @@ public static class Sweep
         }
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
-        var draws = options.FloorDraws > 0 ? evaluator.ScoreFloorDraws(floorSource, options.Count, options.FloorDraws) : null;
+        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws);
         var cells = new List<SweepCell>();
         for (var i = 0; i < configurations.Count; i++)
         {
