@@ -41,8 +41,9 @@ public static class CliApp
             config.AddCommand<ExportCommand>("export").WithDescription("Write the EMA weights of a training checkpoint as a model file.");
             config.AddCommand<TrainClassifierCommand>("train-classifier").WithDescription("Train the MNIST judge (a small CNN) whose features ddim eval measures FID in.")
                 .WithExample("train-classifier", "--out", "models/judge/judge.ddim", "--epochs", "3", "--seed", "0");
-            config.AddCommand<EvalCommand>("eval").WithDescription("Score a model's samples: FID (judge features), confident share, class balance, wall time; --sweep runs the DDIM paper's Table 1.")
+            config.AddCommand<EvalCommand>("eval").WithDescription("Score a model's samples: FID (judge features), confident share, class balance, wall time; --seeds gives mean ± SD over seeds; --sweep runs the DDIM paper's Table 1.")
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--num", "1000")
+                .WithExample("eval", "--steps", "50", "--eta", "0", "--seeds", "0,1,2,3")
                 .WithExample("eval", "--sweep", "--num", "10000");
             config.AddCommand<LossCommand>("loss").WithDescription("The training objective (ε-MSE) on held-out images at chosen timesteps, for one or more models on the same noise: compares training runs in minutes.")
                 .WithExample("loss", "--model", "models/mnist.ddim", "--model", "runs/mnist/model.ddim");
