@@ -185,13 +185,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
         // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
+        var deviceName = device.type.ToString().ToLowerInvariant();
         var fileHashes = new Lazy<string>(() => $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}");
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
             $"{fileHashes.Value}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
 
         if (seeds is not null)
         {
-            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, Path.Combine(settings.ResultsDir, name + ".cells"), Fingerprint, modelText, judgeText, cancellationToken);
+            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(settings.ResultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
         }
 
         if (plan is null)
@@ -216,7 +217,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
-        cellsDevice ??= device.type.ToString().ToLowerInvariant();
+        cellsDevice ??= deviceName;
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
@@ -315,13 +316,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ImageSampler sampler,
         ImageDataset train,
         TorchSharp.torch.Device device,
+        string deviceName,
         string cellsDirectory,
-        Func<long, string, string> fingerprint,
+        Func<long, string> fingerprint,
         string modelText,
         string judgeText,
         CancellationToken cancellationToken)
     {
-        var deviceName = device.type.ToString().ToLowerInvariant();
         var machine = SweepContext.ThisMachine(device);
         AnsiConsole.MarkupLine($"{Markup.Escape(sampleSettings.ToString())} at {seeds.Length} seeds × {options.Count:N0} images; each seed's scores are saved under [grey]{Markup.Escape(cellsDirectory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
@@ -334,10 +335,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             seeds,
             starting: (seed, i, n) => Current = $"[{i + 1}/{n}] seed {seed}",
             finished: run => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"seed {run.Seed,-4} {ScoreLine(run.Report.Samples)}; floor {run.Report.Floor.Fid:0.000}, {run.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
+                $"seed {run.Seed,-4} {ScoreLine(run.Report.Samples)}; floor {run.Report.Floor.Fid:0.000}, {run.Report.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
             imagesDone: tick,
             cancel: cancellationToken,
-            storeOf: SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, seed => fingerprint(seed, deviceName)),
+            storeOf: SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, fingerprint),
             resume: settings.Resume,
             machine: machine));
 
@@ -374,7 +375,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 run.Seed.ToString(CultureInfo.InvariantCulture) + (run.Reused ? " (saved)" : string.Empty),
                 Fmt(s.Fid, "0.000"),
                 Fmt(run.Report.Floor.Fid, "0.000"),
-                Fmt(run.FloorRatio, "0.00") + "×",
+                Fmt(run.Report.FloorRatio, "0.00") + "×",
                 FidMeanCell(s),
                 .. ManifoldCells(s.Manifold),
                 Fmt(s.ConfidentShare, "0.0%"),

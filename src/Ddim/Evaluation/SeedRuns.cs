@@ -40,11 +40,7 @@ public sealed record Spread(int Count, double Mean, double StandardDeviation, do
 /// <param name="Seed">The seed: it picks x_T and every noise draw of the samples, and the floor's real images.</param>
 /// <param name="Report">The samples' and the floor's scores at that seed.</param>
 /// <param name="Reused">True when the samples' scores were read from a store (an earlier, stopped run) rather than made now.</param>
-public sealed record SeedRun(long Seed, EvalReport Report, bool Reused = false)
-{
-    /// <summary>The samples' FID over the floor's (<see cref="EvalReport.FloorRatio"/>: the mean of the floor draws when there are any).</summary>
-    public double FloorRatio => Report.FloorRatio;
-}
+public sealed record SeedRun(long Seed, EvalReport Report, bool Reused = false);
 
 /// <summary>
 /// The spread over seeds of every score of one sampler configuration. At N = 1,000 one FID moves by several points
@@ -62,8 +58,8 @@ public sealed record SeedSummary(IReadOnlyList<SeedRun> Runs)
     /// <summary>The real-data floor's FID at each seed (N real training images, a seeded choice).</summary>
     public Spread FloorFid => Of(r => r.Report.Floor.Fid);
 
-    /// <summary>The samples' FID over the floor's, seed by seed (<see cref="SeedRun.FloorRatio"/>).</summary>
-    public Spread FloorRatio => Of(r => r.FloorRatio);
+    /// <summary>The samples' FID over the floor's, seed by seed (<see cref="EvalReport.FloorRatio"/>: over the mean of the floor draws when there are any).</summary>
+    public Spread FloorRatio => Of(r => r.Report.FloorRatio);
 
     /// <summary>The samples' FID μ (the mean-shift part); null where a seed lacks it.</summary>
     public Spread? FidMean => Spread.OfAll(Runs.Select(r => r.Report.Samples.FidMean));
