@@ -28,6 +28,28 @@ public class SamplerPropertyTests
     }
 
     [Fact]
+    public void Given_clipping_When_DDIM_eta_1_runs_all_T_steps_Then_it_equals_clipped_DDPM_only_with_the_re_derived_noise()
+    {
+        // Given: data ~ N(0.3, 2²), so x̂0 often lies outside [−1, 1] and clipping is active at every step
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 2.0);
+        using var gen = new Generator(11);
+        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
+        var draws = Enumerable.Range(0, Schedule.T).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+        var clipped = new DdimOptions(Eta: 1, ClipDenoised: true);
+
+        // When
+        var ddpm = DdpmSampler.Sample(denoiser.Predict, xT, Schedule, new ReplayNoise(draws), new DdpmOptions(DdpmVariance.Posterior, ClipDenoised: true));
+        var rederived = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped with { RederiveNoise = true }, new ReplayNoise(draws));
+        var kept = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped, new ReplayNoise(draws));
+
+        // Then: with ε̂ re-derived from the clipped x̂0, eq. 12 at η = 1 is DDPM's clipped posterior mean μ̃(x_t, x̂0) plus
+        // the same noise; keeping the network's ε̂ beside a clipped x̂0 is not, and ends elsewhere.
+        Assert.True(rederived.allclose(ddpm, rtol: 0, atol: 1e-9), $"max diff {(rederived - ddpm).abs().max().item<double>()}");
+        Assert.True((kept - ddpm).abs().max().item<double>() > 1e-3, "clipping should have mattered");
+    }
+
+    [Fact]
     public void Given_eta_below_a_timestep_When_DDIM_runs_Then_steps_from_above_it_are_deterministic_and_the_rest_use_eta()
     {
         // Given: a 20-step timetable of T = 300 and one recorded noise draw per step
