@@ -15,9 +15,7 @@ public class SamplerPropertyTests
         // Given
         using var scope = NewDisposeScope();
         var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
-        using var gen = new Generator(7);
-        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
-        var draws = Enumerable.Range(0, Schedule.T).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+        var (xT, draws) = StartAndNoise(seed: 7, Schedule.T);
 
         // When
         var ddim = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), new DdimOptions(Eta: 1, ClipDenoised: false), new ReplayNoise(draws));
@@ -33,9 +31,7 @@ public class SamplerPropertyTests
         // Given: data ~ N(0.3, 2²), so x̂0 often lies outside [−1, 1] and clipping is active at every step
         using var scope = NewDisposeScope();
         var denoiser = new GaussianDenoiser(Schedule, 0.3, 2.0);
-        using var gen = new Generator(11);
-        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
-        var draws = Enumerable.Range(0, Schedule.T).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+        var (xT, draws) = StartAndNoise(seed: 11, Schedule.T);
         var clipped = new DdimOptions(Eta: 1, ClipDenoised: true);
 
         // When
@@ -55,10 +51,8 @@ public class SamplerPropertyTests
         // Given: a 20-step timetable of T = 300 and one recorded noise draw per step
         using var scope = NewDisposeScope();
         var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
-        using var gen = new Generator(5);
-        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
         var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 20);
-        var draws = Enumerable.Range(0, timetable.Count).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList();
+        var (xT, draws) = StartAndNoise(seed: 5, timetable.Count);
         var options = new DdimOptions(Eta: 1, EtaBelow: 150);
         var steps = new List<(int T, Tensor X, Tensor XNext)>();
 
@@ -224,5 +218,13 @@ public class SamplerPropertyTests
             new DdimOptions(LargeVariance: true), new GeneratorNoise(gen));
         Assert.True(x0.isfinite().all().item<bool>());
         Assert.InRange(x0.abs().max().item<float>(), 0, 1.0001f);
+    }
+
+    /// <summary>x_T and one noise draw per step, [4, 16] in float64, from one seeded generator (in the caller's dispose scope).</summary>
+    private static (Tensor XT, List<Tensor> Draws) StartAndNoise(ulong seed, int steps)
+    {
+        using var gen = new Generator(seed);
+        var xT = randn([4, 16], dtype: ScalarType.Float64, generator: gen);
+        return (xT, Enumerable.Range(0, steps).Select(_ => randn([4, 16], dtype: ScalarType.Float64, generator: gen)).ToList());
     }
 }
