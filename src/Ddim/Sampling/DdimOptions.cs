@@ -8,7 +8,9 @@ namespace Ddim.Sampling;
 /// <param name="ClipDenoised">Clamp x̂0 to [−1, 1] before it is used (on by default, as in the reference tutorial).</param>
 /// <param name="RederiveNoise">
 /// After clipping, recompute ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) so the direction term agrees with the clipped x̂0
-/// (diffusers' <c>use_clipped_model_output</c>). Off by default.
+/// (diffusers' <c>use_clipped_model_output</c>): each step is then DDIM of the clipped denoiser, and η = 1 over all T
+/// steps is DDPM with clipping. Off by default, as in the reference tutorial; with it off, the part of x̂0 clamped away
+/// leaves a deterministic trajectory for good, the more so the more steps (docs/results/trajectory-energy.md).
 /// </param>
 /// <param name="LargeVariance">
 /// The paper's σ̂ variant ("DDPM large variance", Table 1): the mean of η = 1 with noise of standard deviation
