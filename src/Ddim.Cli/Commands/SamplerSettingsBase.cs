@@ -33,7 +33,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public bool NoClip { get; init; }
 
     [CommandOption("--rederive-noise")]
-    [Description("DDIM: recompute ε̂ from the clipped x̂0 so the direction term agrees with it: each step is then DDIM of the clipped denoiser, and η = 1 over all T steps is clipped DDPM. Off by default, as in the reference tutorial; that default drains an η = 0 trajectory more the more steps it has (docs/results/trajectory-energy.md).")]
+    [Description("DDIM: recompute ε̂ from the clipped x̂0 so the direction term agrees with it: each step is then DDIM of the clipped denoiser, and η = 1 over all T steps is clipped DDPM with variance β̃. Off by default, as in the reference tutorial; that default drains an η = 0 trajectory more the more steps it has (docs/results/trajectory-energy.md).")]
     public bool RederiveNoise { get; init; }
 
     [CommandOption("--eta-below <T>")]

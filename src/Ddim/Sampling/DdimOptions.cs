@@ -9,7 +9,7 @@ namespace Ddim.Sampling;
 /// <param name="RederiveNoise">
 /// After clipping, recompute ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) so the direction term agrees with the clipped x̂0
 /// (diffusers' <c>use_clipped_model_output</c>): each step is then DDIM of the clipped denoiser, and η = 1 over all T
-/// steps is DDPM with clipping. Off by default, as in the reference tutorial; with it off, the part of x̂0 clamped away
+/// steps is DDPM with clipping and variance β̃_t. Off by default, as in the reference tutorial; with it off, the part of x̂0 clamped away
 /// leaves a deterministic trajectory for good, the more so the more steps (docs/results/trajectory-energy.md).
 /// </param>
 /// <param name="LargeVariance">
