@@ -20,7 +20,13 @@ var count = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) :
 
 var sampler = ImageSampler.Load(modelPath);
 var train = DatasetFetcher.Load(DatasetFetcher.Mnist, train: true);
-var x0Square = train.Pixels.Average(p => Math.Pow((p / 127.5) - 1, 2));
+double x0Square;
+using (NewDisposeScope())
+{
+    x0Square = train.ToTensor().to(ScalarType.Float64).square().mean().item<double>(); // the training images as the network saw them
+}
+
+var pixels = (double)count * sampler.Shape.Aggregate(1L, (a, b) => a * b);
 (string Name, bool Clip, bool Rederive)[] variants = [("clip", true, false), ("clip+rederive", true, true), ("no clip", false, false)];
 int[] shown = [999, 899, 799, 699, 599, 499, 399, 299, 199, 99];
 
@@ -40,7 +46,6 @@ foreach (var steps in stepCounts)
         {
             sums[step.T] = sums.GetValueOrDefault(step.T) + step.X.square().sum().item<float>();
         });
-        var pixels = (double)count * sampler.Shape.Aggregate(1L, (a, b) => a * b);
         foreach (var t in shown.Where(sums.ContainsKey))
         {
             var alphaBar = sampler.Schedule.AlphaBar(t);
