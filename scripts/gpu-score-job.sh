@@ -3,8 +3,9 @@
 # further, all at once: the Table 1 sweep at N = NUM (one process per η row, the σ̂ row with η = 1's, sharing one cell
 # store; then a merge that reuses all 20 cells), DDPM over all T at N = NUM, and (BIG > 0) DDIM S = 50 η = 0 at
 # N = BIG; with SEEDS (e.g. SEEDS=0,1,2), DDIM S = 50 at η = 0 and at η = 1 at N = BIG over those seeds instead
-# (`ddim eval --seeds`: each seed's scores, then mean ± SD; the floor's mean over 20 draws divides ×floor); REDERIVE=1
-# adds η = 0 with --rederive-noise there.
+# (`ddim eval --seeds`: each seed's scores, then mean ± SD; the floor's mean over 20 draws divides ×floor); KEEP=1
+# adds η = 0 with --keep-noise there (ε̂ kept after clipping, the form of every score made before re-deriving it became
+# the default).
 # Each gets EVAL_TO seconds. Results: $OUT/res2.part-* (split tar of $W/res2) and device2.log. The sweep's
 # plot needs SkiaSharp's native dependencies; without them, draw it later anywhere with
 # `ddim eval --sweep --resume --cells-from cuda --no-ddpm --num NUM --model D.ddim --results-dir DIR --name NAME` on the
@@ -27,8 +28,8 @@ ev() { name=$1; shift; timeout $EVAL_TO $APP eval --model $M --device $DEV --thr
 ev D-ddpm-n$NUM --num $NUM --sampler ddpm
 if [ "$BIG" -gt 0 ] && [ -n "$SEEDS" ]; then
   for eta in 0 1; do ev D-s50-e$eta-n$BIG-seeds --num $BIG --steps 50 --eta $eta --seeds $SEEDS --results-dir $R2; done
-  # REDERIVE=1: η = 0 with ε̂ re-derived from the clipped x̂0 as well (docs/results/trajectory-energy.md)
-  [ "${REDERIVE:-0}" = 1 ] && ev D-s50-e0-rederive-n$BIG-seeds --num $BIG --steps 50 --eta 0 --rederive-noise --seeds $SEEDS --results-dir $R2
+  # KEEP=1: η = 0 with the network's ε̂ kept after clipping as well (docs/results/trajectory-energy.md)
+  [ "${KEEP:-0}" = 1 ] && ev D-s50-e0-keep-n$BIG-seeds --num $BIG --steps 50 --eta 0 --keep-noise --seeds $SEEDS --results-dir $R2
 elif [ "$BIG" -gt 0 ]; then ev D-s50-e0-n$BIG --num $BIG --steps 50 --eta 0; fi
 wait $P
 echo "scored at $(el) s"

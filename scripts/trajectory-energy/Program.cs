@@ -7,8 +7,9 @@ using static TorchSharp.torch;
 // Does a DDIM trajectory stay on the marginals the network was trained on? Under q(x_t | x0) the mean square of x_t
 // per pixel is E[x_t²] = ᾱ_t·E[x0²] + (1 − ᾱ_t), with E[x0²] from the training images; an exact probability-flow ODE
 // keeps it at every t. This prints the sampled mean of x_t² over the expected one at every 100th timestep, for
-// several step counts S and three ways of treating x̂0: clipped to [−1, 1] with ε̂ kept (the default), clipped with ε̂
-// re-derived from it (--rederive-noise), and not clipped (--no-clip, the DDIM paper's code).
+// several step counts S and three ways of treating x̂0: clipped to [−1, 1] with ε̂ kept (--keep-noise, the reference
+// tutorial's), clipped with ε̂ re-derived from it (the default since this study), and not clipped (--no-clip, the DDIM
+// paper's code).
 //
 //   dotnet run -c Release --project scripts/trajectory-energy -- [MODEL] [STEPS] [ETA] [COUNT]
 //

@@ -95,6 +95,24 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(File.ReadAllBytes(folder.File("a.png")), File.ReadAllBytes(folder.File("b.png")));
     }
 
+    [Fact]
+    public void Given_the_noise_options_When_sample_runs_Then_rederive_noise_is_the_default_and_keep_noise_gives_other_images()
+    {
+        // Given: a random tiny model, whose x̂0 lies far outside [−1, 1], so clipping is active
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        string[] common = ["sample", "--model", model, "--num", "4", "--steps", "3", "--seed", "5"];
+
+        // When
+        Run([.. common, "--out", folder.File("default.png")]);
+        Run([.. common, "--rederive-noise", "--out", folder.File("rederived.png")]);
+        Run([.. common, "--keep-noise", "--out", folder.File("kept.png")]);
+
+        // Then
+        Assert.Equal(File.ReadAllBytes(folder.File("default.png")), File.ReadAllBytes(folder.File("rederived.png")));
+        Assert.NotEqual(File.ReadAllBytes(folder.File("default.png")), File.ReadAllBytes(folder.File("kept.png")));
+    }
+
     [Theory]
     [InlineData("--steps 0", "--steps must be between 1 and T = 100")]
     [InlineData("--steps -3", "--steps must be between 1 and T = 100")]

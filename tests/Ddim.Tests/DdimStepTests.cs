@@ -38,7 +38,8 @@ public class DdimStepTests
         var abarT = r.GetProperty("abar_t").GetDouble();
         var abarNext = r.GetProperty("abar_next").GetDouble();
         var eta = r.GetProperty("eta").GetDouble();
-        var options = new DdimOptions(Eta: eta, ClipDenoised: r.GetProperty("clip").GetBoolean());
+        // The reference's clipped steps keep the network's ε̂ ("ε is NOT re-derived"), the tutorial's form.
+        var options = new DdimOptions(Eta: eta, ClipDenoised: r.GetProperty("clip").GetBoolean(), RederiveNoise: false);
 
         // When
         var sigma = DdimSampler.Sigma(abarT, abarNext, eta);

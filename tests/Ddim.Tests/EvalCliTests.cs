@@ -34,6 +34,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--eta-below is a DDIM option")]
     [InlineData("--sweep --eta 1 --eta-below 50", "--eta-below does not apply to --sweep")]
     [InlineData("--threads 0", "--threads must be at least 1")]
+    [InlineData("--keep-noise --rederive-noise", "--keep-noise and --rederive-noise contradict each other")]
     [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
     [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]

@@ -270,7 +270,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         // Given
         using var folder = new TempFolder();
         var store = new SweepCellStore(folder.File("cells"), "model A");
-        var settings = new SampleSettings(Steps: 50, Eta: 0.5);
+        var settings = new SampleSettings(Steps: 50, Eta: 0.5, RederiveNoise: false);
         var score = new QualityScore("DDIM S=50 η=0.5", 4, double.NaN, 0.1 + 0.2, 1.0 / 3, [1, 2, 1, 0], TimeSpan.FromTicks(12_345_678_901), TimeSpan.FromTicks(7),
             new ManifoldScores(0.7 + 0.1, 2.0 / 3, 1.0 / 7, 0.3, 4), FidMean: 0.1 + 0.7);
 
@@ -278,9 +278,9 @@ public sealed class EvalEndToEndTests : OneTorchThread
         store.Save(new SweepCell(settings, 50, score), "test machine");
         var back = store.TryLoad(settings)!;
 
-        // Then: the name is the one the committed cells carry (a readable part and 8 hex digits of the settings' hash)
+        // Then: the name is the one the committed cells (all with the kept ε̂) carry: a readable part and 8 hex digits of the settings' hash
         Assert.Equal("ddim-s50-eta0.5-d5200c7f.json", Path.GetFileName(store.PathOf(settings)));
-        Assert.Equal("ddim-s10-eta0-d0c333a9.json", Path.GetFileName(store.PathOf(new SampleSettings(Steps: 10))));
+        Assert.Equal("ddim-s10-eta0-d0c333a9.json", Path.GetFileName(store.PathOf(new SampleSettings(Steps: 10, RederiveNoise: false))));
         Assert.True(back.Reused);
         Assert.Equal(50, back.NetworkCalls);
         Assert.True(double.IsNaN(back.Score.Fid));
@@ -300,10 +300,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
         // Given: a cell file as the committed ones are, without "Manifold" or "FidMean"
         using var folder = new TempFolder();
         var store = new SweepCellStore(folder.File("cells"), "model A");
-        var settings = new SampleSettings(Steps: 10);
+        var settings = new SampleSettings(Steps: 10, RederiveNoise: false);
         Directory.CreateDirectory(store.Directory);
         File.WriteAllText(store.PathOf(settings), """
-            { "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 10, "Eta": 0 }, "NetworkCalls": 10,
+            { "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 10, "Eta": 0, "RederiveNoise": false }, "NetworkCalls": 10,
               "Score": { "Label": "DDIM S=10 η=0", "Count": 4, "Fid": 34.5, "ConfidentShare": 0.75, "ClassKl": 0.01, "ClassCounts": [1, 1, 2],
                          "Elapsed": "00:00:05.8301818", "JudgeTime": "00:00:00.9847819" },
               "Machine": "elsewhere", "FinishedUtc": "2026-11-27T08:33:20Z" }
@@ -316,6 +316,36 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Equal(34.5, back.Score.Fid);
         Assert.Null(back.Score.Manifold);
         Assert.Null(back.Score.FidMean);
+    }
+
+    [Fact]
+    public void Given_cells_saved_with_the_kept_noise_When_looked_up_with_today_s_default_Then_only_the_configurations_it_changes_are_new_cells()
+    {
+        // Given: cells of the kind committed before re-deriving ε̂ became the default (RederiveNoise false)
+        using var folder = new TempFolder();
+        var store = new SweepCellStore(folder.File("cells"), "model A");
+        var score = new QualityScore("x", 4, 1.5, 0.5, 0.1, [2, 2], TimeSpan.FromSeconds(1), TimeSpan.Zero);
+        SampleSettings[] saved =
+        [
+            new(Steps: 10, RederiveNoise: false),
+            new(SamplerKind.Ddpm, RederiveNoise: false),
+            new(Steps: 10, Clip: false, RederiveNoise: false),
+        ];
+        foreach (var s in saved)
+        {
+            store.Save(new SweepCell(s, 10, score), "test machine");
+        }
+
+        // When / Then: clipped DDIM by default is another configuration, so another cell; the kept form finds its own
+        Assert.True(new SampleSettings().RederiveNoise);
+        Assert.Null(store.TryLoad(new SampleSettings(Steps: 10)));
+        Assert.NotNull(store.TryLoad(new SampleSettings(Steps: 10, RederiveNoise: false)));
+
+        // ... while DDPM, and DDIM without clipping, which the choice does not touch, find the saved cells under either spelling
+        Assert.Equal(1.5, store.TryLoad(new SampleSettings(SamplerKind.Ddpm))!.Score.Fid);
+        Assert.Equal(1.5, store.TryLoad(new SampleSettings(Steps: 10, Clip: false))!.Score.Fid);
+        Assert.Equal(store.PathOf(new SampleSettings(SamplerKind.Ddpm)), store.PathOf(new SampleSettings(SamplerKind.Ddpm, RederiveNoise: false)));
+        Assert.Equal(3, store.Count);
     }
 
     [Theory]

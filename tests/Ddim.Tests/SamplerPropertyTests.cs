@@ -33,11 +33,12 @@ public class SamplerPropertyTests
         var denoiser = new GaussianDenoiser(Schedule, 0.3, 2.0);
         var (xT, draws) = StartAndNoise(seed: 11, Schedule.T);
         var clipped = new DdimOptions(Eta: 1, ClipDenoised: true);
+        Assert.True(clipped.RederiveNoise, "re-deriving ε̂ is the default");
 
         // When
         var ddpm = DdpmSampler.Sample(denoiser.Predict, xT, Schedule, new ReplayNoise(draws), new DdpmOptions(DdpmVariance.Posterior, ClipDenoised: true));
-        var rederived = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped with { RederiveNoise = true }, new ReplayNoise(draws));
-        var kept = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped, new ReplayNoise(draws));
+        var rederived = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped, new ReplayNoise(draws));
+        var kept = DdimSampler.Sample(denoiser.Predict, xT, Schedule, Timetable.Full(Schedule.T), clipped with { RederiveNoise = false }, new ReplayNoise(draws));
 
         // Then: with ε̂ re-derived from the clipped x̂0, eq. 12 at η = 1 is DDPM's clipped posterior mean μ̃(x_t, x̂0) plus
         // the same noise; keeping the network's ε̂ beside a clipped x̂0 is not, and ends elsewhere.

@@ -190,7 +190,7 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_clipping_When_sampled_with_and_without_RederiveNoise_Then_it_reaches_the_sampler_and_changes_the_images()
+    public void Given_clipping_When_sampled_with_the_default_re_derived_and_the_kept_noise_Then_the_choice_reaches_the_sampler_and_changes_the_images()
     {
         // Given: a random tiny model, whose x̂0 at large t lies far outside [−1, 1], so clipping is active.
         using var folder = new TempFolder();
@@ -199,12 +199,13 @@ public sealed class SamplingApiTests : OneTorchThread
         var plain = new SampleSettings(Steps: 5);
 
         // When
-        var a = sampler.Generate(4, 42, plain, 4);
-        var b = sampler.Generate(4, 42, plain with { RederiveNoise = true }, 4);
-        var c = sampler.Generate(4, 42, plain with { RederiveNoise = true, Clip = false }, 4);
-        var d = sampler.Generate(4, 42, plain with { Clip = false }, 4);
+        var a = sampler.Generate(4, 42, plain with { RederiveNoise = false }, 4);
+        var b = sampler.Generate(4, 42, plain, 4);
+        var c = sampler.Generate(4, 42, plain with { Clip = false }, 4);
+        var d = sampler.Generate(4, 42, plain with { RederiveNoise = false, Clip = false }, 4);
 
-        // Then: re-deriving ε̂ from the clipped x̂0 changes the result; without clipping there is nothing to re-derive.
+        // Then: re-deriving ε̂ from the clipped x̂0 (the default) changes the result; without clipping there is nothing to re-derive.
+        Assert.True(plain.RederiveNoise, "re-deriving ε̂ is the default");
         Assert.False(a.eq(b).all().item<bool>(), "RederiveNoise had no effect");
         Assert.True(c.allclose(d, rtol: 1e-4, atol: 1e-5), "without clipping, RederiveNoise should change (almost) nothing");
     }
@@ -214,8 +215,9 @@ public sealed class SamplingApiTests : OneTorchThread
     {
         Assert.Equal("DDIM S=50 η=0", new SampleSettings().ToString());
         Assert.Equal("DDIM S=10 η=1 (quad spacing, no clip)", new SampleSettings(Steps: 10, Eta: 1, Spacing: Spacing.Quad, Clip: false).ToString());
-        Assert.Equal("DDIM S=50 η=0 (re-derived ε̂)", new SampleSettings(RederiveNoise: true).ToString());
-        Assert.Equal("DDPM T (Beta)", new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Quad, RederiveNoise: true).ToString());
+        Assert.Equal("DDIM S=50 η=0 (kept ε̂)", new SampleSettings(RederiveNoise: false).ToString());
+        Assert.Equal("DDIM S=50 η=0 (no clip)", new SampleSettings(Clip: false, RederiveNoise: false).ToString());
+        Assert.Equal("DDPM T (Beta)", new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Quad, RederiveNoise: false).ToString());
     }
 }
 

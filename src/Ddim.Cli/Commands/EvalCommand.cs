@@ -488,7 +488,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     {
         var steps = NumberList.Parse<int>(s.SweepSteps, "--sweep-steps", "10,20,50,100");
         var etas = NumberList.Parse<double>(s.SweepEtas, "--sweep-etas", "0,0.2,0.5,1");
-        return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, s.ToSampleSettings().Spacing, !s.NoClip);
+        var sample = s.ToSampleSettings();
+        return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, sample.Spacing, sample.Clip, sample.RederiveNoise);
     }
 
     private static T WithProgress<T>(string description, int count, Func<Action<int>, T> work)

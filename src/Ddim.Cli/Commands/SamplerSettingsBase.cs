@@ -32,8 +32,12 @@ internal class SamplerSettingsBase : ModelSettingsBase
     [Description("Do not clamp x̂0 to [[-1, 1]] (clipping is on by default).")]
     public bool NoClip { get; init; }
 
+    [CommandOption("--keep-noise")]
+    [Description("DDIM: after clamping x̂0, keep the network's ε̂ in the direction term, as the reference tutorial and diffusers do. By default ε̂ is re-derived from the clamped x̂0, so each step is DDIM of the clipped denoiser and η = 1 over all T steps is clipped DDPM with variance β̃; keeping ε̂ drains an η = 0 trajectory, the more the more steps it has (docs/results/trajectory-energy.md).")]
+    public bool KeepNoise { get; init; }
+
     [CommandOption("--rederive-noise")]
-    [Description("DDIM: recompute ε̂ from the clipped x̂0 so the direction term agrees with it: each step is then DDIM of the clipped denoiser, and η = 1 over all T steps is clipped DDPM with variance β̃. Off by default, as in the reference tutorial; that default drains an η = 0 trajectory more the more steps it has (docs/results/trajectory-energy.md).")]
+    [Description("DDIM: re-derive ε̂ from the clamped x̂0. The default now; accepted so that older commands still run.")]
     public bool RederiveNoise { get; init; }
 
     [CommandOption("--eta-below <T>")]
@@ -68,11 +72,16 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
         }
 
+        if (KeepNoise && RederiveNoise)
+        {
+            throw new ArgumentException("--keep-noise and --rederive-noise contradict each other; give one (re-deriving is the default).");
+        }
+
         if (BatchSize < 1)
         {
             throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
         }
 
-        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: RederiveNoise, EtaBelow: EtaBelow);
+        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow);
     }
 }

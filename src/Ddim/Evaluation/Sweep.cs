@@ -15,13 +15,15 @@ namespace Ddim.Evaluation;
 /// <param name="Ddpm">Add the DDPM cell: ancestral sampling over all T steps with σ_t² = β_t (σ̂ at S = T).</param>
 /// <param name="Spacing">How DDIM picks its S timesteps.</param>
 /// <param name="Clip">Clamp x̂0 to [−1, 1] while sampling.</param>
+/// <param name="RederiveNoise">With clipping, DDIM re-derives ε̂ from the clipped x̂0 (the default); false keeps the network's ε̂.</param>
 public sealed record SweepPlan(
     IReadOnlyList<int> Steps,
     IReadOnlyList<double> Etas,
     bool LargeVariance = true,
     bool Ddpm = true,
     Spacing Spacing = Spacing.Seed,
-    bool Clip = true)
+    bool Clip = true,
+    bool RederiveNoise = true)
 {
     /// <summary>The paper's Table 1: η ∈ {0, 0.2, 0.5, 1} and σ̂, S ∈ {10, 20, 50, 100}, and DDPM over all T.</summary>
     public static SweepPlan Table1 { get; } = new([10, 20, 50, 100], [0.0, 0.2, 0.5, 1.0]);
@@ -32,8 +34,8 @@ public sealed record SweepPlan(
 
     /// <summary>The DDIM settings of a row (index into <see cref="RowLabels"/>) and column S.</summary>
     public SampleSettings Cell(int row, int steps) => row < Etas.Count
-        ? new SampleSettings(SamplerKind.Ddim, steps, Etas[row], Spacing, Clip)
-        : new SampleSettings(SamplerKind.Ddim, steps, 0, Spacing, Clip, LargeVariance: true);
+        ? new SampleSettings(SamplerKind.Ddim, steps, Etas[row], Spacing, Clip, RederiveNoise: RederiveNoise)
+        : new SampleSettings(SamplerKind.Ddim, steps, 0, Spacing, Clip, LargeVariance: true, RederiveNoise: RederiveNoise);
 
     /// <summary>The DDPM settings of the extra cell.</summary>
     public SampleSettings DdpmCell => new(SamplerKind.Ddpm, Clip: Clip, DdpmVariance: DdpmVariance.Beta);
@@ -189,7 +191,8 @@ public static class Sweep
             throw new InvalidOperationException(
                 $"{missing.Count} of the sweep's {configurations.Count} cells are not saved under {store!.Directory} " +
                 $"({string.Join(", ", missing.Take(4))}{(missing.Count > 4 ? ", …" : string.Empty)}), and this run only reports saved cells. " +
-                "Ask for the plan the saved sweep ran (--sweep-steps, --sweep-etas, --no-large-variance, --no-ddpm), " +
+                "Ask for the plan the saved sweep ran (--sweep-steps, --sweep-etas, --no-large-variance, --no-ddpm; --keep-noise for a sweep saved " +
+                "before ε̂ was re-derived from the clipped x̂0 by default), " +
                 "or finish the missing cells with the same sweep and --resume on the device that made the others.");
         }
 

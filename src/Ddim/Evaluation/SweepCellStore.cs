@@ -53,11 +53,14 @@ public sealed class SweepCellStore
 
     /// <summary>
     /// The file that holds (or will hold) the cell of <paramref name="settings"/>: a readable name plus a hash of every
-    /// setting, e.g. <c>ddim-s50-eta0.5-3f2a9c1b.json</c>.
+    /// setting, e.g. <c>ddim-s50-eta0.5-3f2a9c1b.json</c>. The hash is of <see cref="SampleSettings.ToCanonical"/>, so a
+    /// choice that changes nothing (re-deriving ε̂ for DDPM or without clipping) does not make another cell; the cells
+    /// saved before re-derived ε̂ became the default keep their names.
     /// </summary>
     public string PathOf(SampleSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
+        settings = settings.ToCanonical();
         var hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(JsonSerializer.Serialize(settings, Json))))[..8];
         var name = settings.Sampler == SamplerKind.Ddpm
             ? $"ddpm-{settings.DdpmVariance.ToString().ToLowerInvariant()}"
@@ -91,7 +94,7 @@ public sealed class SweepCellStore
 
         var problem = file is null ? "it is empty"
             : file.Version != Version ? $"it has format version {file.Version}, not {Version}"
-            : file.Settings != settings ? $"it holds the cell of {file.Settings}, not of {settings}"
+            : file.Settings?.ToCanonical() != settings.ToCanonical() ? $"it holds the cell of {file.Settings}, not of {settings}"
             : file.Score is null ? "it has no score"
             : null;
         if (problem is not null)
@@ -117,7 +120,7 @@ public sealed class SweepCellStore
     {
         ArgumentNullException.ThrowIfNull(cell);
         System.IO.Directory.CreateDirectory(Directory);
-        var file = new CellFile(Version, Fingerprint, cell.Settings, cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow);
+        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow);
         Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
     }
 

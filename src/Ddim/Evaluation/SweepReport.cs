@@ -96,7 +96,7 @@ public static class SweepReport
         }
 
         sb.AppendLine("Rows: DDIM with σ_τᵢ = η·√((1 − α_τᵢ₋₁)/(1 − α_τᵢ))·√(1 − α_τᵢ/α_τᵢ₋₁) (η = 0 is deterministic), and σ̂ = √(1 − α_τᵢ/α_τᵢ₋₁). " +
-                      $"Columns: S, the number of sampling steps ({plan.Spacing} spacing{(plan.Clip ? ", x̂0 clipped to [−1, 1]" : string.Empty)}). " +
+                      $"Columns: S, the number of sampling steps ({plan.Spacing} spacing{(!plan.Clip ? string.Empty : plan.RederiveNoise ? ", x̂0 clipped to [−1, 1] and ε̂ re-derived from it" : ", x̂0 clipped to [−1, 1], the network's ε̂ kept")}). " +
                       (plan.Ddpm
                           ? $"The T = {result.T} column is DDPM ancestral sampling over all T steps with σ_t² = β_t, which is σ̂ at S = T. "
                           : $"DDPM over all T = {result.T} steps was left out of this run (--no-ddpm). ") +

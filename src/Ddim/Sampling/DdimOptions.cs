@@ -7,10 +7,11 @@ namespace Ddim.Sampling;
 /// </param>
 /// <param name="ClipDenoised">Clamp x̂0 to [−1, 1] before it is used (on by default, as in the reference tutorial).</param>
 /// <param name="RederiveNoise">
-/// After clipping, recompute ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) so the direction term agrees with the clipped x̂0
-/// (diffusers' <c>use_clipped_model_output</c>): each step is then DDIM of the clipped denoiser, and η = 1 over all T
-/// steps is DDPM with clipping and variance β̃_t. Off by default, as in the reference tutorial; with it off, the part of x̂0 clamped away
-/// leaves a deterministic trajectory for good, the more so the more steps (docs/results/trajectory-energy.md).
+/// After clipping, recompute ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) so the direction term agrees with the clipped x̂0 (as GLIDE
+/// does; diffusers' <c>use_clipped_model_output</c>). On by default: each step is then DDIM of the clipped denoiser, and
+/// η = 1 over all T steps is DDPM with clipping and variance β̃_t. False keeps the network's ε̂, as the reference tutorial
+/// and diffusers do by default; the part of x̂0 clamped away then leaves a deterministic trajectory for good, the more so
+/// the more steps (docs/results/trajectory-energy.md). No effect without clipping.
 /// </param>
 /// <param name="LargeVariance">
 /// The paper's σ̂ variant ("DDPM large variance", Table 1): the mean of η = 1 with noise of standard deviation
@@ -22,9 +23,9 @@ namespace Ddim.Sampling;
 /// t ≥ EtaBelow are deterministic (σ = 0). Eq. 12 allows any σ per step; this choice shows where along the
 /// trajectory fresh noise matters (docs/results/eta-regions.md). Null: η at every step.
 /// </param>
-public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = false, bool LargeVariance = false, int? EtaBelow = null)
+public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = true, bool LargeVariance = false, int? EtaBelow = null)
 {
-    /// <summary>Deterministic DDIM with clipping: η = 0.</summary>
+    /// <summary>Deterministic DDIM with clipping (and ε̂ re-derived from the clipped x̂0): η = 0.</summary>
     public static DdimOptions Deterministic { get; } = new();
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> with a clear message for a bad η.</summary>

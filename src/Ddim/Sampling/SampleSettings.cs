@@ -20,7 +20,7 @@ public enum SamplerKind
 /// <param name="Clip">Clamp x̂0 to [−1, 1].</param>
 /// <param name="LargeVariance">DDIM with the paper's σ̂ (η is then ignored).</param>
 /// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
-/// <param name="RederiveNoise">DDIM: recompute ε̂ from the clipped x̂0 (<see cref="DdimOptions.RederiveNoise"/>).</param>
+/// <param name="RederiveNoise">DDIM with clipping: recompute ε̂ from the clipped x̂0 (the default; <see cref="DdimOptions.RederiveNoise"/>). False keeps the network's ε̂, as the reference tutorial does.</param>
 /// <param name="EtaBelow">DDIM: η only at steps from t &lt; EtaBelow, deterministic above (<see cref="DdimOptions.EtaBelow"/>).</param>
 public sealed record SampleSettings(
     SamplerKind Sampler = SamplerKind.Ddim,
@@ -30,7 +30,7 @@ public sealed record SampleSettings(
     bool Clip = true,
     bool LargeVariance = false,
     DdpmVariance DdpmVariance = DdpmVariance.Beta,
-    bool RederiveNoise = false,
+    bool RederiveNoise = true,
     int? EtaBelow = null)
 {
     /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
@@ -60,10 +60,23 @@ public sealed record SampleSettings(
         DdimOptions.Validate();
     }
 
+    /// <summary>
+    /// The same settings with <see cref="RederiveNoise"/> false where it changes nothing (DDPM, or DDIM without
+    /// clipping), so that two spellings of one configuration compare equal (the sweep's cell store keys on this).
+    /// </summary>
+    public SampleSettings ToCanonical() => NoiseChoiceMatters || !RederiveNoise ? this : this with { RederiveNoise = false };
+
+    /// <summary>True when <see cref="RederiveNoise"/> matters: DDIM with clipping.</summary>
+    private bool NoiseChoiceMatters => Sampler == SamplerKind.Ddim && Clip;
+
     /// <summary>The DDIM options these settings ask for.</summary>
     public DdimOptions DdimOptions => new(Eta, Clip, RederiveNoise, LargeVariance, EtaBelow);
 
-    /// <summary>A short human-readable label, e.g. "DDIM S=50 η=0", with any non-default choices in brackets.</summary>
+    /// <summary>
+    /// A short human-readable label, e.g. "DDIM S=50 η=0", with any non-default choices in brackets. Before re-derived
+    /// ε̂ became the default, a clipped DDIM label without brackets meant the kept ε̂ and the other form was marked
+    /// "(re-derived ε̂)": read the scores in docs/results made then that way.
+    /// </summary>
     public override string ToString()
     {
         var label = Sampler == SamplerKind.Ddpm
@@ -80,9 +93,9 @@ public sealed record SampleSettings(
             extras.Add("no clip");
         }
 
-        if (Sampler == SamplerKind.Ddim && RederiveNoise)
+        if (NoiseChoiceMatters && !RederiveNoise)
         {
-            extras.Add("re-derived ε̂");
+            extras.Add("kept ε̂");
         }
 
         if (Sampler == SamplerKind.Ddim && EtaBelow is { } below)
