@@ -1,6 +1,8 @@
 using Ddim.Cli;
+using Ddim.Cli.Commands;
 using Ddim.Evaluation;
 using Ddim.Imaging;
+using Ddim.Sampling;
 using TorchSharp;
 
 namespace Ddim.Tests;
@@ -95,6 +97,24 @@ public sealed class EvalCliTests : OneTorchThread
 
         Assert.Equal(1, code);
         Assert.Contains("--images scores a folder of existing images", error);
+    }
+
+    [Fact]
+    public void Given_sampler_settings_When_written_to_a_score_file_Then_every_choice_is_named_whatever_the_defaults()
+    {
+        // When
+        var rederived = EvalCommand.SettingsJson(new SampleSettings(Steps: 10))!;
+        var kept = EvalCommand.SettingsJson(new SampleSettings(Steps: 10, RederiveNoise: false))!;
+        var ddpm = EvalCommand.SettingsJson(new SampleSettings(SamplerKind.Ddpm))!;
+
+        // Then: the flags are spelt out (the label "DDIM S=10 η=0" meant the kept ε̂ before re-deriving became the default)
+        Assert.Equal("Ddim", (string?)rederived["Sampler"]);
+        Assert.Equal(10, (int)rederived["Steps"]!);
+        Assert.True((bool)rederived["Clip"]!);
+        Assert.True((bool)rederived["RederiveNoise"]!);
+        Assert.False((bool)kept["RederiveNoise"]!);
+        Assert.False((bool)ddpm["RederiveNoise"]!); // no effect on DDPM: the canonical form
+        Assert.Null(rederived["IsStochastic"]);
     }
 
     [Theory]

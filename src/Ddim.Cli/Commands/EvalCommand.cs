@@ -432,6 +432,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["num"] = options.Count,
         ["seeds"] = new JsonArray(summary.Runs.Select(r => (JsonNode?)JsonValue.Create(r.Seed)).ToArray()),
         ["settings"] = summary.Runs[0].Report.Settings.ToString(),
+        ["sampler_settings"] = SettingsJson(summary.Runs[0].Report.Settings),
         ["network_calls"] = summary.Runs[0].Report.NetworkCalls,
         ["floor_draws"] = FloorDrawsJson(summary.Runs[0].Report.FloorDraws),
         ["summary"] = new JsonObject
@@ -635,6 +636,15 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["images_per_second"] = s.SamplingTime > TimeSpan.Zero ? JsonValue.Create(Math.Round(s.ImagesPerSecond, 4)) : null,
     };
 
+    /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
+    internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);
+
+    private static readonly JsonSerializerOptions SettingsJsonOptions = new()
+    {
+        IgnoreReadOnlyProperties = true,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
     private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
     {
         ["command"] = Provenance.CommandLine(),
@@ -643,6 +653,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["num"] = options.Count,
         ["seed"] = options.Seed,
         ["settings"] = report.Settings.ToString(),
+        ["sampler_settings"] = SettingsJson(report.Settings),
         ["network_calls"] = report.NetworkCalls,
         ["samples"] = ScoreJson(report.Samples),
         ["floor"] = ScoreJson(report.Floor),
@@ -664,6 +675,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["cells"] = new JsonArray(result.Cells.Select(c => (JsonNode?)new JsonObject
         {
             ["settings"] = c.Settings.ToString(),
+            ["sampler_settings"] = SettingsJson(c.Settings),
             ["sampler"] = c.Settings.Sampler.ToString(),
             ["steps"] = c.Settings.Sampler == SamplerKind.Ddpm ? result.T : c.Settings.Steps,
             ["eta"] = c.Settings.LargeVariance || c.Settings.Sampler == SamplerKind.Ddpm ? null : c.Settings.Eta,

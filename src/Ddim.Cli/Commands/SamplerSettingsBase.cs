@@ -33,7 +33,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public bool NoClip { get; init; }
 
     [CommandOption("--keep-noise")]
-    [Description("DDIM: after clamping x̂0, keep the network's ε̂ in the direction term, as the reference tutorial and diffusers do. By default ε̂ is re-derived from the clamped x̂0, so each step is DDIM of the clipped denoiser and η = 1 over all T steps is clipped DDPM with variance β̃; keeping ε̂ drains an η = 0 trajectory, the more the more steps it has (docs/results/trajectory-energy.md).")]
+    [Description("DDIM: after clamping x̂0, keep the network's ε̂ in the direction term, as the reference tutorial and diffusers do. By default ε̂ is re-derived from the clamped x̂0, so each step is DDIM of the clipped denoiser and η = 1 over all T steps is clipped DDPM with variance β̃; keeping ε̂ drains an η = 0 trajectory, more so with more steps (docs/results/trajectory-energy.md).")]
     public bool KeepNoise { get; init; }
 
     [CommandOption("--rederive-noise")]
