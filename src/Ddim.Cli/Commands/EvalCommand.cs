@@ -639,10 +639,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
     internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);
 
-    private static readonly JsonSerializerOptions SettingsJsonOptions = new()
+    // The project's JSON convention for records (ModelFile.Json: enums by name), without the derived read-only
+    // properties (IsStochastic, DdimOptions) and with every setting written, null ones included.
+    private static readonly JsonSerializerOptions SettingsJsonOptions = new(ModelFile.Json)
     {
         IgnoreReadOnlyProperties = true,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
     };
 
     private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
