@@ -83,6 +83,24 @@ public class IdxTests
         Assert.Equal((float)((128 / 127.5) - 1), x[0, 0, 1, 0].item<float>(), 1e-6f);
     }
 
+    [Fact]
+    public void Given_a_dataset_When_a_range_of_it_is_made_a_tensor_Then_it_equals_that_slice_of_the_whole_and_a_range_past_the_end_is_refused()
+    {
+        // Given
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        var set = new ImageDataset("tiny", Pattern(5 * 2 * 3 * 3), 5, 2, 3, 3);
+
+        // When
+        var whole = set.ToTensor();
+        var part = set.ToTensor(1, 3);
+
+        // Then
+        Assert.Equal([3L, 2, 3, 3], part.shape);
+        Assert.True(part.eq(whole.narrow(0, 1, 3)).all().item<bool>());
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => set.ToTensor(3, 3));
+        Assert.Contains("Images 3 … 5 are outside the 5 images of 'tiny'", error.Message);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(15)]

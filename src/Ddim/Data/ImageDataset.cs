@@ -67,10 +67,22 @@ public sealed class ImageDataset
     }
 
     /// <summary>All images as a float32 tensor [N, C, H, W] in [−1, 1].</summary>
-    public Tensor ToTensor(Device? device = null)
+    public Tensor ToTensor(Device? device = null) => ToTensor(0, Count, device);
+
+    /// <summary>
+    /// Images <paramref name="start"/> … <paramref name="start"/> + <paramref name="count"/> − 1 as a float32 tensor
+    /// [count, C, H, W] in [−1, 1]: byte b becomes b/127.5 − 1, so 0 is −1 and 255 is 1.
+    /// </summary>
+    public Tensor ToTensor(int start, int count, Device? device = null)
     {
+        if (start < 0 || count < 0 || start > Count - count)
+        {
+            throw new ArgumentOutOfRangeException(nameof(start), $"Images {start} … {start + count - 1} are outside the {Count} images of '{Name}'.");
+        }
+
         using var scope = torch.NewDisposeScope();
-        var bytes = torch.tensor(Pixels, [Count, Channels, Height, Width], dtype: ScalarType.Byte);
+        var per = Channels * Height * Width;
+        var bytes = torch.tensor(Pixels.AsSpan(start * per, count * per).ToArray(), [count, Channels, Height, Width], dtype: ScalarType.Byte);
         return ((bytes.to(ScalarType.Float32) / 127.5) - 1.0).to(device ?? CPU).MoveToOuterDisposeScope();
     }
 

@@ -155,22 +155,13 @@ public static class JudgeTrainer
 
     /// <summary>
     /// The images of a data set as float tensors [b, C, H, W] in [−1, 1], <paramref name="batchSize"/> at a time
-    /// (the same values as <see cref="ImageDataset.ToTensor"/>). The caller disposes each batch.
+    /// (<see cref="ImageDataset.ToTensor(int, int, Device?)"/>). The caller disposes each batch.
     /// </summary>
     internal static IEnumerable<(int Start, Tensor Batch)> Batches(ImageDataset data, int batchSize)
     {
-        var per = data.Channels * data.Height * data.Width;
         for (var start = 0; start < data.Count; start += batchSize)
         {
-            var n = Math.Min(batchSize, data.Count - start);
-            Tensor batch;
-            using (var bytes = torch.tensor(data.Pixels.AsSpan(start * per, n * per).ToArray(), [n, data.Channels, data.Height, data.Width], dtype: ScalarType.Byte))
-            {
-                batch = bytes.to(ScalarType.Float32);
-            }
-
-            batch.div_(127.5).sub_(1.0);
-            yield return (start, batch);
+            yield return (start, data.ToTensor(start, Math.Min(batchSize, data.Count - start)));
         }
     }
 
