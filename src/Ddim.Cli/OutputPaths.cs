@@ -14,18 +14,36 @@ internal static class OutputPaths
         RequireWritableFolder(Path.GetDirectoryName(full)!, path);
     }
 
-    public static void RequireWritableFolder(string folder, string? forPath = null)
+    /// <summary>
+    /// Checks that files can be written in <paramref name="folder"/>. With <paramref name="create"/> false a missing
+    /// folder is not made: the nearest existing folder above it must be writable instead, so a later error leaves
+    /// nothing behind.
+    /// </summary>
+    public static void RequireWritableFolder(string folder, string? forPath = null, bool create = true)
     {
+        // A file where a folder should be (samples.png/x.png) is a different mistake from a read-only folder.
+        var existing = (string?)null;
+        for (var at = Path.GetFullPath(folder); !string.IsNullOrEmpty(at); at = Path.GetDirectoryName(at))
+        {
+            if (File.Exists(at))
+            {
+                throw new IOException($"Cannot write {forPath ?? folder}: {at} is a file, not a folder. Choose another output path.");
+            }
+
+            existing ??= Directory.Exists(at) ? at : null;
+        }
+
         try
         {
-            Directory.CreateDirectory(folder);
-            var probe = Path.Combine(folder, $".ddim-write-test-{Environment.ProcessId}");
+            var probeIn = create ? folder : existing ?? folder;
+            Directory.CreateDirectory(probeIn);
+            var probe = Path.Combine(probeIn, $".ddim-write-test-{Environment.ProcessId}");
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"Cannot write {forPath ?? folder}: the folder {folder} is not writable ({e.GetType().Name}). Choose another output path.", e);
+            throw new IOException($"Cannot write {forPath ?? folder}: the folder {folder} cannot be created or written to{(e is UnauthorizedAccessException ? " (permission denied)" : string.Empty)}. Choose another output path.", e);
         }
     }
 

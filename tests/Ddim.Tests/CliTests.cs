@@ -11,21 +11,7 @@ namespace Ddim.Tests;
 /// <summary>The ddim command line, run in-process on a tiny random model.</summary>
 public sealed class CliTests : OneTorchThread
 {
-    private static (int Code, string Error) Run(params string[] args)
-    {
-        var saved = Console.Error;
-        using var error = new StringWriter();
-        Console.SetError(error);
-        try
-        {
-            var code = CliApp.Run(args);
-            return (code, error.ToString());
-        }
-        finally
-        {
-            Console.SetError(saved);
-        }
-    }
+    private static (int Code, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Theory]
     [InlineData("")]

@@ -10,20 +10,7 @@ namespace Ddim.Tests;
 /// <summary>ddim eval and train-classifier on bad input: one clear line, exit code 1, before any data is loaded.</summary>
 public sealed class EvalCliTests : OneTorchThread
 {
-    private static (int Code, string Error) Run(params string[] args)
-    {
-        var saved = Console.Error;
-        using var error = new StringWriter();
-        Console.SetError(error);
-        try
-        {
-            return (CliApp.Run(args), error.ToString());
-        }
-        finally
-        {
-            Console.SetError(saved);
-        }
-    }
+    private static (int Code, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Theory]
     [InlineData("--num 1", "--num must be at least 2")]
@@ -33,9 +20,9 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--batch-size 0", "--batch-size must be at least 1")]
     [InlineData("--eta 1 --eta-below 101", "--eta-below must be between 1 and T = 100")]
     [InlineData("--eta-below 50", "--eta-below limits η to the low-noise steps, so it needs η > 0")]
-    [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--eta-below is a DDIM option")]
+    [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eta 1 --eta-below 50", "--eta-below does not apply to --sweep")]
-    [InlineData("--threads 0", "--threads must be at least 1")]
+    [InlineData("--threads 0", "--threads must be between 1 and")]
     [InlineData("--keep-noise --rederive-noise", "--keep-noise and --rederive-noise contradict each other")]
     [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]

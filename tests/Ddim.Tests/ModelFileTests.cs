@@ -111,7 +111,7 @@ public class ModelFileTests
     [Theory]
     [InlineData("hello, this is a text file and certainly no model at all")]
     [InlineData("")]
-    [InlineData("DDIMFILE")]
+    [InlineData("DDIMFIL")]
     public void Given_a_file_that_is_not_a_Ddim_file_When_loading_a_network_Then_not_a_Ddim_model_file(string content)
     {
         using var dir = new TempFolder();
@@ -121,6 +121,18 @@ public class ModelFileTests
         var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
 
         Assert.Contains("is not a Ddim model file", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_file_that_is_only_the_Ddim_header_When_loading_a_network_Then_corrupt_or_truncated()
+    {
+        using var dir = new TempFolder();
+        var path = dir.File("cut.ddim");
+        File.WriteAllText(path, "DDIMFILE");
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains("is corrupt or truncated (8 bytes, shorter than any model file)", error.Message);
     }
 
     [Theory]

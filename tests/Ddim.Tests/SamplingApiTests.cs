@@ -190,6 +190,16 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_DDPM_settings_with_a_DDIM_only_eta_below_When_validated_Then_a_clear_error()
+    {
+        var settings = new SampleSettings(SamplerKind.Ddpm, Eta: 1, EtaBelow: 50);
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => settings.Validate(NoiseSchedule.Create(ScheduleKind.Linear, 100)));
+
+        Assert.Contains("--eta-below is a DDIM option; DDPM is stochastic at every step.", error.Message);
+    }
+
+    [Fact]
     public void Given_clipping_When_sampled_with_the_default_re_derived_and_the_kept_noise_Then_the_choice_reaches_the_sampler_and_changes_the_images()
     {
         // Given: a random tiny model, whose x̂0 at large t lies far outside [−1, 1], so clipping is active.

@@ -15,9 +15,9 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         [Description("A training checkpoint (runs/NAME/checkpoint.ddim).")]
         public string Checkpoint { get; init; } = "runs/mnist/checkpoint.ddim";
 
-        [CommandOption("--out <FILE>")]
-        [Description("Where to write the model file.")]
-        public string Out { get; init; } = "models/mnist.ddim";
+        [CommandOption("-o|--out <FILE.ddim>")]
+        [Description("Where to write the model file (required: the bundled models/mnist.ddim is replaced only when you name it).")]
+        public string? Out { get; init; }
 
         [CommandOption("--weights <WHICH>")]
         [Description("ema (default: the averaged weights that sampling uses) or raw (the optimiser's own weights at that step, to compare).")]
@@ -32,6 +32,14 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             "raw" => true,
             _ => throw new ArgumentException($"Unknown --weights '{settings.Weights}'; use ema or raw."),
         };
+        var output = settings.Out ?? throw new ArgumentException("Give --out FILE.ddim: where to write the model (e.g. runs/mnist/model.ddim; naming models/mnist.ddim replaces the bundled model).");
+        OutputPaths.RequireExtension(output, ".ddim");
+        OutputPaths.RequireWritableFile(output);
+        if (!File.Exists(settings.Checkpoint))
+        {
+            throw new FileNotFoundException($"Checkpoint not found: {settings.Checkpoint}. Pass --checkpoint with the checkpoint.ddim that 'ddim train --out DIR' wrote in DIR.", settings.Checkpoint);
+        }
+
         var file = ModelFile.Load(settings.Checkpoint);
         if (file.Metadata["kind"]?.GetValue<string>() != "checkpoint")
         {
@@ -42,8 +50,8 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         using var weights = new UNet(config.Model);
         ModelFile.Deserialize(weights, file.Sections[raw ? "model" : "ema"], raw ? "checkpoint's model" : "checkpoint's EMA");
         var step = file.Metadata["step"]!.GetValue<long>();
-        Trainer.ExportModel(settings.Out, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, weights, file.Schedule, config.Data, raw);
-        AnsiConsole.MarkupLine($"Exported the {(raw ? "raw" : "EMA")} weights at step {step} to [green]{Markup.Escape(settings.Out)}[/].");
+        Trainer.ExportModel(output, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, weights, file.Schedule, config.Data, raw);
+        AnsiConsole.MarkupLine($"Exported the {(raw ? "raw" : "EMA")} weights at step {step} to [green]{Markup.Escape(output)}[/].");
         return 0;
     }
 }

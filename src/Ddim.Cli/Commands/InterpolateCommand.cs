@@ -27,7 +27,8 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(s.Threads);
-        var settings = s.ToSampleSettings() with { Eta = 0, LargeVariance = false, Sampler = SamplerKind.Ddim, EtaBelow = null };
+        s.RefuseUnused("interpolate decodes the slerped x_T of --seeds with deterministic DDIM (η = 0)", clipping: true, seed: false);
+        var settings = s.ToSampleSettings();
         var seeds = NumberList.Parse<long>(s.Seeds, "--seeds", "1,2");
         if (seeds.Length is not (2 or 4))
         {

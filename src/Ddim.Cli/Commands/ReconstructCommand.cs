@@ -21,8 +21,8 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         public string? StepsList { get; init; }
 
         [CommandOption("-n|--num <N>")]
-        [Description("How many MNIST test images to invert. Default 64.")]
-        public int Num { get; init; } = 64;
+        [Description("How many images to invert: the first N of the MNIST test split or of --images. Default 64, or all of a smaller --images folder.")]
+        public int? Num { get; init; }
 
         [CommandOption("--data-dir <DIR>")]
         [Description(DataDirOption.Description)]
@@ -40,6 +40,12 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(s.Threads);
+        s.RefuseUnused($"{context.Name} runs DDIM inversion and decoding: deterministic (η = 0), unclipped, from real images", clipping: false, seed: false);
+        if (context.Name != "invert" && s.Steps != 50)
+        {
+            throw new ArgumentException($"reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list {s.Steps}, or 'ddim invert --steps {s.Steps}'.");
+        }
+
         var stepList = NumberList.Parse<int>(
             s.StepsList ?? (context.Name == "invert" ? s.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
             "--steps-list",
@@ -64,8 +70,13 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             throw new ArgumentException($"The images are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", sampler.Shape)}.");
         }
 
+        if (s.Num > data.Count)
+        {
+            throw new ArgumentException($"'{data.Name}' has {data.Count:N0} images; --num is {s.Num:N0}. Lower --num.");
+        }
+
         using var scope = torch.NewDisposeScope();
-        var originals = data.Take(s.Num).ToTensor(sampler.Device);
+        var originals = data.Take(s.Num ?? Math.Min(64, data.Count)).ToTensor(sampler.Device);
         var shown = Math.Min(16, (int)originals.shape[0]);
         var rows = new List<Tensor> { originals[..shown] };
         var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [[0, 1]])").AddColumn("wall time");

@@ -66,6 +66,16 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         if (s.OutDir is not null)
         {
             OutputPaths.RequireWritableFolder(s.OutDir);
+            var earlier = Directory.EnumerateFiles(s.OutDir, "*.png").Count();
+            if (earlier > 0)
+            {
+                throw new IOException($"--out-dir {s.OutDir} already holds {earlier:N0} PNG files: this run's images would mix with them (and 'ddim eval --images' scores every PNG there). Empty it or choose a new folder.");
+            }
+        }
+
+        if (s.Trajectory is null && s.TrajectoryImages != 8)
+        {
+            throw new ArgumentException("--trajectory-images sets how many images --trajectory FILE shows; give --trajectory too, or leave it out.");
         }
 
         TrajectoryRecorder? trajectory = null;
@@ -73,7 +83,12 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         {
             OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
             OutputPaths.RequireWritableFile(s.Trajectory);
-            trajectory = new TrajectoryRecorder(Math.Clamp(s.TrajectoryImages, 1, Math.Min(s.Num, s.BatchSize)));
+            if (s.TrajectoryImages < 1)
+            {
+                throw new ArgumentException($"--trajectory-images must be at least 1; got {s.TrajectoryImages}.");
+            }
+
+            trajectory = new TrajectoryRecorder(Math.Min(s.TrajectoryImages, Math.Min(s.Num, s.BatchSize)));
         }
 
         // Sample, streaming batch by batch.
@@ -117,7 +132,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         if (gridPath is not null)
         {
             Atomic.WriteAllBytes(gridPath, ImageGrid.Grid(pixels!, s.Num, c, h, w, columns, s.Padding));
-            AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(gridPath)}[/] ({s.Num} images, {columns} columns).");
+            AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(gridPath)}[/] ({s.Num} images, {Math.Min(columns, s.Num)} columns).");
         }
 
         if (s.OutDir is not null)
@@ -149,7 +164,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         long gw = (cols * (long)(w + padding)) + padding, gh = (rows * (long)(h + padding)) + padding;
         if (gw > ImageGrid.MaxSide || gh > ImageGrid.MaxSide)
         {
-            throw new ArgumentException($"A grid of {count} images in {cols} columns would be {gw}×{gh} pixels, over the {ImageGrid.MaxSide}-pixel limit. Use more --columns, fewer images, or --out-dir for one file per image.");
+            throw new ArgumentException($"A grid of {count} images in {cols} columns would be {gw}×{gh} pixels, over the {ImageGrid.MaxSide}-pixel limit. {(gw > ImageGrid.MaxSide && gh > ImageGrid.MaxSide ? "Use a smaller --padding, fewer images" : gw > ImageGrid.MaxSide ? "Use fewer --columns, a smaller --padding" : "Use more --columns, a smaller --padding, fewer images")}, or --out-dir for one file per image.");
         }
     }
 }

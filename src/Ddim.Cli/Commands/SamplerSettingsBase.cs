@@ -67,11 +67,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
             "ddpm" => SamplerKind.Ddpm,
             _ => throw new ArgumentException($"Unknown --sampler '{Sampler}'; use ddim or ddpm."),
         };
-        if (!Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) || int.TryParse(Spacing, out _))
-        {
-            throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
-        }
-
+        var spacing = ParseSpacing();
         if (KeepNoise && RederiveNoise)
         {
             throw new ArgumentException("--keep-noise and --rederive-noise contradict each other; give one (re-deriving is the default).");
@@ -82,6 +78,68 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
         }
 
+        if (sampler == SamplerKind.Ddpm)
+        {
+            Refuse("--sampler ddpm runs all T steps with fresh noise at each", DdimOnlyOptions(spacing, clipping: false));
+        }
+
         return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow);
+    }
+
+    /// <summary>
+    /// Refuses the sampler options a command does not use (rather than ignoring them): <paramref name="what"/> says what
+    /// the command does instead. <paramref name="clipping"/>: whether it clips x̂0 (so --no-clip and --keep-noise apply);
+    /// <paramref name="seed"/>: whether it draws from --seed.
+    /// </summary>
+    public void RefuseUnused(string what, bool clipping, bool seed)
+    {
+        var unused = DdimOnlyOptions(ParseSpacing(), clipping).Where(o => o is not ("--steps" or "--spacing")).ToList();
+        if (Sampler.ToLowerInvariant() != "ddim")
+        {
+            unused.Insert(0, "--sampler");
+        }
+
+        if (!seed && Seed != 0)
+        {
+            unused.Add("--seed");
+        }
+
+        Refuse(what, unused);
+    }
+
+    private Spacing ParseSpacing() =>
+        Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) && !int.TryParse(Spacing, out _)
+            ? spacing
+            : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
+
+    /// <summary>The DDIM options given a value other than their default.</summary>
+    private List<string> DdimOnlyOptions(Spacing spacing, bool clipping)
+    {
+        var given = new List<string>();
+        void Add(bool set, string name)
+        {
+            if (set)
+            {
+                given.Add(name);
+            }
+        }
+
+        Add(Steps != 50, "--steps");
+        Add(Eta != 0, "--eta");
+        Add(spacing != Schedules.Spacing.Seed, "--spacing");
+        Add(LargeVariance, "--large-variance");
+        Add(EtaBelow is not null, "--eta-below");
+        Add(!clipping && NoClip, "--no-clip");
+        Add(!clipping && KeepNoise, "--keep-noise");
+        Add(!clipping && RederiveNoise, "--rederive-noise");
+        return given;
+    }
+
+    private static void Refuse(string what, List<string> options)
+    {
+        if (options.Count > 0)
+        {
+            throw new ArgumentException($"{what}, so {string.Join(", ", options)} {(options.Count == 1 ? "does" : "do")} not apply: leave {(options.Count == 1 ? "it" : "them")} out.");
+        }
     }
 }

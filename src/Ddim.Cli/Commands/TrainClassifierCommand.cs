@@ -16,9 +16,9 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
 {
     public sealed class Settings : CommandSettings
     {
-        [CommandOption("--out <FILE>")]
-        [Description("Where to write the judge (a training log is written beside it as NAME-training.log).")]
-        public string Out { get; init; } = "models/judge/judge.ddim";
+        [CommandOption("-o|--out <FILE.ddim>")]
+        [Description("Where to write the judge (required; a training log is written beside it as NAME-training.log). Naming models/judge/judge.ddim replaces the bundled judge.")]
+        public string? Out { get; init; }
 
         [CommandOption("--epochs <N>")]
         [Description("Passes over the MNIST training split (default 3).")]
@@ -46,8 +46,10 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         ThreadsOption.Apply(settings.Threads);
         var config = new JudgeTrainConfig(new JudgeConfig(), settings.Epochs, settings.BatchSize, Seed: settings.Seed);
         config.Validate();
-        var outDir = Path.GetDirectoryName(Path.GetFullPath(settings.Out))!;
-        Directory.CreateDirectory(outDir);
+        var output = settings.Out ?? throw new ArgumentException("Give --out FILE.ddim: where to write the judge (e.g. runs/judge/judge.ddim; naming models/judge/judge.ddim replaces the bundled judge).");
+        OutputPaths.RequireExtension(output, ".ddim");
+        OutputPaths.RequireWritableFile(output);
+        var outDir = Path.GetDirectoryName(Path.GetFullPath(output))!;
 
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var train = DatasetFetcher.Load(DatasetFetcher.Mnist, train: true, settings.DataDir, Log);
@@ -95,15 +97,15 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
             ["machine"] = SweepContext.ThisMachine(),
             ["finished_utc"] = DateTime.UtcNow.ToString("O", CultureInfo.InvariantCulture),
         };
-        judge.Save(settings.Out, training);
-        var size = new FileInfo(settings.Out).Length;
+        judge.Save(output, training);
+        var size = new FileInfo(output).Length;
         log.AppendLine(string.Create(CultureInfo.InvariantCulture,
             $"test accuracy {accuracy:0.00%} ({test.Count:N0} images); {judge.ParameterCount:N0} parameters; file {size / 1024.0:0} KiB; training took {clock.Elapsed.TotalMinutes:0.0} min"));
-        var logPath = Path.Combine(outDir, Path.GetFileNameWithoutExtension(settings.Out) + "-training.log");
+        var logPath = Path.Combine(outDir, Path.GetFileNameWithoutExtension(output) + "-training.log");
         Atomic.WriteAllText(logPath, log.ToString());
 
         var colour = accuracy >= 0.99 ? "green" : "yellow";
-        AnsiConsole.MarkupLine($"Test accuracy [{colour}]{accuracy.ToString("0.00%", CultureInfo.InvariantCulture)}[/] on {test.Count:N0} images; judge written to [green]{Markup.Escape(settings.Out)}[/] ({size / 1024.0:0} KiB), log to {Markup.Escape(logPath)}.");
+        AnsiConsole.MarkupLine($"Test accuracy [{colour}]{accuracy.ToString("0.00%", CultureInfo.InvariantCulture)}[/] on {test.Count:N0} images; judge written to [green]{Markup.Escape(output)}[/] ({size / 1024.0:0} KiB), log to {Markup.Escape(logPath)}.");
         if (accuracy < 0.99)
         {
             AnsiConsole.MarkupLine("[yellow]warning:[/] below the 99% the judge should reach; train longer (--epochs) or with another --seed.");

@@ -64,16 +64,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             throw new FileNotFoundException($"Preset {settings.Preset} not found. Pass --preset with a JSON training configuration (see presets/).");
         }
 
-        TrainConfig config;
-        try
-        {
-            config = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(settings.Preset), ModelFile.Json)
-                ?? throw new InvalidDataException("empty preset");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"Preset {settings.Preset} is not valid JSON for a training configuration: {e.Message}", e);
-        }
+        var config = ReadPreset(settings.Preset);
 
         config = config with
         {
@@ -82,6 +73,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             InitFrom = settings.InitFrom ?? config.InitFrom,
             Precision = settings.Precision is { } p ? ParsePrecision(p) : config.Precision,
         };
+        OutputPaths.RequireWritableFolder(settings.Out, create: false);
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
 
@@ -137,4 +129,40 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         "bf16" or "bfloat16" => TrainingPrecision.BFloat16,
         _ => throw new ArgumentException($"--precision must be fp32 or bf16 (got '{text}')."),
     };
+    /// <summary>
+    /// Reads a preset strictly: an unknown key (a misspelt "Stpes") is an error, not a default silently kept, and a
+    /// bad value names its place and, for a choice, the values it takes.
+    /// </summary>
+    internal static TrainConfig ReadPreset(string path)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), PresetJson)
+                ?? throw new InvalidDataException($"Preset {path} is empty (null). Compare it with presets/mnist.json.");
+        }
+        catch (JsonException e)
+        {
+            var place = e.Path is { Length: > 1 } at ? $" at {at[2..]} (line {e.LineNumber + 1})" : string.Empty;
+            var choices = ChoicesAt(e.Path) is { } names ? $" It takes one of: {names}." : string.Empty;
+            throw new InvalidDataException($"Preset {path} is not a valid training configuration{place}: {e.Message.Split(" Path:")[0]}{choices} Compare it with presets/mnist.json.", e);
+        }
+    }
+
+    private static readonly JsonSerializerOptions PresetJson = new(ModelFile.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+
+    /// <summary>The names an enum-typed preset key takes, for a JSON path such as "$.Schedule" or "$.Model.X".</summary>
+    private static string? ChoicesAt(string? jsonPath)
+    {
+        var type = typeof(TrainConfig);
+        foreach (var key in (jsonPath ?? string.Empty).TrimStart('$').Split('.', StringSplitOptions.RemoveEmptyEntries))
+        {
+            type = type.GetProperty(key)?.PropertyType is { } next ? Nullable.GetUnderlyingType(next) ?? next : null;
+            if (type is null)
+            {
+                return null;
+            }
+        }
+
+        return type.IsEnum ? string.Join(", ", Enum.GetNames(type)) : null;
+    }
 }

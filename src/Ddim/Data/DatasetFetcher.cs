@@ -66,7 +66,7 @@ public static class DatasetFetcher
     /// <summary>Finds a known data set by name, or throws with the list of names.</summary>
     public static DatasetSource Find(string name) =>
         TryFind(name)
-        ?? throw new ArgumentException($"Unknown data set '{name}'. Known: {string.Join(", ", Known.Select(k => k.Name))}, or a folder of PNG images.");
+        ?? throw new ArgumentException($"Unknown data set '{name}'. Known: {string.Join(", ", Known.Select(k => k.Name))}.");
 
     /// <summary>
     /// Makes sure the four verified IDX files are in <c>root/name</c>, fetching them if needed: first from the

@@ -8,6 +8,11 @@ public static class ImageFolder
     /// <summary>Loads every *.png in <paramref name="folder"/> (sorted by name, not recursive).</summary>
     public static ImageDataset Load(string folder)
     {
+        if (File.Exists(folder))
+        {
+            throw new InvalidDataException($"{folder} is a file; give the folder that holds the PNG images.");
+        }
+
         if (!Directory.Exists(folder))
         {
             throw new DirectoryNotFoundException($"Data folder {folder} does not exist.");

@@ -124,7 +124,18 @@ public static class ImageGrid
     /// <summary>Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size.</summary>
     public static (byte[] Pixels, int Height, int Width, int Channels) DecodePng(byte[] png)
     {
-        using var decoded = SKBitmap.Decode(png) ?? throw new InvalidDataException("Not a decodable image.");
+        // SkiaSharp answers bytes it has no codec for with an ArgumentNullException ('codec'), others with null.
+        SKBitmap? bitmapOrNull;
+        try
+        {
+            bitmapOrNull = SKBitmap.Decode(png);
+        }
+        catch (ArgumentNullException)
+        {
+            bitmapOrNull = null;
+        }
+
+        using var decoded = bitmapOrNull ?? throw new InvalidDataException("not a decodable image (not a PNG, or truncated).");
         var grey = decoded.ColorType == SKColorType.Gray8;
         using var bitmap = decoded.Copy(grey ? SKColorType.Gray8 : SKColorType.Rgba8888);
         var channels = grey ? 1 : 3;

@@ -124,9 +124,14 @@ public sealed class ModelFile
 
         var all = File.ReadAllBytes(path);
         sha256 = hash ? Convert.ToHexStringLower(SHA256.HashData(all)) : "";
-        if (all.Length < Magic.Length + 36 || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
+        if (all.Length < Magic.Length || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
         {
             throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
+        }
+
+        if (all.Length < Magic.Length + 36)
+        {
+            throw new InvalidDataException($"{path} is corrupt or truncated ({all.Length} bytes, shorter than any model file). Restore it, or train/copy it again.");
         }
 
         var body = all.AsSpan(0, all.Length - 32);
@@ -143,7 +148,16 @@ public sealed class ModelFile
             throw new InvalidDataException($"{path} has format version {version}; this Ddim reads version {FormatVersion}.");
         }
 
-        var metadata = JsonNode.Parse(r.ReadString()) as JsonObject ?? throw new InvalidDataException($"{path}: metadata is not a JSON object.");
+        JsonObject metadata;
+        try
+        {
+            metadata = JsonNode.Parse(r.ReadString()) as JsonObject ?? throw new InvalidDataException($"{path}: metadata is not a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: its metadata is not valid JSON, although its checksum matches (written by a faulty tool?): {e.Message}", e);
+        }
+
         var file = new ModelFile(metadata);
         var count = r.ReadInt32();
         for (var i = 0; i < count; i++)
@@ -163,6 +177,11 @@ public sealed class ModelFile
     public static (UNet Network, NoiseSchedule Schedule, ModelFile File) LoadNetwork(string path, Device? device = null)
     {
         var file = Load(path);
+        if (file.Metadata["kind"]?.GetValue<string>() == Evaluation.Judge.FileKind)
+        {
+            throw new InvalidDataException($"{path} is an MNIST judge (kind 'classifier'), not a diffusion model. Pass --model with a model file such as models/mnist.ddim; a judge goes to 'ddim eval --judge'.");
+        }
+
         UNetConfig config;
         try
         {

@@ -189,11 +189,14 @@ public sealed class ImageSampler
         return (latents.MoveToOuterDisposeScope(), decoded.MoveToOuterDisposeScope());
     }
 
-    /// <summary>Per-dimension mean squared error between two image batches after mapping [−1, 1] to [0, 1].</summary>
+    /// <summary>
+    /// Per-dimension mean squared error between two image batches as images: each clamped to [−1, 1] and mapped to
+    /// [0, 1] (the paper's Table 2), so the figure is at most 1 however far a decoding strays.
+    /// </summary>
     public static double MeanSquaredError01(Tensor a, Tensor b)
     {
         using var scope = torch.NewDisposeScope();
-        var d = (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)) / 2;
+        var d = (a.to(ScalarType.Float64).clamp(-1, 1) - b.to(ScalarType.Float64).clamp(-1, 1)) / 2;
         return d.square().mean().item<double>();
     }
 

@@ -1,0 +1,210 @@
+using System.Text.Json.Nodes;
+using Ddim.Cli.Commands;
+using Ddim.Evaluation;
+using Ddim.Imaging;
+using Ddim.Sampling;
+using TorchSharp;
+
+namespace Ddim.Tests;
+
+/// <summary>
+/// Options a command would not use, outputs that would clobber or mix with other files, and files of the wrong kind:
+/// each is refused with one line that says what to change, before any work, and nothing is written.
+/// </summary>
+public sealed class CliRefusalTests : OneTorchThread
+{
+    private static (int Code, string Error) Run(params string[] args) => CliRunner.Run(args);
+
+    private static string OneLine(string error) => error.Replace("\n", " ", StringComparison.Ordinal);
+
+    private static string Presets => Path.Combine(AppContext.BaseDirectory, "presets");
+
+    [Theory]
+    [InlineData("sample --sampler ddpm --steps 10", "--sampler ddpm runs all T steps with fresh noise at each, so --steps does not apply: leave it out.")]
+    [InlineData("sample --sampler ddpm --eta 0.5 --keep-noise", "so --eta, --keep-noise do not apply: leave them out.")]
+    [InlineData("sample --sampler ddpm --spacing leading", "so --spacing does not apply")]
+    [InlineData("sample --trajectory-images 3", "give --trajectory too")]
+    [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
+    [InlineData("sample --threads 100000", "--threads must be between 1 and")]
+    [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
+    [InlineData("interpolate --eta 0.5", "interpolate decodes the slerped x_T of --seeds with deterministic DDIM (η = 0), so --eta does not apply")]
+    [InlineData("interpolate --sampler ddpm --large-variance", "so --sampler, --large-variance do not apply")]
+    [InlineData("interpolate --seed 3", "so --seed does not apply")]
+    [InlineData("invert --keep-noise", "invert runs DDIM inversion and decoding: deterministic (η = 0), unclipped, from real images, so --keep-noise does not apply")]
+    [InlineData("invert --eta 1 --eta-below 500", "so --eta, --eta-below do not apply")]
+    [InlineData("reconstruct --steps 10", "reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list 10")]
+    [InlineData("reconstruct --no-clip", "so --no-clip does not apply")]
+    public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
+    {
+        // Given
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var output = folder.File("out.png");
+
+        // When
+        var (code, error) = Run([.. command.Split(' '), "--model", model, "--out", output]);
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains(expected, OneLine(error));
+        Assert.False(File.Exists(output));
+    }
+
+    [Fact]
+    public void Given_a_folder_with_earlier_PNGs_When_sample_writes_one_PNG_per_image_there_Then_it_refuses_to_mix_the_runs()
+    {
+        // Given: a folder that an earlier run of four images filled
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var each = folder.File("each");
+        Assert.Equal(0, Run("sample", "--model", model, "--num", "4", "--steps", "2", "--out-dir", each).Code);
+        var before = Directory.GetFiles(each).Select(File.ReadAllBytes).ToList();
+
+        // When: a second, smaller run with another seed
+        var (code, error) = Run("sample", "--model", model, "--num", "2", "--steps", "2", "--seed", "5", "--out-dir", each);
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains($"--out-dir {each} already holds 4 PNG files", OneLine(error));
+        Assert.Equal(before, Directory.GetFiles(each).Select(File.ReadAllBytes).ToList());
+    }
+
+    [Fact]
+    public void Given_a_file_where_a_folder_belongs_When_sample_or_train_writes_there_Then_the_error_says_it_is_a_file()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var file = folder.File("a.png");
+        File.WriteAllBytes(file, [1]);
+
+        // When
+        var (sampleCode, sampleError) = Run("sample", "--model", model, "--out", Path.Combine(file, "x.png"));
+        var (trainCode, trainError) = Run("train", "--preset", Path.Combine(Presets, "mnist.json"), "--out", file);
+
+        // Then
+        Assert.Equal((1, 1), (sampleCode, trainCode));
+        Assert.Contains($"{file} is a file, not a folder", sampleError);
+        Assert.Contains($"{file} is a file, not a folder", trainError);
+    }
+
+    [Fact]
+    public void Given_export_or_train_classifier_without_out_When_run_Then_they_refuse_instead_of_replacing_a_bundled_file()
+    {
+        // Given
+        using var folder = new TempFolder();
+
+        // When
+        var (exportCode, exportError) = Run("export", "--checkpoint", folder.File("checkpoint.ddim"));
+        var (judgeCode, judgeError) = Run("train-classifier", "--epochs", "1");
+        var (missingCode, missingError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.ddim"));
+        var (pngCode, pngError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.png"));
+
+        // Then
+        Assert.Equal((1, 1, 1, 1), (exportCode, judgeCode, missingCode, pngCode));
+        Assert.Contains("Give --out FILE.ddim: where to write the model", exportError);
+        Assert.Contains("Give --out FILE.ddim: where to write the judge", judgeError);
+        Assert.Contains($"Checkpoint not found: {folder.File("none.ddim")}. Pass --checkpoint", missingError);
+        Assert.Contains("must end with .ddim", pngError);
+    }
+
+    [Fact]
+    public void Given_a_judge_or_a_cut_short_file_as_the_model_When_sample_runs_Then_the_error_names_what_it_is()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var judge = folder.File("judge.ddim");
+        using (var net = new Judge(SyntheticDigits.TinyJudge))
+        {
+            net.Save(judge);
+        }
+
+        var stub = folder.File("stub.ddim");
+        File.WriteAllBytes(stub, File.ReadAllBytes(TinyModel.Write(folder.File("m.ddim")))[..12]);
+
+        // When
+        var (judgeCode, judgeError) = Run("sample", "--model", judge, "--out", folder.File("x.png"));
+        var (stubCode, stubError) = Run("sample", "--model", stub, "--out", folder.File("x.png"));
+
+        // Then
+        Assert.Equal((1, 1), (judgeCode, stubCode));
+        Assert.Contains($"{judge} is an MNIST judge (kind 'classifier'), not a diffusion model", judgeError);
+        Assert.Contains($"{stub} is corrupt or truncated (12 bytes", stubError);
+    }
+
+    [Fact]
+    public void Given_more_images_than_the_folder_holds_When_invert_runs_Then_it_says_so_instead_of_inverting_fewer()
+    {
+        // Given: two 28×28 PNGs
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var images = folder.Folder("images");
+        for (var i = 0; i < 2; i++)
+        {
+            using var image = torch.zeros([1, 28, 28]);
+            File.WriteAllBytes(Path.Combine(images, $"{i}.png"), ImageGrid.ToPng(image));
+        }
+
+        // When
+        var (code, error) = Run("invert", "--model", model, "--images", images, "--num", "5", "--steps", "2", "--out", folder.File("r.png"));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("has 2 images; --num is 5. Lower --num.", error);
+    }
+
+    [Fact]
+    public void Given_a_preset_with_a_misspelt_key_or_an_unknown_choice_When_read_Then_the_error_names_it()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var preset = JsonNode.Parse(File.ReadAllText(Path.Combine(Presets, "mnist.json")))!.AsObject();
+        var misspelt = folder.File("misspelt.json");
+        File.WriteAllText(misspelt, preset.DeepClone().AsObject().Also(p => p["Stpes"] = 10).ToJsonString());
+        var badChoice = folder.File("choice.json");
+        File.WriteAllText(badChoice, preset.DeepClone().AsObject().Also(p => p["Schedule"] = "Quadratic").ToJsonString());
+
+        // When
+        var misspeltError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(misspelt));
+        var choiceError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(badChoice));
+
+        // Then
+        Assert.Contains("'Stpes'", misspeltError.Message);
+        Assert.Contains("at Schedule", choiceError.Message);
+        Assert.Contains("It takes one of: Linear, Cosine.", choiceError.Message);
+    }
+
+    [Fact]
+    public void Given_the_committed_presets_When_read_strictly_Then_every_one_is_valid()
+    {
+        var presets = Directory.GetFiles(Presets, "*.json");
+
+        Assert.NotEmpty(presets);
+        Assert.All(presets, p => TrainCommand.ReadPreset(p).Validate());
+    }
+
+    [Fact]
+    public void Given_a_decoding_far_outside_the_image_range_When_its_MSE_is_taken_Then_it_is_measured_as_an_image_at_most_1()
+    {
+        // Given: a black original (−1) and a decoding that strayed to +100 (shown white: +1)
+        using var scope = torch.NewDisposeScope();
+        var original = torch.full([1, 1, 2, 2], -1.0);
+        var decoded = torch.full([1, 1, 2, 2], 100.0);
+
+        // When
+        var mse = ImageSampler.MeanSquaredError01(original, decoded);
+
+        // Then
+        Assert.Equal(1.0, mse, 12);
+    }
+}
+
+internal static class JsonObjectExtensions
+{
+    /// <summary>Applies <paramref name="change"/> to <paramref name="node"/> and returns it, for one-line edits.</summary>
+    public static JsonObject Also(this JsonObject node, Action<JsonObject> change)
+    {
+        change(node);
+        return node;
+    }
+}
