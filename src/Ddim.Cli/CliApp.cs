@@ -15,7 +15,7 @@ public static class CliApp
         {
             config.SetApplicationName("ddim");
             config.SetApplicationVersion(typeof(Ddim.Atomic).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
-            config.SetExceptionHandler((e, _) => CliErrors.Report(e));
+            config.SetExceptionHandler((e, _) => CliErrors.Report(e, args));
 
             // An unknown or misspelt option (--stpes 10) is an error, not silently ignored.
             config.UseStrictParsing();

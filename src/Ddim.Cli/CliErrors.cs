@@ -3,7 +3,7 @@ namespace Ddim.Cli;
 /// <summary>Turns exceptions into one clear line on stderr, without a stack trace, and an exit code.</summary>
 internal static class CliErrors
 {
-    public static int Report(Exception e)
+    public static int Report(Exception e, IReadOnlyList<string>? args = null)
     {
         var inner = e is Spectre.Console.Cli.CommandRuntimeException or System.Reflection.TargetInvocationException && e.InnerException is not null ? e.InnerException : e;
         var message = inner switch
@@ -16,6 +16,8 @@ internal static class CliErrors
             TypeInitializationException { InnerException: { } cause } => $"{inner.Message} {cause.GetBaseException().GetType().Name}: {cause.GetBaseException().Message.Split('\n')[0]}",
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
+        message = BadNumber(message, args) ?? message;
+
         // Plain text on stderr: no markup parsing, no wrapping at the terminal width.
         Console.Error.WriteLine($"error: {message}");
         if (Environment.GetEnvironmentVariable("DDIM_DEBUG") == "1")
@@ -24,6 +26,23 @@ internal static class CliErrors
         }
 
         return 1;
+    }
+
+    // Spectre.Console.Cli says "abc is not a valid value for Int32." without the option: find it in the arguments.
+    private static string? BadNumber(string message, IReadOnlyList<string>? args)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"^(?<value>.*) is not a valid value for (?<type>Int32|Int64|Double|Single)\.$");
+        if (!match.Success)
+        {
+            return null;
+        }
+
+        var value = match.Groups["value"].Value;
+        var at = args is null ? -1 : args.ToList().LastIndexOf(value);
+        var option = at > 0 && args![at - 1].StartsWith('-') ? args[at - 1] : "an option";
+        return match.Groups["type"].Value is "Int32" or "Int64"
+            ? $"{option}: '{value}' is not a whole number in range."
+            : $"{option}: '{value}' is not a number{(value.Contains(',', StringComparison.Ordinal) ? " (use a dot for decimals, e.g. 0.5)" : string.Empty)}.";
     }
 
     // ArgumentException.Message appends " (Parameter 'x')" and "Actual value was …": noise for a user.

@@ -50,6 +50,19 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.False(File.Exists(output));
     }
 
+    [Theory]
+    [InlineData("--num abc", "error: --num: 'abc' is not a whole number in range.")]
+    [InlineData("-n 1.5", "error: -n: '1.5' is not a whole number in range.")]
+    [InlineData("--seed 99999999999999999999", "error: --seed: '99999999999999999999' is not a whole number in range.")]
+    [InlineData("--eta 0,5", "error: --eta: '0,5' is not a number (use a dot for decimals, e.g. 0.5).")]
+    public void Given_a_value_that_is_not_a_number_When_parsed_Then_the_error_names_the_option(string option, string expected)
+    {
+        var (code, error) = Run(["sample", .. option.Split(' ')]);
+
+        Assert.Equal(1, code);
+        Assert.Equal(expected, error.Trim());
+    }
+
     [Fact]
     public void Given_a_folder_with_earlier_PNGs_When_sample_writes_one_PNG_per_image_there_Then_it_refuses_to_mix_the_runs()
     {
