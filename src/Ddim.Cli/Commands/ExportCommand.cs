@@ -12,7 +12,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--checkpoint <FILE>")]
-        [Description("A training checkpoint (runs/NAME/checkpoint.ddim).")]
+        [Description("A training checkpoint (runs/NAME/checkpoint.ddim). Default runs/mnist/checkpoint.ddim.")]
         public string Checkpoint { get; init; } = "runs/mnist/checkpoint.ddim";
 
         [CommandOption("-o|--out <FILE.ddim>")]

@@ -14,11 +14,11 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--preset <FILE>")]
-        [Description("Training configuration (JSON), e.g. presets/mnist.json.")]
+        [Description("Training configuration (JSON). Default presets/mnist.json.")]
         public string Preset { get; init; } = "presets/mnist.json";
 
         [CommandOption("--out <DIR>")]
-        [Description("Run folder: checkpoint.ddim, loss.jsonl, samples/, model.ddim.")]
+        [Description("Run folder: checkpoint.ddim, loss.jsonl, samples/, model.ddim. Default runs/mnist.")]
         public string Out { get; init; } = "runs/mnist";
 
         [CommandOption("--data <NAME|DIR>")]
