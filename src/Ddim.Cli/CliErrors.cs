@@ -37,9 +37,24 @@ internal static class CliErrors
             return null;
         }
 
+        // The first place the value is given: after its option (--num abc) or inside it (--num=abc).
         var value = match.Groups["value"].Value;
-        var at = args is null ? -1 : args.ToList().LastIndexOf(value);
-        var option = at > 0 && args![at - 1].StartsWith('-') ? args[at - 1] : "an option";
+        var option = "an option";
+        for (var i = 0; args is not null && i < args.Count; i++)
+        {
+            if (args[i] == value && i > 0 && args[i - 1].StartsWith('-'))
+            {
+                option = args[i - 1];
+                break;
+            }
+
+            if (args[i].StartsWith('-') && args[i].EndsWith("=" + value, StringComparison.Ordinal))
+            {
+                option = args[i][..^(value.Length + 1)];
+                break;
+            }
+        }
+
         return match.Groups["type"].Value is "Int32" or "Int64"
             ? $"{option}: '{value}' is not a whole number in range."
             : $"{option}: '{value}' is not a number{(value.Contains(',', StringComparison.Ordinal) ? " (use a dot for decimals, e.g. 0.5)" : string.Empty)}.";

@@ -33,18 +33,30 @@ internal static class OutputPaths
             existing ??= Directory.Exists(at) ? at : null;
         }
 
+        var probed = create ? folder : existing ?? folder;
         try
         {
-            var probeIn = create ? folder : existing ?? folder;
-            Directory.CreateDirectory(probeIn);
-            var probe = Path.Combine(probeIn, $".ddim-write-test-{Environment.ProcessId}");
+            Directory.CreateDirectory(probed);
+            var probe = Path.Combine(probed, $".ddim-write-test-{Environment.ProcessId}");
             File.WriteAllBytes(probe, []);
             File.Delete(probe);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"Cannot write {forPath ?? folder}: the folder {folder} cannot be created or written to{(e is UnauthorizedAccessException ? " (permission denied)" : string.Empty)}. Choose another output path.", e);
+            throw new IOException($"Cannot write {forPath ?? folder}: {probed} is not a folder this process can write to{(e is UnauthorizedAccessException ? " (permission denied)" : string.Empty)}. Choose another output path.", e);
         }
+    }
+
+    /// <summary>
+    /// The --out of a command that writes a .ddim file (export, train-classifier): required, so that nothing replaces a
+    /// bundled file unless named, with the right extension and a writable folder. <paramref name="what"/>: "the model".
+    /// </summary>
+    public static string RequireDdimOut(string? path, string what, string example, string bundled)
+    {
+        var output = path ?? throw new ArgumentException($"Give --out FILE.ddim: where to write {what} (e.g. {example}; naming {bundled} replaces the bundled one).");
+        RequireExtension(output, ".ddim");
+        RequireWritableFile(output);
+        return output;
     }
 
     public static void RequireExtension(string path, params string[] extensions)

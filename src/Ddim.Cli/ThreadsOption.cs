@@ -4,7 +4,7 @@ namespace Ddim.Cli;
 internal static class ThreadsOption
 {
     /// <summary>Its help text.</summary>
-    public const string Description = "CPU threads for libtorch (default: all cores; 1 is faster when other jobs share the cores).";
+    public const string Description = "CPU threads for libtorch, 1 … 4 × the cores (default: all cores; 1 is faster when other jobs share the cores).";
 
     public static void Apply(int? threads)
     {

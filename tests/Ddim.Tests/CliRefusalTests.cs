@@ -24,6 +24,11 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --eta 0.5 --keep-noise", "so --eta, --keep-noise do not apply: leave them out.")]
     [InlineData("sample --sampler ddpm --spacing leading", "so --spacing does not apply")]
     [InlineData("sample --trajectory-images 3", "give --trajectory too")]
+    [InlineData("sample --trajectory-images 8", "give --trajectory too")]
+    [InlineData("sample --large-variance --eta 0.5", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
+    [InlineData("sample --sampler ddpm --steps 50", "so --steps does not apply")]
+    [InlineData("sample --sampler ddpm --rederive-noise", "so --rederive-noise does not apply")]
+    [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
@@ -55,12 +60,44 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("-n 1.5", "error: -n: '1.5' is not a whole number in range.")]
     [InlineData("--seed 99999999999999999999", "error: --seed: '99999999999999999999' is not a whole number in range.")]
     [InlineData("--eta 0,5", "error: --eta: '0,5' is not a number (use a dot for decimals, e.g. 0.5).")]
+    [InlineData("--num=abc", "error: --num: 'abc' is not a whole number in range.")]
+    [InlineData("--steps x --num x", "error: --steps: 'x' is not a whole number in range.")]
     public void Given_a_value_that_is_not_a_number_When_parsed_Then_the_error_names_the_option(string option, string expected)
     {
         var (code, error) = Run(["sample", .. option.Split(' ')]);
 
         Assert.Equal(1, code);
         Assert.Equal(expected, error.Trim());
+    }
+
+    [Fact]
+    public void Given_DDPM_without_clipping_When_sampled_Then_it_runs_and_differs_from_clipped_DDPM()
+    {
+        // Given: a random tiny model (T = 100), whose x̂0 lies far outside [−1, 1], so clipping changes DDPM's path
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        // When
+        var (code, error) = Run("sample", "--model", model, "--sampler", "ddpm", "--no-clip", "--num", "1", "--out", folder.File("raw.png"));
+        var (clipped, _) = Run("sample", "--model", model, "--sampler", "ddpm", "--num", "1", "--out", folder.File("clipped.png"));
+
+        // Then
+        Assert.True(code == 0, error);
+        Assert.Equal(0, clipped);
+        Assert.NotEqual(File.ReadAllBytes(folder.File("clipped.png")), File.ReadAllBytes(folder.File("raw.png")));
+    }
+
+    [Fact]
+    public void Given_grid_options_but_no_grid_When_sample_writes_only_a_folder_Then_it_refuses_and_creates_no_folder()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        var (code, error) = Run("sample", "--model", model, "--out-dir", folder.File("each"), "--columns", "4");
+
+        Assert.Equal(1, code);
+        Assert.Contains("--columns and --padding shape the grid PNG, and --out-dir alone writes none", OneLine(error));
+        Assert.False(Directory.Exists(folder.File("each")));
     }
 
     [Fact]

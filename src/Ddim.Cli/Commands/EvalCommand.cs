@@ -482,11 +482,20 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             "posterior" => DdpmVariance.Posterior,
             _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
         };
-        return s.ToSampleSettings() with { DdpmVariance = variance };
+        var settings = s.ToSampleSettings();
+        if (variance != DdpmVariance.Beta && (settings.Sampler != SamplerKind.Ddpm || s.Sweep))
+        {
+            throw new ArgumentException("--ddpm-variance sets the variance of 'ddim eval --sampler ddpm' (the sweep's DDPM cell uses beta): give it with --sampler ddpm, or leave it out.");
+        }
+
+        return settings with { DdpmVariance = variance };
     }
 
     private static SweepPlan ParsePlan(Settings s)
     {
+        SamplerSettingsBase.Refuse(
+            "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)",
+            [.. new[] { (s.Steps is not null, "--steps"), (s.Eta != 0, "--eta"), (s.LargeVariance, "--large-variance"), (s.Sampler.ToLowerInvariant() != "ddim", "--sampler") }.Where(o => o.Item1).Select(o => o.Item2)]);
         var steps = NumberList.Parse<int>(s.SweepSteps, "--sweep-steps", "10,20,50,100");
         var etas = NumberList.Parse<double>(s.SweepEtas, "--sweep-etas", "0,0.2,0.5,1");
         var sample = s.ToSampleSettings();

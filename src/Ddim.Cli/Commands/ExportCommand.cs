@@ -32,9 +32,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             "raw" => true,
             _ => throw new ArgumentException($"Unknown --weights '{settings.Weights}'; use ema or raw."),
         };
-        var output = settings.Out ?? throw new ArgumentException("Give --out FILE.ddim: where to write the model (e.g. runs/mnist/model.ddim; naming models/mnist.ddim replaces the bundled model).");
-        OutputPaths.RequireExtension(output, ".ddim");
-        OutputPaths.RequireWritableFile(output);
+        var output = OutputPaths.RequireDdimOut(settings.Out, "the model", "runs/mnist/model.ddim", ModelLocator.BundledModel);
         if (!File.Exists(settings.Checkpoint))
         {
             throw new FileNotFoundException($"Checkpoint not found: {settings.Checkpoint}. Pass --checkpoint with the checkpoint.ddim that 'ddim train --out DIR' wrote in DIR.", settings.Checkpoint);

@@ -41,13 +41,15 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     {
         ThreadsOption.Apply(s.Threads);
         s.RefuseUnused($"{context.Name} runs DDIM inversion and decoding: deterministic (η = 0), unclipped, from real images", clipping: false, seed: false);
-        if (context.Name != "invert" && s.Steps != 50)
+        if (s.Steps is { } oneS && (s.StepsList is not null || context.Name != "invert"))
         {
-            throw new ArgumentException($"reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list {s.Steps}, or 'ddim invert --steps {s.Steps}'.");
+            throw new ArgumentException(s.StepsList is not null
+                ? "Give --steps (one S) or --steps-list (several), not both."
+                : $"reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list {oneS}, or 'ddim invert --steps {oneS}'.");
         }
 
         var stepList = NumberList.Parse<int>(
-            s.StepsList ?? (context.Name == "invert" ? s.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
+            s.StepsList ?? (context.Name == "invert" ? (s.Steps ?? SamplerSettingsBase.DefaultSteps).ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
             "--steps-list",
             "10,20,50");
         var spacing = s.ToSampleSettings().Spacing;

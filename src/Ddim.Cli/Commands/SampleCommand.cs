@@ -21,7 +21,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public string? Out { get; init; }
 
         [CommandOption("--out-dir <DIR>")]
-        [Description("Write one PNG per image (00000.png, 00001.png, …), streamed batch by batch.")]
+        [Description("Write one PNG per image (00000.png, 00001.png, …), streamed batch by batch, into a folder that holds no PNGs yet.")]
         public string? OutDir { get; init; }
 
         [CommandOption("--columns <N>")]
@@ -30,15 +30,15 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         [CommandOption("--padding <PX>")]
         [Description("Pixels between grid cells. Default 2.")]
-        public int Padding { get; init; } = 2;
+        public int? Padding { get; init; }
 
         [CommandOption("--trajectory <FILE>")]
         [Description("Also write how DDIM denoises the first images: x_t and x̂0 at every step, as .gif (animation) or .png (strip).")]
         public string? Trajectory { get; init; }
 
         [CommandOption("--trajectory-images <N>")]
-        [Description("How many images the trajectory shows. Default 8.")]
-        public int TrajectoryImages { get; init; } = 8;
+        [Description("How many images --trajectory shows (at most one batch). Default 8.")]
+        public int? TrajectoryImages { get; init; }
     }
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
@@ -52,7 +52,23 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         }
 
         var gridPath = s.Out ?? (s.OutDir is null ? "samples.png" : null);
+        if (gridPath is null && (s.Columns is not null || s.Padding is not null))
+        {
+            throw new ArgumentException("--columns and --padding shape the grid PNG, and --out-dir alone writes none: add --out FILE.png for a grid too, or leave them out.");
+        }
+
+        if (s.Trajectory is null && s.TrajectoryImages is not null)
+        {
+            throw new ArgumentException("--trajectory-images sets how many images --trajectory FILE shows; give --trajectory too, or leave it out.");
+        }
+
+        if (s.TrajectoryImages < 1)
+        {
+            throw new ArgumentException($"--trajectory-images must be at least 1; got {s.TrajectoryImages}.");
+        }
+
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
+        var padding = s.Padding ?? 2;
         var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
@@ -60,9 +76,16 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         {
             OutputPaths.RequireExtension(gridPath, ".png");
             OutputPaths.RequireWritableFile(gridPath);
-            GridCheck(s.Num, columns, s.Padding, h, w);
+            GridCheck(s.Num, columns, padding, h, w);
         }
 
+        if (s.Trajectory is not null)
+        {
+            OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
+            OutputPaths.RequireWritableFile(s.Trajectory);
+        }
+
+        // Last, as it creates the folder: every other check has passed.
         if (s.OutDir is not null)
         {
             OutputPaths.RequireWritableFolder(s.OutDir);
@@ -73,23 +96,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             }
         }
 
-        if (s.Trajectory is null && s.TrajectoryImages != 8)
-        {
-            throw new ArgumentException("--trajectory-images sets how many images --trajectory FILE shows; give --trajectory too, or leave it out.");
-        }
-
-        TrajectoryRecorder? trajectory = null;
-        if (s.Trajectory is not null)
-        {
-            OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
-            OutputPaths.RequireWritableFile(s.Trajectory);
-            if (s.TrajectoryImages < 1)
-            {
-                throw new ArgumentException($"--trajectory-images must be at least 1; got {s.TrajectoryImages}.");
-            }
-
-            trajectory = new TrajectoryRecorder(Math.Min(s.TrajectoryImages, Math.Min(s.Num, s.BatchSize)));
-        }
+        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(Math.Min(s.TrajectoryImages ?? 8, Math.Min(s.Num, s.BatchSize)));
 
         // Sample, streaming batch by batch.
         var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
@@ -131,7 +138,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         if (gridPath is not null)
         {
-            Atomic.WriteAllBytes(gridPath, ImageGrid.Grid(pixels!, s.Num, c, h, w, columns, s.Padding));
+            Atomic.WriteAllBytes(gridPath, ImageGrid.Grid(pixels!, s.Num, c, h, w, columns, padding));
             AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(gridPath)}[/] ({s.Num} images, {Math.Min(columns, s.Num)} columns).");
         }
 

@@ -8,9 +8,12 @@ namespace Ddim.Cli.Commands;
 /// <summary>Options shared by every command that runs a sampler.</summary>
 internal class SamplerSettingsBase : ModelSettingsBase
 {
+    /// <summary>S when --steps is left out.</summary>
+    public const int DefaultSteps = 50;
+
     [CommandOption("--steps <S>")]
     [Description("DDIM steps S (1 … T). Default 50.")]
-    public int Steps { get; init; } = 50;
+    public int? Steps { get; init; }
 
     [CommandOption("--eta <ETA>")]
     [Description("DDIM η in [[0, 1]]: 0 is deterministic, 1 is DDPM-like. Default 0.")]
@@ -37,7 +40,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public bool KeepNoise { get; init; }
 
     [CommandOption("--rederive-noise")]
-    [Description("DDIM: re-derive ε̂ from the clamped x̂0. The default now; accepted so that older commands still run.")]
+    [Description("DDIM: re-derive ε̂ from the clamped x̂0. The default now; accepted so that older DDIM commands still run.")]
     public bool RederiveNoise { get; init; }
 
     [CommandOption("--eta-below <T>")]
@@ -80,20 +83,27 @@ internal class SamplerSettingsBase : ModelSettingsBase
 
         if (sampler == SamplerKind.Ddpm)
         {
-            Refuse("--sampler ddpm runs all T steps with fresh noise at each", DdimOnlyOptions(spacing, clipping: false));
+            // DDPM clips x̂0 too (--no-clip applies), but has no step count, η, timetable or ε̂ choice.
+            Refuse("--sampler ddpm runs all T steps with fresh noise at each", GivenSamplerOptions(spacing, clipApplies: true, noiseChoiceApplies: false));
         }
 
-        return new SampleSettings(sampler, Steps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow);
+        if (LargeVariance && Eta != 0)
+        {
+            throw new ArgumentException("--large-variance draws the noise with the paper's σ̂, so --eta does not apply: leave it out.");
+        }
+
+        return new SampleSettings(sampler, Steps ?? DefaultSteps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow);
     }
 
     /// <summary>
-    /// Refuses the sampler options a command does not use (rather than ignoring them): <paramref name="what"/> says what
-    /// the command does instead. <paramref name="clipping"/>: whether it clips x̂0 (so --no-clip and --keep-noise apply);
-    /// <paramref name="seed"/>: whether it draws from --seed.
+    /// Refuses the sampler options of a command that decodes with deterministic DDIM at --steps and --spacing (rather
+    /// than ignoring the others): <paramref name="what"/> says what the command does instead. <paramref name="clipping"/>:
+    /// whether it clips x̂0 (so --no-clip, --keep-noise and --rederive-noise apply); <paramref name="seed"/>: whether it
+    /// draws from --seed.
     /// </summary>
     public void RefuseUnused(string what, bool clipping, bool seed)
     {
-        var unused = DdimOnlyOptions(ParseSpacing(), clipping).Where(o => o is not ("--steps" or "--spacing")).ToList();
+        var unused = GivenSamplerOptions(ParseSpacing(), clipping, clipping).Where(o => o is not ("--steps" or "--spacing")).ToList();
         if (Sampler.ToLowerInvariant() != "ddim")
         {
             unused.Insert(0, "--sampler");
@@ -112,8 +122,12 @@ internal class SamplerSettingsBase : ModelSettingsBase
             ? spacing
             : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
 
-    /// <summary>The DDIM options given a value other than their default.</summary>
-    private List<string> DdimOnlyOptions(Spacing spacing, bool clipping)
+    /// <summary>
+    /// The sampler options given a value other than their default, leaving out --no-clip unless
+    /// <paramref name="clipApplies"/> is false, and the ε̂ choice (--keep-noise, --rederive-noise) unless
+    /// <paramref name="noiseChoiceApplies"/> is false.
+    /// </summary>
+    private List<string> GivenSamplerOptions(Spacing spacing, bool clipApplies, bool noiseChoiceApplies)
     {
         var given = new List<string>();
         void Add(bool set, string name)
@@ -124,18 +138,22 @@ internal class SamplerSettingsBase : ModelSettingsBase
             }
         }
 
-        Add(Steps != 50, "--steps");
+        Add(Steps is not null, "--steps");
         Add(Eta != 0, "--eta");
         Add(spacing != Schedules.Spacing.Seed, "--spacing");
         Add(LargeVariance, "--large-variance");
         Add(EtaBelow is not null, "--eta-below");
-        Add(!clipping && NoClip, "--no-clip");
-        Add(!clipping && KeepNoise, "--keep-noise");
-        Add(!clipping && RederiveNoise, "--rederive-noise");
+        Add(!clipApplies && NoClip, "--no-clip");
+        Add(!noiseChoiceApplies && KeepNoise, "--keep-noise");
+        Add(!noiseChoiceApplies && RederiveNoise, "--rederive-noise");
         return given;
     }
 
-    private static void Refuse(string what, List<string> options)
+    /// <summary>
+    /// Throws when any of <paramref name="options"/> was given: "<paramref name="what"/>, so --x does not apply: leave it
+    /// out."
+    /// </summary>
+    public static void Refuse(string what, IReadOnlyList<string> options)
     {
         if (options.Count > 0)
         {

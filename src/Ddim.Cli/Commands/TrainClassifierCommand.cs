@@ -46,9 +46,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         ThreadsOption.Apply(settings.Threads);
         var config = new JudgeTrainConfig(new JudgeConfig(), settings.Epochs, settings.BatchSize, Seed: settings.Seed);
         config.Validate();
-        var output = settings.Out ?? throw new ArgumentException("Give --out FILE.ddim: where to write the judge (e.g. runs/judge/judge.ddim; naming models/judge/judge.ddim replaces the bundled judge).");
-        OutputPaths.RequireExtension(output, ".ddim");
-        OutputPaths.RequireWritableFile(output);
+        var output = OutputPaths.RequireDdimOut(settings.Out, "the judge", "runs/judge/judge.ddim", EvalCommand.BundledJudge);
         var outDir = Path.GetDirectoryName(Path.GetFullPath(output))!;
 
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");

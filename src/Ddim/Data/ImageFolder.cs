@@ -74,7 +74,7 @@ public static class ImageFolder
             return DatasetFetcher.Load(known, train, dataRoot, log);
         }
 
-        return Directory.Exists(spec) ? Load(spec) : throw new ArgumentException(
+        return Directory.Exists(spec) || File.Exists(spec) ? Load(spec) : throw new ArgumentException(
             $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images.");
     }
 }

@@ -124,6 +124,8 @@ public static class ImageGrid
     /// <summary>Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size.</summary>
     public static (byte[] Pixels, int Height, int Width, int Channels) DecodePng(byte[] png)
     {
+        ArgumentNullException.ThrowIfNull(png);
+
         // SkiaSharp answers bytes it has no codec for with an ArgumentNullException ('codec'), others with null.
         SKBitmap? bitmapOrNull;
         try

@@ -179,7 +179,7 @@ public sealed class ModelFile
         var file = Load(path);
         if (file.Metadata["kind"]?.GetValue<string>() == Evaluation.Judge.FileKind)
         {
-            throw new InvalidDataException($"{path} is an MNIST judge (kind 'classifier'), not a diffusion model. Pass --model with a model file such as models/mnist.ddim; a judge goes to 'ddim eval --judge'.");
+            throw new InvalidDataException($"{path} is an MNIST judge (kind '{Evaluation.Judge.FileKind}'), not a diffusion model. Pass --model with a model file such as models/mnist.ddim; a judge goes to 'ddim eval --judge'.");
         }
 
         UNetConfig config;
