@@ -29,6 +29,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --steps 50", "so --steps does not apply")]
     [InlineData("sample --sampler ddpm --rederive-noise", "so --rederive-noise does not apply")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
+    [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size) = 4.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
@@ -68,6 +69,18 @@ public sealed class CliRefusalTests : OneTorchThread
 
         Assert.Equal(1, code);
         Assert.Equal(expected, error.Trim());
+    }
+
+    [Fact]
+    public void Given_a_timestep_named_twice_When_loss_runs_Then_it_is_refused()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        var (code, error) = Run("loss", "--model", model, "--timesteps", "5,5");
+
+        Assert.Equal(1, code);
+        Assert.Contains("--timesteps names a timestep twice (5,5); give each once.", error);
     }
 
     [Fact]

@@ -334,6 +334,66 @@ public sealed class CliTests : OneTorchThread
     }
 
     /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>
+    [Fact]
+    public void Given_a_finished_tiny_run_When_it_is_resumed_wrongly_or_a_new_run_targets_its_folder_Then_each_is_refused_and_the_run_is_kept()
+    {
+        // Given: a finished two-step run
+        using var folder = new TempFolder();
+        var preset = TinyPngPreset(folder, 4);
+        var run = folder.File("run");
+        Assert.Equal(0, Run("train", "--preset", preset, "--out", run, "--threads", "1").Code);
+        var log = File.ReadAllBytes(Path.Combine(run, "loss.jsonl"));
+        File.Move(Path.Combine(run, "checkpoint.ddim"), folder.File("checkpoint.ddim"));
+
+        // When: a new run into the folder whose checkpoint is gone; then, checkpoint back, resumes that would rewind or change it
+        var (overCode, overError) = Run("train", "--preset", preset, "--out", run);
+        File.Move(folder.File("checkpoint.ddim"), Path.Combine(run, "checkpoint.ddim"));
+        var (backCode, backError) = Run("train", "--preset", preset, "--out", run, "--resume", "--steps", "1");
+        var changed = folder.File("changed.json");
+        var edited = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(preset))!;
+        edited["LearningRate"] = 0.001;
+        File.WriteAllText(changed, edited.ToJsonString());
+        var (lrCode, lrError) = Run("train", "--preset", changed, "--out", run, "--resume");
+
+        // Then
+        Assert.Equal((1, 1, 1), (overCode, backCode, lrCode));
+        Assert.Contains("holds an earlier run's loss.jsonl but no checkpoint to resume", overError);
+        Assert.Contains("is at step 2 already, past Steps = 1", backError);
+        Assert.Contains("LearningRate: 0.0005 in the checkpoint, 0.001 now", lrError);
+        Assert.Equal(log, File.ReadAllBytes(Path.Combine(run, "loss.jsonl")));
+    }
+
+    [Fact]
+    public void Given_a_run_refused_before_its_first_step_When_train_stops_Then_no_run_folder_is_left_behind()
+    {
+        using var folder = new TempFolder();
+        var preset = TinyPngPreset(folder, 4);
+
+        var (initCode, initError) = Run("train", "--preset", preset, "--out", folder.File("a"), "--init-from", folder.File("none.ddim"));
+        var (resumeCode, resumeError) = Run("train", "--preset", preset, "--out", folder.File("b"), "--resume");
+
+        Assert.Equal((1, 1), (initCode, resumeCode));
+        Assert.Contains("none.ddim", initError);
+        Assert.Contains("there is no checkpoint", resumeError);
+        Assert.False(Directory.Exists(folder.File("a")));
+        Assert.False(Directory.Exists(folder.File("b")));
+    }
+
+    [Fact]
+    public void Given_a_run_When_its_checkpoint_is_exported_Then_the_model_names_the_same_data_as_the_one_training_wrote()
+    {
+        using var folder = new TempFolder();
+        var preset = TinyPngPreset(folder, 4);
+        var run = folder.File("run");
+        Assert.Equal(0, Run("train", "--preset", preset, "--out", run, "--threads", "1").Code);
+
+        var (code, error) = Run("export", "--checkpoint", Path.Combine(run, "checkpoint.ddim"), "--out", folder.File("exported.ddim"));
+
+        Assert.True(code == 0, error);
+        string DataOf(string path) => ModelFile.Load(path).Metadata["training"]!["data"]!.GetValue<string>();
+        Assert.Equal(DataOf(Path.Combine(run, "model.ddim")), DataOf(folder.File("exported.ddim")));
+    }
+
     private static string TinyPngPreset(TempFolder folder, int count)
     {
         var images = folder.Folder("images");

@@ -24,6 +24,8 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sweep --eta 1 --eta-below 50", "--eta-below does not apply to --sweep")]
     [InlineData("--sweep --steps 10 --eta 0.5", "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM), so --steps, --eta do not apply")]
     [InlineData("--sweep --large-variance", "so --large-variance does not apply")]
+    [InlineData("--sweep-etas 0.5 --no-ddpm", "--sweep-steps, --sweep-etas, --no-large-variance and --no-ddpm shape a --sweep, and this run is none, so --sweep-etas, --no-ddpm do not apply")]
+    [InlineData("--results-dir somewhere", "One configuration at one seed saves nothing under a results folder (--json FILE writes its scores), so --results-dir does not apply")]
     [InlineData("--ddpm-variance posterior", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm'")]
     [InlineData("--sweep --sampler ddpm --ddpm-variance posterior", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm'")]
     [InlineData("--threads 0", "--threads must be between 1 and")]

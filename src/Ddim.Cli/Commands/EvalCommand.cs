@@ -18,6 +18,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
     public const string BundledJudge = "models/judge/judge.ddim";
 
+    /// <summary>Where --sweep and --seeds save their cells and reports when --results-dir is left out.</summary>
+    private const string DefaultResultsDir = "docs/results";
+
     /// <summary>The default <c>--name</c> of the <c>--seeds</c> cell folder.</summary>
     private const string SeedCellsName = "eval-seeds";
 
@@ -48,11 +51,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         [CommandOption("--sweep-steps <LIST>")]
         [Description("The sweep's S values, comma-separated (default 10,20,50,100).")]
-        public string SweepSteps { get; init; } = "10,20,50,100";
+        public string? SweepSteps { get; init; }
 
         [CommandOption("--sweep-etas <LIST>")]
         [Description("The sweep's η rows, comma-separated (default 0,0.2,0.5,1).")]
-        public string SweepEtas { get; init; } = "0,0.2,0.5,1";
+        public string? SweepEtas { get; init; }
 
         [CommandOption("--no-large-variance")]
         [Description("Leave the σ̂ row out of the sweep.")]
@@ -64,7 +67,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         [CommandOption("--results-dir <DIR>")]
         [Description("Where the sweep writes NAME.md and NAME.png (default docs/results), and each finished cell under NAME.cells/.")]
-        public string ResultsDir { get; init; } = "docs/results";
+        public string? ResultsDir { get; init; }
 
         [CommandOption("--seeds <LIST>")]
         [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/seed-K/ as it finishes (--resume reuses them).")]
@@ -125,6 +128,19 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (settings.Resume && !settings.Sweep && seeds is null)
         {
             throw new ArgumentException("--resume continues a stopped --sweep or --seeds run; a single seed has nothing to resume. Add --sweep or --seeds, or leave --resume out.");
+        }
+
+        if (!settings.Sweep)
+        {
+            SamplerSettingsBase.Refuse(
+                "--sweep-steps, --sweep-etas, --no-large-variance and --no-ddpm shape a --sweep, and this run is none",
+                [.. new[] { (settings.SweepSteps is not null, "--sweep-steps"), (settings.SweepEtas is not null, "--sweep-etas"), (settings.NoLargeVariance, "--no-large-variance"), (settings.NoDdpm, "--no-ddpm") }.Where(o => o.Item1).Select(o => o.Item2)]);
+            if (seeds is null)
+            {
+                SamplerSettingsBase.Refuse(
+                    "One configuration at one seed saves nothing under a results folder (--json FILE writes its scores)",
+                    [.. new[] { (settings.ResultsDir is not null, "--results-dir"), (settings.Name is not null, "--name") }.Where(o => o.Item1).Select(o => o.Item2)]);
+            }
         }
 
         var cellsDevice = settings.CellsFrom?.ToLowerInvariant();
@@ -192,7 +208,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         if (seeds is not null)
         {
-            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(settings.ResultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
+            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(settings.ResultsDir ?? DefaultResultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
         }
 
         if (plan is null)
@@ -221,10 +237,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
-            Path.Combine(settings.ResultsDir, name + ".cells"),
+            Path.Combine(settings.ResultsDir ?? DefaultResultsDir, name + ".cells"),
             Fingerprint(options.Seed, cellsDevice),
             settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
-        AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configurations × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
+        AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configuration{(configurations.Count == 1 ? string.Empty : "s")} × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         var result = WithProgress("floor", options.Count, tick =>
             Evaluation.Sweep.Run(
@@ -247,7 +263,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ? machine
             : $"the cells' own, made with --device {cellsDevice} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
-        var (md, png) = SweepReport.Write(settings.ResultsDir, result, sweepContext, name, plot: plotProblem is null);
+        var (md, png) = SweepReport.Write(settings.ResultsDir ?? DefaultResultsDir, result, sweepContext, name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
@@ -496,8 +512,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         SamplerSettingsBase.Refuse(
             "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)",
             [.. new[] { (s.Steps is not null, "--steps"), (s.Eta != 0, "--eta"), (s.LargeVariance, "--large-variance"), (s.Sampler.ToLowerInvariant() != "ddim", "--sampler") }.Where(o => o.Item1).Select(o => o.Item2)]);
-        var steps = NumberList.Parse<int>(s.SweepSteps, "--sweep-steps", "10,20,50,100");
-        var etas = NumberList.Parse<double>(s.SweepEtas, "--sweep-etas", "0,0.2,0.5,1");
+        var steps = NumberList.Parse<int>(s.SweepSteps ?? "10,20,50,100", "--sweep-steps", "10,20,50,100");
+        var etas = NumberList.Parse<double>(s.SweepEtas ?? "0,0.2,0.5,1", "--sweep-etas", "0,0.2,0.5,1");
         var sample = s.ToSampleSettings();
         return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, sample.Spacing, sample.Clip, sample.RederiveNoise);
     }

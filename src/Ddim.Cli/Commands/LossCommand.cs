@@ -40,7 +40,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         public string? Timesteps { get; init; }
 
         [CommandOption("--seed <SEED>")]
-        [Description("Chooses the images and draws the noise; the same seed measures every model on the same x_t. Default 0.")]
+        [Description("Chooses the images and draws the noise; the same seed and --timesteps measure every model on the same x_t (the noise of a column depends on its place in the list). Default 0.")]
         public long Seed { get; init; }
 
         [CommandOption("--batch-size <N>")]
@@ -94,6 +94,11 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         if (asked is { Length: 0 })
         {
             throw new ArgumentException("--timesteps is empty: give a comma-separated list, e.g. --timesteps 100,500,900.");
+        }
+
+        if (asked is not null && asked.Distinct().Count() != asked.Length)
+        {
+            throw new ArgumentException($"--timesteps names a timestep twice ({settings.Timesteps}); give each once.");
         }
 
         // --- Load every model first (cheap), so that a bad file or a mismatch fails before any measuring.

@@ -69,7 +69,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
         var padding = s.Padding ?? 2;
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
+        var modelPath = ModelLocator.Resolve(s.Model);
+        var sampler = ImageSampler.Load(modelPath, s.ParseDevice());
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
         if (gridPath is not null)
@@ -83,6 +84,10 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         {
             OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
             OutputPaths.RequireWritableFile(s.Trajectory);
+            if (s.TrajectoryImages > Math.Min(s.Num, s.BatchSize))
+            {
+                throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size) = {Math.Min(s.Num, s.BatchSize)}.");
+            }
         }
 
         // Last, as it creates the folder: every other check has passed.
@@ -96,7 +101,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             }
         }
 
-        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(Math.Min(s.TrajectoryImages ?? 8, Math.Min(s.Num, s.BatchSize)));
+        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(s.TrajectoryImages ?? Math.Min(8, Math.Min(s.Num, s.BatchSize)));
 
         // Sample, streaming batch by batch.
         var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
@@ -155,7 +160,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var perStep = seconds / (batches * (double)callsPerBatch);
         AnsiConsole.MarkupLine(
-            $"{Markup.Escape(settings.ToString())}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
+            $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
         return 0;
     }
 

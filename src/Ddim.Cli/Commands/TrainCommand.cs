@@ -100,7 +100,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                     return Trainer.Run(config, data, settings.Out, settings.Resume, p =>
                     {
                         task.Value = p.Step;
-                        task.Description = $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} {p.ImagesPerSecond:F0} img/s";
+                        task.Description = $"step {p.Step}/{p.TotalSteps} step loss {p.Loss:F4} {p.ImagesPerSecond:F0} img/s";
                     }, Log, device, cts.Token);
                 });
         }
@@ -112,14 +112,13 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 if (p.Step % config.LogEvery == 0)
                 {
                     var left = TimeSpan.FromSeconds((p.TotalSteps - p.Step) * config.BatchSize / Math.Max(p.ImagesPerSecond, 1e-9));
-                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {left:d\\.hh\\:mm\\:ss}");
+                    var eta = left.TotalDays >= 1 ? $"{(int)left.TotalDays}d {left:hh\\:mm\\:ss}" : $"{left:hh\\:mm\\:ss}";
+                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} step loss {p.Loss:F4} (loss.jsonl: mean of {config.LogEvery}) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {eta}");
                 }
             }, Log, device, cts.Token);
         }
 
-        AnsiConsole.MarkupLine(result.Completed
-            ? $"[green]done[/] at step {result.Step}: {Markup.Escape(result.ModelPath!)}"
-            : $"[yellow]stopped[/] at step {result.Step}; resume with --resume. Checkpoint: {Markup.Escape(result.CheckpointPath)}");
+        // The trainer's last log line says where the model or the checkpoint went.
         return result.Completed ? 0 : 130;
     }
 

@@ -106,7 +106,7 @@ public sealed class SweepCellStore
         if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(
-                $"{path} was made from other inputs ({saved.Fingerprint}) than this sweep ({Fingerprint}). {mismatchAdvice}");
+                $"{path} was made from other inputs ({saved.Fingerprint}) than this run ({Fingerprint}). {mismatchAdvice}");
         }
 
         return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);

@@ -72,7 +72,6 @@ public static class Trainer
             // Find out before the first step, not after hours of training.
             ImageGrid.RequireNativeLibrary($"SampleEvery = {config.SampleEvery} writes PNG sample grids", "set SampleEvery to 0 in the preset");
         }
-        Directory.CreateDirectory(outDir);
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var logPath = Path.Combine(outDir, "loss.jsonl");
         var dataHash = data.Hash;
@@ -117,6 +116,10 @@ public static class Trainer
         {
             throw new InvalidOperationException($"{outDir} already holds a checkpoint. Pass --resume to continue it, or choose another --out folder.");
         }
+        else if (new[] { logPath, Path.Combine(outDir, ModelFileName) }.FirstOrDefault(File.Exists) is { } earlier)
+        {
+            throw new InvalidOperationException($"{outDir} holds an earlier run's {Path.GetFileName(earlier)} but no checkpoint to resume: a new run would replace it. Choose another --out folder, or move that run's files away.");
+        }
         else
         {
             if (config.InitFrom is { } source)
@@ -124,7 +127,12 @@ public static class Trainer
                 initHash = InitializeFrom(source, config.Model, model, ema);
                 log($"Starting from the weights of {source} (SHA-256 {initHash[..12]}…) with a fresh optimiser at step 0.");
             }
+        }
 
+        // Every check has passed: only now does the run folder come to exist (a refused run leaves nothing behind).
+        Directory.CreateDirectory(outDir);
+        if (!resume)
+        {
             File.Delete(logPath);
         }
 
@@ -184,8 +192,8 @@ public static class Trainer
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
-                log($"Interrupted: checkpoint saved at step {step}. Continue with --resume.");
+                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
+                log($"Interrupted: checkpoint saved at step {step} in {checkpointPath}. Continue with --resume.");
                 return new TrainResult(step, false, checkpointPath, null);
             }
 
@@ -278,7 +286,7 @@ public static class Trainer
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
             {
-                SaveCheckpoint(checkpointPath, config, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
             }
 
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
@@ -394,7 +402,7 @@ public static class Trainer
         ema.mul_(decay).add_(weights, alpha: 1 - decay);
     }
 
-    private static void SaveCheckpoint(string path, TrainConfig config, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
+    private static void SaveCheckpoint(string path, TrainConfig config, string dataName, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
     {
         var file = new ModelFile(new JsonObject
         {
@@ -403,6 +411,7 @@ public static class Trainer
             ["schedule"] = new JsonObject { ["kind"] = config.Schedule.ToString(), ["T"] = config.TimeSteps },
             ["train"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
             ["step"] = step,
+            ["data"] = dataName,
             ["data_sha256"] = dataHash,
             ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
@@ -429,6 +438,26 @@ public static class Trainer
         file.Save(path);
     }
 
+    /// <summary>"Key: saved → given" for each setting that differs, nested ones as Model.BaseChannels.</summary>
+    private static List<string> Differences(JsonObject saved, JsonObject given, string prefix = "")
+    {
+        var changed = new List<string>();
+        foreach (var key in saved.Select(p => p.Key).Union(given.Select(p => p.Key)))
+        {
+            var (a, b) = (saved[key], given[key]);
+            if (a is JsonObject sa && b is JsonObject gb)
+            {
+                changed.AddRange(Differences(sa, gb, $"{prefix}{key}."));
+            }
+            else if (!JsonNode.DeepEquals(a, b))
+            {
+                changed.Add($"{prefix}{key}: {a?.ToJsonString() ?? "null"} in the checkpoint, {b?.ToJsonString() ?? "null"} now");
+            }
+        }
+
+        return changed;
+    }
+
     private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
@@ -445,10 +474,15 @@ public static class Trainer
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
         // InitFrom only says where step 0 came from; a resume takes the weights from the checkpoint whatever it names.
-        string Fixed(TrainConfig c) => JsonSerializer.Serialize(c with { Steps = 0, CosineDecayFrom = null, InitFrom = null }, ModelFile.Json);
-        if (Fixed(saved) != Fixed(config))
+        JsonObject Fixed(TrainConfig c) => JsonSerializer.SerializeToNode(c with { Steps = 0, CosineDecayFrom = null, InitFrom = null }, ModelFile.Json)!.AsObject();
+        if (Differences(Fixed(saved), Fixed(config)) is { Count: > 0 } changed)
         {
-            throw new InvalidDataException($"{path} was made with another configuration. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.\nSaved: {JsonSerializer.Serialize(saved, ModelFile.Json)}");
+            throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.");
+        }
+
+        if (config.Steps < step)
+        {
+            throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) of {step} or more.");
         }
 
         // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
