@@ -333,15 +333,12 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal([2, 10, 20, 30, 40, 50, 60, 80], json.RootElement.GetProperty("timesteps").EnumerateArray().Select(t => t.GetInt32()).ToArray());
     }
 
-    /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>
     [Fact]
     public void Given_a_finished_tiny_run_When_it_is_resumed_wrongly_or_a_new_run_targets_its_folder_Then_each_is_refused_and_the_run_is_kept()
     {
         // Given: a finished two-step run
         using var folder = new TempFolder();
-        var preset = TinyPngPreset(folder, 4);
-        var run = folder.File("run");
-        Assert.Equal(0, Run("train", "--preset", preset, "--out", run, "--threads", "1").Code);
+        var (preset, run) = FinishedTinyRun(folder);
         var log = File.ReadAllBytes(Path.Combine(run, "loss.jsonl"));
         File.Move(Path.Combine(run, "checkpoint.ddim"), folder.File("checkpoint.ddim"));
 
@@ -383,9 +380,7 @@ public sealed class CliTests : OneTorchThread
     public void Given_a_run_When_its_checkpoint_is_exported_Then_the_model_names_the_same_data_as_the_one_training_wrote()
     {
         using var folder = new TempFolder();
-        var preset = TinyPngPreset(folder, 4);
-        var run = folder.File("run");
-        Assert.Equal(0, Run("train", "--preset", preset, "--out", run, "--threads", "1").Code);
+        var (_, run) = FinishedTinyRun(folder);
 
         var (code, error) = Run("export", "--checkpoint", Path.Combine(run, "checkpoint.ddim"), "--out", folder.File("exported.ddim"));
 
@@ -394,6 +389,17 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(DataOf(Path.Combine(run, "model.ddim")), DataOf(folder.File("exported.ddim")));
     }
 
+    /// <summary>Trains the tiny preset of <see cref="TinyPngPreset"/> to its end in folder/run; returns the preset and the run folder.</summary>
+    private static (string Preset, string Run) FinishedTinyRun(TempFolder folder)
+    {
+        var preset = TinyPngPreset(folder, 4);
+        var run = folder.File("run");
+        var (code, error) = Run("train", "--preset", preset, "--out", run, "--threads", "1");
+        Assert.True(code == 0, error);
+        return (preset, run);
+    }
+
+    /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>
     private static string TinyPngPreset(TempFolder folder, int count)
     {
         var images = folder.Folder("images");
