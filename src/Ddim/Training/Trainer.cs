@@ -131,10 +131,6 @@ public static class Trainer
 
         // Every check has passed: only now does the run folder come to exist (a refused run leaves nothing behind).
         Directory.CreateDirectory(outDir);
-        if (!resume)
-        {
-            File.Delete(logPath);
-        }
 
         // Weights are loaded on the CPU and moved once; the one-buffer views and the optimiser come after that, because
         // moving replaces the parameters' storage (and the optimiser keys its state by the parameter tensors).
@@ -227,7 +223,8 @@ public static class Trainer
                 if (!double.IsFinite(loss))
                 {
                     throw new TrainingDivergedException(
-                        $"The loss became {loss} at step {step + 1}. The last good checkpoint ({checkpointPath}) is kept. " +
+                        $"The loss became {loss} at step {step + 1}. " +
+                        (File.Exists(checkpointPath) ? $"The last good checkpoint ({checkpointPath}) is kept. " : "No checkpoint had been saved yet. ") +
                         "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
                         "in the preset and start a new run in another --out folder.");
                 }
