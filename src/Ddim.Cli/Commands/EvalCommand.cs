@@ -18,6 +18,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
     public const string BundledJudge = "models/judge/judge.ddim";
 
+    /// <summary>The sweep's S values when --sweep-steps is left out (the paper's Table 1 columns).</summary>
+    private const string DefaultSweepSteps = "10,20,50,100";
+
+    /// <summary>The sweep's η rows when --sweep-etas is left out (the paper's Table 1 rows).</summary>
+    private const string DefaultSweepEtas = "0,0.2,0.5,1";
+
     /// <summary>Where --sweep and --seeds save their cells and reports when --results-dir is left out.</summary>
     private const string DefaultResultsDir = "docs/results";
 
@@ -50,11 +56,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public bool Sweep { get; init; }
 
         [CommandOption("--sweep-steps <LIST>")]
-        [Description("The sweep's S values, comma-separated (default 10,20,50,100).")]
+        [Description($"The sweep's S values, comma-separated (default {DefaultSweepSteps}).")]
         public string? SweepSteps { get; init; }
 
         [CommandOption("--sweep-etas <LIST>")]
-        [Description("The sweep's η rows, comma-separated (default 0,0.2,0.5,1).")]
+        [Description($"The sweep's η rows, comma-separated (default {DefaultSweepEtas}).")]
         public string? SweepEtas { get; init; }
 
         [CommandOption("--no-large-variance")]
@@ -134,12 +140,16 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         {
             SamplerSettingsBase.Refuse(
                 "--sweep-steps, --sweep-etas, --no-large-variance and --no-ddpm shape a --sweep, and this run is none",
-                [.. new[] { (settings.SweepSteps is not null, "--sweep-steps"), (settings.SweepEtas is not null, "--sweep-etas"), (settings.NoLargeVariance, "--no-large-variance"), (settings.NoDdpm, "--no-ddpm") }.Where(o => o.Item1).Select(o => o.Item2)]);
+                (settings.SweepSteps is not null, "--sweep-steps"),
+                (settings.SweepEtas is not null, "--sweep-etas"),
+                (settings.NoLargeVariance, "--no-large-variance"),
+                (settings.NoDdpm, "--no-ddpm"));
             if (seeds is null)
             {
                 SamplerSettingsBase.Refuse(
                     "One configuration at one seed saves nothing under a results folder (--json FILE writes its scores)",
-                    [.. new[] { (settings.ResultsDir is not null, "--results-dir"), (settings.Name is not null, "--name") }.Where(o => o.Item1).Select(o => o.Item2)]);
+                    (settings.ResultsDir is not null, "--results-dir"),
+                    (settings.Name is not null, "--name"));
             }
         }
 
@@ -154,7 +164,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
         }
 
-        var plan = settings.Sweep ? ParsePlan(settings) : null;
+        var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
         var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName : SeedCellsName);
         if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
@@ -507,14 +517,16 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         return settings with { DdpmVariance = variance };
     }
 
-    private static SweepPlan ParsePlan(Settings s)
+    private static SweepPlan ParsePlan(Settings s, SampleSettings sample)
     {
         SamplerSettingsBase.Refuse(
             "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)",
-            [.. new[] { (s.Steps is not null, "--steps"), (s.Eta != 0, "--eta"), (s.LargeVariance, "--large-variance"), (s.Sampler.ToLowerInvariant() != "ddim", "--sampler") }.Where(o => o.Item1).Select(o => o.Item2)]);
-        var steps = NumberList.Parse<int>(s.SweepSteps ?? "10,20,50,100", "--sweep-steps", "10,20,50,100");
-        var etas = NumberList.Parse<double>(s.SweepEtas ?? "0,0.2,0.5,1", "--sweep-etas", "0,0.2,0.5,1");
-        var sample = s.ToSampleSettings();
+            (s.Steps is not null, "--steps"),
+            (s.Eta != 0, "--eta"),
+            (s.LargeVariance, "--large-variance"),
+            (s.Sampler.ToLowerInvariant() != "ddim", "--sampler"));
+        var steps = NumberList.Parse<int>(s.SweepSteps ?? DefaultSweepSteps, "--sweep-steps", DefaultSweepSteps);
+        var etas = NumberList.Parse<double>(s.SweepEtas ?? DefaultSweepEtas, "--sweep-etas", DefaultSweepEtas);
         return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, sample.Spacing, sample.Clip, sample.RederiveNoise);
     }
 

@@ -14,10 +14,13 @@ namespace Ddim.Cli.Commands;
 /// <summary>DDIM inversion and reconstruction of real test images (paper §5.4, Table 2).</summary>
 internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 {
+    /// <summary>The step counts reconstruct compares when --steps-list is left out (the paper's Table 2).</summary>
+    private const string DefaultStepsList = "10,20,50,100,200";
+
     public sealed class Settings : SamplerSettingsBase
     {
         [CommandOption("--steps-list <S1,S2,…>")]
-        [Description("Step counts to compare (the paper's Table 2). Default: --steps alone for invert, 10,20,50,100,200 for reconstruct.")]
+        [Description($"Step counts to compare (the paper's Table 2). Default: --steps alone for invert, {DefaultStepsList} for reconstruct.")]
         public string? StepsList { get; init; }
 
         [CommandOption("-n|--num <N>")]
@@ -45,11 +48,11 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         {
             throw new ArgumentException(s.StepsList is not null
                 ? "Give --steps (one S) or --steps-list (several), not both."
-                : $"reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list {oneS}, or 'ddim invert --steps {oneS}'.");
+                : $"reconstruct compares the step counts of --steps-list (default {DefaultStepsList}); for one S use --steps-list {oneS}, or 'ddim invert --steps {oneS}'.");
         }
 
         var stepList = NumberList.Parse<int>(
-            s.StepsList ?? (context.Name == "invert" ? (s.Steps ?? SamplerSettingsBase.DefaultSteps).ToString(System.Globalization.CultureInfo.InvariantCulture) : "10,20,50,100,200"),
+            s.StepsList ?? (context.Name == "invert" ? (s.Steps ?? SamplerSettingsBase.DefaultSteps).ToString(System.Globalization.CultureInfo.InvariantCulture) : DefaultStepsList),
             "--steps-list",
             "10,20,50");
         var spacing = s.ToSampleSettings().Spacing;

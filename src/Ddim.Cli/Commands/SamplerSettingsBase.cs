@@ -84,7 +84,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
         if (sampler == SamplerKind.Ddpm)
         {
             // DDPM clips x̂0 too (--no-clip applies), but has no step count, η, timetable or ε̂ choice.
-            Refuse("--sampler ddpm runs all T steps with fresh noise at each", GivenSamplerOptions(spacing, clipApplies: true, noiseChoiceApplies: false));
+            Refuse("--sampler ddpm runs all T steps with fresh noise at each", SamplerOptions(spacing, clipApplies: true, noiseChoiceApplies: false));
         }
 
         if (LargeVariance && Eta != 0)
@@ -101,21 +101,12 @@ internal class SamplerSettingsBase : ModelSettingsBase
     /// whether it clips x̂0 (so --no-clip, --keep-noise and --rederive-noise apply); <paramref name="seed"/>: whether it
     /// draws from --seed.
     /// </summary>
-    public void RefuseUnused(string what, bool clipping, bool seed)
-    {
-        var unused = GivenSamplerOptions(ParseSpacing(), clipping, clipping).Where(o => o is not ("--steps" or "--spacing")).ToList();
-        if (Sampler.ToLowerInvariant() != "ddim")
-        {
-            unused.Insert(0, "--sampler");
-        }
-
-        if (!seed && Seed != 0)
-        {
-            unused.Add("--seed");
-        }
-
-        Refuse(what, unused);
-    }
+    public void RefuseUnused(string what, bool clipping, bool seed) =>
+        Refuse(what, [
+            (Sampler.ToLowerInvariant() != "ddim", "--sampler"),
+            .. SamplerOptions(ParseSpacing(), clipping, clipping).Where(o => o.Name is not ("--steps" or "--spacing")),
+            (!seed && Seed != 0, "--seed"),
+        ]);
 
     private Spacing ParseSpacing() =>
         Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) && !int.TryParse(Spacing, out _)
@@ -123,41 +114,32 @@ internal class SamplerSettingsBase : ModelSettingsBase
             : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
 
     /// <summary>
-    /// The sampler options given a value other than their default, leaving out --no-clip unless
-    /// <paramref name="clipApplies"/> is false, and the ε̂ choice (--keep-noise, --rederive-noise) unless
+    /// Each sampler option with whether it was given a value other than its default; --no-clip counts only where
+    /// <paramref name="clipApplies"/> is false, and the ε̂ choice (--keep-noise, --rederive-noise) only where
     /// <paramref name="noiseChoiceApplies"/> is false.
     /// </summary>
-    private List<string> GivenSamplerOptions(Spacing spacing, bool clipApplies, bool noiseChoiceApplies)
-    {
-        var given = new List<string>();
-        void Add(bool set, string name)
-        {
-            if (set)
-            {
-                given.Add(name);
-            }
-        }
-
-        Add(Steps is not null, "--steps");
-        Add(Eta != 0, "--eta");
-        Add(spacing != Schedules.Spacing.Seed, "--spacing");
-        Add(LargeVariance, "--large-variance");
-        Add(EtaBelow is not null, "--eta-below");
-        Add(!clipApplies && NoClip, "--no-clip");
-        Add(!noiseChoiceApplies && KeepNoise, "--keep-noise");
-        Add(!noiseChoiceApplies && RederiveNoise, "--rederive-noise");
-        return given;
-    }
+    private (bool Given, string Name)[] SamplerOptions(Spacing spacing, bool clipApplies, bool noiseChoiceApplies) =>
+    [
+        (Steps is not null, "--steps"),
+        (Eta != 0, "--eta"),
+        (spacing != Schedules.Spacing.Seed, "--spacing"),
+        (LargeVariance, "--large-variance"),
+        (EtaBelow is not null, "--eta-below"),
+        (!clipApplies && NoClip, "--no-clip"),
+        (!noiseChoiceApplies && KeepNoise, "--keep-noise"),
+        (!noiseChoiceApplies && RederiveNoise, "--rederive-noise"),
+    ];
 
     /// <summary>
     /// Throws when any of <paramref name="options"/> was given: "<paramref name="what"/>, so --x does not apply: leave it
-    /// out."
+    /// out." Each option comes with whether it was given, so a caller lists the options a mode does not use in one place.
     /// </summary>
-    public static void Refuse(string what, IReadOnlyList<string> options)
+    public static void Refuse(string what, params (bool Given, string Name)[] options)
     {
-        if (options.Count > 0)
+        var given = options.Where(o => o.Given).Select(o => o.Name).ToList();
+        if (given.Count > 0)
         {
-            throw new ArgumentException($"{what}, so {string.Join(", ", options)} {(options.Count == 1 ? "does" : "do")} not apply: leave {(options.Count == 1 ? "it" : "them")} out.");
+            throw new ArgumentException($"{what}, so {string.Join(", ", given)} {(given.Count == 1 ? "does" : "do")} not apply: leave {(given.Count == 1 ? "it" : "them")} out.");
         }
     }
 }
