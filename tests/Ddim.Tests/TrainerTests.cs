@@ -284,6 +284,29 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_after_1000_s_of_training_When_resumed_Then_the_log_and_the_next_checkpoint_count_on_from_1000_s()
+    {
+        // Given: a run stopped at step 6, whose checkpoint says it had trained for 1,000 s
+        using var dir = new TempFolder();
+        Train(Tiny(6), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var checkpoint = ModelFile.Load(path);
+        Assert.True(checkpoint.Metadata["elapsed_s"]!.GetValue<double>() >= 0);
+        checkpoint.Metadata["elapsed_s"] = 1000.0;
+        checkpoint.Save(path);
+
+        // When
+        Train(Tiny(12), Bars(), dir.Path, resume: true);
+
+        // Then: elapsed_s goes on from the checkpoint instead of restarting at 0
+        var elapsed = File.ReadAllLines(Path.Combine(dir.Path, "loss.jsonl")).Select(l => (Step: JsonNode.Parse(l)!["step"]!.GetValue<long>(), Seconds: JsonNode.Parse(l)!["elapsed_s"]!.GetValue<double>())).ToList();
+        Assert.Equal([4L, 8, 12], elapsed.Select(e => e.Step));
+        Assert.True(elapsed[0].Seconds < 1000);
+        Assert.All(elapsed.Skip(1), e => Assert.True(e.Seconds >= 1000, $"step {e.Step}: elapsed_s {e.Seconds}"));
+        Assert.True(Checkpoint(dir.Path).Metadata["elapsed_s"]!.GetValue<double>() >= 1000);
+    }
+
+    [Fact]
     public void Given_a_finished_run_When_resumed_with_the_same_steps_Then_nothing_is_trained_and_the_log_is_kept()
     {
         using var dir = new TempFolder();

@@ -100,10 +100,13 @@ public static class Trainer
         var replaceLastLine = false;
         string? initHash = null;
 
+        // Training time before this process: loss.jsonl's elapsed_s goes on across resumes.
+        var elapsedBefore = TimeSpan.Zero;
+
         if (resume)
         {
             string? savedInitFrom;
-            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
+            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
             if (config.InitFrom is { } ignored && ignored != savedInitFrom)
             {
                 log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
@@ -188,7 +191,7 @@ public static class Trainer
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
                 log($"Interrupted: checkpoint saved at step {step} in {checkpointPath}. Continue with --resume.");
                 return new TrainResult(step, false, checkpointPath, null);
             }
@@ -272,7 +275,7 @@ public static class Trainer
                     replaceLastLine = false;
                 }
 
-                AppendLog(logPath, new JsonObject { ["step"] = step, ["loss"] = logLoss / logCount, ["lr"] = lr, ["images_per_s"] = Math.Round(rate, 2), ["elapsed_s"] = Math.Round(clock.Elapsed.TotalSeconds, 1) });
+                AppendLog(logPath, new JsonObject { ["step"] = step, ["loss"] = logLoss / logCount, ["lr"] = lr, ["images_per_s"] = Math.Round(rate, 2), ["elapsed_s"] = Math.Round((elapsedBefore + clock.Elapsed).TotalSeconds, 1) });
                 if (step % config.LogEvery == 0)
                 {
                     // The last, partial window of a run stays open: a resume with more Steps continues it.
@@ -283,7 +286,7 @@ public static class Trainer
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
             {
-                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), model, ema, weights, optimizer, generator);
+                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
             }
 
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
@@ -399,7 +402,7 @@ public static class Trainer
         ema.mul_(decay).add_(weights, alpha: 1 - decay);
     }
 
-    private static void SaveCheckpoint(string path, TrainConfig config, string dataName, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
+    private static void SaveCheckpoint(string path, TrainConfig config, string dataName, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, TimeSpan elapsed, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
     {
         var file = new ModelFile(new JsonObject
         {
@@ -411,6 +414,7 @@ public static class Trainer
             ["data"] = dataName,
             ["data_sha256"] = dataHash,
             ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
+            ["elapsed_s"] = elapsed.TotalSeconds,
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
         });
         if (initHash is not null)
@@ -455,7 +459,7 @@ public static class Trainer
         return changed;
     }
 
-    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
+    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
         {
@@ -509,7 +513,8 @@ public static class Trainer
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"]);
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
+            TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0)); // 0 for checkpoints saved before it was kept
     }
 
     /// <summary>
