@@ -93,6 +93,39 @@ public class SamplerPropertyTests
         Assert.Contains(expected, e.Message);
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(1.0)]
+    public void Given_an_eps_scale_When_DDIM_runs_Then_it_is_DDIM_of_the_network_output_divided_by_lambda(double eta)
+    {
+        // Given: a Gaussian whose x̂0 often leaves [−1, 1], so clipping and re-derivation act on the scaled ε̂
+        using var scope = NewDisposeScope();
+        var denoiser = new GaussianDenoiser(Schedule, 0.3, 2.0);
+        var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 20);
+        var (xT, draws) = StartAndNoise(seed: 3, timetable.Count);
+        const double lambda = 1.004;
+        NoisePredictor scaled = (x, t) => denoiser.Predict(x, t) / lambda;
+
+        // When
+        var withOption = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, new DdimOptions(eta, EpsScale: lambda), new ReplayNoise(draws));
+        var byHand = DdimSampler.Sample(scaled, xT, Schedule, timetable, new DdimOptions(eta), new ReplayNoise(draws));
+        var plain = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, new DdimOptions(eta), new ReplayNoise(draws));
+
+        // Then: the option is exactly the scaled predictor, and it matters
+        Assert.True(withOption.allclose(byHand, rtol: 0, atol: 0), $"max diff {(withOption - byHand).abs().max().item<double>()}");
+        Assert.True((withOption - plain).abs().max().item<double>() > 1e-4, "λ should have mattered");
+    }
+
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(1.2)]
+    [InlineData(double.NaN)]
+    public void Given_an_eps_scale_outside_its_range_When_validated_Then_a_clear_error(double lambda)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DdimOptions(EpsScale: lambda).Validate());
+        Assert.Contains("--eps-scale λ must lie in [0.9, 1.1]", e.Message);
+    }
+
     [Fact]
     public void Given_eta_0_When_sampled_twice_with_different_generators_Then_bit_identical_and_generators_untouched()
     {

@@ -200,6 +200,16 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_DDPM_settings_with_an_eps_scale_When_validated_Then_a_clear_error()
+    {
+        var settings = new SampleSettings(SamplerKind.Ddpm, EpsScale: 1.005);
+
+        var error = Assert.Throws<ArgumentException>(() => settings.Validate(NoiseSchedule.Create(ScheduleKind.Linear, 100)));
+
+        Assert.Contains("--eps-scale is a DDIM option.", error.Message);
+    }
+
+    [Fact]
     public void Given_clipping_When_sampled_with_the_default_re_derived_and_the_kept_noise_Then_the_choice_reaches_the_sampler_and_changes_the_images()
     {
         // Given: a random tiny model, whose x̂0 at large t lies far outside [−1, 1], so clipping is active.
@@ -228,6 +238,7 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.Equal("DDIM S=50 η=0 (kept ε̂)", new SampleSettings(RederiveNoise: false).ToString());
         Assert.Equal("DDIM S=50 η=0 (no clip)", new SampleSettings(Clip: false, RederiveNoise: false).ToString());
         Assert.Equal("DDPM T (Beta)", new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Quad, RederiveNoise: false).ToString());
+        Assert.Equal("DDIM S=50 η=0 (ε̂/1.005)", new SampleSettings(EpsScale: 1.005).ToString());
     }
 }
 

@@ -110,11 +110,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var options = new EvalOptions(settings.Num ?? 1000, settings.Seed, settings.BatchSize, FloorDraws: settings.FloorDraws);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
-        if (settings.Sweep && sampleSettings.EtaBelow is not null)
-        {
-            throw new ArgumentException("--eta-below does not apply to --sweep, whose rows set η for every step. Run 'ddim eval --eta 1 --eta-below T' on its own.");
-        }
-
         var seeds = settings.Seeds is null ? null : NumberList.Parse<long>(settings.Seeds, "--seeds", "0,1,2,3");
         if (seeds is not null)
         {
@@ -524,6 +519,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             (s.Steps is not null, "--steps"),
             (s.Eta != 0, "--eta"),
             (s.LargeVariance, "--large-variance"),
+            (s.EtaBelow is not null, "--eta-below"),
+            (s.EpsScale is not null, "--eps-scale"),
             (s.Sampler.ToLowerInvariant() != "ddim", "--sampler"));
         var steps = NumberList.Parse<int>(s.SweepSteps ?? DefaultSweepSteps, "--sweep-steps", DefaultSweepSteps);
         var etas = NumberList.Parse<double>(s.SweepEtas ?? DefaultSweepEtas, "--sweep-etas", DefaultSweepEtas);

@@ -47,6 +47,10 @@ internal class SamplerSettingsBase : ModelSettingsBase
     [Description("DDIM: apply η only to the steps that start below timestep T; the steps from t ≥ T are deterministic (e.g. --eta 1 --eta-below 500). Shows where along the trajectory fresh noise matters.")]
     public int? EtaBelow { get; init; }
 
+    [CommandOption("--eps-scale <LAMBDA>")]
+    [Description("DDIM: divide the network's ε̂ by λ at every step (Epsilon Scaling, Ning et al. 2024, against exposure bias), e.g. 1.005. Not part of DDIM; off by default.")]
+    public double? EpsScale { get; init; }
+
     [CommandOption("--seed <SEED>")]
     [Description("Random seed; the same seed gives the same images. Default 0.")]
     public long Seed { get; init; }
@@ -92,7 +96,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException("--large-variance draws the noise with the paper's σ̂, so --eta does not apply: leave it out.");
         }
 
-        return new SampleSettings(sampler, Steps ?? DefaultSteps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow);
+        return new SampleSettings(sampler, Steps ?? DefaultSteps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow, EpsScale: EpsScale);
     }
 
     /// <summary>
@@ -125,6 +129,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
         (spacing != Schedules.Spacing.Seed, "--spacing"),
         (LargeVariance, "--large-variance"),
         (EtaBelow is not null, "--eta-below"),
+        (EpsScale is not null, "--eps-scale"),
         (!clipApplies && NoClip, "--no-clip"),
         (!noiseChoiceApplies && KeepNoise, "--keep-noise"),
         (!noiseChoiceApplies && RederiveNoise, "--rederive-noise"),

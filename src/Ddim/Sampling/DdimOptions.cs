@@ -23,7 +23,13 @@ namespace Ddim.Sampling;
 /// t ≥ EtaBelow are deterministic (σ = 0). Eq. 12 allows any σ per step; this choice shows where along the
 /// trajectory fresh noise matters (docs/results/eta-regions.md). Null: η at every step.
 /// </param>
-public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = true, bool LargeVariance = false, int? EtaBelow = null)
+/// <param name="EpsScale">
+/// λ of Epsilon Scaling (Ning et al. 2024, "Elucidating the exposure bias in diffusion models"): the network's ε̂ is
+/// divided by λ before the step, ε̂ ← ε_θ(x_t, t)/λ, at every step. λ slightly above 1 counters exposure bias, the
+/// mismatch between the x_t a network was trained on and the x_t its own sampler feeds it. Not in the DDIM paper, and
+/// it changes what eq. 12 is given, not eq. 12. Null (the default): ε̂ as the network gives it.
+/// </param>
+public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = true, bool LargeVariance = false, int? EtaBelow = null, double? EpsScale = null)
 {
     /// <summary>Deterministic DDIM with clipping (and ε̂ re-derived from the clipped x̂0): η = 0.</summary>
     public static DdimOptions Deterministic { get; } = new();
@@ -34,6 +40,12 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
         if (double.IsNaN(Eta) || Eta < 0 || Eta > 1)
         {
             throw new ArgumentOutOfRangeException(nameof(Eta), Eta, $"η must be between 0 (deterministic DDIM) and 1 (DDPM-like); got {Eta}.");
+        }
+
+        if (EpsScale is { } lambda && !(lambda >= MinEpsScale && lambda <= MaxEpsScale))
+        {
+            throw new ArgumentOutOfRangeException(nameof(EpsScale), lambda, FormattableString.Invariant(
+                $"--eps-scale λ must lie in [{MinEpsScale}, {MaxEpsScale}] (ε̂ is divided by it; useful values are within a few thousandths of 1, e.g. 1.005); got {lambda}."));
         }
 
         if (EtaBelow is { } below)
@@ -52,6 +64,12 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
 
     /// <summary>The options of the step that starts at timestep <paramref name="t"/>: deterministic at t ≥ <see cref="EtaBelow"/>.</summary>
     public DdimOptions At(int t) => EtaBelow is { } below && t >= below ? this with { Eta = 0, EtaBelow = null } : this;
+
+    /// <summary>The smallest λ <see cref="EpsScale"/> takes.</summary>
+    public const double MinEpsScale = 0.9;
+
+    /// <summary>The largest λ <see cref="EpsScale"/> takes.</summary>
+    public const double MaxEpsScale = 1.1;
 
     /// <summary>True when a step draws fresh noise.</summary>
     public bool IsStochastic => LargeVariance || Eta > 0;

@@ -108,6 +108,12 @@ public static class DdimSampler
         {
             using var scope = torch.NewDisposeScope();
             var eps = SamplerChecks.Predict(model, x, step.T);
+            if (options.EpsScale is { } lambda)
+            {
+                // Epsilon Scaling: ε̂ = ε_θ(x_t, t)/λ goes into eq. 12 (DdimOptions.EpsScale).
+                eps = eps / lambda;
+            }
+
             var z = options.IsStochastic ? noise!.Next(step.Index, x) : null;
             var (xNext, predX0) = Step(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options.At(step.T), z);
             observer?.Invoke(new SamplerStep(step.Index, timetable.Count, step.T, step.TNext, x, predX0, xNext));

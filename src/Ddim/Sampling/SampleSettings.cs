@@ -22,6 +22,7 @@ public enum SamplerKind
 /// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
 /// <param name="RederiveNoise">DDIM with clipping: recompute ε̂ from the clipped x̂0 (the default; <see cref="DdimOptions.RederiveNoise"/>). False keeps the network's ε̂, as the reference tutorial does.</param>
 /// <param name="EtaBelow">DDIM: η only at steps from t &lt; EtaBelow, deterministic above (<see cref="DdimOptions.EtaBelow"/>).</param>
+/// <param name="EpsScale">DDIM: divide ε̂ by this λ at every step (<see cref="DdimOptions.EpsScale"/>); null leaves ε̂ as it is.</param>
 public sealed record SampleSettings(
     SamplerKind Sampler = SamplerKind.Ddim,
     int Steps = 50,
@@ -31,7 +32,9 @@ public sealed record SampleSettings(
     bool LargeVariance = false,
     DdpmVariance DdpmVariance = DdpmVariance.Beta,
     bool RederiveNoise = true,
-    int? EtaBelow = null)
+    int? EtaBelow = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    double? EpsScale = null)
 {
     /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
     public bool IsStochastic => Sampler == SamplerKind.Ddpm || LargeVariance || Eta > 0;
@@ -57,6 +60,11 @@ public sealed record SampleSettings(
                 : $"--eta-below must be between 1 and T = {schedule.T} for this model; got {below}.");
         }
 
+        if (EpsScale is not null && Sampler != SamplerKind.Ddim)
+        {
+            throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
+        }
+
         DdimOptions.Validate();
     }
 
@@ -70,7 +78,7 @@ public sealed record SampleSettings(
     private bool NoiseChoiceMatters => Sampler == SamplerKind.Ddim && Clip;
 
     /// <summary>The DDIM options these settings ask for.</summary>
-    public DdimOptions DdimOptions => new(Eta, Clip, RederiveNoise, LargeVariance, EtaBelow);
+    public DdimOptions DdimOptions => new(Eta, Clip, RederiveNoise, LargeVariance, EtaBelow, EpsScale);
 
     /// <summary>
     /// A short human-readable label, e.g. "DDIM S=50 η=0", with any non-default choices in brackets. Before re-derived
@@ -101,6 +109,11 @@ public sealed record SampleSettings(
         if (Sampler == SamplerKind.Ddim && EtaBelow is { } below)
         {
             extras.Add($"η only below t={below}");
+        }
+
+        if (Sampler == SamplerKind.Ddim && EpsScale is { } lambda)
+        {
+            extras.Add(FormattableString.Invariant($"ε̂/{lambda:0.####}"));
         }
 
         return extras.Count == 0 ? label : $"{label} ({string.Join(", ", extras)})";
