@@ -82,6 +82,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--num 10")]
     [InlineData("--steps 20")]
     [InlineData("--eta 1")]
+    [InlineData("--eps-scale 0.97")]
     public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();
@@ -100,6 +101,7 @@ public sealed class EvalCliTests : OneTorchThread
         var rederived = EvalCommand.SettingsJson(new SampleSettings(Steps: 10))!;
         var kept = EvalCommand.SettingsJson(new SampleSettings(Steps: 10, RederiveNoise: false))!;
         var ddpm = EvalCommand.SettingsJson(new SampleSettings(SamplerKind.Ddpm))!;
+        var scaled = EvalCommand.SettingsJson(new SampleSettings(Steps: 10, EpsScale: 0.97))!;
 
         // Then: the flags are spelt out (the label "DDIM S=10 η=0" meant the kept ε̂ before re-deriving became the default)
         Assert.Equal("Ddim", (string?)rederived["Sampler"]);
@@ -109,6 +111,10 @@ public sealed class EvalCliTests : OneTorchThread
         Assert.False((bool)kept["RederiveNoise"]!);
         Assert.False((bool)ddpm["RederiveNoise"]!); // no effect on DDPM: the canonical form
         Assert.Null(rederived["IsStochastic"]);
+
+        // --eps-scale is written only when given, so score files made without it keep their form
+        Assert.False(rederived.AsObject().ContainsKey("EpsScale"));
+        Assert.Equal(0.97, (double)scaled["EpsScale"]!);
     }
 
     [Theory]

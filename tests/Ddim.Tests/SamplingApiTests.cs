@@ -231,6 +231,26 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_an_eps_scale_in_the_settings_When_images_are_generated_Then_it_reaches_the_sampler()
+    {
+        // Given
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var plain = new SampleSettings(Steps: 5);
+        var schedule = sampler.Schedule;
+        NoisePredictor scaled = (x, t) => sampler.Model(x, t) / 0.97;
+        var xT = sampler.InitialNoise(42, 0, 4);
+
+        // When
+        var viaSettings = sampler.Generate(4, 42, plain with { EpsScale = 0.97 }, 4);
+        var byHand = DdimSampler.Sample(scaled, xT, schedule, plain.Timetable(schedule), plain.DdimOptions);
+
+        // Then: the same images as sampling the scaled predictor directly
+        Assert.True(viaSettings.allclose(byHand, rtol: 0, atol: 0), $"max diff {(viaSettings - byHand).abs().max().item<float>()}");
+    }
+
+    [Fact]
     public void Given_sample_settings_When_labelled_Then_non_default_choices_are_named()
     {
         Assert.Equal("DDIM S=50 η=0", new SampleSettings().ToString());

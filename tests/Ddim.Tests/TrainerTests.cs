@@ -291,7 +291,6 @@ public sealed class TrainerTests : OneTorchThread
         Train(Tiny(6), Bars(), dir.Path);
         var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
         var checkpoint = ModelFile.Load(path);
-        Assert.True(checkpoint.Metadata["elapsed_s"]!.GetValue<double>() >= 0);
         checkpoint.Metadata["elapsed_s"] = 1000.0;
         checkpoint.Save(path);
 
@@ -304,6 +303,27 @@ public sealed class TrainerTests : OneTorchThread
         Assert.True(elapsed[0].Seconds < 1000);
         Assert.All(elapsed.Skip(1), e => Assert.True(e.Seconds >= 1000, $"step {e.Step}: elapsed_s {e.Seconds}"));
         Assert.True(Checkpoint(dir.Path).Metadata["elapsed_s"]!.GetValue<double>() >= 1000);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_saved_before_elapsed_time_was_kept_When_resumed_Then_it_counts_from_0_as_before()
+    {
+        // Given: a run cancelled at step 6 (its checkpoint keeps the time trained), then the key removed as in an older checkpoint
+        using var dir = new TempFolder();
+        Train(Tiny(12), Bars(), dir.Path, cancelAfter: 6);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var checkpoint = ModelFile.Load(path);
+        var kept = checkpoint.Metadata["elapsed_s"]!.GetValue<double>();
+        checkpoint.Metadata.Remove("elapsed_s");
+        checkpoint.Save(path);
+
+        // When
+        Train(Tiny(12), Bars(), dir.Path, resume: true);
+
+        // Then: the cancelled run had kept its time, and the older form resumes (its time restarts, as it always did)
+        Assert.True(kept > 0, $"elapsed_s {kept}");
+        Assert.Equal([4L, 8, 12], LossLog(dir.Path).Select(l => l.Step));
+        Assert.True(Checkpoint(dir.Path).Metadata["elapsed_s"]!.GetValue<double>() >= 0);
     }
 
     [Fact]

@@ -48,7 +48,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public int? EtaBelow { get; init; }
 
     [CommandOption("--eps-scale <LAMBDA>")]
-    [Description("DDIM: divide the network's ε̂ by λ at every step (Epsilon Scaling, Ning et al. 2024, against exposure bias), e.g. 1.005. Not part of DDIM; off by default.")]
+    [Description("DDIM: divide the network's ε̂ by λ at every step (Epsilon Scaling, Ning et al. 2024), in [[0.9, 1.1]]. The paper uses λ a little above 1; on the bundled model λ below 1 helps η = 0 instead, most at S = 10 (e.g. 0.97; docs/results/eps-scale.md). Not part of DDIM; off by default.")]
     public double? EpsScale { get; init; }
 
     [CommandOption("--seed <SEED>")]

@@ -26,8 +26,9 @@ namespace Ddim.Sampling;
 /// <param name="EpsScale">
 /// λ of Epsilon Scaling (Ning et al. 2024, "Elucidating the exposure bias in diffusion models"): the network's ε̂ is
 /// divided by λ before the step, ε̂ ← ε_θ(x_t, t)/λ, at every step. λ slightly above 1 counters exposure bias, the
-/// mismatch between the x_t a network was trained on and the x_t its own sampler feeds it. Not in the DDIM paper, and
-/// it changes what eq. 12 is given, not eq. 12. Null (the default): ε̂ as the network gives it.
+/// mismatch between the x_t a network was trained on and the x_t its own sampler feeds it; on the bundled MNIST model
+/// λ slightly below 1 helps deterministic DDIM instead (docs/results/eps-scale.md). Not in the DDIM paper, and it
+/// changes what eq. 12 is given, not eq. 12. Null (the default): ε̂ as the network gives it.
 /// </param>
 public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, bool RederiveNoise = true, bool LargeVariance = false, int? EtaBelow = null, double? EpsScale = null)
 {
@@ -45,7 +46,7 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
         if (EpsScale is { } lambda && !(lambda >= MinEpsScale && lambda <= MaxEpsScale))
         {
             throw new ArgumentOutOfRangeException(nameof(EpsScale), lambda, FormattableString.Invariant(
-                $"--eps-scale λ must lie in [{MinEpsScale}, {MaxEpsScale}] (ε̂ is divided by it; useful values are within a few thousandths of 1, e.g. 1.005); got {lambda}."));
+                $"--eps-scale λ must lie in [{MinEpsScale}, {MaxEpsScale}] (ε̂ is divided by it; useful values lie within a few hundredths of 1, e.g. 0.97 or 1.005); got {lambda}."));
         }
 
         if (EtaBelow is { } below)

@@ -23,7 +23,8 @@ public static class DdimSampler
     /// <param name="eps">ε̂ = ε_θ(x_t, t).</param>
     /// <param name="alphaBarT">ᾱ_t (the paper's α_τi).</param>
     /// <param name="alphaBarNext">ᾱ_next (the paper's α_τi−1); 1 for the step to x̂0.</param>
-    /// <param name="options">η, clipping and variance.</param>
+    /// <param name="options">η, clipping and variance. <see cref="DdimOptions.EpsScale"/> is not applied here but by
+    /// <see cref="Sample"/>: a direct caller passes ε̂/λ as <paramref name="eps"/>.</param>
     /// <param name="z">Fresh noise, needed only when the step is stochastic.</param>
     /// <returns>x_next and x̂0 (after clipping, if on).</returns>
     public static (Tensor XNext, Tensor PredX0) Step(Tensor x, Tensor eps, double alphaBarT, double alphaBarNext, DdimOptions options, Tensor? z)
