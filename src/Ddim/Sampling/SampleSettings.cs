@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Ddim.Schedules;
 
 namespace Ddim.Sampling;
@@ -33,7 +34,7 @@ public sealed record SampleSettings(
     DdpmVariance DdpmVariance = DdpmVariance.Beta,
     bool RederiveNoise = true,
     int? EtaBelow = null,
-    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] // absent when off: older score files and cell names stay as they were
     double? EpsScale = null)
 {
     /// <summary>True when runs draw fresh noise at each step (so the result depends on the seed beyond x_T).</summary>
