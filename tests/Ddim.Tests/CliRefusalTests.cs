@@ -31,6 +31,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --eps-scale 1.005", "so --eps-scale does not apply")]
     [InlineData("interpolate --eps-scale 1.005", "so --eps-scale does not apply")]
     [InlineData("invert --eps-scale 0.97", "so --eps-scale does not apply")]
+    [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
     [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size) = 4.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]

@@ -23,6 +23,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM), so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eps-scale 1.005", "(plus σ̂ and DDPM), so --eps-scale does not apply")]
+    [InlineData("--seed -3", "--seed takes 0 or more; got -3.")]
     [InlineData("--sweep --steps 10 --eta 0.5", "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM), so --steps, --eta do not apply")]
     [InlineData("--sweep --large-variance", "so --large-variance does not apply")]
     [InlineData("--sweep-etas 0.5 --no-ddpm", "--sweep-steps, --sweep-etas, --no-large-variance and --no-ddpm shape a --sweep, and this run is none, so --sweep-etas, --no-ddpm do not apply")]

@@ -85,6 +85,12 @@ internal class SamplerSettingsBase : ModelSettingsBase
             throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
         }
 
+        if (Seed < 0)
+        {
+            // --seeds refuses negative seeds too: one rule for both.
+            throw new ArgumentException($"--seed takes 0 or more; got {Seed}.");
+        }
+
         if (sampler == SamplerKind.Ddpm)
         {
             // DDPM clips x̂0 too (--no-clip applies), but has no step count, η, timetable or ε̂ choice.
