@@ -161,6 +161,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
         var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName : SeedCellsName);
+        var resultsDir = settings.ResultsDir ?? DefaultResultsDir;
         if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
             throw new ArgumentException($"--name '{name}' is not a valid file name.");
@@ -213,7 +214,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         if (seeds is not null)
         {
-            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(settings.ResultsDir ?? DefaultResultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
+            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(resultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
         }
 
         if (plan is null)
@@ -242,7 +243,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
-            Path.Combine(settings.ResultsDir ?? DefaultResultsDir, name + ".cells"),
+            Path.Combine(resultsDir, name + ".cells"),
             Fingerprint(options.Seed, cellsDevice),
             settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configuration{(configurations.Count == 1 ? string.Empty : "s")} × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
@@ -268,7 +269,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ? machine
             : $"the cells' own, made with --device {cellsDevice} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
-        var (md, png) = SweepReport.Write(settings.ResultsDir ?? DefaultResultsDir, result, sweepContext, name, plot: plotProblem is null);
+        var (md, png) = SweepReport.Write(resultsDir, result, sweepContext, name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
@@ -514,14 +515,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SweepPlan ParsePlan(Settings s, SampleSettings sample)
     {
-        SamplerSettingsBase.Refuse(
-            "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)",
-            (s.Steps is not null, "--steps"),
-            (s.Eta != 0, "--eta"),
-            (s.LargeVariance, "--large-variance"),
-            (s.EtaBelow is not null, "--eta-below"),
-            (s.EpsScale is not null, "--eps-scale"),
-            (s.Sampler.ToLowerInvariant() != "ddim", "--sampler"));
+        // The sweep keeps the timetable rule, the clipping choices and the seed; it sets everything else per cell.
+        s.RefuseAllBut("--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)", clipping: true, seed: true, "--spacing");
         var steps = NumberList.Parse<int>(s.SweepSteps ?? DefaultSweepSteps, "--sweep-steps", DefaultSweepSteps);
         var etas = NumberList.Parse<double>(s.SweepEtas ?? DefaultSweepEtas, "--sweep-etas", DefaultSweepEtas);
         return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, sample.Spacing, sample.Clip, sample.RederiveNoise);

@@ -111,10 +111,16 @@ internal class SamplerSettingsBase : ModelSettingsBase
     /// whether it clips x̂0 (so --no-clip, --keep-noise and --rederive-noise apply); <paramref name="seed"/>: whether it
     /// draws from --seed.
     /// </summary>
-    public void RefuseUnused(string what, bool clipping, bool seed) =>
+    public void RefuseUnused(string what, bool clipping, bool seed) => RefuseAllBut(what, clipping, seed, "--steps", "--spacing");
+
+    /// <summary>
+    /// Refuses --sampler and every sampler option but <paramref name="kept"/> (and the clipping and --seed choices, as
+    /// <see cref="RefuseUnused"/> describes): one list of options serves every mode that sets some of them itself.
+    /// </summary>
+    public void RefuseAllBut(string what, bool clipping, bool seed, params string[] kept) =>
         Refuse(what, [
             (Sampler.ToLowerInvariant() != "ddim", "--sampler"),
-            .. SamplerOptions(ParseSpacing(), clipping, clipping).Where(o => o.Name is not ("--steps" or "--spacing")),
+            .. SamplerOptions(ParseSpacing(), clipping, clipping).Where(o => !kept.Contains(o.Name)),
             (!seed && Seed != 0, "--seed"),
         ]);
 

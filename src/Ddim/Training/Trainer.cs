@@ -184,6 +184,9 @@ public static class Trainer
         var clock = Stopwatch.StartNew();
         var startStep = step;
 
+        // The state as it stands: the periodic, final and Ctrl-C checkpoints are the same save.
+        void Checkpoint() => SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+
         // --- The loop: one DDPM step at a time, everything inside a dispose scope.
         model.train();
         working?.train();
@@ -191,7 +194,7 @@ public static class Trainer
         {
             if (cancel.IsCancellationRequested)
             {
-                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+                Checkpoint();
                 log($"Interrupted: checkpoint saved at step {step} in {checkpointPath}. Continue with --resume.");
                 return new TrainResult(step, false, checkpointPath, null);
             }
@@ -286,7 +289,7 @@ public static class Trainer
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
             {
-                SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+                Checkpoint();
             }
 
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
