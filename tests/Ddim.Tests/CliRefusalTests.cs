@@ -29,6 +29,11 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --steps 50", "so --steps does not apply")]
     [InlineData("sample --sampler ddpm --rederive-noise", "so --rederive-noise does not apply")]
     [InlineData("sample --sampler ddpm --eps-scale 1.005", "so --eps-scale does not apply")]
+    [InlineData("sample --sampler ddpm --eta 0", "so --eta does not apply")] // an option that does not apply is refused at its default value too
+    [InlineData("sample --sampler ddpm --spacing seed --steps 50", "so --steps, --spacing do not apply")]
+    [InlineData("sample --large-variance --eta 0", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
+    [InlineData("interpolate --seed 0", "so --seed does not apply")]
+    [InlineData("interpolate --sampler ddim", "so --sampler does not apply")]
     [InlineData("interpolate --eps-scale 1.005", "so --eps-scale does not apply")]
     [InlineData("invert --eps-scale 0.97", "so --eps-scale does not apply")]
     [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]

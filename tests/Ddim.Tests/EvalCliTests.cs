@@ -45,6 +45,9 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,x", "--seeds: 'x' is not an integer")]
     [InlineData("--seeds 0,1,0", "--seeds must not repeat a seed")]
     [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]
+    [InlineData("--seeds 0,1 --seed 0", "Give either --seed (one seed) or --seeds (several)")] // refused at the default too
+    [InlineData("--ddpm-variance beta", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm'")]
+    [InlineData("--sweep --sampler ddim", "(plus σ̂ and DDPM), so --sampler does not apply")]
     [InlineData("--seeds 0,1 --sweep", "--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep")]
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
@@ -84,6 +87,10 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--steps 20")]
     [InlineData("--eta 1")]
     [InlineData("--eps-scale 0.97")]
+    [InlineData("--steps 50")] // the defaults too: with --images no sampler option applies
+    [InlineData("--spacing seed")]
+    [InlineData("--no-clip")]
+    [InlineData("--sampler ddpm --ddpm-variance posterior")]
     public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();
@@ -93,6 +100,20 @@ public sealed class EvalCliTests : OneTorchThread
 
         Assert.Equal(1, code);
         Assert.Contains("--images scores a folder of existing images", error);
+    }
+
+    [Fact]
+    public void Given_images_to_score_with_several_options_for_generating_When_eval_runs_Then_one_error_names_them_all()
+    {
+        // Given
+        using var folder = new TempFolder();
+
+        // When
+        var (code, error) = Run("eval", "--images", folder.Path, "--num", "5", "--sampler", "ddpm", "--ddpm-variance", "posterior", "--no-clip");
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("so --num, --sampler, --no-clip, --ddpm-variance do not apply: leave them out.", error.Replace("\n", " ", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -49,7 +49,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         [CommandOption("--ddpm-variance <NAME>")]
         [Description("DDPM's σ_t²: beta (default) or posterior.")]
-        public string DdpmVariance { get; init; } = "beta";
+        public string? DdpmVariance { get; init; }
 
         [CommandOption("--sweep")]
         [Description("Run the DDIM paper's Table 1 on MNIST: rows η (and σ̂), columns S, plus DDPM over all T; writes a markdown table and a PNG plot.")]
@@ -107,7 +107,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
-        var options = new EvalOptions(settings.Num ?? 1000, settings.Seed, settings.BatchSize, FloorDraws: settings.FloorDraws);
+        var options = new EvalOptions(settings.Num ?? 1000, settings.Seed ?? 0, settings.BatchSize, FloorDraws: settings.FloorDraws);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
         var seeds = settings.Seeds is null ? null : NumberList.Parse<long>(settings.Seeds, "--seeds", "0,1,2,3");
@@ -118,7 +118,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 throw new ArgumentException("--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep or --images. Run it once per configuration.");
             }
 
-            if (settings.Seed != 0)
+            if (settings.Seed is not null)
             {
                 throw new ArgumentException("Give either --seed (one seed) or --seeds (several), not both.");
             }
@@ -175,7 +175,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         if (settings.Images is { } folder)
         {
-            return ScoreFolder(settings, folder, sampleSettings, options.Seed);
+            return ScoreFolder(settings, folder, options.Seed);
         }
 
         // --- Load the model, the judge and the data; check they fit each other before any long work.
@@ -281,12 +281,17 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     /// <summary><c>--images</c>: judges a folder of PNGs against the reference, beside a real floor of the same size.</summary>
-    private static int ScoreFolder(Settings settings, string folder, SampleSettings sampleSettings, long seed)
+    private static int ScoreFolder(Settings settings, string folder, long seed)
     {
-        if (settings.Sweep || settings.Model is not null || settings.Num is not null || sampleSettings != new SampleSettings())
-        {
-            throw new ArgumentException("--images scores a folder of existing images; it cannot be combined with --sweep, --model, --num or sampler options (--steps, --eta, …): every image in the folder is scored. Generate the images first with 'ddim sample --out-dir DIR'.");
-        }
+        SamplerSettingsBase.Refuse(
+            "--images scores a folder of existing images, every one of them (generate them first with 'ddim sample --out-dir DIR')",
+            [
+                (settings.Sweep, "--sweep"),
+                (settings.Model is not null, "--model"),
+                (settings.Num is not null, "--num"),
+                .. settings.OptionsGiven(clipping: false, seed: true),
+                (settings.DdpmVariance is not null, "--ddpm-variance"),
+            ]);
 
         var images = ImageFolder.Load(folder);
         var judgePath = ResolveJudge(settings);
@@ -498,14 +503,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SampleSettings ParseSampleSettings(Settings s)
     {
-        var variance = s.DdpmVariance.ToLowerInvariant() switch
+        var variance = (s.DdpmVariance ?? "beta").ToLowerInvariant() switch
         {
             "beta" => DdpmVariance.Beta,
             "posterior" => DdpmVariance.Posterior,
             _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
         };
         var settings = s.ToSampleSettings();
-        if (variance != DdpmVariance.Beta && (settings.Sampler != SamplerKind.Ddpm || s.Sweep))
+        if (s.DdpmVariance is not null && (settings.Sampler != SamplerKind.Ddpm || s.Sweep))
         {
             throw new ArgumentException("--ddpm-variance sets the variance of 'ddim eval --sampler ddpm' (the sweep's DDPM cell uses beta): give it with --sampler ddpm, or leave it out.");
         }

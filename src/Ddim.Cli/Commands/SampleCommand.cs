@@ -112,7 +112,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         ConsoleProgress.Run($"{settings} · {s.Num} images", (double)batches * callsPerBatch, advance =>
         {
             var firstBatch = true;
-            sampler.Generate(s.Num, s.Seed, settings, s.BatchSize, (start, batch) =>
+            sampler.Generate(s.Num, s.Seed ?? 0, settings, s.BatchSize, (start, batch) =>
             {
                 var bytes = ImageGrid.ToBytes(batch);
                 if (pixels is not null)

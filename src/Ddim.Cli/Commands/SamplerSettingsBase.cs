@@ -17,15 +17,15 @@ internal class SamplerSettingsBase : ModelSettingsBase
 
     [CommandOption("--eta <ETA>")]
     [Description("DDIM η in [[0, 1]]: 0 is deterministic, 1 is DDPM-like. Default 0.")]
-    public double Eta { get; init; }
+    public double? Eta { get; init; }
 
     [CommandOption("--spacing <RULE>")]
     [Description("Timetable rule: seed, leading, trailing, linspace, uniform, quad. Default seed.")]
-    public string Spacing { get; init; } = "seed";
+    public string? Spacing { get; init; }
 
     [CommandOption("--sampler <KIND>")]
     [Description("ddim (default) or ddpm (all T steps).")]
-    public string Sampler { get; init; } = "ddim";
+    public string? Sampler { get; init; }
 
     [CommandOption("--large-variance")]
     [Description("DDIM with the paper's σ̂ (DDPM's larger variance); η is ignored.")]
@@ -53,7 +53,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
 
     [CommandOption("--seed <SEED>")]
     [Description("Random seed; the same seed gives the same images. Default 0.")]
-    public long Seed { get; init; }
+    public long? Seed { get; init; }
 
     [CommandOption("--device <DEVICE>")]
     [Description(DeviceOption.Description + " x_T and the noise are drawn on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
@@ -68,7 +68,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
 
     public SampleSettings ToSampleSettings()
     {
-        var sampler = Sampler.ToLowerInvariant() switch
+        var sampler = (Sampler ?? "ddim").ToLowerInvariant() switch
         {
             "ddim" => SamplerKind.Ddim,
             "ddpm" => SamplerKind.Ddpm,
@@ -94,15 +94,15 @@ internal class SamplerSettingsBase : ModelSettingsBase
         if (sampler == SamplerKind.Ddpm)
         {
             // DDPM clips x̂0 too (--no-clip applies), but has no step count, η, timetable or ε̂ choice.
-            Refuse("--sampler ddpm runs all T steps with fresh noise at each", SamplerOptions(spacing, clipApplies: true, noiseChoiceApplies: false));
+            Refuse("--sampler ddpm runs all T steps with fresh noise at each", SamplerOptions(clipApplies: true, noiseChoiceApplies: false));
         }
 
-        if (LargeVariance && Eta != 0)
+        if (LargeVariance && Eta is not null)
         {
             throw new ArgumentException("--large-variance draws the noise with the paper's σ̂, so --eta does not apply: leave it out.");
         }
 
-        return new SampleSettings(sampler, Steps ?? DefaultSteps, Eta, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow, EpsScale: EpsScale);
+        return new SampleSettings(sampler, Steps ?? DefaultSteps, Eta ?? 0, spacing, !NoClip, LargeVariance, RederiveNoise: !KeepNoise, EtaBelow: EtaBelow, EpsScale: EpsScale);
     }
 
     /// <summary>
@@ -117,28 +117,36 @@ internal class SamplerSettingsBase : ModelSettingsBase
     /// Refuses --sampler and every sampler option but <paramref name="kept"/> (and the clipping and --seed choices, as
     /// <see cref="RefuseUnused"/> describes): one list of options serves every mode that sets some of them itself.
     /// </summary>
-    public void RefuseAllBut(string what, bool clipping, bool seed, params string[] kept) =>
-        Refuse(what, [
-            (Sampler.ToLowerInvariant() != "ddim", "--sampler"),
-            .. SamplerOptions(ParseSpacing(), clipping, clipping).Where(o => !kept.Contains(o.Name)),
-            (!seed && Seed != 0, "--seed"),
-        ]);
+    public void RefuseAllBut(string what, bool clipping, bool seed, params string[] kept) => Refuse(what, OptionsGiven(clipping, seed, kept));
+
+    /// <summary>
+    /// --sampler and every sampler option but <paramref name="kept"/>, each with whether it was given, for
+    /// <see cref="Refuse"/>: <see cref="RefuseAllBut"/>'s list, for a caller that refuses options of its own beside them.
+    /// </summary>
+    public (bool Given, string Name)[] OptionsGiven(bool clipping, bool seed, params string[] kept) =>
+    [
+        (Sampler is not null, "--sampler"),
+        .. SamplerOptions(clipping, clipping).Where(o => !kept.Contains(o.Name)),
+        (!seed && Seed is not null, "--seed"),
+    ];
 
     private Spacing ParseSpacing() =>
-        Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) && !int.TryParse(Spacing, out _)
+        Spacing is null ? Schedules.Spacing.Seed
+        : Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var spacing) && !int.TryParse(Spacing, out _)
             ? spacing
             : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
 
     /// <summary>
-    /// Each sampler option with whether it was given a value other than its default; --no-clip counts only where
+    /// Each sampler option with whether it was given at all: one that does not apply is refused even at its default
+    /// value (`--sampler ddpm --eta 0` is as contradictory as `--eta 1`). --no-clip counts only where
     /// <paramref name="clipApplies"/> is false, and the ε̂ choice (--keep-noise, --rederive-noise) only where
     /// <paramref name="noiseChoiceApplies"/> is false.
     /// </summary>
-    private (bool Given, string Name)[] SamplerOptions(Spacing spacing, bool clipApplies, bool noiseChoiceApplies) =>
+    private (bool Given, string Name)[] SamplerOptions(bool clipApplies, bool noiseChoiceApplies) =>
     [
         (Steps is not null, "--steps"),
-        (Eta != 0, "--eta"),
-        (spacing != Schedules.Spacing.Seed, "--spacing"),
+        (Eta is not null, "--eta"),
+        (Spacing is not null, "--spacing"),
         (LargeVariance, "--large-variance"),
         (EtaBelow is not null, "--eta-below"),
         (EpsScale is not null, "--eps-scale"),
