@@ -1,0 +1,141 @@
+using Ddim.Sampling;
+using Ddim.Schedules;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+/// <summary>
+/// The README's "Using the library" examples, run: the code between the README markers below is the README's, line for
+/// line (with the model and PNG paths in variables), so an API change that breaks an example fails here, and so does an
+/// edit of the README that the code does not follow.
+/// </summary>
+public sealed class ReadmeExampleTests : OneTorchThread
+{
+    /// <summary>The README's paths, and the names that stand for them in the test's copy of the examples.</summary>
+    private static readonly (string Variable, string Readme)[] Paths = [("readmeModel", "\"models/mnist.ddim\""), ("readmeDigits", "\"digits.png\"")];
+
+    [Fact]
+    public void Given_a_tiny_model_When_the_first_readme_example_runs_Then_it_samples_writes_a_grid_and_reconstructs()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var readmeModel = TinyModel.Write(folder.File("m.ddim"));
+        var readmeDigits = folder.File("digits.png");
+
+        // When
+        // README example 1 begin
+        // Sample: 16 digits with DDIM, 50 steps, η = 0.
+        var sampler = ImageSampler.Load(readmeModel);
+        using var images = sampler.Generate(count: 16, seed: 42, new SampleSettings(Steps: 50, Eta: 0));   // [16, 1, 28, 28] in [-1, 1]
+        File.WriteAllBytes(readmeDigits, Ddim.Imaging.ImageGrid.Grid(images, columns: 8));
+
+        // Interpolate: slerp between the starting noise of two seeds, decoded with DDIM η = 0.
+        var a = sampler.InitialNoise(seed: 3, start: 0, count: 1);
+        var b = sampler.InitialNoise(seed: 7, start: 0, count: 1);
+        using var row = sampler.Decode(Interpolation.Line(a, b, points: 10), new SampleSettings(Steps: 50));
+
+        // Invert: real images → x_T → back, and the reconstruction error on [0, 1].
+        var (latents, recon) = sampler.Reconstruct(row, Timetable.Create(Spacing.Seed, sampler.Schedule.T, 100));
+        Console.WriteLine(ImageSampler.MeanSquaredError01(row, recon));
+        // README example 1 end
+
+        // Then
+        Assert.Equal([16, 1, 28, 28], images.shape);
+        Assert.True(new FileInfo(readmeDigits).Length > 0);
+        Assert.Equal([10, 1, 28, 28], row.shape);
+        Assert.Equal(row.shape, latents.shape);
+        Assert.InRange(ImageSampler.MeanSquaredError01(row, recon), 0, 1);
+        sampler.Network?.Dispose();
+    }
+
+    [Fact]
+    public void Given_an_analytic_denoiser_When_the_second_readme_example_runs_Then_it_samples_over_the_real_next_entries()
+    {
+        // Given: the observer's lines captured (tests run one at a time; a failure leaves a live writer behind)
+        var stdout = Console.Out;
+        var console = new StringWriter();
+        Console.SetOut(console);
+
+        // When
+        // README example 2 begin
+        var schedule = NoiseSchedule.Linear(1000);                      // β from 1e-4 to 0.02, ᾱ in float64
+        var timetable = Timetable.Create(Spacing.Trailing, 1000, 20);    // pairs each t with the *real* next entry
+        var exact = new GaussianDenoiser(schedule, mean: 0.3, std: 0.5); // ε* for data ~ N(μ, s²I)
+        using var gen = new Generator(1);
+        var x0 = DdimSampler.Sample(exact.Predict, randn([8, 16], generator: gen), schedule, timetable,
+            new DdimOptions(Eta: 0.5), new GeneratorNoise(gen), observer: step => Console.WriteLine($"{step.T} → {step.TNext}"));
+        // README example 2 end
+        Console.SetOut(stdout);
+
+        // Then: one line per step, from 999 down to −1 (x_0), each step to the timetable's next entry.
+        using var _ = x0;
+        var lines = console.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(20, lines.Length);
+        Assert.Equal("999 → 949", lines[0]);
+        Assert.Equal("49 → -1", lines[^1]);
+        Assert.Equal([8, 16], x0.shape);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Given_the_readme_When_its_library_examples_are_read_Then_each_is_the_code_these_tests_run(int example)
+    {
+        // Given
+        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        var blocks = CodeBlocks(readme[readme.IndexOf("## Using the library", StringComparison.Ordinal)..]);
+
+        // When: this file's copy of the example, with the README's paths put back
+        var run = Region(File.ReadAllLines(ThisFile()), $"// README example {example} begin", $"// README example {example} end");
+        foreach (var (variable, literal) in Paths)
+        {
+            run = run.Replace(variable, literal, StringComparison.Ordinal);
+        }
+
+        // Then: the README block, less its using directives (they head this file), is that code
+        var block = string.Join("\n", blocks[example - 1].Split('\n').Where(l => !l.StartsWith("using ", StringComparison.Ordinal) || l.StartsWith("using var ", StringComparison.Ordinal))).Trim();
+        Assert.Equal(block, run);
+    }
+
+    private static string ThisFile() => Path.Combine(RepositoryRoot(), "tests", "Ddim.Tests", "ReadmeExampleTests.cs");
+
+    /// <summary>The folder above the test binaries that holds Ddim.slnx (the tests run from a checkout).</summary>
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Ddim.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Ddim.slnx above {AppContext.BaseDirectory}: these tests read the README of the checkout they were built from.");
+    }
+
+    /// <summary>The lines strictly between the two markers, de-indented by the first line's indentation.</summary>
+    private static string Region(string[] lines, string begin, string end)
+    {
+        var from = Array.FindIndex(lines, l => l.Trim() == begin) + 1;
+        var to = Array.FindIndex(lines, l => l.Trim() == end);
+        Assert.True(from > 0 && to > from, $"markers '{begin}' and '{end}' not found in order");
+        var indent = lines[from].Length - lines[from].TrimStart().Length;
+        return string.Join("\n", lines[from..to].Select(l => l.Length >= indent ? l[indent..] : l.TrimStart())).Trim();
+    }
+
+    /// <summary>The ```csharp blocks of a markdown text, in order.</summary>
+    private static List<string> CodeBlocks(string markdown)
+    {
+        var blocks = new List<string>();
+        const string open = "```csharp\n";
+        for (var i = markdown.IndexOf(open, StringComparison.Ordinal); i >= 0; i = markdown.IndexOf(open, i, StringComparison.Ordinal))
+        {
+            var start = i + open.Length;
+            var end = markdown.IndexOf("```", start, StringComparison.Ordinal);
+            blocks.Add(markdown[start..end]);
+            i = end + 3;
+        }
+
+        return blocks;
+    }
+}
