@@ -28,7 +28,7 @@ internal class SamplerSettingsBase : ModelSettingsBase
     public string? Sampler { get; init; }
 
     [CommandOption("--large-variance")]
-    [Description("DDIM with the paper's σ̂ (DDPM's larger variance); η is ignored.")]
+    [Description("DDIM with the paper's σ̂ (DDPM's larger variance) in place of η: give no --eta with it.")]
     public bool LargeVariance { get; init; }
 
     [CommandOption("--no-clip")]
