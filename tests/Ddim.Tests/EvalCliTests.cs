@@ -91,6 +91,9 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--spacing seed")]
     [InlineData("--no-clip")]
     [InlineData("--sampler ddpm --ddpm-variance posterior")]
+    [InlineData("--ddpm-variance beta")] // --images speaks first: no advice about DDPM that --images would then refuse
+    [InlineData("--sampler ddpm --steps 50")]
+    [InlineData("--large-variance --eta 0")]
     public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();
@@ -109,11 +112,11 @@ public sealed class EvalCliTests : OneTorchThread
         using var folder = new TempFolder();
 
         // When
-        var (code, error) = Run("eval", "--images", folder.Path, "--num", "5", "--sampler", "ddpm", "--ddpm-variance", "posterior", "--no-clip");
+        var (code, error) = Run("eval", "--images", folder.Path, "--num", "5", "--sampler", "ddpm", "--steps", "50", "--ddpm-variance", "posterior", "--no-clip");
 
         // Then
         Assert.Equal(1, code);
-        Assert.Contains("so --num, --sampler, --no-clip, --ddpm-variance do not apply: leave them out.", error.Replace("\n", " ", StringComparison.Ordinal));
+        Assert.Contains("so --num, --sampler, --steps, --no-clip, --ddpm-variance do not apply: leave them out.", error.Replace("\n", " ", StringComparison.Ordinal));
     }
 
     [Fact]

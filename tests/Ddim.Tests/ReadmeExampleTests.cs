@@ -1,13 +1,15 @@
 using Ddim.Sampling;
 using Ddim.Schedules;
 using static TorchSharp.torch;
+using Ddim.Tests;
 
-namespace Ddim.Tests;
+// Outside the Ddim namespace, so that the README's code compiles here only as it would in a user's program.
+namespace ReadmeExamples;
 
 /// <summary>
 /// The README's "Using the library" examples, run: the code between the README markers below is the README's, line for
-/// line (with the model and PNG paths in variables), so an API change that breaks an example fails here, and so does an
-/// edit of the README that the code does not follow.
+/// line (with the model and PNG paths in variables), and the using directives above are its own (less the last), so an
+/// API change that breaks an example fails here, and so does an edit of the README that this file does not follow.
 /// </summary>
 public sealed class ReadmeExampleTests : OneTorchThread
 {
@@ -40,40 +42,50 @@ public sealed class ReadmeExampleTests : OneTorchThread
         // README example 1 end
 
         // Then
+        using var network = sampler.Network;
+        using var disposeA = a;
+        using var disposeB = b;
+        using var disposeLatents = latents;
+        using var disposeRecon = recon;
         Assert.Equal([16, 1, 28, 28], images.shape);
         Assert.True(new FileInfo(readmeDigits).Length > 0);
         Assert.Equal([10, 1, 28, 28], row.shape);
         Assert.Equal(row.shape, latents.shape);
-        Assert.InRange(ImageSampler.MeanSquaredError01(row, recon), 0, 1);
-        sampler.Network?.Dispose();
+        var mse = ImageSampler.MeanSquaredError01(row, recon);
+        Assert.True(double.IsFinite(mse) && mse > 0, $"reconstruction error {mse}");
     }
 
     [Fact]
     public void Given_an_analytic_denoiser_When_the_second_readme_example_runs_Then_it_samples_over_the_real_next_entries()
     {
-        // Given: the observer's lines captured (tests run one at a time; a failure leaves a live writer behind)
+        // Given: the observer's lines captured (the tests run one at a time)
         var stdout = Console.Out;
-        var console = new StringWriter();
+        using var console = new StringWriter();
         Console.SetOut(console);
+        try
+        {
+            // When
+            // README example 2 begin
+            var schedule = NoiseSchedule.Linear(1000);                      // β from 1e-4 to 0.02, ᾱ in float64
+            var timetable = Timetable.Create(Spacing.Trailing, 1000, 20);    // pairs each t with the *real* next entry
+            var exact = new GaussianDenoiser(schedule, mean: 0.3, std: 0.5); // ε* for data ~ N(μ, s²I)
+            using var gen = new Generator(1);
+            var x0 = DdimSampler.Sample(exact.Predict, randn([8, 16], generator: gen), schedule, timetable,
+                new DdimOptions(Eta: 0.5), new GeneratorNoise(gen), observer: step => Console.WriteLine($"{step.T} → {step.TNext}"));
+            // README example 2 end
 
-        // When
-        // README example 2 begin
-        var schedule = NoiseSchedule.Linear(1000);                      // β from 1e-4 to 0.02, ᾱ in float64
-        var timetable = Timetable.Create(Spacing.Trailing, 1000, 20);    // pairs each t with the *real* next entry
-        var exact = new GaussianDenoiser(schedule, mean: 0.3, std: 0.5); // ε* for data ~ N(μ, s²I)
-        using var gen = new Generator(1);
-        var x0 = DdimSampler.Sample(exact.Predict, randn([8, 16], generator: gen), schedule, timetable,
-            new DdimOptions(Eta: 0.5), new GeneratorNoise(gen), observer: step => Console.WriteLine($"{step.T} → {step.TNext}"));
-        // README example 2 end
-        Console.SetOut(stdout);
-
-        // Then: one line per step, from 999 down to −1 (x_0), each step to the timetable's next entry.
-        using var _ = x0;
-        var lines = console.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        Assert.Equal(20, lines.Length);
-        Assert.Equal("999 → 949", lines[0]);
-        Assert.Equal("49 → -1", lines[^1]);
-        Assert.Equal([8, 16], x0.shape);
+            // Then: one line per step, from 999 down to −1 (x_0), each step to the timetable's next entry
+            using var _ = x0;
+            var lines = console.ToString().ReplaceLineEndings("\n").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(20, lines.Length);
+            Assert.Equal($"{999} → {949}", lines[0]); // formatted as the example formats them, in the current culture
+            Assert.Equal($"{49} → {-1}", lines[^1]);
+            Assert.Equal([8, 16], x0.shape);
+        }
+        finally
+        {
+            Console.SetOut(stdout);
+        }
     }
 
     [Theory]
@@ -83,18 +95,27 @@ public sealed class ReadmeExampleTests : OneTorchThread
     {
         // Given
         var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
-        var blocks = CodeBlocks(readme[readme.IndexOf("## Using the library", StringComparison.Ordinal)..]);
+        var section = readme.IndexOf("## Using the library", StringComparison.Ordinal);
+        Assert.True(section >= 0, "README.md has no '## Using the library' section");
+        var blocks = CodeBlocks(readme[section..]);
+        var source = File.ReadAllLines(ThisFile());
 
         // When: this file's copy of the example, with the README's paths put back
-        var run = Region(File.ReadAllLines(ThisFile()), $"// README example {example} begin", $"// README example {example} end");
+        var run = Region(source, $"// README example {example} begin", $"// README example {example} end");
         foreach (var (variable, literal) in Paths)
         {
             run = run.Replace(variable, literal, StringComparison.Ordinal);
         }
 
-        // Then: the README block, less its using directives (they head this file), is that code
-        var block = string.Join("\n", blocks[example - 1].Split('\n').Where(l => !l.StartsWith("using ", StringComparison.Ordinal) || l.StartsWith("using var ", StringComparison.Ordinal))).Trim();
-        Assert.Equal(block, run);
+        // Then: the README block, less its using directives, is that code; the directives are this file's
+        var lines = blocks[example - 1].TrimEnd('\n').Split('\n');
+        static bool IsDirective(string line) => line.StartsWith("using ", StringComparison.Ordinal) && !line.StartsWith("using var ", StringComparison.Ordinal);
+        Assert.Equal(string.Join("\n", lines.Where(l => !IsDirective(l))).Trim(), run);
+        var readmeUsings = lines.Where(IsDirective).ToList();
+        if (readmeUsings.Count > 0)
+        {
+            Assert.Equal(source.TakeWhile(IsDirective).Where(l => l != "using Ddim.Tests;"), readmeUsings);
+        }
     }
 
     private static string ThisFile() => Path.Combine(RepositoryRoot(), "tests", "Ddim.Tests", "ReadmeExampleTests.cs");

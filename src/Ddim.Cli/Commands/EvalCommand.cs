@@ -107,6 +107,20 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
+        if (settings.Images is not null)
+        {
+            // First, so that no check of the sampler options (which --images does not use) speaks before this one.
+            SamplerSettingsBase.Refuse(
+                "--images scores a folder of existing images, every one of them (generate them first with 'ddim sample --out-dir DIR')",
+                [
+                    (settings.Sweep, "--sweep"),
+                    (settings.Model is not null, "--model"),
+                    (settings.Num is not null, "--num"),
+                    .. settings.OptionsGiven(clipping: false, seed: true),
+                    (settings.DdpmVariance is not null, "--ddpm-variance"),
+                ]);
+        }
+
         var options = new EvalOptions(settings.Num ?? 1000, settings.Seed ?? 0, settings.BatchSize, FloorDraws: settings.FloorDraws);
         options.Validate();
         var sampleSettings = ParseSampleSettings(settings);
@@ -283,16 +297,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary><c>--images</c>: judges a folder of PNGs against the reference, beside a real floor of the same size.</summary>
     private static int ScoreFolder(Settings settings, string folder, long seed)
     {
-        SamplerSettingsBase.Refuse(
-            "--images scores a folder of existing images, every one of them (generate them first with 'ddim sample --out-dir DIR')",
-            [
-                (settings.Sweep, "--sweep"),
-                (settings.Model is not null, "--model"),
-                (settings.Num is not null, "--num"),
-                .. settings.OptionsGiven(clipping: false, seed: true),
-                (settings.DdpmVariance is not null, "--ddpm-variance"),
-            ]);
-
         var images = ImageFolder.Load(folder);
         var judgePath = ResolveJudge(settings);
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
