@@ -291,6 +291,7 @@ public sealed class TrainerTests : OneTorchThread
         Train(Tiny(6), Bars(), dir.Path);
         var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
         var checkpoint = ModelFile.Load(path);
+        Assert.True(checkpoint.Metadata["elapsed_s"]!.GetValue<double>() >= 0);
         checkpoint.Metadata["elapsed_s"] = 1000.0;
         checkpoint.Save(path);
 

@@ -68,7 +68,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         }
 
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
-        var firstBatch = Math.Min(s.Num, s.BatchSize); // the trajectory's images come from it
+        var firstBatchSize = Math.Min(s.Num, s.BatchSize); // the trajectory's images come from it
         var padding = s.Padding ?? 2;
         var modelPath = ModelLocator.Resolve(s.Model);
         var sampler = ImageSampler.Load(modelPath, s.ParseDevice());
@@ -85,9 +85,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         {
             OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
             OutputPaths.RequireWritableFile(s.Trajectory);
-            if (s.TrajectoryImages > firstBatch)
+            if (s.TrajectoryImages > firstBatchSize)
             {
-                throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size) = {firstBatch}.");
+                throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size) = {firstBatchSize}.");
             }
         }
 
@@ -102,7 +102,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             }
         }
 
-        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(s.TrajectoryImages ?? Math.Min(8, firstBatch));
+        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(s.TrajectoryImages ?? Math.Min(8, firstBatchSize));
 
         // Sample, streaming batch by batch.
         var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
