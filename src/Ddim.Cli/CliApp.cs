@@ -7,13 +7,21 @@ namespace Ddim.Cli;
 public static class CliApp
 {
     /// <summary>Runs the command line with <paramref name="args"/> and returns the exit code (0 on success).</summary>
-    public static int Run(string[] args)
+    public static int Run(string[] args) => Run(args, console: null);
+
+    /// <summary>As <see cref="Run(string[])"/>, with the parser's output (help, version) written to <paramref name="console"/> when given.</summary>
+    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console)
     {
         Ddim.Native.TorchRuntime.Initialize();
         var app = new CommandApp();
         app.Configure(config =>
         {
             config.SetApplicationName("ddim");
+            if (console is not null)
+            {
+                config.ConfigureConsole(console);
+            }
+
             config.SetApplicationVersion(typeof(Ddim.Atomic).Assembly.GetName().Version?.ToString(3) ?? "0.0.0");
             config.SetExceptionHandler((e, _) => CliErrors.Report(e, args));
 

@@ -17,6 +17,11 @@ internal static class CliErrors
             _ => $"{inner.GetType().Name}: {inner.Message}",
         };
         message = BadNumber(message, args) ?? message;
+        if (inner is Spectre.Console.Cli.CommandParseException && message.StartsWith("Unknown option", StringComparison.Ordinal) && CommandName(args) is { } command)
+        {
+            // Each command takes only the options it uses (interpolate has no --eta): point to the list.
+            message += $" 'ddim {command} --help' lists the options it takes.";
+        }
 
         // Plain text on stderr: no markup parsing, no wrapping at the terminal width.
         Console.Error.WriteLine($"error: {message}");
@@ -58,6 +63,13 @@ internal static class CliErrors
         return match.Groups["type"].Value is "Int32" or "Int64"
             ? $"{option}: '{value}' is not a whole number in range."
             : $"{option}: '{value}' is not a number{(value.Contains(',', StringComparison.Ordinal) ? " (use a dot for decimals, e.g. 0.5)" : string.Empty)}.";
+    }
+
+    // The command the arguments name: its first word, or two for the data branch ("data fetch").
+    private static string? CommandName(IReadOnlyList<string>? args)
+    {
+        var words = args?.TakeWhile(a => !a.StartsWith('-')).ToList() ?? [];
+        return words.Count == 0 ? null : string.Join(' ', words.Take(words[0] == "data" ? 2 : 1));
     }
 
     // ArgumentException.Message appends " (Parameter 'x')" and "Actual value was …": noise for a user.

@@ -32,23 +32,13 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --eta 0", "so --eta does not apply")] // an option that does not apply is refused at its default value too
     [InlineData("sample --sampler ddpm --spacing seed --steps 50", "so --steps, --spacing do not apply")]
     [InlineData("sample --large-variance --eta 0", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
-    [InlineData("interpolate --seed 0", "so --seed does not apply")]
-    [InlineData("interpolate --sampler ddim", "so --sampler does not apply")]
-    [InlineData("interpolate --eps-scale 1.005", "so --eps-scale does not apply")]
-    [InlineData("invert --eps-scale 0.97", "so --eps-scale does not apply")]
     [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
     [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size) = 4.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
-    [InlineData("interpolate --eta 0.5", "interpolate decodes the slerped x_T of --seeds with deterministic DDIM (η = 0), so --eta does not apply")]
-    [InlineData("interpolate --sampler ddpm --large-variance", "so --sampler, --large-variance do not apply")]
-    [InlineData("interpolate --seed 3", "so --seed does not apply")]
-    [InlineData("invert --keep-noise", "invert runs DDIM inversion and decoding: deterministic (η = 0), unclipped, from real images, so --keep-noise does not apply")]
-    [InlineData("invert --eta 1 --eta-below 500", "so --eta, --eta-below do not apply")]
     [InlineData("reconstruct --steps 10", "reconstruct compares the step counts of --steps-list (default 10,20,50,100,200); for one S use --steps-list 10")]
-    [InlineData("reconstruct --no-clip", "so --no-clip does not apply")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
     {
         // Given
@@ -62,6 +52,31 @@ public sealed class CliRefusalTests : OneTorchThread
         // Then
         Assert.Equal(1, code);
         Assert.Contains(expected, OneLine(error));
+        Assert.False(File.Exists(output));
+    }
+
+    [Theory]
+    [InlineData("interpolate --eta 0.5", "eta", "interpolate")] // it decodes with deterministic DDIM: η is 0
+    [InlineData("interpolate --seed 3", "seed", "interpolate")] // its x_T come from --seeds
+    [InlineData("interpolate --sampler ddpm --large-variance", "sampler", "interpolate")]
+    [InlineData("interpolate --eps-scale 1.005", "eps-scale", "interpolate")]
+    [InlineData("invert --keep-noise", "keep-noise", "invert")] // inversion is unclipped: no ε̂ choice
+    [InlineData("invert --eta 1 --eta-below 500", "eta", "invert")]
+    [InlineData("reconstruct --no-clip", "no-clip", "reconstruct")]
+    [InlineData("reconstruct --seed 0", "seed", "reconstruct")]
+    public void Given_a_sampler_option_that_a_decoding_command_does_not_take_When_it_runs_Then_the_error_names_it_and_points_to_the_help(string command, string option, string name)
+    {
+        // Given: interpolate, invert and reconstruct take only the options they use, so their --help lists just those
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var output = folder.File("out.png");
+
+        // When
+        var (code, error) = Run([.. command.Split(' '), "--model", model, "--out", output]);
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Equal($"error: Unknown option '{option}'. 'ddim {name} --help' lists the options it takes.", error.Trim());
         Assert.False(File.Exists(output));
     }
 

@@ -34,6 +34,27 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(string.Empty, error);
     }
 
+    [Theory]
+    [InlineData("sample", "--steps --spacing --no-clip --keep-noise --eta --sampler --large-variance --eta-below --eps-scale --seed", "")]
+    [InlineData("eval", "--steps --spacing --no-clip --eta --sampler --eps-scale --seed", "")]
+    [InlineData("interpolate", "--steps --spacing --no-clip --keep-noise --rederive-noise --seeds", "--eta --sampler --large-variance --eta-below --eps-scale --seed ")]
+    [InlineData("invert", "--steps --spacing --steps-list --images", "--eta --sampler --large-variance --eta-below --eps-scale --seed --no-clip --keep-noise --rederive-noise")]
+    public void Given_a_command_When_asked_for_help_Then_it_lists_the_options_it_takes_and_none_it_would_refuse(string command, string listed, string absent)
+    {
+        // Given: help written to a console of the test's own
+        using var output = new StringWriter();
+        var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(output) });
+
+        // When
+        var code = Ddim.Cli.CliApp.Run([command, "--help"], console);
+
+        // Then: each option on a line of its own ("--seed " with its space, so that --seeds does not count)
+        Assert.Equal(0, code);
+        var help = output.ToString();
+        Assert.All(listed.Split(' ', StringSplitOptions.RemoveEmptyEntries), o => Assert.Contains($" {o} ", help, StringComparison.Ordinal));
+        Assert.All(absent.Split(' ', StringSplitOptions.RemoveEmptyEntries), o => Assert.DoesNotContain($" {o} ", help, StringComparison.Ordinal));
+    }
+
     [Fact]
     public void Given_a_misspelt_option_When_sample_runs_Then_it_fails_instead_of_running_with_the_defaults()
     {

@@ -9,7 +9,7 @@ namespace Ddim.Cli.Commands;
 
 internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 {
-    public sealed class Settings : SamplerSettingsBase
+    public sealed class Settings : ClippedDecodeSettingsBase
     {
         [CommandOption("--seeds <S1,S2[,S3,S4]>")]
         [Description("Two seeds for a row, or four corner seeds (top-left, top-right, bottom-left, bottom-right) for a grid. Default 1,2.")]
@@ -27,7 +27,6 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(s.Threads);
-        s.RefuseUnused("interpolate decodes the slerped x_T of --seeds with deterministic DDIM (η = 0)", clipping: true, seed: false);
         var settings = s.ToSampleSettings();
         var seeds = NumberList.Parse<long>(s.Seeds, "--seeds", "1,2");
         if (seeds.Length is not (2 or 4))

@@ -17,7 +17,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     /// <summary>The step counts reconstruct compares when --steps-list is left out (the paper's Table 2).</summary>
     private const string DefaultStepsList = "10,20,50,100,200";
 
-    public sealed class Settings : SamplerSettingsBase
+    public sealed class Settings : DecodeSettingsBase
     {
         [CommandOption("--steps-list <S1,S2,…>")]
         [Description($"Step counts to compare (the paper's Table 2). Default: --steps alone for invert, {DefaultStepsList} for reconstruct.")]
@@ -43,7 +43,6 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(s.Threads);
-        s.RefuseUnused($"{context.Name} runs DDIM inversion and decoding: deterministic (η = 0), unclipped, from real images", clipping: false, seed: false);
         if (s.Steps is { } oneS && (s.StepsList is not null || context.Name != "invert"))
         {
             throw new ArgumentException(s.StepsList is not null
@@ -51,11 +50,12 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
                 : $"reconstruct compares the step counts of --steps-list (default {DefaultStepsList}); for one S use --steps-list {oneS}, or 'ddim invert --steps {oneS}'.");
         }
 
+        var decoding = s.ToSampleSettings();
         var stepList = NumberList.Parse<int>(
-            s.StepsList ?? (context.Name == "invert" ? (s.Steps ?? SamplerSettingsBase.DefaultSteps).ToString(System.Globalization.CultureInfo.InvariantCulture) : DefaultStepsList),
+            s.StepsList ?? (context.Name == "invert" ? decoding.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : DefaultStepsList),
             "--steps-list",
             "10,20,50");
-        var spacing = s.ToSampleSettings().Spacing;
+        var spacing = decoding.Spacing;
         if (s.Num < 1)
         {
             throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
