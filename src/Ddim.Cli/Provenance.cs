@@ -42,6 +42,11 @@ internal static class Provenance
             parts.Add($"trained on t ∈ [{range[0]}, {range[1]}) only");
         }
 
+        if (network.parameters().First().dtype == TorchSharp.torch.ScalarType.BFloat16)
+        {
+            parts.Add("network run in bfloat16");
+        }
+
         return $"{path} ({string.Join(", ", parts)})";
     }
 

@@ -35,10 +35,10 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData("sample", "--steps --spacing --no-clip --keep-noise --eta --sampler --large-variance --eta-below --eps-scale --seed", "")]
+    [InlineData("sample", "--steps --spacing --no-clip --keep-noise --eta --sampler --large-variance --eta-below --eps-scale --seed --precision", "")]
     [InlineData("eval", "--steps --spacing --no-clip --eta --sampler --eps-scale --seed", "")]
     [InlineData("interpolate", "--steps --spacing --no-clip --keep-noise --rederive-noise --seeds", "--eta --sampler --large-variance --eta-below --eps-scale --seed ")]
-    [InlineData("invert", "--steps --spacing --steps-list --images", "--eta --sampler --large-variance --eta-below --eps-scale --seed --no-clip --keep-noise --rederive-noise")]
+    [InlineData("invert", "--steps --spacing --steps-list --images --precision", "--eta --sampler --large-variance --eta-below --eps-scale --seed --no-clip --keep-noise --rederive-noise")]
     public void Given_a_command_When_asked_for_help_Then_it_lists_the_options_it_takes_and_none_it_would_refuse(string command, string listed, string absent)
     {
         // Given: help written to a console of the test's own
@@ -88,6 +88,26 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(new[] { "00000.png", "00001.png", "00002.png" }, Directory.GetFiles(folder.File("each")).Select(f => Path.GetFileName(f)).Order().ToArray());
         Assert.Equal((28, 28), (ImageGrid.DecodePng(File.ReadAllBytes(folder.File("each/00001.png"))).Height, 28));
         Assert.True(new FileInfo(folder.File("t.gif")).Length > 0);
+    }
+
+    [Fact]
+    public void Given_precision_bf16_When_sample_and_interpolate_run_Then_they_write_their_PNGs_and_the_same_seed_gives_the_same_bytes()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        // When
+        var first = Run("sample", "--model", model, "--num", "3", "--steps", "3", "--precision", "bf16", "--out", folder.File("a.png"));
+        var second = Run("sample", "--model", model, "--num", "3", "--steps", "3", "--precision", "bf16", "--batch-size", "2", "--out", folder.File("b.png"));
+        var row = Run("interpolate", "--model", model, "--points", "3", "--steps", "3", "--precision", "bf16", "--out", folder.File("row.png"));
+
+        // Then
+        Assert.True(first.Code == 0, first.Error);
+        Assert.True(second.Code == 0, second.Error);
+        Assert.True(row.Code == 0, row.Error);
+        Assert.Equal(File.ReadAllBytes(folder.File("a.png")), File.ReadAllBytes(folder.File("b.png")));
+        Assert.True(File.Exists(folder.File("row.png")));
     }
 
     [Fact]

@@ -51,6 +51,8 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --sweep", "--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep")]
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
+    [InlineData("--precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
+    [InlineData("--sweep --resume --cells-from cpu --precision bf16", "--cells-from reports saved cells and samples nothing, so --precision does not apply")]
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();
@@ -94,6 +96,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--ddpm-variance beta")] // --images speaks first: no advice about DDPM that --images would then refuse
     [InlineData("--sampler ddpm --steps 50")]
     [InlineData("--large-variance --eta 0")]
+    [InlineData("--precision bf16")]
     public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();

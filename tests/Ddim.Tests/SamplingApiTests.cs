@@ -50,6 +50,32 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_bfloat16_network_When_sampled_Then_float32_images_close_to_float32_sampling_and_the_same_for_a_seed()
+    {
+        // Given: one model file, loaded in float32 and in bfloat16
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        var path = TinyModel.Write(folder.File("m.ddim"));
+        var full = ImageSampler.Load(path);
+        var half = ImageSampler.Load(path, precision: NetworkPrecision.BFloat16);
+        var settings = new SampleSettings(Steps: 5);
+
+        // When
+        var a = full.Generate(6, 3, settings, 6);
+        var b = half.Generate(6, 3, settings, 6);
+        var again = half.Generate(6, 3, settings, 4);
+
+        // Then: the sampler's arithmetic stays float32; the network's rounding moves pixels by far less than an image's range
+        Assert.Equal(NetworkPrecision.Float32, full.Precision);
+        Assert.Equal(NetworkPrecision.BFloat16, half.Precision);
+        Assert.Equal(ScalarType.BFloat16, half.Network!.parameters().First().dtype);
+        Assert.Equal(ScalarType.Float32, b.dtype);
+        var difference = (a - b).abs().max().item<float>();
+        Assert.InRange(difference, 1e-6f, 0.1f);
+        Assert.True(b.eq(again).all().item<bool>());
+    }
+
+    [Fact]
     public void Given_images_When_written_as_a_grid_Then_the_PNG_is_valid_and_of_the_stated_size()
     {
         using var scope = NewDisposeScope();

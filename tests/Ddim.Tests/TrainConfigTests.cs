@@ -92,7 +92,7 @@ public sealed class TrainConfigTests
     [Fact]
     public void Given_a_precision_that_is_not_defined_When_validated_Then_the_error_names_Precision()
     {
-        var config = new TrainConfig(new UNetConfig()) with { Precision = (TrainingPrecision)2 };
+        var config = new TrainConfig(new UNetConfig()) with { Precision = (NetworkPrecision)2 };
 
         var error = Assert.Throws<ArgumentException>(config.Validate);
 

@@ -154,7 +154,7 @@ public sealed class TrainerTests : OneTorchThread
     {
         // Given
         using var dir = new TempFolder();
-        var config = Tiny(60) with { Precision = TrainingPrecision.BFloat16 };
+        var config = Tiny(60) with { Precision = NetworkPrecision.BFloat16 };
 
         // When
         var losses = Train(config, Bars(), dir.Path);
@@ -176,7 +176,7 @@ public sealed class TrainerTests : OneTorchThread
         using var b = new TempFolder();
 
         var full = Train(Tiny(8), Bars(), a.Path);
-        var mixed = Train(Tiny(8) with { Precision = TrainingPrecision.BFloat16 }, Bars(), b.Path);
+        var mixed = Train(Tiny(8) with { Precision = NetworkPrecision.BFloat16 }, Bars(), b.Path);
 
         // Same batches, timesteps, noise and dropout masks; only the arithmetic differs (bfloat16 keeps 8 significant bits).
         Assert.NotEqual(full, mixed);
@@ -196,7 +196,7 @@ public sealed class TrainerTests : OneTorchThread
     {
         using var straight = new TempFolder();
         using var resumed = new TempFolder();
-        var config = Tiny(12) with { Precision = TrainingPrecision.BFloat16 };
+        var config = Tiny(12) with { Precision = NetworkPrecision.BFloat16 };
         var expected = Train(config, Bars(), straight.Path);
 
         var losses = Train(config, Bars(), resumed.Path, cancelAfter: 7);
@@ -216,7 +216,7 @@ public sealed class TrainerTests : OneTorchThread
         using var dir = new TempFolder();
         Train(Tiny(2), Bars(), dir.Path);
 
-        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4) with { Precision = TrainingPrecision.BFloat16 }, Bars(), dir.Path, resume: true));
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4) with { Precision = NetworkPrecision.BFloat16 }, Bars(), dir.Path, resume: true));
 
         Assert.Contains("another configuration", error.Message);
     }

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using Ddim.Models;
 using Ddim.Sampling;
 using Ddim.Schedules;
 using Spectre.Console;
@@ -44,7 +45,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         }
 
         var modelPath = ModelLocator.Resolve(s.Model);
-        var sampler = ImageSampler.Load(modelPath);
+        var sampler = ImageSampler.Load(modelPath, precision: s.ParsePrecision(torch.CPU));
         var rows = new List<(string Name, int Calls, double Seconds)>();
 
         // Warm up (first calls allocate and pick kernels), then measure peak memory on the first real run.
@@ -72,7 +73,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         }
 
         var (stepSeconds, forwardSeconds) = Overhead(sampler, s.Num);
-        var text = Report(modelPath, s.Num, rows, stepSeconds, forwardSeconds, peakAfter64);
+        var text = Report(modelPath, sampler.Precision, s.Num, rows, stepSeconds, forwardSeconds, peakAfter64);
         AnsiConsole.WriteLine(text);
         if (s.Results is not null)
         {
@@ -120,12 +121,12 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         return line is null ? Environment.WorkingSet : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
-    private static string Report(string model, int num, List<(string Name, int Calls, double Seconds)> rows, double step, double forward, long peak)
+    private static string Report(string model, NetworkPrecision precision, int num, List<(string Name, int Calls, double Seconds)> rows, double step, double forward, long peak)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine("# Sampling benchmark").AppendLine();
-        sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}` on {MachineDescription()}.").AppendLine();
+        sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)}` on {MachineDescription()}.").AppendLine();
         sb.AppendLine("| sampler | network calls per image | wall time (s) | images/s | ms per step |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
         foreach (var (name, calls, seconds) in rows)

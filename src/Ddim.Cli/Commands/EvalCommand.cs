@@ -76,7 +76,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? ResultsDir { get; init; }
 
         [CommandOption("--seeds <LIST>")]
-        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/seed-K/ as it finishes (--resume reuses them).")]
+        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/seed-K/ as it finishes (DEVICE: cpu or cuda, with -bf16 under --precision bf16; --resume reuses them).")]
         public string? Seeds { get; init; }
 
         [CommandOption("--resume")]
@@ -115,6 +115,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 [
                     (settings.Sweep, "--sweep"),
                     (settings.Model is not null, "--model"),
+                    (settings.Precision is not null, "--precision"),
                     (settings.Num is not null, "--num"),
                     .. settings.OptionsGiven(clipping: false, seed: true),
                     (settings.DdpmVariance is not null, "--ddpm-variance"),
@@ -173,6 +174,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
         }
 
+        SamplerSettingsBase.Refuse("--cells-from reports saved cells and samples nothing", (settings.CellsFrom is not null && settings.Precision is not null, "--precision"));
+
         var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
         var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName : SeedCellsName);
         var resultsDir = settings.ResultsDir ?? DefaultResultsDir;
@@ -195,7 +198,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         // --- Load the model, the judge and the data; check they fit each other before any long work.
         var modelPath = ModelLocator.Resolve(settings.Model);
         var judgePath = ResolveJudge(settings);
-        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device);
+        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device, settings.ParsePrecision(device));
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
         if (plan is null)
@@ -221,7 +224,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
         // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
-        var deviceName = device.type.ToString().ToLowerInvariant();
+        // A bfloat16 network's cells are kept apart from float32's (nN-cpu-bf16/): their scores differ.
+        var deviceName = device.type.ToString().ToLowerInvariant() + (sampler.Precision == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty);
         var fileHashes = new Lazy<string>(() => $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}");
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
             $"{fileHashes.Value}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");

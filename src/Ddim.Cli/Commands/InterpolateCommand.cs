@@ -41,7 +41,8 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
+        var device = s.ParseDevice();
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, s.ParsePrecision(device));
         settings.Validate(sampler.Schedule);
 
         using var scope = torch.NewDisposeScope();

@@ -63,7 +63,8 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), s.ParseDevice());
+        var device = s.ParseDevice();
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, s.ParsePrecision(device));
         foreach (var steps in stepList)
         {
             new SampleSettings(Steps: steps, Spacing: spacing).Validate(sampler.Schedule);

@@ -71,7 +71,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             Data = settings.Data ?? config.Data,
             Steps = settings.Steps ?? config.Steps,
             InitFrom = settings.InitFrom ?? config.InitFrom,
-            Precision = settings.Precision is { } p ? ParsePrecision(p) : config.Precision,
+            Precision = settings.Precision is { } p ? PrecisionOption.Parse(p) : config.Precision,
         };
         OutputPaths.RequireWritableFolder(settings.Out, create: false);
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
@@ -122,12 +122,6 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         return result.Completed ? 0 : 130;
     }
 
-    private static TrainingPrecision ParsePrecision(string text) => text.Trim().ToLowerInvariant() switch
-    {
-        "fp32" or "float32" => TrainingPrecision.Float32,
-        "bf16" or "bfloat16" => TrainingPrecision.BFloat16,
-        _ => throw new ArgumentException($"--precision must be fp32 or bf16 (got '{text}')."),
-    };
     /// <summary>
     /// Reads a preset strictly: an unknown key (a misspelt "Stpes") is an error, not a default silently kept, and a
     /// bad value names its place and, for a choice, the values it takes.

@@ -172,9 +172,10 @@ public sealed class ModelFile
 
     /// <summary>
     /// Loads a network for inference: builds a <see cref="UNet"/> from the stored config and fills it with the
-    /// EMA weights ("ema", or "weights" in exported models, else "model"). The network is in eval mode.
+    /// EMA weights ("ema", or "weights" in exported models, else "model"). The network is in eval mode, on
+    /// <paramref name="device"/> (default: the CPU), its weights in <paramref name="precision"/>'s dtype.
     /// </summary>
-    public static (UNet Network, NoiseSchedule Schedule, ModelFile File) LoadNetwork(string path, Device? device = null)
+    public static (UNet Network, NoiseSchedule Schedule, ModelFile File) LoadNetwork(string path, Device? device = null, NetworkPrecision precision = NetworkPrecision.Float32)
     {
         var file = Load(path);
         if (file.Metadata["kind"]?.GetValue<string>() == Evaluation.Judge.FileKind)
@@ -201,6 +202,11 @@ public sealed class ModelFile
         if (device is not null)
         {
             network.to(device);
+        }
+
+        if (precision != NetworkPrecision.Float32)
+        {
+            network.to(precision.ScalarType());
         }
 
         return (network, file.Schedule, file);

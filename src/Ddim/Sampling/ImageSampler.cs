@@ -22,14 +22,17 @@ public sealed class ImageSampler
 
     /// <summary>
     /// Wraps a trained <see cref="UNet"/> (put in eval mode). The network is called on fixed groups of
-    /// <see cref="FixedBatch.DefaultSize"/> images, so results do not depend on the batch size.
+    /// <see cref="FixedBatch.DefaultSize"/> images, so results do not depend on the batch size. A network whose weights
+    /// are bfloat16 (<see cref="Load"/> with <see cref="NetworkPrecision.BFloat16"/>) runs on bfloat16 copies of x_t,
+    /// and its ε̂ comes back in x_t's dtype, so the sampler's own arithmetic keeps its precision.
     /// </summary>
     public ImageSampler(UNet network, NoiseSchedule schedule)
-        : this(FixedBatch.Wrap((x, t) => network.forward(x, t)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize, network.parameters().First().device)
+        : this(FixedBatch.Wrap(Forward(network)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize, network.parameters().First().device)
     {
         network.eval();
         Network = network;
         GroupSize = FixedBatch.DefaultSize;
+        Precision = network.parameters().First().dtype == ScalarType.BFloat16 ? NetworkPrecision.BFloat16 : NetworkPrecision.Float32;
     }
 
     /// <summary>
@@ -43,6 +46,9 @@ public sealed class ImageSampler
 
     /// <summary>The network, when this sampler wraps a <see cref="UNet"/>.</summary>
     public UNet? Network { get; }
+
+    /// <summary>The number format the network runs in (float32 for a <see cref="NoisePredictor"/> given as such).</summary>
+    public NetworkPrecision Precision { get; } = NetworkPrecision.Float32;
 
     /// <summary>ε_θ.</summary>
     public NoisePredictor Model { get; }
@@ -59,11 +65,23 @@ public sealed class ImageSampler
     /// </summary>
     public Device Device { get; }
 
-    /// <summary>Loads a model file (see <see cref="ModelFile"/>) into a sampler on <paramref name="device"/> (default: the CPU).</summary>
-    public static ImageSampler Load(string modelPath, Device? device = null)
+    /// <summary>
+    /// Loads a model file (see <see cref="ModelFile"/>) into a sampler on <paramref name="device"/> (default: the CPU),
+    /// its network in <paramref name="precision"/>.
+    /// </summary>
+    public static ImageSampler Load(string modelPath, Device? device = null, NetworkPrecision precision = NetworkPrecision.Float32)
     {
-        var (network, schedule, _) = ModelFile.LoadNetwork(modelPath, device);
+        var (network, schedule, _) = ModelFile.LoadNetwork(modelPath, device, precision);
         return new ImageSampler(network, schedule);
+    }
+
+    /// <summary>ε_θ of <paramref name="network"/>, taking and giving x_t's dtype whatever the network's own.</summary>
+    private static NoisePredictor Forward(UNet network)
+    {
+        var dtype = network.parameters().First().dtype;
+        return dtype == ScalarType.Float32
+            ? (x, t) => network.forward(x, t)
+            : (x, t) => network.forward(x.to(dtype), t).to(x.dtype);
     }
 
     /// <summary>The seed of image <paramref name="index"/>'s own generator, derived from the run seed (SplitMix64).</summary>

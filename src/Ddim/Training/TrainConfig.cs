@@ -4,21 +4,6 @@ using Ddim.Schedules;
 
 namespace Ddim.Training;
 
-/// <summary>Number format of a training run's forward and backward passes.</summary>
-public enum TrainingPrecision
-{
-    /// <summary>Everything in float32 (the default; bit-reproducible on a given machine and thread count).</summary>
-    Float32,
-
-    /// <summary>
-    /// Mixed precision: a bfloat16 copy of the network runs the forward and backward passes; its gradients are cast to
-    /// float32 for clipping and AdamW on the float32 weights, which the EMA follows. Training was 1.5–1.7× faster than
-    /// float32 on a 2-core AMD EPYC with AVX512-BF16; CPUs without native bfloat16 emulate it and are likely slower.
-    /// Still deterministic and exactly resumable on one machine.
-    /// </summary>
-    BFloat16,
-}
-
 /// <summary>Everything that defines a training run. Saved inside every checkpoint; load presets from JSON.</summary>
 /// <param name="Model">The network's shape.</param>
 /// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images.</param>
@@ -57,7 +42,7 @@ public enum TrainingPrecision
 /// A model trained this way is accurate only there; use it for experiments, not as a general model.
 /// </param>
 /// <param name="Precision">
-/// Number format of the forward and backward passes. <see cref="TrainingPrecision.BFloat16"/> is mixed precision: the
+/// Number format of the forward and backward passes. <see cref="NetworkPrecision.BFloat16"/> is mixed precision: the
 /// weights, gradients the optimiser sees, AdamW state and EMA stay float32. The default, Float32, is left out of saved
 /// configurations, so files of float32 runs are as before.
 /// </param>
@@ -82,7 +67,7 @@ public sealed record TrainConfig(
     int? CosineDecayFrom = null,
     string? InitFrom = null,
     int[]? TimestepRange = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] TrainingPrecision Precision = TrainingPrecision.Float32)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] NetworkPrecision Precision = NetworkPrecision.Float32)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()

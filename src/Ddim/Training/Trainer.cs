@@ -89,7 +89,7 @@ public static class Trainer
         // Mixed precision: a bfloat16 working copy runs forward and backward; the float32 model keeps the weights that
         // AdamW updates. Its own initial weights are never used, so building it must not draw from the global generator:
         // float32 and bfloat16 runs of one seed then draw the same dropout masks.
-        using var working = config.Precision == TrainingPrecision.BFloat16 ? WithoutGlobalDraws(() => new UNet(config.Model)) : null;
+        using var working = config.Precision == NetworkPrecision.BFloat16 ? WithoutGlobalDraws(() => new UNet(config.Model)) : null;
         long step = 0;
         byte[]? optimizerState = null;
 
@@ -169,7 +169,7 @@ public static class Trainer
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
         if (working is not null)
         {
-            log("Mixed precision: forward and backward in bfloat16; weights, AdamW and EMA in float32." + BFloat16Hint(device));
+            log("Mixed precision: forward and backward in bfloat16; weights, AdamW and EMA in float32." + NetworkPrecisions.BFloat16Hint(device));
         }
 
         // t is drawn from tLow … tHigh − 1: all T steps, or the preset's TimestepRange.
@@ -348,28 +348,6 @@ public static class Trainer
         var x0 = DdimSampler.Sample((x, t) => ema.forward(x, t), xT, schedule, Timetable.Create(Spacing.Seed, schedule.T, config.SampleSteps));
         var png = ImageGrid.Grid(x0.cpu(), columns: 8);
         Atomic.WriteAllBytes(path, png);
-    }
-
-    /// <summary>
-    /// A warning where an x86 CPU lacks native bfloat16 (read from /proc/cpuinfo's flags on Linux; other systems and
-    /// architectures are not checked).
-    /// </summary>
-    private static string BFloat16Hint(Device device)
-    {
-        const string cpuInfo = "/proc/cpuinfo";
-        if (device.type != DeviceType.CPU || !File.Exists(cpuInfo))
-        {
-            return "";
-        }
-
-        var flags = File.ReadLines(cpuInfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal));
-        if (flags is null)
-        {
-            return "";
-        }
-
-        var native = flags.Split(' ', ':', '\t').Any(f => f is "avx512_bf16" or "amx_bf16");
-        return native ? "" : " This CPU has no native bfloat16 instructions (avx512_bf16, amx_bf16): Float32 is likely faster here.";
     }
 
     private static void RequireDataFitsModel(UNetConfig model, ImageDataset data)
