@@ -6,7 +6,10 @@ namespace Ddim.Cli;
 internal static class PrecisionOption
 {
     /// <summary>Its help text for the commands that sample.</summary>
-    public const string Description = "The network's number format: fp32 (default) or bf16, a bfloat16 copy of the network (the sampler's own arithmetic stays float32). bf16 sampled 1.9× faster on a CPU with native bfloat16 (AVX512-BF16) and is likely slower on others; its images differ from fp32's in the last bits of each step (docs/results/bf16.md).";
+    public const string Description = "The network's number format: fp32 (default) or bf16, a bfloat16 copy of the network (the sampler's own arithmetic stays float32). On a CPU with native bfloat16 (AVX512-BF16) bf16 ran the network 1.9× faster; others emulate it and are likely slower. bfloat16 keeps 8 significant bits, so images differ slightly from fp32's and scores are not comparable with fp32's (docs/results/bf16.md).";
+
+    /// <summary>" (network in bfloat16)" where <paramref name="sampler"/> runs one, for a command's closing line; empty otherwise.</summary>
+    public static string Note(Ddim.Sampling.ImageSampler sampler) => sampler.Precision == NetworkPrecision.BFloat16 ? " (network in bfloat16)" : string.Empty;
 
     public static NetworkPrecision Parse(string? text) => text?.Trim().ToLowerInvariant() switch
     {

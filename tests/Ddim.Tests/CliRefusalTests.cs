@@ -33,6 +33,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --spacing seed --steps 50", "so --steps, --spacing do not apply")]
     [InlineData("sample --large-variance --eta 0", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
     [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]
+    [InlineData("sample --precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
+    [InlineData("interpolate --precision half", "--precision must be fp32 or bf16 (got 'half').")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
     [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size) = 4.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]

@@ -52,7 +52,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
     [InlineData("--precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
-    [InlineData("--sweep --resume --cells-from cpu --precision bf16", "--cells-from reports saved cells and samples nothing, so --precision does not apply")]
+    [InlineData("--sweep --resume --cells-from cpu --precision bf16 --results-dir nowhere --num 10 --sweep-steps 2", "No sweep cells are saved under nowhere/table1-mnist-bf16.cells")] // a bf16 sweep's own folder
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();

@@ -76,6 +76,31 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_bfloat16_network_When_described_Then_the_model_line_says_so_and_a_float64_network_is_refused()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var path = TinyModel.Write(folder.File("m.ddim"));
+        var (full, _, file) = ModelFile.LoadNetwork(path);
+        var (half, _, _) = ModelFile.LoadNetwork(path, precision: NetworkPrecision.BFloat16);
+        using var wide = TinyModel.Network();
+        wide.to(ScalarType.Float64);
+
+        // When
+        var fullText = Ddim.Cli.Provenance.DescribeModel(path, file, full);
+        var halfText = Ddim.Cli.Provenance.DescribeModel(path, file, half);
+        var error = Assert.Throws<ArgumentException>(() => new ImageSampler(wide, NoiseSchedule.Linear(100)));
+
+        // Then: score files say which network made them; a dtype the sampler does not run is named, not mislabelled
+        Assert.DoesNotContain("bfloat16", fullText);
+        Assert.Contains("network run in bfloat16", halfText);
+        Assert.Contains("float32 or bfloat16", error.Message);
+        Assert.Contains("Float64", error.Message);
+        full.Dispose();
+        half.Dispose();
+    }
+
+    [Fact]
     public void Given_images_When_written_as_a_grid_Then_the_PNG_is_valid_and_of_the_stated_size()
     {
         using var scope = NewDisposeScope();

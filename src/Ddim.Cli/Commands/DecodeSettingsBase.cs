@@ -6,9 +6,9 @@ using Spectre.Console.Cli;
 namespace Ddim.Cli.Commands;
 
 /// <summary>
-/// Options of every command that decodes with deterministic DDIM (η = 0): the step count, the timetable rule, the
-/// device and the batch size. invert and reconstruct take these alone; each class below adds the options its commands
-/// take, so a command's --help lists just those.
+/// Options of every command that runs a DDIM timetable: the step count, the timetable rule, the device and the batch
+/// size. invert and reconstruct (deterministic DDIM, unclipped) take these alone; the classes derived from it add the
+/// options their commands take, so a command's --help lists just those.
 /// </summary>
 internal class DecodeSettingsBase : ModelSettingsBase
 {

@@ -84,7 +84,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public bool Resume { get; init; }
 
         [CommandOption("--cells-from <DEVICE>")]
-        [Description("With --sweep --resume: report the cells that a run of the same sweep with --device DEVICE (cpu or cuda) saved, e.g. to draw the plot of a GPU sweep on a machine without a GPU. Nothing is sampled, so every cell must be saved already; the floor is scored here.")]
+        [Description("With --sweep --resume: report the cells that a run of the same sweep with --device DEVICE (cpu or cuda) saved, e.g. to draw the plot of a GPU sweep on a machine without a GPU. Nothing is sampled, so every cell must be saved already; the floor is scored here. Cells of a --precision bf16 sweep need --precision bf16 here too.")]
         public string? CellsFrom { get; init; }
 
         [CommandOption("--name <NAME>")]
@@ -174,10 +174,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
         }
 
-        SamplerSettingsBase.Refuse("--cells-from reports saved cells and samples nothing", (settings.CellsFrom is not null && settings.Precision is not null, "--precision"));
 
         var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
-        var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName : SeedCellsName);
+        // A bfloat16 sweep's report and cells go beside float32's, never over them (its cells are refused there anyway).
+        var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName + (PrecisionOption.Parse(settings.Precision) == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty) : SeedCellsName);
         var resultsDir = settings.ResultsDir ?? DefaultResultsDir;
         if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
@@ -185,6 +185,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var device = settings.ParseDevice();
+        var precision = settings.Images is null ? settings.ParsePrecision(device) : NetworkPrecision.Float32;
         if (settings.Json is not null)
         {
             OutputPaths.RequireWritableFile(settings.Json);
@@ -198,7 +199,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         // --- Load the model, the judge and the data; check they fit each other before any long work.
         var modelPath = ModelLocator.Resolve(settings.Model);
         var judgePath = ResolveJudge(settings);
-        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device, settings.ParsePrecision(device));
+        var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device, precision);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
         if (plan is null)
@@ -257,13 +258,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
-        cellsDevice ??= deviceName;
+        cellsDevice = cellsDevice is null ? deviceName : cellsDevice + (precision == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty);
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(
             Path.Combine(resultsDir, name + ".cells"),
             Fingerprint(options.Seed, cellsDevice),
-            settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
+            settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them, that --precision is theirs, and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configuration{(configurations.Count == 1 ? string.Empty : "s")} × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         var result = WithProgress("floor", options.Count, tick =>
@@ -285,7 +286,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var reportMachine = settings.CellsFrom is null
             ? machine
-            : $"the cells' own, made with --device {cellsDevice} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
+            : $"the cells' own, made with --device {settings.CellsFrom}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
         var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(resultsDir, result, sweepContext, name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));

@@ -42,7 +42,8 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
         var device = s.ParseDevice();
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, s.ParsePrecision(device));
+        var precision = s.ParsePrecision(device);
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, precision);
         settings.Validate(sampler.Schedule);
 
         using var scope = torch.NewDisposeScope();
@@ -63,7 +64,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
             return TorchSharp.torch.cat(parts, 0);
         });
         Atomic.WriteAllBytes(s.Out, ImageGrid.Grid(images, columns: s.Points, padding: 2));
-        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Out)}[/]: {(seeds.Length == 2 ? $"1×{s.Points} row" : $"{s.Points}×{s.Points} grid")} from seeds {string.Join(", ", seeds)} (slerp of x_T, DDIM S={settings.Steps}, η = 0).");
+        AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Out)}[/]: {(seeds.Length == 2 ? $"1×{s.Points} row" : $"{s.Points}×{s.Points} grid")} from seeds {string.Join(", ", seeds)} (slerp of x_T, DDIM S={settings.Steps}, η = 0){PrecisionOption.Note(sampler)}.");
         return 0;
     }
 }

@@ -64,7 +64,8 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
         var device = s.ParseDevice();
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, s.ParsePrecision(device));
+        var precision = s.ParsePrecision(device);
+        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, precision);
         foreach (var steps in stepList)
         {
             new SampleSettings(Steps: steps, Spacing: spacing).Validate(sampler.Schedule);
@@ -107,7 +108,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             rows.Add(recon[..shown]);
         }
 
-        AnsiConsole.MarkupLine($"DDIM inversion then decoding (η = 0, {spacing} spacing, no clipping) of {originals.shape[0]} {Markup.Escape(data.Name)} images:");
+        AnsiConsole.MarkupLine($"DDIM inversion then decoding (η = 0, {spacing} spacing, no clipping) of {originals.shape[0]} {Markup.Escape(data.Name)} images{PrecisionOption.Note(sampler)}:");
         AnsiConsole.Write(table);
         Atomic.WriteAllBytes(s.Out, ImageGrid.Grid(torch.cat(rows, 0), columns: shown, padding: 2));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Out)}[/]: originals on the first row, then one row per S ({string.Join(", ", stepList)}).");

@@ -1,7 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
 using Ddim.Imaging;
-using Ddim.Models;
 using Ddim.Sampling;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -71,9 +70,10 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
         var firstBatchSize = Math.Min(s.Num, s.BatchSize); // the trajectory's images come from it
         var padding = s.Padding ?? 2;
-        var modelPath = ModelLocator.Resolve(s.Model);
         var device = s.ParseDevice();
-        var sampler = ImageSampler.Load(modelPath, device, s.ParsePrecision(device));
+        var precision = s.ParsePrecision(device);
+        var modelPath = ModelLocator.Resolve(s.Model);
+        var sampler = ImageSampler.Load(modelPath, device, precision);
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
         if (gridPath is not null)
@@ -163,7 +163,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var perStep = seconds / (batches * (double)callsPerBatch);
         AnsiConsole.MarkupLine(
-            $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}{(sampler.Precision == NetworkPrecision.BFloat16 ? " (network in bfloat16)" : string.Empty)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
+            $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}{PrecisionOption.Note(sampler)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
         return 0;
     }
 

@@ -79,6 +79,11 @@ public sealed class ImageSampler
     private static NoisePredictor Forward(UNet network)
     {
         var dtype = network.parameters().First().dtype;
+        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
+        {
+            throw new ArgumentException($"ImageSampler runs float32 or bfloat16 networks (see {nameof(NetworkPrecision)}); this one's weights are {dtype}.", nameof(network));
+        }
+
         return dtype == ScalarType.Float32
             ? (x, t) => network.forward(x, t)
             : (x, t) => network.forward(x.to(dtype), t).to(x.dtype);
