@@ -346,6 +346,15 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(2, rows[0].Length);
         Assert.Equal(rows[0], rows[1]);
         Assert.All(rows[0], v => Assert.True(v > 0));
+
+        // And: --precision bf16 measures the same x_t through a bfloat16 copy: near float32's loss, not equal to it
+        var (bfCode, bfError) = Run("loss", "--model", model, "--data", images, "--num", "5", "--timesteps", "10,60", "--precision", "bf16", "--json", folder.File("loss-bf16.json"));
+        Assert.True(bfCode == 0, bfError);
+        using var bfJson = JsonDocument.Parse(File.ReadAllText(folder.File("loss-bf16.json")));
+        var bf = bfJson.RootElement.GetProperty("models")[0].GetProperty("loss").EnumerateArray().Select(v => v.GetDouble()).ToArray();
+        Assert.NotEqual(rows[0], bf);
+        Assert.All(bf.Zip(rows[0]), p => Assert.InRange(p.First / p.Second, 0.9, 1.1));
+        Assert.Contains("--precision must be fp32 or bf16", Run("loss", "--model", model, "--data", images, "--precision", "fp8").Error);
         Assert.Contains("--timesteps must be in 0 … 99", Run("loss", "--model", model, "--data", images, "--num", "5", "--timesteps", "100").Error);
         Assert.Contains("has 6 images; --num is 7", Run("loss", "--model", model, "--data", images, "--num", "7").Error);
         Assert.Contains("Unknown data", Run("loss", "--model", model, "--data", folder.File("none")).Error);

@@ -55,6 +55,10 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         [Description(ThreadsOption.Description)]
         public int? Threads { get; init; }
 
+        [CommandOption("--precision <FORMAT>")]
+        [Description("fp32 (default) or bf16: run each model as a bfloat16 copy, as 'sample --precision bf16' does, to measure what bfloat16 costs the noise estimate (same images and noise as fp32).")]
+        public string? Precision { get; init; }
+
         [CommandOption("--json <FILE>")]
         [Description("Also write the losses as JSON.")]
         public string? Json { get; init; }
@@ -64,6 +68,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
     {
         ThreadsOption.Apply(settings.Threads);
         var device = DeviceOption.Parse(settings.Device);
+        var precision = PrecisionOption.Parse(settings.Precision);
         if (settings.Num < 1)
         {
             throw new ArgumentException($"--num must be at least 1; got {settings.Num}.");
@@ -108,7 +113,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         {
             foreach (var path in paths)
             {
-                var (network, schedule, file) = ModelFile.LoadNetwork(path, device);
+                var (network, schedule, file) = ModelFile.LoadNetwork(path, device, precision);
                 models.Add((path, Provenance.DescribeModel(path, file, network), new ImageSampler(network, schedule)));
             }
 
