@@ -42,7 +42,7 @@ internal static class Provenance
             parts.Add($"trained on t ∈ [{range[0]}, {range[1]}) only");
         }
 
-        if (network.parameters().First().dtype == TorchSharp.torch.ScalarType.BFloat16)
+        if (NetworkPrecisions.Of(network) == NetworkPrecision.BFloat16)
         {
             parts.Add("network run in bfloat16");
         }

@@ -35,6 +35,18 @@ internal class DecodeSettingsBase : ModelSettingsBase
     public TorchSharp.torch.Device ParseDevice() => DeviceOption.Parse(Device);
 
     /// <summary>
+    /// The sampler of --model (default: the bundled model) on --device, its network in --precision. Both options are
+    /// checked before the model is looked up, so their errors come first.
+    /// </summary>
+    public (ImageSampler Sampler, string ModelPath) LoadSampler()
+    {
+        var device = ParseDevice();
+        var precision = ParsePrecision(device);
+        var modelPath = ModelLocator.Resolve(Model);
+        return (ImageSampler.Load(modelPath, device, precision), modelPath);
+    }
+
+    /// <summary>
     /// The sampler settings these options give: deterministic DDIM at --steps and --spacing, without clipping (what
     /// invert and reconstruct run). A clear error for an unknown --spacing or a --batch-size below 1.
     /// </summary>

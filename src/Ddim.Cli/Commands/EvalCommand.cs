@@ -176,8 +176,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
 
         var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
-        // A bfloat16 sweep's report and cells go beside float32's, never over them (its cells are refused there anyway).
-        var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName + (PrecisionOption.Parse(settings.Precision) == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty) : SeedCellsName);
+        // A bfloat16 network's scores differ from float32's: its sweep report, sweep cells (default name) and seed cells
+        // (nN-cpu-bf16/) go beside float32's, never over them, and its fingerprint names it.
+        var precisionSuffix = PrecisionOption.Parse(settings.Precision) == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty;
+        var name = settings.Name ?? (seeds is null ? SweepReport.DefaultName + precisionSuffix : SeedCellsName);
         var resultsDir = settings.ResultsDir ?? DefaultResultsDir;
         if (name.Length == 0 || name.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
         {
@@ -225,8 +227,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
 
         // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
-        // A bfloat16 network's cells are kept apart from float32's (nN-cpu-bf16/): their scores differ.
-        var deviceName = device.type.ToString().ToLowerInvariant() + (sampler.Precision == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty);
+        var deviceName = device.type.ToString().ToLowerInvariant() + precisionSuffix;
         var fileHashes = new Lazy<string>(() => $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}");
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
             $"{fileHashes.Value}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
@@ -258,7 +259,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         var configurations = plan.Configurations();
         var machine = SweepContext.ThisMachine(device);
-        cellsDevice = cellsDevice is null ? deviceName : cellsDevice + (precision == NetworkPrecision.BFloat16 ? "-bf16" : string.Empty);
+        cellsDevice = cellsDevice is null ? deviceName : cellsDevice + precisionSuffix;
 
         // Each cell is saved as it finishes; --resume reuses those made from the same inputs.
         var store = new SweepCellStore(

@@ -41,9 +41,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var device = s.ParseDevice();
-        var precision = s.ParsePrecision(device);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, precision);
+        var (sampler, _) = s.LoadSampler();
         settings.Validate(sampler.Schedule);
 
         using var scope = torch.NewDisposeScope();

@@ -63,9 +63,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
-        var device = s.ParseDevice();
-        var precision = s.ParsePrecision(device);
-        var sampler = ImageSampler.Load(ModelLocator.Resolve(s.Model), device, precision);
+        var (sampler, _) = s.LoadSampler();
         foreach (var steps in stepList)
         {
             new SampleSettings(Steps: steps, Spacing: spacing).Validate(sampler.Schedule);

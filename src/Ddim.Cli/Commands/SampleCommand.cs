@@ -70,10 +70,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
         var firstBatchSize = Math.Min(s.Num, s.BatchSize); // the trajectory's images come from it
         var padding = s.Padding ?? 2;
-        var device = s.ParseDevice();
-        var precision = s.ParsePrecision(device);
-        var modelPath = ModelLocator.Resolve(s.Model);
-        var sampler = ImageSampler.Load(modelPath, device, precision);
+        var (sampler, modelPath) = s.LoadSampler();
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
         if (gridPath is not null)

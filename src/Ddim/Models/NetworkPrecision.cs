@@ -25,6 +25,18 @@ public static class NetworkPrecisions
     public static torch.ScalarType ScalarType(this NetworkPrecision precision) =>
         precision == NetworkPrecision.BFloat16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Float32;
 
+    /// <summary>The precision <paramref name="network"/>'s weights are in; a clear error for a dtype that is neither.</summary>
+    public static NetworkPrecision Of(UNet network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return network.parameters().First().dtype switch
+        {
+            torch.ScalarType.Float32 => NetworkPrecision.Float32,
+            torch.ScalarType.BFloat16 => NetworkPrecision.BFloat16,
+            var dtype => throw new ArgumentException($"Ddim runs networks in float32 or bfloat16 (see {nameof(NetworkPrecision)}); this one's weights are {dtype}.", nameof(network)),
+        };
+    }
+
     /// <summary>
     /// A warning, starting with a space, where bfloat16 would run on an x86 CPU without native bfloat16 instructions
     /// (read from /proc/cpuinfo's flags on Linux; other systems and architectures are not checked); empty otherwise.

@@ -27,12 +27,17 @@ public sealed class ImageSampler
     /// and its ε̂ comes back in x_t's dtype, so the sampler's own arithmetic keeps its precision.
     /// </summary>
     public ImageSampler(UNet network, NoiseSchedule schedule)
-        : this(FixedBatch.Wrap(Forward(network)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize, network.parameters().First().device)
+        : this(network, schedule, NetworkPrecisions.Of(network))
+    {
+    }
+
+    private ImageSampler(UNet network, NoiseSchedule schedule, NetworkPrecision precision)
+        : this(FixedBatch.Wrap(Forward(network, precision)), schedule, network.Config.ImageChannels, network.Config.ImageSize, network.Config.ImageSize, network.parameters().First().device)
     {
         network.eval();
         Network = network;
         GroupSize = FixedBatch.DefaultSize;
-        Precision = network.parameters().First().dtype == ScalarType.BFloat16 ? NetworkPrecision.BFloat16 : NetworkPrecision.Float32;
+        Precision = precision;
     }
 
     /// <summary>
@@ -75,19 +80,11 @@ public sealed class ImageSampler
         return new ImageSampler(network, schedule);
     }
 
-    /// <summary>ε_θ of <paramref name="network"/>, taking and giving x_t's dtype whatever the network's own.</summary>
-    private static NoisePredictor Forward(UNet network)
-    {
-        var dtype = network.parameters().First().dtype;
-        if (dtype is not (ScalarType.Float32 or ScalarType.BFloat16))
-        {
-            throw new ArgumentException($"ImageSampler runs float32 or bfloat16 networks (see {nameof(NetworkPrecision)}); this one's weights are {dtype}.", nameof(network));
-        }
-
-        return dtype == ScalarType.Float32
+    /// <summary>ε_θ of <paramref name="network"/> (weights in <paramref name="precision"/>), taking and giving x_t's dtype.</summary>
+    private static NoisePredictor Forward(UNet network, NetworkPrecision precision) =>
+        precision == NetworkPrecision.Float32
             ? (x, t) => network.forward(x, t)
-            : (x, t) => network.forward(x.to(dtype), t).to(x.dtype);
-    }
+            : (x, t) => network.forward(x.to(precision.ScalarType()), t).to(x.dtype);
 
     /// <summary>The seed of image <paramref name="index"/>'s own generator, derived from the run seed (SplitMix64).</summary>
     public static ulong ImageSeed(long seed, long index)
