@@ -349,6 +349,25 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData("model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu-bf16", "'device cpu' there, 'device cpu-bf16' here")]
+    [InlineData("model SHA-256 cd34, reference mnist-test (10,000), N = 1,000, seed 0, device cpu", "'model SHA-256 ab12' there, 'model SHA-256 cd34' here; 'N = 10,000' there, 'N = 1,000' here")]
+    [InlineData("model SHA-256 ab12, device cpu", "'model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu' there, 'model SHA-256 ab12, device cpu' here")]
+    public void Given_a_cell_saved_from_other_inputs_When_looked_up_Then_the_error_names_only_the_inputs_that_differ(string current, string expected)
+    {
+        // Given: a cell saved by a float32 run at N = 10,000
+        using var folder = new TempFolder();
+        var settings = new SampleSettings(Steps: 10);
+        var saved = new SweepCellStore(folder.File("cells"), "model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu");
+        saved.Save(new SweepCell(settings, 10, new QualityScore("x", 4, 1.5, 0.5, 0.1, [2, 2], TimeSpan.FromSeconds(1), TimeSpan.Zero)), "test machine");
+
+        // When: a run with other inputs looks it up
+        var e = Assert.Throws<InvalidDataException>(() => new SweepCellStore(saved.Directory, current).TryLoad(settings));
+
+        // Then: the message names what differs (each part, or both whole when their parts do not line up), and the way out
+        Assert.Contains($"was made from other inputs than this run: {expected}. Give this sweep another --name", e.Message);
+    }
+
+    [Theory]
     [InlineData("{ not json", "is not a readable sweep cell")]
     [InlineData("""{ "Version": 2, "Fingerprint": "model A", "Settings": { "Steps": 50, "Eta": 0.5 }, "NetworkCalls": 50 }""", "format version 2, not 1")]
     [InlineData("""{ "Version": 1, "Fingerprint": "model A", "Settings": { "Steps": 20, "Eta": 0.5 }, "NetworkCalls": 50 }""", "holds the cell of DDIM S=20")]
@@ -408,6 +427,8 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var mismatch = Assert.Throws<InvalidDataException>(() =>
             Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: otherDevice, resume: true, savedOnly: true));
         Assert.Contains("Check --cells-from.", mismatch.Message);
+        Assert.Contains("'device cuda' there, 'device cpu' here", mismatch.Message);
+        Assert.DoesNotContain("model A", mismatch.Message);
         Assert.DoesNotContain("delete", mismatch.Message);
 
         // And: no cells at all points at the folder

@@ -106,7 +106,7 @@ public sealed class SweepCellStore
         if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(
-                $"{path} was made from other inputs ({saved.Fingerprint}) than this run ({Fingerprint}). {mismatchAdvice}");
+                $"{path} was made from other inputs than this run: {DescribeDifference(saved.Fingerprint, Fingerprint)}. {mismatchAdvice}");
         }
 
         return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);
@@ -122,6 +122,21 @@ public sealed class SweepCellStore
         System.IO.Directory.CreateDirectory(Directory);
         var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow);
         Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
+    }
+
+    /// <summary>
+    /// The parts of two fingerprints that differ, e.g. <c>'device cpu-bf16' there, 'device cpu' here</c>, so that the
+    /// user sees what to change without comparing two SHA-256s by eye; the whole of both when their parts do not line up.
+    /// </summary>
+    private static string DescribeDifference(string saved, string current)
+    {
+        // Parts are joined by ", "; a number such as 10,000 has no space after its comma, so it stays one part.
+        var savedParts = saved.Split(", ");
+        var currentParts = current.Split(", ");
+        var differing = savedParts.Length == currentParts.Length
+            ? savedParts.Zip(currentParts).Where(pair => pair.First != pair.Second).ToList()
+            : [(saved, current)];
+        return string.Join("; ", differing.Select(pair => $"'{pair.First}' there, '{pair.Second}' here"));
     }
 
     private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
