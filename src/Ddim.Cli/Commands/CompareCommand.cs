@@ -1,0 +1,263 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Ddim.Evaluation;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+/// <summary>
+/// `ddim compare`: two configurations' eval JSONs, paired by seed, and whether A scores better than B (a paired
+/// t-test, with the sign and signed-rank tests beside it). It reads files only: the scoring was done by `ddim eval`.
+/// </summary>
+internal sealed class CompareCommand : Command<CompareCommand.Settings>
+{
+    // The scores an eval JSON holds per seed, under "samples", and which way is better.
+    private static readonly Dictionary<string, (string Key, bool LowerIsBetter)> Scores = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["fid"] = ("fid", true),
+        ["fid-mean"] = ("fid_mean", true),
+        ["precision"] = ("precision", false),
+        ["recall"] = ("recall", false),
+        ["density"] = ("density", false),
+        ["coverage"] = ("coverage", false),
+        ["confident"] = ("confident_share", false),
+        ["class-kl"] = ("class_kl", true),
+    };
+
+    public sealed class Settings : CommandSettings
+    {
+        [CommandOption("-a|--first <FILES>")]
+        [Description("Configuration A's score files, written by 'ddim eval --json' (one seed each, or a --seeds run): paths, comma-separated, or a quoted pattern such as 'evals/s10-e0-seed*.json'; repeat the option to add more.")]
+        public string[] A { get; init; } = [];
+
+        [CommandOption("-b|--second <FILES>")]
+        [Description("Configuration B's score files, the same way; B must have been scored at the same seeds and N as A.")]
+        public string[] B { get; init; } = [];
+
+        [CommandOption("--score <NAME>")]
+        [Description("The score to compare: fid (default), fid-mean, precision, recall, density, coverage, confident or class-kl.")]
+        public string Score { get; init; } = "fid";
+
+        [CommandOption("--alpha <P>")]
+        [Description("The one-sided level at which the paired t-test's verdict is given, above 0 and at most 0.5. Default 0.05.")]
+        public double Alpha { get; init; } = 0.05;
+
+        [CommandOption("--json <FILE>")]
+        [Description("Also write the pairs and the tests as JSON.")]
+        public string? Json { get; init; }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (!Scores.TryGetValue(settings.Score, out var score))
+        {
+            throw new ArgumentException($"Unknown --score '{settings.Score}'; use one of {string.Join(", ", Scores.Keys)}.");
+        }
+
+        if (!(settings.Alpha > 0 && settings.Alpha <= 0.5))
+        {
+            throw new ArgumentException($"--alpha must be above 0 and at most 0.5 (a one-sided level such as 0.05); got {settings.Alpha.ToString(CultureInfo.InvariantCulture)}.");
+        }
+
+        if (settings.Json is not null)
+        {
+            OutputPaths.RequireWritableFile(settings.Json);
+        }
+
+        var a = ScoreSet.Read("-a", settings.A, score.Key);
+        var b = ScoreSet.Read("-b", settings.B, score.Key);
+        if (a.Num != b.Num)
+        {
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A was scored with N = {a.Num:N0} images per seed and B with N = {b.Num:N0}; FIDs at different N are not comparable. Compare runs made with the same --num."));
+        }
+
+        var onlyA = a.BySeed.Keys.Except(b.BySeed.Keys).Order().ToList();
+        var onlyB = b.BySeed.Keys.Except(a.BySeed.Keys).Order().ToList();
+        if (onlyA.Count > 0 || onlyB.Count > 0)
+        {
+            var missing = string.Join("; ", new[]
+            {
+                onlyA.Count > 0 ? $"seed {string.Join(", ", onlyA)} only in A" : null,
+                onlyB.Count > 0 ? $"seed {string.Join(", ", onlyB)} only in B" : null,
+            }.Where(s => s is not null));
+            throw new ArgumentException($"The comparison is seed by seed, so A and B need the same seeds ({missing}). Score the missing seeds with 'ddim eval --seed K', or leave those files out.");
+        }
+
+        var pairs = a.BySeed.Keys.Order().Select(seed => new ScorePair(seed, a.BySeed[seed], b.BySeed[seed])).ToList();
+        var comparison = PairedComparison.Of(pairs, score.LowerIsBetter);
+        Report(comparison, a, b, settings);
+        if (settings.Json is { } json)
+        {
+            Provenance.WriteJson(json, Json(comparison, a, b, settings));
+        }
+
+        return 0;
+    }
+
+    private static void Report(PairedComparison c, ScoreSet a, ScoreSet b, Settings settings)
+    {
+        var better = c.LowerIsBetter ? "lower is better" : "higher is better";
+        AnsiConsole.MarkupLine($"A: [bold]{Markup.Escape(a.Label)}[/], model {Markup.Escape(a.Model)}");
+        AnsiConsole.MarkupLine($"B: [bold]{Markup.Escape(b.Label)}[/], model {Markup.Escape(b.Model)}");
+        var table = new Table().RoundedBorder()
+            .AddColumn("seed")
+            .AddColumn(new TableColumn($"A {settings.Score}").RightAligned())
+            .AddColumn(new TableColumn($"B {settings.Score}").RightAligned())
+            .AddColumn(new TableColumn("A − B").RightAligned());
+        foreach (var p in c.Pairs)
+        {
+            table.AddRow(p.Seed.ToString(CultureInfo.InvariantCulture), F(p.A, "0.000"), F(p.B, "0.000"), F(p.Difference, "+0.000;−0.000;0.000"));
+        }
+
+        table.AddRow("mean ± SD", $"{F(c.A.Mean, "0.000")} ± {F(c.A.StandardDeviation, "0.000")}", $"{F(c.B.Mean, "0.000")} ± {F(c.B.StandardDeviation, "0.000")}",
+            $"{F(c.Difference.Mean, "+0.000;−0.000;0.000")} ± {F(c.Difference.StandardDeviation, "0.000")}");
+        AnsiConsole.Write(table);
+        AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{settings.Score} ({better}), N = {a.Num:N0} per seed, {c.Pairs.Count} seeds. Mean of A − B: {F(c.Difference.Mean, "+0.000;−0.000;0.000")}, standard error {F(c.Difference.StandardError, "0.000")}."));
+        AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"Paired t-test: t = {F(c.T, "0.000;−0.000")} on {c.DegreesOfFreedom} degrees of freedom; one-sided p = {P(c.OneSidedP)} for A better, two-sided p = {P(c.TwoSidedP)}."));
+        AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"A better at {c.ABetter} of {c.Pairs.Count} seeds{(c.Ties > 0 ? $" ({c.Ties} tied)" : string.Empty)}: sign test p = {P(c.SignTestP)}; Wilcoxon signed-rank p = {P(c.WilcoxonP)} (both exact, one-sided)."));
+        var alpha = settings.Alpha.ToString(CultureInfo.InvariantCulture);
+        AnsiConsole.MarkupLine(c.ShowsABetter(settings.Alpha)
+            ? $"[green]A is better than B[/] at one-sided α = {alpha} (paired t-test)."
+            : $"[yellow]Not shown[/] that A is better than B at one-sided α = {alpha} (paired t-test).");
+    }
+
+    private static JsonObject Json(PairedComparison c, ScoreSet a, ScoreSet b, Settings settings) => new()
+    {
+        ["command"] = Provenance.CommandLine(),
+        ["score"] = settings.Score.ToLowerInvariant(),
+        ["lower_is_better"] = c.LowerIsBetter,
+        ["num"] = a.Num,
+        ["a"] = new JsonObject { ["settings"] = a.Label, ["model"] = a.Model, ["files"] = new JsonArray([.. a.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
+        ["b"] = new JsonObject { ["settings"] = b.Label, ["model"] = b.Model, ["files"] = new JsonArray([.. b.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
+        ["pairs"] = new JsonArray([.. c.Pairs.Select(p => (JsonNode?)new JsonObject { ["seed"] = p.Seed, ["a"] = p.A, ["b"] = p.B, ["difference"] = p.Difference })]),
+        ["difference"] = new JsonObject { ["mean"] = c.Difference.Mean, ["sd"] = c.Difference.StandardDeviation, ["se"] = c.Difference.StandardError },
+        ["t"] = double.IsFinite(c.T) ? c.T : null,
+        ["degrees_of_freedom"] = c.DegreesOfFreedom,
+        ["p_one_sided"] = Finite(c.OneSidedP),
+        ["p_two_sided"] = Finite(c.TwoSidedP),
+        ["a_better_seeds"] = c.ABetter,
+        ["b_better_seeds"] = c.BBetter,
+        ["tied_seeds"] = c.Ties,
+        ["sign_test_p"] = c.SignTestP,
+        ["wilcoxon_p"] = c.WilcoxonP,
+        ["alpha"] = settings.Alpha,
+        ["a_better"] = c.ShowsABetter(settings.Alpha),
+    };
+
+    private static double? Finite(double value) => double.IsFinite(value) ? value : null;
+
+    private static string F(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, CultureInfo.InvariantCulture);
+
+    private static string P(double p) => double.IsNaN(p) ? "— (every difference is 0)" : p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture);
+
+    /// <summary>One side's scores by seed, read from eval JSONs.</summary>
+    private sealed record ScoreSet(string Label, string Model, int Num, IReadOnlyDictionary<long, double> BySeed, IReadOnlyList<string> Files)
+    {
+        public static ScoreSet Read(string option, IReadOnlyList<string> specs, string key)
+        {
+            var files = Expand(option, specs);
+            var bySeed = new Dictionary<long, double>();
+            var labels = new List<string>();
+            var models = new List<string>();
+            int? num = null;
+            foreach (var file in files)
+            {
+                JsonNode root;
+                try
+                {
+                    root = JsonNode.Parse(File.ReadAllText(file)) ?? throw new JsonException("it is empty");
+                }
+                catch (JsonException e)
+                {
+                    throw new InvalidDataException($"{file} is not readable JSON ({e.Message}). {option} takes the files that 'ddim eval --json' writes.", e);
+                }
+
+                var fileNum = root["num"]?.GetValue<int>();
+                var runs = root["runs"] is JsonArray array
+                    ? array.Select(r => (Seed: r?["seed"], Samples: r?["samples"])).ToList()
+                    : [(Seed: root["seed"], Samples: root["samples"])];
+                if (fileNum is null || root["settings"] is null || runs.Any(r => r.Seed is null || r.Samples is null))
+                {
+                    throw new InvalidDataException($"{file} is not an eval score file (it lacks num, settings, seed or samples). {option} takes the files that 'ddim eval --json' writes, with --seed or --seeds, not --sweep.");
+                }
+
+                if (num is not null && fileNum != num)
+                {
+                    throw new InvalidDataException(string.Create(CultureInfo.InvariantCulture, $"{option}'s files were scored at different N ({num:N0} and {fileNum:N0}, in {file}); give each side runs of one --num."));
+                }
+
+                num = fileNum;
+                labels.Add(root["settings"]!.GetValue<string>());
+                models.Add(root["model"]?.GetValue<string>() ?? "model not recorded");
+                foreach (var (seedNode, samples) in runs)
+                {
+                    var seed = seedNode!.GetValue<long>();
+                    var value = samples![key]?.GetValue<double>()
+                        ?? throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (manifold scores are left out at tiny N, and older files lack some scores).");
+                    if (!bySeed.TryAdd(seed, value))
+                    {
+                        throw new InvalidDataException($"Seed {seed} appears twice among {option}'s files (again in {file}); give each seed once.");
+                    }
+                }
+            }
+
+            var distinct = labels.Distinct().ToList();
+            if (distinct.Count > 1)
+            {
+                // Older files name the same settings differently (e.g. "(re-derived ε̂)" before it was the default), so this is a warning, not an error.
+                AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files name {distinct.Count} settings: {Markup.Escape(string.Join("; ", distinct))}. Check that they are one configuration.");
+            }
+
+            // A model is recorded as "PATH (parameters, T, training steps, data)"; the same model run from two folders is one model.
+            var described = models.Select(m => m.IndexOf(" (", StringComparison.Ordinal) is var cut and > 0 ? $"{Path.GetFileName(m[..cut])}{m[cut..]}" : m).Distinct().ToList();
+            if (described.Count > 1)
+            {
+                AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files come from {described.Count} models: {Markup.Escape(string.Join("; ", described))}.");
+            }
+
+            return new ScoreSet(distinct[0], described.Count == 1 ? described[0] : $"{described.Count} models", num!.Value, bySeed, files);
+        }
+
+        /// <summary>The files named by the option's values: paths, comma-separated lists, and patterns with * or ? in the file name.</summary>
+        private static List<string> Expand(string option, IReadOnlyList<string> specs)
+        {
+            if (specs.Count == 0)
+            {
+                throw new ArgumentException($"Give {option} the eval JSON files of that configuration ('ddim eval --json FILE', one per seed or one --seeds run).");
+            }
+
+            var files = new List<string>();
+            foreach (var spec in specs.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            {
+                var name = Path.GetFileName(spec);
+                if (name.IndexOfAny(['*', '?']) < 0)
+                {
+                    if (!File.Exists(spec))
+                    {
+                        throw new FileNotFoundException($"{option}: no file {spec}.", spec);
+                    }
+
+                    files.Add(spec);
+                    continue;
+                }
+
+                var directory = Path.GetDirectoryName(spec) is { Length: > 0 } d ? d : ".";
+                var matches = Directory.Exists(directory) ? Directory.GetFiles(directory, name).Order(StringComparer.Ordinal).ToList() : [];
+                if (matches.Count == 0)
+                {
+                    throw new FileNotFoundException($"{option}: no file matches {spec}.", spec);
+                }
+
+                files.AddRange(matches);
+            }
+
+            return [.. files.Distinct()];
+        }
+    }
+}

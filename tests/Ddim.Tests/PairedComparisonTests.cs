@@ -1,0 +1,214 @@
+using System.Text.Json.Nodes;
+using Ddim.Evaluation;
+
+namespace Ddim.Tests;
+
+/// <summary>
+/// <c>ddim compare</c>: two configurations scored at the same seeds, the paired t-test and the exact sign and
+/// signed-rank tests, checked against closed forms, hand counts and an independent computation.
+/// </summary>
+public sealed class PairedComparisonTests : OneTorchThread
+{
+    // The bundled model's S = 10 FIDs at N = 10,000, seeds 0–6 (README): η = 0 as A, η = 1 as B.
+    private static readonly ScorePair[] SevenSeeds =
+    [
+        new(0, 21.172, 19.486), new(1, 22.472, 23.021), new(2, 20.080, 23.428), new(3, 19.353, 21.755),
+        new(4, 20.245, 21.526), new(5, 19.580, 22.533), new(6, 21.170, 19.775),
+    ];
+
+    [Theory]
+    [InlineData(-3.0)]
+    [InlineData(-0.4)]
+    [InlineData(0.0)]
+    [InlineData(1.7)]
+    [InlineData(25.0)]
+    public void Given_one_and_two_degrees_of_freedom_When_the_t_CDF_is_taken_Then_it_matches_their_closed_forms(double t)
+    {
+        // Given: ν = 1 is the Cauchy distribution, ½ + atan(t)/π; ν = 2 has F(t) = ½ + t / (2√(2 + t²))
+        var cauchy = 0.5 + (Math.Atan(t) / Math.PI);
+        var two = 0.5 + (t / (2 * Math.Sqrt(2 + (t * t))));
+
+        // When / Then
+        Assert.Equal(cauchy, StudentT.Cdf(t, 1), 12);
+        Assert.Equal(two, StudentT.Cdf(t, 2), 12);
+    }
+
+    [Theory]
+    [InlineData(6, 1.943180281)]
+    [InlineData(12, 1.782287556)]
+    [InlineData(30, 1.697260887)]
+    public void Given_the_tabulated_5_percent_critical_value_When_the_t_CDF_is_taken_there_Then_it_is_0_05(int degreesOfFreedom, double critical)
+    {
+        Assert.Equal(0.05, StudentT.Cdf(-critical, degreesOfFreedom), 8);
+        Assert.Equal(0.95, StudentT.Cdf(critical, degreesOfFreedom), 8);
+        Assert.Equal(0, StudentT.Cdf(double.NegativeInfinity, degreesOfFreedom));
+        Assert.True(double.IsNaN(StudentT.Cdf(double.NaN, degreesOfFreedom)));
+    }
+
+    [Fact]
+    public void Given_known_values_When_the_special_functions_are_taken_Then_they_match_closed_forms()
+    {
+        Assert.Equal(Math.Log(24), SpecialFunctions.LogGamma(5), 13);
+        Assert.Equal(0.5 * Math.Log(Math.PI), SpecialFunctions.LogGamma(0.5), 13);
+        Assert.Equal(Math.Log(Math.Sqrt(Math.PI) / 2), SpecialFunctions.LogGamma(1.5), 13);
+        Assert.Equal(Math.Log(Math.PI / Math.Sin(Math.PI * 0.1)) - SpecialFunctions.LogGamma(0.9), SpecialFunctions.LogGamma(0.1), 12);
+
+        // I_x(1, 1) = x; I_x(2, 1) = x²; I_x(a, b) = 1 − I_(1−x)(b, a)
+        Assert.Equal(0.3, SpecialFunctions.RegularizedIncompleteBeta(1, 1, 0.3), 14);
+        Assert.Equal(0.49, SpecialFunctions.RegularizedIncompleteBeta(2, 1, 0.7), 14);
+        Assert.Equal(1 - SpecialFunctions.RegularizedIncompleteBeta(0.5, 3.5, 0.8), SpecialFunctions.RegularizedIncompleteBeta(3.5, 0.5, 0.2), 14);
+        Assert.Throws<ArgumentOutOfRangeException>(() => SpecialFunctions.RegularizedIncompleteBeta(1, 1, 1.5));
+    }
+
+    [Fact]
+    public void Given_the_seven_seeds_of_the_S_10_target_When_compared_Then_the_tests_give_the_README_s_figures()
+    {
+        // When
+        var c = PairedComparison.Of(SevenSeeds, lowerIsBetter: true);
+
+        // Then: the mean difference and its standard error as computed by hand, t = d̄ / SE on 6 degrees of freedom
+        var d = SevenSeeds.Select(p => p.A - p.B).ToArray();
+        var mean = d.Average();
+        var se = Math.Sqrt(d.Sum(x => (x - mean) * (x - mean)) / 6) / Math.Sqrt(7);
+        Assert.Equal(mean, c.Difference.Mean, 12);
+        Assert.Equal(mean / se, c.T, 12);
+        Assert.Equal(6, c.DegreesOfFreedom);
+        Assert.Equal(-1.394, c.T, 3);
+        Assert.Equal(0.1064, c.OneSidedP, 4);          // scipy.stats.t.cdf(-1.3937, 6)
+        Assert.Equal(2 * c.OneSidedP, c.TwoSidedP, 14);
+        Assert.False(c.ShowsABetter(0.05));
+        Assert.True(c.ShowsABetter(0.15));
+
+        // ... η = 0 better at five seeds: sign test P(X ≥ 5 | 7, ½) = (21 + 7 + 1)/128
+        Assert.Equal((5, 2, 0), (c.ABetter, c.BBetter, c.Ties));
+        Assert.Equal(29.0 / 128, c.SignTestP, 15);
+
+        // ... signed ranks: η = 1 better at seeds 6 and 0, ranks 3 and 4 of 7 by |d|, so A's rank sum is 28 − 7 = 21;
+        // 19 of the 128 sign patterns put a rank sum of 7 or less on B's side
+        Assert.Equal(19.0 / 128, c.WilcoxonP, 15);
+    }
+
+    [Fact]
+    public void Given_ties_and_a_score_where_higher_is_better_When_compared_Then_tied_seeds_drop_out_and_tied_sizes_share_a_rank()
+    {
+        // Given: precision (higher is better); A wins by 0.25 twice, loses by 0.25 once, ties once (all exact in binary)
+        ScorePair[] pairs = [new(0, 0.75, 0.5), new(1, 0.5, 0.25), new(2, 0.25, 0.5), new(3, 0.875, 0.875)];
+
+        // When
+        var c = PairedComparison.Of(pairs, lowerIsBetter: false);
+
+        // Then: three untied seeds, all |d| equal (one shared rank); A's side holds two of them: P(at least 2 of 3) = ½
+        Assert.Equal((2, 1, 1), (c.ABetter, c.BBetter, c.Ties));
+        Assert.Equal(0.5, c.SignTestP, 12);
+        Assert.Equal(0.5, c.WilcoxonP, 12);
+        Assert.True(c.T > 0);
+        Assert.Equal(1 - StudentT.Cdf(c.T, 3), c.OneSidedP, 14);
+    }
+
+    [Fact]
+    public void Given_pairs_that_cannot_be_compared_When_compared_Then_the_error_says_why()
+    {
+        Assert.Contains("at least two seeds", Assert.Throws<ArgumentException>(() => PairedComparison.Of([new(0, 1, 2)], true)).Message);
+        Assert.Contains("Seed 3 is given 2 times", Assert.Throws<ArgumentException>(() => PairedComparison.Of([new(3, 1, 2), new(3, 1, 2)], true)).Message);
+        Assert.Contains("not a finite number", Assert.Throws<ArgumentException>(() => PairedComparison.Of([new(0, 1, 2), new(1, double.NaN, 2)], true)).Message);
+
+        // Identical scores: no t, no verdict, and nothing thrown
+        var same = PairedComparison.Of([new(0, 1, 1), new(1, 2, 2)], true);
+        Assert.True(double.IsNaN(same.T));
+        Assert.False(same.ShowsABetter(0.05));
+        Assert.Equal(2, same.Ties);
+    }
+
+    [Fact]
+    public void Given_eval_JSONs_of_two_configurations_When_compare_runs_Then_it_pairs_them_by_seed_and_writes_the_tests()
+    {
+        // Given: A as single-seed files (seeds 0–3), B as one --seeds file listing the same seeds in another order
+        using var folder = new TempFolder();
+        for (var k = 0; k < 4; k++)
+        {
+            WriteSingle(folder.File($"a-seed{k}.json"), k, SevenSeeds[k].A);
+        }
+
+        WriteSeeds(folder.File("b.json"), [.. SevenSeeds.Take(4).Reverse().Select(p => (p.Seed, p.B))]);
+        var json = folder.File("out/compare.json");
+
+        // When
+        var (code, error) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", folder.File("b.json"), "--json", json);
+
+        // Then
+        Assert.True(code == 0, error);
+        var root = JsonNode.Parse(File.ReadAllText(json))!;
+        var expected = PairedComparison.Of([.. SevenSeeds.Take(4)], lowerIsBetter: true);
+        Assert.Equal([0L, 1, 2, 3], root["pairs"]!.AsArray().Select(p => p!["seed"]!.GetValue<long>()));
+        Assert.Equal(expected.T, root["t"]!.GetValue<double>(), 12);
+        Assert.Equal(expected.OneSidedP, root["p_one_sided"]!.GetValue<double>(), 12);
+        Assert.Equal(expected.WilcoxonP, root["wilcoxon_p"]!.GetValue<double>(), 12);
+        Assert.Equal(3, root["a_better_seeds"]!.GetValue<int>());
+        Assert.Equal("DDIM S=10 η=0", root["a"]!["settings"]!.GetValue<string>());
+        Assert.Equal(4, root["a"]!["files"]!.AsArray().Count);
+        Assert.False(root["a_better"]!.GetValue<bool>());
+    }
+
+    [Theory]
+    [InlineData("seeds", "seed 3 only in A")]
+    [InlineData("num", "N = 1,000 images per seed and B with N = 10,000")]
+    [InlineData("score", "Unknown --score 'sharpness'")]
+    [InlineData("alpha", "--alpha must be above 0 and at most 0.5")]
+    [InlineData("missing", "no file matches")]
+    [InlineData("sweep", "is not an eval score file")]
+    public void Given_files_that_do_not_pair_up_When_compare_runs_Then_it_refuses_with_what_to_change(string problem, string expected)
+    {
+        // Given: A at seeds 0–3, B at seeds 0–2 (or another N, or a bad option)
+        using var folder = new TempFolder();
+        for (var k = 0; k < 4; k++)
+        {
+            WriteSingle(folder.File($"a-seed{k}.json"), k, 20 + k, num: problem == "num" ? 1000 : 10000);
+            if (k < 3 || problem != "seeds")
+            {
+                WriteSingle(folder.File($"b-seed{k}.json"), k, 21 + k, eta: 1);
+            }
+        }
+
+        File.WriteAllText(folder.File("sweep.json"), """{ "command": "ddim eval --sweep", "rows": [] }""");
+        string[] args = problem switch
+        {
+            "score" => ["--score", "sharpness"],
+            "alpha" => ["--alpha", "0.9"],
+            _ => [],
+        };
+        var a = problem switch
+        {
+            "missing" => folder.File("c-seed*.json"),
+            "sweep" => folder.File("sweep.json"),
+            _ => Path.Combine(folder.Path, "a-seed*.json"),
+        };
+
+        // When
+        var (code, error) = CliRunner.Run(["compare", "-a", a, "-b", Path.Combine(folder.Path, "b-seed*.json"), .. args]);
+
+        // Then
+        Assert.NotEqual(0, code);
+        Assert.Contains(expected, error);
+    }
+
+    private static void WriteSingle(string path, long seed, double fid, int num = 10000, int eta = 0) =>
+        File.WriteAllText(path, new JsonObject
+        {
+            ["command"] = "ddim eval",
+            ["model"] = "/somewhere/models/mnist.ddim (4,956,001 parameters, T = 1000)",
+            ["num"] = num,
+            ["seed"] = seed,
+            ["settings"] = $"DDIM S=10 η={eta}",
+            ["samples"] = new JsonObject { ["fid"] = fid, ["precision"] = 0.8 },
+        }.ToJsonString());
+
+    private static void WriteSeeds(string path, IEnumerable<(long Seed, double Fid)> runs) =>
+        File.WriteAllText(path, new JsonObject
+        {
+            ["command"] = "ddim eval --seeds",
+            ["model"] = "/elsewhere/models/mnist.ddim (4,956,001 parameters, T = 1000)",
+            ["num"] = 10000,
+            ["settings"] = "DDIM S=10 η=1",
+            ["runs"] = new JsonArray([.. runs.Select(r => (JsonNode?)new JsonObject { ["seed"] = r.Seed, ["samples"] = new JsonObject { ["fid"] = r.Fid } })]),
+        }.ToJsonString());
+}
