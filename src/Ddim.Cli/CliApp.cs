@@ -55,7 +55,7 @@ public static class CliApp
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--seeds", "0,1,2,3")
                 .WithExample("eval", "--sweep", "--num", "10000");
             config.AddCommand<CompareCommand>("compare").WithDescription("Compare two configurations' eval scores seed by seed: is A better than B? (paired t-test, with the sign and signed-rank tests).")
-                .WithExample("compare", "-a", "evals/s10-e0-seed*.json", "-b", "evals/s10-e1-seed*.json");
+                .WithExample("compare", "-a", "'evals/s10-e0-seed*.json'", "-b", "'evals/s10-e1-seed*.json'");
             config.AddCommand<LossCommand>("loss").WithDescription("The training objective (ε-MSE) on held-out images at chosen timesteps, for one or more models on the same noise: compares training runs in minutes.")
                 .WithExample("loss", "--model", "models/mnist.ddim", "--model", "runs/mnist/model.ddim");
         });
