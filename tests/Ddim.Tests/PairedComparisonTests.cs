@@ -106,6 +106,43 @@ public sealed class PairedComparisonTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_shares_of_N_whose_equal_differences_differ_in_the_last_bits_When_compared_Then_they_still_tie_in_rank()
+    {
+        // Given: precision as counts over N = 1,000; A wins by 10/1000 at seed 0 and loses by 10/1000 at seed 1, two
+        // differences that floating point spells differently (0.010000000000000009 and 0.009999999999999953)
+        ScorePair[] pairs = [new(0, 0.700, 0.690), new(1, 0.334, 0.344), new(2, 0.840, 0.820)];
+        Assert.NotEqual(Math.Abs(pairs[0].Difference), Math.Abs(pairs[1].Difference));
+
+        // When
+        var c = PairedComparison.Of(pairs, lowerIsBetter: false);
+
+        // Then: ranks 1.5, 1.5 and 3 (doubled 3, 3, 6), A's sum 9; P(S ≥ 9) over the 8 sign patterns = 3/8
+        // (ranked by their last bits instead, seed 0 would outrank seed 1: A's sum 10, p = 2/8)
+        Assert.Equal(3.0 / 8, c.WilcoxonP, 15);
+    }
+
+    [Fact]
+    public void Given_A_far_ahead_or_equally_ahead_at_every_seed_When_compared_Then_the_tails_keep_their_digits()
+    {
+        // Given: higher is better and A ahead by a lot, with a little spread (t ≈ 20 on 30 degrees of freedom)
+        var pairs = Enumerable.Range(0, 31).Select(k => new ScorePair(k, 0.9 + (0.001 * (k % 3)), 0.8)).ToList();
+
+        // When
+        var c = PairedComparison.Of(pairs, lowerIsBetter: false);
+
+        // Then: the one-sided p is the tiny upper tail itself, not 1 − (1 − tail) = 0, and the two-sided p is twice it
+        Assert.True(c.T > 15);
+        Assert.True(c.OneSidedP is > 0 and < 1e-15, $"{c.OneSidedP}");
+        Assert.Equal(2, c.TwoSidedP / c.OneSidedP, 12);
+
+        // And: the same difference at every seed gives t = ±∞ and p of 0 one way, 1 the other
+        var same = PairedComparison.Of([new(0, 1, 2), new(1, 3, 4)], lowerIsBetter: true);
+        Assert.Equal(double.NegativeInfinity, same.T);
+        Assert.Equal(0, same.OneSidedP);
+        Assert.Equal(1, PairedComparison.Of([new(0, 1, 2), new(1, 3, 4)], lowerIsBetter: false).OneSidedP);
+    }
+
+    [Fact]
     public void Given_pairs_that_cannot_be_compared_When_compared_Then_the_error_says_why()
     {
         Assert.Contains("at least two seeds", Assert.Throws<ArgumentException>(() => PairedComparison.Of([new(0, 1, 2)], true)).Message);
@@ -151,11 +188,15 @@ public sealed class PairedComparisonTests : OneTorchThread
 
     [Theory]
     [InlineData("seeds", "seed 3 only in A")]
+    [InlineData("seeds2", "seeds 2, 3 only in A")]
     [InlineData("num", "N = 1,000 images per seed and B with N = 10,000")]
     [InlineData("score", "Unknown --score 'sharpness'")]
     [InlineData("alpha", "--alpha must be above 0 and at most 0.5")]
     [InlineData("missing", "no file matches")]
-    [InlineData("sweep", "is not an eval score file")]
+    [InlineData("sweep", "is not an eval score file (it has no num)")]
+    [InlineData("typed", "is not an eval score file (")]
+    [InlineData("images", "scores a folder of images")]
+    [InlineData("empty", "-a names no file")]
     public void Given_files_that_do_not_pair_up_When_compare_runs_Then_it_refuses_with_what_to_change(string problem, string expected)
     {
         // Given: A at seeds 0–3, B at seeds 0–2 (or another N, or a bad option)
@@ -163,13 +204,15 @@ public sealed class PairedComparisonTests : OneTorchThread
         for (var k = 0; k < 4; k++)
         {
             WriteSingle(folder.File($"a-seed{k}.json"), k, 20 + k, num: problem == "num" ? 1000 : 10000);
-            if (k < 3 || problem != "seeds")
+            if (problem switch { "seeds" => k < 3, "seeds2" => k < 2, _ => true })
             {
                 WriteSingle(folder.File($"b-seed{k}.json"), k, 21 + k, eta: 1);
             }
         }
 
         File.WriteAllText(folder.File("sweep.json"), """{ "command": "ddim eval --sweep", "rows": [] }""");
+        File.WriteAllText(folder.File("typed.json"), """{ "num": "many", "seed": 0, "settings": "x", "samples": { "fid": 1 } }""");
+        File.WriteAllText(folder.File("images.json"), """{ "images": "samples/", "num": 1000, "seed": 0, "samples": { "fid": 1 } }""");
         string[] args = problem switch
         {
             "score" => ["--score", "sharpness"],
@@ -180,6 +223,9 @@ public sealed class PairedComparisonTests : OneTorchThread
         {
             "missing" => folder.File("c-seed*.json"),
             "sweep" => folder.File("sweep.json"),
+            "typed" => folder.File("typed.json"),
+            "images" => folder.File("images.json"),
+            "empty" => " , ",
             _ => Path.Combine(folder.Path, "a-seed*.json"),
         };
 

@@ -30,7 +30,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("-a|--first <FILES>")]
-        [Description("Configuration A's score files, written by 'ddim eval --json' (one seed each, or a --seeds run): paths, comma-separated, or a quoted pattern such as 'evals/s10-e0-seed*.json'; repeat the option to add more.")]
+        [Description("Configuration A's score files, written by 'ddim eval --json' (one seed each, or a --seeds run): paths, comma-separated, or a quoted pattern with * or ? in the file name, such as 'evals/s10-e0-seed*.json'; repeat the option to add more. The verdict is for 'A is better': swap -a and -b to test the other way.")]
         public string[] A { get; init; } = [];
 
         [CommandOption("-b|--second <FILES>")]
@@ -71,7 +71,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         var b = ScoreSet.Read("-b", settings.B, score.Key);
         if (a.Num != b.Num)
         {
-            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A was scored with N = {a.Num:N0} images per seed and B with N = {b.Num:N0}; FIDs at different N are not comparable. Compare runs made with the same --num."));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A was scored with N = {a.Num:N0} images per seed and B with N = {b.Num:N0}; scores at different N are not comparable. Compare runs made with the same --num."));
         }
 
         var onlyA = a.BySeed.Keys.Except(b.BySeed.Keys).Order().ToList();
@@ -80,8 +80,8 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         {
             var missing = string.Join("; ", new[]
             {
-                onlyA.Count > 0 ? $"seed {string.Join(", ", onlyA)} only in A" : null,
-                onlyB.Count > 0 ? $"seed {string.Join(", ", onlyB)} only in B" : null,
+                onlyA.Count > 0 ? $"{Seeds(onlyA)} only in A" : null,
+                onlyB.Count > 0 ? $"{Seeds(onlyB)} only in B" : null,
             }.Where(s => s is not null));
             throw new ArgumentException($"The comparison is seed by seed, so A and B need the same seeds ({missing}). Score the missing seeds with 'ddim eval --seed K', or leave those files out.");
         }
@@ -118,7 +118,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{settings.Score} ({better}), N = {a.Num:N0} per seed, {c.Pairs.Count} seeds. Mean of A − B: {F(c.Difference.Mean, "+0.000;−0.000;0.000")}, standard error {F(c.Difference.StandardError, "0.000")}."));
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Paired t-test: t = {F(c.T, "0.000;−0.000")} on {c.DegreesOfFreedom} degrees of freedom; one-sided p = {P(c.OneSidedP)} for A better, two-sided p = {P(c.TwoSidedP)}."));
+            $"Paired t-test: t = {(double.IsInfinity(c.T) ? (c.T > 0 ? "+∞" : "−∞") + " (every difference the same)" : F(c.T, "0.000;−0.000"))} on {c.DegreesOfFreedom} degrees of freedom; one-sided p = {P(c.OneSidedP)} for A better, two-sided p = {P(c.TwoSidedP)}."));
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"A better at {c.ABetter} of {c.Pairs.Count} seeds{(c.Ties > 0 ? $" ({c.Ties} tied)" : string.Empty)}: sign test p = {P(c.SignTestP)}; Wilcoxon signed-rank p = {P(c.WilcoxonP)} (both exact, one-sided)."));
         var alpha = settings.Alpha.ToString(CultureInfo.InvariantCulture);
@@ -150,6 +150,8 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         ["a_better"] = c.ShowsABetter(settings.Alpha),
     };
 
+    private static string Seeds(IReadOnlyList<long> seeds) => (seeds.Count == 1 ? "seed " : "seeds ") + string.Join(", ", seeds);
+
     private static double? Finite(double value) => double.IsFinite(value) ? value : null;
 
     private static string F(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, CultureInfo.InvariantCulture);
@@ -178,13 +180,31 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                     throw new InvalidDataException($"{file} is not readable JSON ({e.Message}). {option} takes the files that 'ddim eval --json' writes.", e);
                 }
 
-                var fileNum = root["num"]?.GetValue<int>();
-                var runs = root["runs"] is JsonArray array
-                    ? array.Select(r => (Seed: r?["seed"], Samples: r?["samples"])).ToList()
-                    : [(Seed: root["seed"], Samples: root["samples"])];
-                if (fileNum is null || root["settings"] is null || runs.Any(r => r.Seed is null || r.Samples is null))
+                if (root is JsonObject top && top["images"] is not null && top["settings"] is null)
                 {
-                    throw new InvalidDataException($"{file} is not an eval score file (it lacks num, settings, seed or samples). {option} takes the files that 'ddim eval --json' writes, with --seed or --seeds, not --sweep.");
+                    throw new InvalidDataException($"{file} scores a folder of images ('ddim eval --images'): its seed picks only the floor's real images, not the samples, so it cannot be paired by seed. Compare runs that sampled their images, 'ddim eval --seed K' or '--seeds'.");
+                }
+
+                int fileNum;
+                List<(long Seed, double? Value)> seedScores;
+                try
+                {
+                    fileNum = root["num"]?.GetValue<int>() ?? throw new InvalidDataException("it has no num");
+                    var runs = root["runs"] is JsonArray array ? [.. array.Select(r => r ?? throw new InvalidDataException("a run is empty"))] : new List<JsonNode> { root };
+                    seedScores = [.. runs.Select(r => (
+                        r["seed"]?.GetValue<long>() ?? throw new InvalidDataException("a score has no seed"),
+                        (r["samples"] ?? throw new InvalidDataException("a score has no samples"))[key]?.GetValue<double>()))];
+                    labels.Add(root["settings"]?.GetValue<string>() ?? throw new InvalidDataException("it has no settings"));
+                    models.Add(root["model"]?.GetValue<string>() ?? "model not recorded");
+                }
+                catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException)
+                {
+                    throw new InvalidDataException($"{file} is not an eval score file ({e.Message}). {option} takes the files that 'ddim eval --json' writes, with --seed or --seeds, not --sweep.", e);
+                }
+
+                if (seedScores.Count == 0)
+                {
+                    throw new InvalidDataException($"{file} holds no seeds' scores.");
                 }
 
                 if (num is not null && fileNum != num)
@@ -193,14 +213,14 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                 }
 
                 num = fileNum;
-                labels.Add(root["settings"]!.GetValue<string>());
-                models.Add(root["model"]?.GetValue<string>() ?? "model not recorded");
-                foreach (var (seedNode, samples) in runs)
+                foreach (var (seed, value) in seedScores)
                 {
-                    var seed = seedNode!.GetValue<long>();
-                    var value = samples![key]?.GetValue<double>()
-                        ?? throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (manifold scores are left out at tiny N, and older files lack some scores).");
-                    if (!bySeed.TryAdd(seed, value))
+                    if (value is null)
+                    {
+                        throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (manifold scores are left out at tiny N, and older files lack some scores).");
+                    }
+
+                    if (!bySeed.TryAdd(seed, value.Value))
                     {
                         throw new InvalidDataException($"Seed {seed} appears twice among {option}'s files (again in {file}); give each seed once.");
                     }
@@ -233,7 +253,13 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             }
 
             var files = new List<string>();
-            foreach (var spec in specs.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+            var names = specs.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+            if (names.Count == 0)
+            {
+                throw new ArgumentException($"{option} names no file; give it the eval JSON files of that configuration.");
+            }
+
+            foreach (var spec in names)
             {
                 var name = Path.GetFileName(spec);
                 if (name.IndexOfAny(['*', '?']) < 0)

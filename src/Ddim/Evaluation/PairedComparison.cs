@@ -1,3 +1,5 @@
+using System.Globalization;
+
 namespace Ddim.Evaluation;
 
 /// <summary>One seed's score under configuration A and under configuration B (same x_T, same real-image draw).</summary>
@@ -33,22 +35,25 @@ public sealed record PairedComparison
         T = Difference.StandardDeviation > 0 ? Difference.Mean / Difference.StandardError
             : Difference.Mean == 0 ? double.NaN
             : double.CopySign(double.PositiveInfinity, Difference.Mean);
-        var below = StudentT.Cdf(T, DegreesOfFreedom);
-        OneSidedP = lowerIsBetter ? below : 1 - below;
-        TwoSidedP = double.IsNaN(below) ? double.NaN : Math.Min(1, 2 * Math.Min(below, 1 - below));
+        // Each tail from the lower one, P(T ≤ −|t|), which keeps its digits where 1 − P would cancel.
+        OneSidedP = StudentT.Cdf(lowerIsBetter ? T : -T, DegreesOfFreedom);
+        TwoSidedP = Math.Min(1, 2 * StudentT.Cdf(-Math.Abs(T), DegreesOfFreedom));
 
-        ABetter = pairs.Count(p => IsABetter(p.Difference));
-        BBetter = pairs.Count(p => p.Difference != 0 && !IsABetter(p.Difference));
+        // The rank tests compare differences for equality. Scores such as precision are counts over N, whose equal
+        // differences can miss each other in the last bits, so they are compared at 12 decimals.
+        var rounded = pairs.Select(p => Math.Round(p.Difference, 12)).ToList();
+        ABetter = rounded.Count(IsABetter);
+        BBetter = rounded.Count(d => d != 0 && !IsABetter(d));
         Ties = pairs.Count - ABetter - BBetter;
 
         // Sign test: under "no difference" each untied seed is a fair coin; p = P(A wins at least ABetter of them).
-        var untied = pairs.Where(p => p.Difference != 0).ToList();
+        var untied = rounded.Where(d => d != 0).ToList();
         SignTestP = RandomSubsetSum.UpperTail([.. untied.Select(_ => 1)], ABetter);
 
         // Wilcoxon signed-rank: rank the untied |d_k| (ties share their mean rank, so ranks are doubled to stay
         // integers); under "no difference" each rank's sign is a fair coin; p = P(A's rank sum at least as large).
-        var doubledRanks = DoubledRanks([.. untied.Select(p => Math.Abs(p.Difference))]);
-        var observed = untied.Select((p, i) => IsABetter(p.Difference) ? doubledRanks[i] : 0).Sum();
+        var doubledRanks = DoubledRanks([.. untied.Select(Math.Abs)]);
+        var observed = untied.Select((d, i) => IsABetter(d) ? doubledRanks[i] : 0).Sum();
         WilcoxonP = RandomSubsetSum.UpperTail(doubledRanks, observed);
 
         bool IsABetter(double d) => lowerIsBetter ? d < 0 : d > 0;
@@ -75,7 +80,7 @@ public sealed record PairedComparison
     /// <summary>n − 1.</summary>
     public int DegreesOfFreedom => Pairs.Count - 1;
 
-    /// <summary>The paired t-test's one-sided p-value for "A is better than B".</summary>
+    /// <summary>The paired t-test's one-sided p-value for "A is better than B" (swap A and B to test the other way).</summary>
     public double OneSidedP { get; }
 
     /// <summary>The paired t-test's two-sided p-value for "A and B differ".</summary>
@@ -115,7 +120,7 @@ public sealed record PairedComparison
 
         if (pairs.FirstOrDefault(p => !double.IsFinite(p.A) || !double.IsFinite(p.B)) is { } bad)
         {
-            throw new ArgumentException($"Seed {bad.Seed} has a score that is not a finite number (A {bad.A}, B {bad.B}).", nameof(pairs));
+            throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"Seed {bad.Seed} has a score that is not a finite number (A {bad.A}, B {bad.B})."), nameof(pairs));
         }
 
         return new PairedComparison(pairs, lowerIsBetter);
