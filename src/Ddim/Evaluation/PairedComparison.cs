@@ -35,7 +35,7 @@ public sealed record PairedComparison
         T = Difference.StandardDeviation > 0 ? Difference.Mean / Difference.StandardError
             : Difference.Mean == 0 ? double.NaN
             : double.CopySign(double.PositiveInfinity, Difference.Mean);
-        // Each tail from the lower one, P(T ≤ −|t|), which keeps its digits where 1 − P would cancel.
+        // Both p-values as lower tails, P(T ≤ x), never as 1 − P(T ≤ x), which loses a small p's digits to cancellation.
         OneSidedP = StudentT.Cdf(lowerIsBetter ? T : -T, DegreesOfFreedom);
         TwoSidedP = Math.Min(1, 2 * StudentT.Cdf(-Math.Abs(T), DegreesOfFreedom));
 
