@@ -112,7 +112,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             table.AddRow(p.Seed.ToString(CultureInfo.InvariantCulture), F(p.A, "0.000"), F(p.B, "0.000"), F(p.Difference, "+0.000;−0.000;0.000"));
         }
 
-        table.AddRow("mean ± SD", $"{F(c.A.Mean, "0.000")} ± {F(c.A.StandardDeviation, "0.000")}", $"{F(c.B.Mean, "0.000")} ± {F(c.B.StandardDeviation, "0.000")}",
+        table.AddRow("mean ± SD", c.A.ToString("0.000"), c.B.ToString("0.000"),
             $"{F(c.Difference.Mean, "+0.000;−0.000;0.000")} ± {F(c.Difference.StandardDeviation, "0.000")}");
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -247,17 +247,14 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         /// <summary>The files named by the option's values: paths, comma-separated lists, and patterns with * or ? in the file name.</summary>
         private static List<string> Expand(string option, IReadOnlyList<string> specs)
         {
-            if (specs.Count == 0)
-            {
-                throw new ArgumentException($"Give {option} the eval JSON files of that configuration ('ddim eval --json FILE', one per seed or one --seeds run).");
-            }
-
-            var files = new List<string>();
+            // No option at all and an option of blanks or commas only are one mistake.
             var names = specs.SelectMany(s => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
             if (names.Count == 0)
             {
-                throw new ArgumentException($"{option} names no file; give it the eval JSON files of that configuration.");
+                throw new ArgumentException($"{option} names no file; give it the eval JSON files of that configuration ('ddim eval --json FILE', one per seed or one --seeds run).");
             }
+
+            var files = new List<string>();
 
             foreach (var spec in names)
             {

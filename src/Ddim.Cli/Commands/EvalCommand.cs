@@ -443,7 +443,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         $"FID {s.Fid,9:0.000}{(s.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)}{(s.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {s.ConfidentShare,6:0.0%} KL {s.ClassKl:0.000} {s.SamplingTime.TotalSeconds,6:0.0}s");
 
     /// <summary>"mean ± SD" as a table cell, or a dash where the score was not measured.</summary>
-    private static string SpreadCell(Spread? spread, string format) => spread is null ? "—" : $"{Fmt(spread.Mean, format)} ± {Fmt(spread.StandardDeviation, format)}";
+    private static string SpreadCell(Spread? spread, string format) => spread?.ToString(format) ?? "—";
 
     private static JsonObject? FloorDrawsJson(FloorDraws? draws) => draws is null ? null : new()
     {

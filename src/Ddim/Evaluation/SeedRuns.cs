@@ -1,3 +1,4 @@
+using System.Globalization;
 using Ddim.Data;
 using Ddim.Sampling;
 
@@ -13,6 +14,10 @@ public sealed record Spread(int Count, double Mean, double StandardDeviation, do
 {
     /// <summary>The standard error of <see cref="Mean"/>, SD/√n: how far the mean of this many seeds strays.</summary>
     public double StandardError => StandardDeviation / Math.Sqrt(Count);
+
+    /// <summary>"mean ± SD", both written with <paramref name="format"/> in the invariant culture, as the tables print a spread.</summary>
+    public string ToString(string format) =>
+        $"{Mean.ToString(format, CultureInfo.InvariantCulture)} ± {StandardDeviation.ToString(format, CultureInfo.InvariantCulture)}";
 
     /// <summary>The spread of two or more values.</summary>
     public static Spread Of(IReadOnlyList<double> values)
