@@ -58,6 +58,7 @@ internal static class Provenance
     }
 
     /// <summary>SHA-256 of a file, lower-case hex.</summary>
+    /// <remarks>Eval JSONs record the model's and the judge's (<see cref="ScoredWith"/>), so that 'ddim compare' can check files by their bytes, not their paths.</remarks>
     public static string FileSha256(string path)
     {
         using var stream = File.OpenRead(path);
@@ -72,4 +73,37 @@ internal static class Provenance
         Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
     }
+}
+
+/// <summary>
+/// What an eval score was made with: the model and the judge, as described to a reader and by their SHA-256, and the
+/// reference set. Every eval JSON records it under "scored_with", so that 'ddim compare' can refuse files scored by
+/// two judges or against two references (their FIDs are distances in different spaces) and say whether two
+/// configurations ran the same model bytes, wherever the files were.
+/// </summary>
+/// <param name="Model">"PATH (parameters, T, training …)", or null when a folder of images was scored.</param>
+/// <param name="Judge">"PATH (test accuracy …)".</param>
+/// <param name="ModelSha256">The model file's SHA-256 (lower-case hex), or null with <paramref name="Model"/>.</param>
+/// <param name="JudgeSha256">The judge file's SHA-256.</param>
+/// <param name="Reference">The reference set and its size, e.g. "mnist-test (10,000)".</param>
+internal sealed record ScoredWith(string? Model, string Judge, string? ModelSha256, string JudgeSha256, string Reference)
+{
+    /// <summary>Reads the two files' hashes (about 0.1 s for the bundled model) and describes them.</summary>
+    public static ScoredWith Of(string? modelPath, string? model, string judgePath, string judge, string referenceName, long referenceCount) => new(
+        model,
+        judge,
+        modelPath is null ? null : Provenance.FileSha256(modelPath),
+        Provenance.FileSha256(judgePath),
+        string.Create(CultureInfo.InvariantCulture, $"{referenceName} ({referenceCount:N0})"));
+
+    /// <summary>The inputs a saved cell or seed is reused for, besides N, the seed and the device: the same string as before these were recorded in JSON, so that cells saved then still match.</summary>
+    public string CellInputs => $"model SHA-256 {ModelSha256}, judge SHA-256 {JudgeSha256}, reference {Reference}";
+
+    /// <summary>The "scored_with" object of an eval JSON.</summary>
+    public JsonObject Json() => new()
+    {
+        ["model_sha256"] = ModelSha256,
+        ["judge_sha256"] = JudgeSha256,
+        ["reference"] = Reference,
+    };
 }

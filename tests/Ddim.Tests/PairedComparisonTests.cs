@@ -186,6 +186,41 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.False(root["a_better"]!.GetValue<bool>());
     }
 
+    [Fact]
+    public void Given_files_that_record_their_model_and_judge_hashes_When_compare_runs_Then_it_says_whether_the_models_are_the_same_bytes()
+    {
+        // Given: A and B scored by one judge; B's first two seeds with A's model file, its last two with another
+        using var folder = new TempFolder();
+        for (var k = 0; k < 4; k++)
+        {
+            WriteSingle(folder.File($"a-seed{k}.json"), k, SevenSeeds[k].A, scoredWith: ("aaaa", "jjjj", "mnist-test (10,000)"));
+            WriteSingle(folder.File($"b-seed{k}.json"), k, SevenSeeds[k].B, eta: 1, scoredWith: (k < 2 ? "aaaa" : "bbbb", "jjjj", "mnist-test (10,000)"));
+            WriteSingle(folder.File($"old-seed{k}.json"), k, SevenSeeds[k].B, eta: 1);
+        }
+
+        var same = folder.File("same.json");
+        var mixed = folder.File("mixed.json");
+
+        // When: A against itself renamed (same bytes), against the mixed B, and against files that record no hashes
+        var (code, error) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "a-seed*.json"), "--json", same);
+        var (mixedCode, mixedOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"), "--json", mixed);
+        var (oldCode, oldOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "old-seed*.json"));
+
+        // Then: the same bytes are named as such; B's two model files are a warning, not a refusal; unrecorded hashes are said
+        Assert.True(code == 0, error);
+        var root = JsonNode.Parse(File.ReadAllText(same))!;
+        Assert.Equal("aaaa", root["a"]!["model_sha256"]!.GetValue<string>());
+        Assert.Equal("aaaa", root["b"]!["model_sha256"]!.GetValue<string>());
+        Assert.Equal("jjjj", root["judge_sha256"]!.GetValue<string>());
+        Assert.Equal(0, mixedCode);
+        Assert.Contains("but its SHA-256 differs between them: aaaa, bbbb", mixedOutput);
+        Assert.Contains("one side's files ran more than one model file", mixedOutput);
+        Assert.Contains("whether A and B ran the same bytes is not known", oldOutput);
+        Assert.Null(JsonNode.Parse(File.ReadAllText(mixed))!["b"]!["model_sha256"]);
+        Assert.Equal(0, oldCode);
+        Assert.Contains("4 of the 8 files record no SHA-256", oldOutput);
+    }
+
     [Theory]
     [InlineData("seeds", "seed 3 only in A")]
     [InlineData("seeds2", "seeds 2, 3 only in A")]
@@ -197,16 +232,19 @@ public sealed class PairedComparisonTests : OneTorchThread
     [InlineData("typed", "is not an eval score file (")]
     [InlineData("images", "scores a folder of images")]
     [InlineData("empty", "-a names no file")]
+    [InlineData("judge", "A and B must be scored by one judge, and these files were not (")]
+    [InlineData("reference", "A and B must be scored by one reference set")]
     public void Given_files_that_do_not_pair_up_When_compare_runs_Then_it_refuses_with_what_to_change(string problem, string expected)
     {
         // Given: A at seeds 0–3, B at seeds 0–2 (or another N, or a bad option)
         using var folder = new TempFolder();
         for (var k = 0; k < 4; k++)
         {
-            WriteSingle(folder.File($"a-seed{k}.json"), k, 20 + k, num: problem == "num" ? 1000 : 10000);
+            WriteSingle(folder.File($"a-seed{k}.json"), k, 20 + k, num: problem == "num" ? 1000 : 10000, scoredWith: ("m", "j", "mnist-test (10,000)"));
             if (problem switch { "seeds" => k < 3, "seeds2" => k < 2, _ => true })
             {
-                WriteSingle(folder.File($"b-seed{k}.json"), k, 21 + k, eta: 1);
+                // A judge or reference that differs in one file of B is enough to refuse.
+                WriteSingle(folder.File($"b-seed{k}.json"), k, 21 + k, eta: 1, scoredWith: ("m", problem == "judge" && k == 2 ? "j2" : "j", problem == "reference" && k == 1 ? "fashion-mnist-test (10,000)" : "mnist-test (10,000)"));
             }
         }
 
@@ -237,11 +275,12 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.Contains(expected, error);
     }
 
-    private static void WriteSingle(string path, long seed, double fid, int num = 10000, int eta = 0) =>
+    private static void WriteSingle(string path, long seed, double fid, int num = 10000, int eta = 0, (string Model, string Judge, string Reference)? scoredWith = null) =>
         File.WriteAllText(path, new JsonObject
         {
             ["command"] = "ddim eval",
             ["model"] = "/somewhere/models/mnist.ddim (4,956,001 parameters, T = 1000)",
+            ["scored_with"] = scoredWith is { } w ? new JsonObject { ["model_sha256"] = w.Model, ["judge_sha256"] = w.Judge, ["reference"] = w.Reference } : null,
             ["num"] = num,
             ["seed"] = seed,
             ["settings"] = $"DDIM S=10 η={eta}",

@@ -86,9 +86,10 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             throw new ArgumentException($"The comparison is seed by seed, so A and B need the same seeds ({missing}). Score the missing seeds with 'ddim eval --seed K', or leave those files out.");
         }
 
+        var unrecorded = RequireOneJudgeAndReference(a, b);
         var pairs = a.BySeed.Keys.Order().Select(seed => new ScorePair(seed, a.BySeed[seed], b.BySeed[seed])).ToList();
         var comparison = PairedComparison.Of(pairs, score.LowerIsBetter);
-        Report(comparison, a, b, settings);
+        Report(comparison, a, b, settings, unrecorded);
         if (settings.Json is { } json)
         {
             Provenance.WriteJson(json, Json(comparison, a, b, settings));
@@ -97,11 +98,41 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         return 0;
     }
 
-    private static void Report(PairedComparison c, ScoreSet a, ScoreSet b, Settings settings)
+    /// <summary>
+    /// Refuses A and B if their files name two judges or two reference sets by content ("scored_with", written since
+    /// 2026-11-28): FIDs from two judges are distances in two feature spaces. Returns how many files record neither.
+    /// </summary>
+    private static int RequireOneJudgeAndReference(ScoreSet a, ScoreSet b)
+    {
+        var inputs = a.Inputs.Concat(b.Inputs).ToList();
+        foreach (var (what, value, change) in new (string, Func<FileInputs, string?>, string)[]
+                 {
+                     ("judge", f => f.JudgeSha256, "rescore one side with the other's --judge"),
+                     ("reference set", f => f.Reference, "rescore one side against the other's reference"),
+                 })
+        {
+            var distinct = inputs.Where(f => value(f) is not null).GroupBy(value).ToList();
+            if (distinct.Count > 1)
+            {
+                var examples = string.Join(" but ", distinct.Take(2).Select(g => $"{g.First().File} by {Short(g.Key!)}"));
+                throw new InvalidDataException($"A and B must be scored by one {what}, and these files were not ({examples}): scores from two {what}s are not comparable. Compare files scored alike, or {change}.");
+            }
+        }
+
+        return inputs.Count(f => f.JudgeSha256 is null);
+    }
+
+    private static void Report(PairedComparison c, ScoreSet a, ScoreSet b, Settings settings, int unrecorded)
     {
         var better = c.LowerIsBetter ? "lower is better" : "higher is better";
         AnsiConsole.MarkupLine($"A: [bold]{Markup.Escape(a.Label)}[/], model {Markup.Escape(a.Model)}");
         AnsiConsole.MarkupLine($"B: [bold]{Markup.Escape(b.Label)}[/], model {Markup.Escape(b.Model)}");
+        AnsiConsole.MarkupLine(Markup.Escape(ModelBytes(a, b)));
+        if (unrecorded > 0)
+        {
+            AnsiConsole.MarkupLine($"[grey]{unrecorded} of the {a.Files.Count + b.Files.Count} files record no SHA-256 of their model and judge (written before eval recorded them), so their judge is not checked.[/]");
+        }
+
         var table = new Table().RoundedBorder()
             .AddColumn("seed")
             .AddColumn(new TableColumn($"A {settings.Score}").RightAligned())
@@ -133,8 +164,9 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         ["score"] = settings.Score.ToLowerInvariant(),
         ["lower_is_better"] = c.LowerIsBetter,
         ["num"] = a.Num,
-        ["a"] = new JsonObject { ["settings"] = a.Label, ["model"] = a.Model, ["files"] = new JsonArray([.. a.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
-        ["b"] = new JsonObject { ["settings"] = b.Label, ["model"] = b.Model, ["files"] = new JsonArray([.. b.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
+        ["judge_sha256"] = a.Inputs.Concat(b.Inputs).Select(f => f.JudgeSha256).FirstOrDefault(h => h is not null),
+        ["a"] = new JsonObject { ["settings"] = a.Label, ["model"] = a.Model, ["model_sha256"] = a.ModelSha256, ["files"] = new JsonArray([.. a.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
+        ["b"] = new JsonObject { ["settings"] = b.Label, ["model"] = b.Model, ["model_sha256"] = b.ModelSha256, ["files"] = new JsonArray([.. b.Files.Select(f => (JsonNode?)JsonValue.Create(f))]) },
         ["pairs"] = new JsonArray([.. c.Pairs.Select(p => (JsonNode?)new JsonObject { ["seed"] = p.Seed, ["a"] = p.A, ["b"] = p.B, ["difference"] = p.Difference })]),
         ["difference"] = new JsonObject { ["mean"] = c.Difference.Mean, ["sd"] = c.Difference.StandardDeviation, ["se"] = c.Difference.StandardError },
         ["t"] = double.IsFinite(c.T) ? c.T : null,
@@ -150,6 +182,17 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         ["a_better"] = c.ShowsABetter(settings.Alpha),
     };
 
+    /// <summary>Whether A and B ran the same model bytes, as far as their files say.</summary>
+    private static string ModelBytes(ScoreSet a, ScoreSet b) => (a.ModelSha256, b.ModelSha256) switch
+    {
+        ({ } x, { } y) when x == y => $"Models: A and B ran the same model file (SHA-256 {Short(x)}).",
+        ({ } x, { } y) => $"Models: A ran {Short(x)} and B {Short(y)} (SHA-256): two different model files.",
+        _ when a.Inputs.Concat(b.Inputs).Any(f => f.ModelSha256 is null) => "Models: not every file records its model's SHA-256, so whether A and B ran the same bytes is not known.",
+        _ => "Models: one side's files ran more than one model file (see the warning above).",
+    };
+
+    private static string Short(string sha256) => sha256.Length > 12 ? sha256[..12] + "…" : sha256;
+
     private static string Seeds(IReadOnlyList<long> seeds) => (seeds.Count == 1 ? "seed " : "seeds ") + string.Join(", ", seeds);
 
     private static double? Finite(double value) => double.IsFinite(value) ? value : null;
@@ -158,15 +201,22 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
     private static string P(double p) => double.IsNaN(p) ? "— (every difference is 0)" : p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture);
 
+    /// <summary>What one file says it was scored with ("scored_with"); all null in files written before eval recorded it.</summary>
+    private sealed record FileInputs(string File, string? ModelSha256, string? JudgeSha256, string? Reference);
+
     /// <summary>One side's scores by seed, read from eval JSONs.</summary>
-    private sealed record ScoreSet(string Label, string Model, int Num, IReadOnlyDictionary<long, double> BySeed, IReadOnlyList<string> Files)
+    private sealed record ScoreSet(string Label, string Model, int Num, IReadOnlyDictionary<long, double> BySeed, IReadOnlyList<string> Files, IReadOnlyList<FileInputs> Inputs)
     {
+        /// <summary>The side's one model SHA-256, or null where a file lacks it or the files name several.</summary>
+        public string? ModelSha256 => Inputs.All(f => f.ModelSha256 is not null) && Inputs.Select(f => f.ModelSha256).Distinct().Count() == 1 ? Inputs[0].ModelSha256 : null;
+
         public static ScoreSet Read(string option, IReadOnlyList<string> specs, string key)
         {
             var files = Expand(option, specs);
             var bySeed = new Dictionary<long, double>();
             var labels = new List<string>();
             var models = new List<string>();
+            var inputs = new List<FileInputs>();
             int? num = null;
             foreach (var file in files)
             {
@@ -196,6 +246,8 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                         (r["samples"] ?? throw new InvalidDataException("a score has no samples"))[key]?.GetValue<double>()))];
                     labels.Add(root["settings"]?.GetValue<string>() ?? throw new InvalidDataException("it has no settings"));
                     models.Add(root["model"]?.GetValue<string>() ?? "model not recorded");
+                    var with = root["scored_with"];
+                    inputs.Add(new FileInputs(file, with?["model_sha256"]?.GetValue<string>(), with?["judge_sha256"]?.GetValue<string>(), with?["reference"]?.GetValue<string>()));
                 }
                 catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException)
                 {
@@ -240,8 +292,13 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             {
                 AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files come from {described.Count} models: {Markup.Escape(string.Join("; ", described))}.");
             }
+            else if (inputs.Select(f => f.ModelSha256).OfType<string>().Distinct().Count() > 1)
+            {
+                // The same description (path, parameters, training steps) can hide other bytes: a model retrained in place.
+                AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files name one model, {Markup.Escape(described[0])}, but its SHA-256 differs between them: {Markup.Escape(string.Join(", ", inputs.Select(f => f.ModelSha256).OfType<string>().Distinct().Select(Short)))}.");
+            }
 
-            return new ScoreSet(distinct[0], described.Count == 1 ? described[0] : $"{described.Count} models", num!.Value, bySeed, files);
+            return new ScoreSet(distinct[0], described.Count == 1 ? described[0] : $"{described.Count} models", num!.Value, bySeed, files, inputs);
         }
 
         /// <summary>The files named by the option's values: paths, comma-separated lists, and patterns with * or ? in the file name.</summary>

@@ -221,20 +221,18 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
-        var modelText = Provenance.DescribeModel(modelPath, modelFile, network);
-        var judgeText = Provenance.DescribeJudge(judgePath, judgeMetadata);
-        AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(modelText)}");
-        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
+        var scored = ScoredWith.Of(modelPath, Provenance.DescribeModel(modelPath, modelFile, network), judgePath, Provenance.DescribeJudge(judgePath, judgeMetadata), evaluator.ReferenceName, evaluator.Reference.Count);
+        AnsiConsole.MarkupLine($"[grey]Model:[/] {Markup.Escape(scored.Model!)}");
+        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(scored.Judge)}");
 
         // Everything a saved cell's scores depend on besides its sampler settings: a cell is reused only where this matches.
         var deviceName = device.type.ToString().ToLowerInvariant() + precisionSuffix;
-        var fileHashes = new Lazy<string>(() => $"model SHA-256 {Provenance.FileSha256(modelPath)}, judge SHA-256 {Provenance.FileSha256(judgePath)}");
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
-            $"{fileHashes.Value}, reference {evaluator.ReferenceName} ({evaluator.Reference.Count:N0}), N = {options.Count:N0}, seed {seed}, device {deviceName}");
+            $"{scored.CellInputs}, N = {options.Count:N0}, seed {seed}, device {deviceName}");
 
         if (seeds is not null)
         {
-            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(resultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), modelText, judgeText, cancellationToken);
+            return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(resultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), scored, cancellationToken);
         }
 
         if (plan is null)
@@ -243,7 +241,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.FloorDraws, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
-                Provenance.WriteJson(json, ReportJson(report, options, modelText, judgeText, device));
+                Provenance.WriteJson(json, ReportJson(report, options, scored, device));
             }
 
             return 0;
@@ -288,13 +286,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var reportMachine = settings.CellsFrom is null
             ? machine
             : $"the cells' own, made with --device {settings.CellsFrom}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)} (each cell's file records its machine; the wall times are theirs); this page and its floor: {machine}";
-        var sweepContext = new SweepContext(Provenance.CommandLine(), modelText, judgeText, reportMachine, DateTime.UtcNow);
+        var sweepContext = new SweepContext(Provenance.CommandLine(), scored.Model!, scored.Judge, reportMachine, DateTime.UtcNow);
         var (md, png) = SweepReport.Write(resultsDir, result, sweepContext, name, plot: plotProblem is null);
         AnsiConsole.Write(SweepTable(result));
         AnsiConsole.MarkupLine(png is null ? $"Wrote [green]{Markup.Escape(md)}[/] (no plot: see the warning above)." : $"Wrote [green]{Markup.Escape(md)}[/] and [green]{Markup.Escape(png)}[/].");
         if (settings.Json is { } sweepJson)
         {
-            Provenance.WriteJson(sweepJson, SweepJson(result, sweepContext));
+            Provenance.WriteJson(sweepJson, SweepJson(result, sweepContext, scored));
         }
 
         return 0;
@@ -316,9 +314,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         var (evaluator, train) = LoadEvaluator(judge, settings.DataDir);
-        var judgeText = Provenance.DescribeJudge(judgePath, judgeMetadata);
+        var scoredWith = ScoredWith.Of(null, null, judgePath, Provenance.DescribeJudge(judgePath, judgeMetadata), evaluator.ReferenceName, evaluator.Reference.Count);
         AnsiConsole.MarkupLine($"[grey]Images:[/] {Markup.Escape(folder)} ({images.Count:N0} images, {images.Channels}×{images.Height}×{images.Width})");
-        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(judgeText)}");
+        AnsiConsole.MarkupLine($"[grey]Judge:[/] {Markup.Escape(scoredWith.Judge)}");
         var floor = evaluator.ScoreReal(train, images.Count, seed);
         var draws = evaluator.FloorDrawsFor(train, images.Count, settings.FloorDraws);
         var scored = evaluator.ScoreImages(images, folder);
@@ -329,7 +327,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             {
                 ["command"] = Provenance.CommandLine(),
                 ["images"] = folder,
-                ["judge"] = judgeText,
+                ["judge"] = scoredWith.Judge,
+                ["scored_with"] = scoredWith.Json(),
                 ["num"] = images.Count,
                 ["seed"] = seed,
                 ["samples"] = ScoreJson(scored),
@@ -356,8 +355,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         string deviceName,
         string cellsDirectory,
         Func<long, string> fingerprint,
-        string modelText,
-        string judgeText,
+        ScoredWith scored,
         CancellationToken cancellationToken)
     {
         var machine = SweepContext.ThisMachine(device);
@@ -382,7 +380,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.Write(SeedsTable(sampleSettings.ToString(), summary, options.Count, evaluator));
         if (settings.Json is { } json)
         {
-            Provenance.WriteJson(json, SeedsJson(summary, options, modelText, judgeText, device));
+            Provenance.WriteJson(json, SeedsJson(summary, options, scored, device));
         }
 
         return 0;
@@ -461,11 +459,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["max"] = s.Max,
     };
 
-    private static JsonObject SeedsJson(SeedSummary summary, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
+    private static JsonObject SeedsJson(SeedSummary summary, EvalOptions options, ScoredWith scored, TorchSharp.torch.Device device) => new()
     {
         ["command"] = Provenance.CommandLine(),
-        ["model"] = model,
-        ["judge"] = judge,
+        ["model"] = scored.Model,
+        ["judge"] = scored.Judge,
+        ["scored_with"] = scored.Json(),
         ["num"] = options.Count,
         ["seeds"] = new JsonArray(summary.Runs.Select(r => (JsonNode?)JsonValue.Create(r.Seed)).ToArray()),
         ["settings"] = summary.Runs[0].Report.Settings.ToString(),
@@ -691,11 +690,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.Never,
     };
 
-    private static JsonObject ReportJson(EvalReport report, EvalOptions options, string model, string judge, TorchSharp.torch.Device device) => new()
+    private static JsonObject ReportJson(EvalReport report, EvalOptions options, ScoredWith scored, TorchSharp.torch.Device device) => new()
     {
         ["command"] = Provenance.CommandLine(),
-        ["model"] = model,
-        ["judge"] = judge,
+        ["model"] = scored.Model,
+        ["judge"] = scored.Judge,
+        ["scored_with"] = scored.Json(),
         ["num"] = options.Count,
         ["seed"] = options.Seed,
         ["settings"] = report.Settings.ToString(),
@@ -708,11 +708,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["machine"] = SweepContext.ThisMachine(device),
     };
 
-    private static JsonObject SweepJson(SweepResult result, SweepContext context) => new()
+    private static JsonObject SweepJson(SweepResult result, SweepContext context, ScoredWith scored) => new()
     {
         ["command"] = context.CommandLine,
         ["model"] = context.Model,
         ["judge"] = context.Judge,
+        ["scored_with"] = scored.Json(),
         ["num"] = result.Options.Count,
         ["seed"] = result.Options.Seed,
         ["T"] = result.T,
