@@ -36,7 +36,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
     [InlineData("interpolate --precision half", "--precision must be fp32 or bf16 (got 'half').")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
-    [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size) = 4.")]
+    [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of 32) = 4.")]
     [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]

@@ -32,6 +32,8 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sweep --sampler ddpm --ddpm-variance posterior", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm'")]
     [InlineData("--threads 0", "--threads must be between 1 and")]
     [InlineData("--keep-noise --rederive-noise", "--keep-noise and --rederive-noise contradict each other")]
+    [InlineData("--no-clip --keep-noise", "--keep-noise chooses the ε̂ used after x̂0 is clamped, and --no-clip leaves x̂0 unclamped")]
+    [InlineData("--no-clip --rederive-noise", "--rederive-noise chooses the ε̂ used after x̂0 is clamped")]
     [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
     [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
     [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]
@@ -97,6 +99,8 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sampler ddpm --steps 50")]
     [InlineData("--large-variance --eta 0")]
     [InlineData("--precision bf16")]
+    [InlineData("--device cpu")] // the judge runs on the CPU whatever --device says
+    [InlineData("--batch-size 64")]
     public void Given_images_to_score_with_options_for_generating_When_eval_runs_Then_it_says_they_do_not_combine(string option)
     {
         using var folder = new TempFolder();

@@ -31,6 +31,11 @@ internal class ClippedDecodeSettingsBase : DecodeSettingsBase
             throw new ArgumentException("--keep-noise and --rederive-noise contradict each other; give one (re-deriving is the default).");
         }
 
+        if (NoClip && (KeepNoise || RederiveNoise))
+        {
+            throw new ArgumentException($"{(KeepNoise ? "--keep-noise" : "--rederive-noise")} chooses the ε̂ used after x̂0 is clamped, and --no-clip leaves x̂0 unclamped, so it does not apply: give one of them.");
+        }
+
         return settings with { Clip = !NoClip, RederiveNoise = !KeepNoise };
     }
 }

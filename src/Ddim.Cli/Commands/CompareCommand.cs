@@ -83,7 +83,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                 onlyA.Count > 0 ? $"{Seeds(onlyA)} only in A" : null,
                 onlyB.Count > 0 ? $"{Seeds(onlyB)} only in B" : null,
             }.Where(s => s is not null));
-            throw new ArgumentException($"The comparison is seed by seed, so A and B need the same seeds ({missing}). Score the missing seeds with 'ddim eval --seed K', or leave those files out.");
+            throw new ArgumentException($"The comparison is seed by seed, so A and B need the same seeds ({missing}). Score the missing seeds with 'ddim eval --seed K --json FILE', or leave those files out.");
         }
 
         var unrecorded = RequireOneJudgeAndReference(a, b);

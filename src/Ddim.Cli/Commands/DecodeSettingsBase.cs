@@ -25,11 +25,17 @@ internal class DecodeSettingsBase : ModelSettingsBase
 
     [CommandOption("--device <DEVICE>")]
     [Description(DeviceOption.Description + " Random draws (x_T, the noise) are made on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
-    public string Device { get; init; } = "cpu";
+    public string? DeviceGiven { get; init; }
 
     [CommandOption("--batch-size <N>")]
-    [Description("Images per batch (memory use); results do not depend on it. Default 64.")]
-    public int BatchSize { get; init; } = 64;
+    [Description("Images per batch (memory use), rounded up to whole groups of 32 images (the network runs on groups of 32, which is what keeps results independent of the batch size). Default 64.")]
+    public int? BatchSizeGiven { get; init; }
+
+    /// <summary>--device, or cpu. Null-able underneath, so that a mode it does not apply to can refuse it even at its default.</summary>
+    public string Device => DeviceGiven ?? "cpu";
+
+    /// <summary>--batch-size as given, or 64 (before the sampler rounds it up to whole groups).</summary>
+    public int BatchSize => BatchSizeGiven ?? 64;
 
     /// <summary>The --device to sample on; a clear error when it is unknown or CUDA is missing.</summary>
     public TorchSharp.torch.Device ParseDevice() => DeviceOption.Parse(Device);

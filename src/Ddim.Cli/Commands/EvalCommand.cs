@@ -24,8 +24,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The sweep's η rows when --sweep-etas is left out (the paper's Table 1 rows).</summary>
     private const string DefaultSweepEtas = "0,0.2,0.5,1";
 
-    /// <summary>Where --sweep and --seeds save their cells and reports when --results-dir is left out.</summary>
-    private const string DefaultResultsDir = "docs/results";
+    /// <summary>
+    /// Where --sweep and --seeds save their cells and reports when --results-dir is left out: under runs/ (ignored by
+    /// git), not docs/results, whose committed cells and tables a user's sweep would otherwise run into (it was
+    /// docs/results until 2026-11-28; commands recorded before then need --results-dir docs/results).
+    /// </summary>
+    private const string DefaultResultsDir = "runs/eval";
 
     /// <summary>The default <c>--name</c> of the <c>--seeds</c> cell folder.</summary>
     private const string SeedCellsName = "eval-seeds";
@@ -72,7 +76,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public bool NoDdpm { get; init; }
 
         [CommandOption("--results-dir <DIR>")]
-        [Description("Where the sweep writes NAME.md and NAME.png (default docs/results), and each finished cell under NAME.cells/.")]
+        [Description("Where the sweep writes NAME.md and NAME.png, and each finished cell (a sweep's, or a --seeds run's seed) under NAME.cells/. Default runs/eval.")]
         public string? ResultsDir { get; init; }
 
         [CommandOption("--seeds <LIST>")]
@@ -88,7 +92,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? CellsFrom { get; init; }
 
         [CommandOption("--name <NAME>")]
-        [Description("Base name of the sweep's files (default table1-mnist), or of the --seeds cell folder (default eval-seeds).")]
+        [Description("Base name of the sweep's files (default table1-mnist, or table1-mnist-bf16 with --precision bf16), or of the --seeds cell folder (default eval-seeds).")]
         public string? Name { get; init; }
 
         [CommandOption("--images <DIR>")]
@@ -119,6 +123,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                     (settings.Num is not null, "--num"),
                     .. settings.OptionsGiven(clipping: false, seed: true),
                     (settings.DdpmVariance is not null, "--ddpm-variance"),
+                    (settings.DeviceGiven is not null, "--device"),
+                    (settings.BatchSizeGiven is not null, "--batch-size"),
                 ]);
         }
 
@@ -173,7 +179,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         {
             throw new ArgumentException("--cells-from reports the saved cells of a sweep: use it with --sweep --resume.");
         }
-
 
         var plan = settings.Sweep ? ParsePlan(settings, sampleSettings) : null;
         // A bfloat16 network's scores differ from float32's: its sweep report, sweep cells (default name) and seed cells

@@ -50,12 +50,13 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
             ? Interpolation.Line(corners[0], corners[1], s.Points)
             : Interpolation.Grid(corners[0], corners[1], corners[2], corners[3], s.Points);
         var total = (long)latents.shape[0];
-        var images = ConsoleProgress.Run($"DDIM S={settings.Steps} η=0 · {total} latents", (double)settings.NetworkCalls(sampler.Schedule) * Math.Ceiling(total / (double)s.BatchSize), advance =>
+        var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
+        var images = ConsoleProgress.Run($"DDIM S={settings.Steps} η=0 · {total} latents", (double)settings.NetworkCalls(sampler.Schedule) * Math.Ceiling(total / (double)batchSize), advance =>
         {
             var parts = new List<TorchSharp.torch.Tensor>();
-            for (var i = 0; i < total; i += s.BatchSize)
+            for (var i = 0; i < total; i += batchSize)
             {
-                var batch = latents[i..(int)Math.Min(total, i + s.BatchSize)];
+                var batch = latents[i..(int)Math.Min(total, i + batchSize)];
                 parts.Add(sampler.Decode(batch, settings, observer: _ => advance(1)));
             }
 

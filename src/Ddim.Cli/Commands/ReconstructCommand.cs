@@ -92,9 +92,10 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             var recon = ConsoleProgress.Run($"invert + decode, S={steps}", 1, advance =>
             {
                 var parts = new List<Tensor>();
-                for (var i = 0; i < originals.shape[0]; i += s.BatchSize)
+                var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
+                for (var i = 0; i < originals.shape[0]; i += batchSize)
                 {
-                    var batch = originals[i..(int)Math.Min(originals.shape[0], i + s.BatchSize)];
+                    var batch = originals[i..(int)Math.Min(originals.shape[0], i + batchSize)];
                     parts.Add(sampler.Reconstruct(batch, timetable).Reconstructions);
                 }
 

@@ -68,9 +68,10 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         }
 
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
-        var firstBatchSize = Math.Min(s.Num, s.BatchSize); // the trajectory's images come from it
         var padding = s.Padding ?? 2;
         var (sampler, modelPath) = s.LoadSampler();
+        var batchSize = sampler.WholeGroups(s.BatchSize); // what Generate runs: whole groups of the network's fixed batch
+        var firstBatchSize = Math.Min(s.Num, batchSize); // the trajectory's images come from it
         settings.Validate(sampler.Schedule);
         var (c, h, w) = ((int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2]);
         if (gridPath is not null)
@@ -86,7 +87,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             OutputPaths.RequireWritableFile(s.Trajectory);
             if (s.TrajectoryImages > firstBatchSize)
             {
-                throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size) = {firstBatchSize}.");
+                throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of {sampler.GroupSize}) = {firstBatchSize}.");
             }
         }
 
@@ -106,12 +107,12 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         // Sample, streaming batch by batch.
         var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
         var callsPerBatch = settings.NetworkCalls(sampler.Schedule);
-        var batches = (s.Num + s.BatchSize - 1) / s.BatchSize;
+        var batches = (s.Num + batchSize - 1) / batchSize;
         var clock = Stopwatch.StartNew();
         ConsoleProgress.Run($"{settings} · {s.Num} images", (double)batches * callsPerBatch, advance =>
         {
             var firstBatch = true;
-            sampler.Generate(s.Num, s.Seed ?? 0, settings, s.BatchSize, (start, batch) =>
+            sampler.Generate(s.Num, s.Seed ?? 0, settings, batchSize, (start, batch) =>
             {
                 var bytes = ImageGrid.ToBytes(batch);
                 if (pixels is not null)
@@ -160,7 +161,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var perStep = seconds / (batches * (double)callsPerBatch);
         AnsiConsole.MarkupLine(
-            $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}{PrecisionOption.Note(sampler)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {s.BatchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
+            $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}{PrecisionOption.Note(sampler)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {batchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
         return 0;
     }
 
