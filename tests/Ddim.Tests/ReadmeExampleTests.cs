@@ -28,6 +28,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
         // README example 1 begin
         // Sample: 16 digits with DDIM, 50 steps, η = 0.
         var sampler = ImageSampler.Load(readmeModel);
+        using var scope = NewDisposeScope();   // every tensor made below is freed when the scope ends
         using var images = sampler.Generate(count: 16, seed: 42, new SampleSettings(Steps: 50, Eta: 0));   // [16, 1, 28, 28] in [-1, 1]
         File.WriteAllBytes(readmeDigits, Ddim.Imaging.ImageGrid.Grid(images, columns: 8));
 
@@ -36,7 +37,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
         var b = sampler.InitialNoise(seed: 7, start: 0, count: 1);
         using var row = sampler.Decode(Interpolation.Line(a, b, points: 10), new SampleSettings(Steps: 50));
 
-        // Invert: real images → x_T → back, and the reconstruction error on [0, 1].
+        // Invert: images (here the decoded row; real ones in [-1, 1] alike) → x_T → back, and the error on [0, 1].
         var (latents, recon) = sampler.Reconstruct(row, Timetable.Create(Spacing.Seed, sampler.Schedule.T, 100));
         Console.WriteLine(ImageSampler.MeanSquaredError01(row, recon));
         // README example 1 end
@@ -66,6 +67,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
         {
             // When
             // README example 2 begin
+            using var scope = NewDisposeScope();
             var schedule = NoiseSchedule.Linear(1000);                      // β from 1e-4 to 0.02, ᾱ in float64
             var timetable = Timetable.Create(Spacing.Trailing, 1000, 20);    // pairs each t with the *real* next entry
             var exact = new GaussianDenoiser(schedule, mean: 0.3, std: 0.5); // ε* for data ~ N(μ, s²I)
