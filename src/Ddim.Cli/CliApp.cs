@@ -40,7 +40,7 @@ public static class CliApp
             config.AddCommand<InterpolateCommand>("interpolate").WithDescription("Slerp between the x_T of two (or four) seeds and decode with DDIM η = 0 (paper §5.3).")
                 .WithExample("interpolate", "--seeds", "3,7", "--points", "10", "--out", "row.png")
                 .WithExample("interpolate", "--seeds", "1,2,3,4", "--points", "8", "--out", "grid.png");
-            config.AddCommand<ReconstructCommand>("invert").WithDescription("DDIM-invert real test images to x_T, decode them back, and print the MSE (paper §5.4).")
+            config.AddCommand<InvertCommand>("invert").WithDescription("DDIM-invert real test images to x_T, decode them back, and print the MSE (paper §5.4).")
                 .WithExample("invert", "--steps", "50", "--num", "64");
             config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("The paper's Table 2 on MNIST: reconstruction MSE for several S, with image pairs.")
                 .WithExample("reconstruct", "--steps-list", "10,20,50,100,200");

@@ -40,6 +40,7 @@ public sealed class CliTests : OneTorchThread
     [InlineData("bench", "--model --threads --precision", "--steps --eta --seed")]
     [InlineData("interpolate", "--steps --spacing --no-clip --keep-noise --rederive-noise --seeds", "--eta --sampler --large-variance --eta-below --eps-scale --seed ")]
     [InlineData("invert", "--steps --spacing --steps-list --images --precision", "--eta --sampler --large-variance --eta-below --eps-scale --seed --no-clip --keep-noise --rederive-noise")]
+    [InlineData("reconstruct", "--spacing --steps-list --images --precision", "--steps --eta --sampler --seed --no-clip --keep-noise --rederive-noise")]
     public void Given_a_command_When_asked_for_help_Then_it_lists_the_options_it_takes_and_none_it_would_refuse(string command, string listed, string absent)
     {
         // Given: help written to a console of the test's own

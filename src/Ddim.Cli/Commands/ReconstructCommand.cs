@@ -11,16 +11,17 @@ using static TorchSharp.torch;
 
 namespace Ddim.Cli.Commands;
 
-/// <summary>DDIM inversion and reconstruction of real test images (paper §5.4, Table 2).</summary>
+/// <summary>`ddim reconstruct`: DDIM inversion and reconstruction of real test images at several S (paper §5.4, Table 2).</summary>
 internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 {
     /// <summary>The step counts reconstruct compares when --steps-list is left out (the paper's Table 2).</summary>
     private const string DefaultStepsList = "10,20,50,100,200";
 
-    public sealed class Settings : DecodeSettingsBase
+    /// <summary>reconstruct's options; invert's add --steps (<see cref="InvertCommand.Settings"/>).</summary>
+    public class Settings : TimetableSettingsBase
     {
         [CommandOption("--steps-list <S1,S2,…>")]
-        [Description($"Step counts to compare (the paper's Table 2). Default: --steps alone for invert, {DefaultStepsList} for reconstruct.")]
+        [Description($"Step counts to compare (the paper's Table 2). Default {DefaultStepsList} (for invert, the one S of --steps).")]
         public string? StepsList { get; init; }
 
         [CommandOption("-n|--num <N>")]
@@ -40,22 +41,17 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         public string Out { get; init; } = "reconstruction.png";
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken) => Run(s, DefaultStepsList);
+
+    /// <summary>
+    /// Inverts and decodes the images at each S of --steps-list, or of <paramref name="defaultSteps"/> when it is left
+    /// out (reconstruct's Table 2 list, or invert's --steps).
+    /// </summary>
+    internal static int Run(Settings s, string defaultSteps)
     {
         ThreadsOption.Apply(s.Threads);
-        if (s.Steps is { } oneS && (s.StepsList is not null || context.Name != "invert"))
-        {
-            throw new ArgumentException(s.StepsList is not null
-                ? "Give --steps (one S) or --steps-list (several), not both."
-                : $"reconstruct compares the step counts of --steps-list (default {DefaultStepsList}); for one S use --steps-list {oneS}, or 'ddim invert --steps {oneS}'.");
-        }
-
-        var decoding = s.ToSampleSettings();
-        var stepList = NumberList.Parse<int>(
-            s.StepsList ?? (context.Name == "invert" ? decoding.Steps.ToString(System.Globalization.CultureInfo.InvariantCulture) : DefaultStepsList),
-            "--steps-list",
-            "10,20,50");
-        var spacing = decoding.Spacing;
+        var spacing = s.ParseTimetableOptions();
+        var stepList = NumberList.Parse<int>(s.StepsList ?? defaultSteps, "--steps-list", "10,20,50");
         if (s.Num < 1)
         {
             throw new ArgumentException($"--num must be at least 1; got {s.Num}.");

@@ -1,0 +1,61 @@
+using System.ComponentModel;
+using Ddim.Sampling;
+using Ddim.Schedules;
+using Spectre.Console.Cli;
+
+namespace Ddim.Cli.Commands;
+
+/// <summary>
+/// Options of every command that runs DDIM timetables on a model: the timetable rule, the device and the batch size.
+/// reconstruct, which takes its step counts as a list, takes these alone; <see cref="DecodeSettingsBase"/> adds --steps.
+/// </summary>
+internal class TimetableSettingsBase : ModelSettingsBase
+{
+    [CommandOption("--spacing <RULE>")]
+    [Description("Timetable rule: seed, leading, trailing, linspace, uniform, quad. Default seed.")]
+    public string? Spacing { get; init; }
+
+    [CommandOption("--device <DEVICE>")]
+    [Description(DeviceOption.Description + " Random draws (x_T, the noise) are made on the CPU either way, so a seed gives the same draws; the network's arithmetic may differ in the last bits.")]
+    public string? DeviceGiven { get; init; }
+
+    [CommandOption("--batch-size <N>")]
+    [Description("Images per batch (memory use), rounded up to whole groups of 32 images (the network runs on groups of 32, which is what keeps results independent of the batch size). Default 64.")]
+    public int? BatchSizeGiven { get; init; }
+
+    /// <summary>--device, or cpu. Null-able underneath, so that a mode it does not apply to can refuse it even at its default.</summary>
+    public string Device => DeviceGiven ?? "cpu";
+
+    /// <summary>--batch-size as given, or 64 (before the sampler rounds it up to whole groups).</summary>
+    public int BatchSize => BatchSizeGiven ?? 64;
+
+    /// <summary>The --device to sample on; a clear error when it is unknown or CUDA is missing.</summary>
+    public TorchSharp.torch.Device ParseDevice() => DeviceOption.Parse(Device);
+
+    /// <summary>
+    /// The sampler of --model (default: the bundled model) on --device, its network in --precision. Both options are
+    /// checked before the model is looked up, so their errors come first.
+    /// </summary>
+    public (ImageSampler Sampler, string ModelPath) LoadSampler()
+    {
+        var device = ParseDevice();
+        var precision = ParsePrecision(device);
+        var modelPath = ModelLocator.Resolve(Model);
+        return (ImageSampler.Load(modelPath, device, precision), modelPath);
+    }
+
+    /// <summary>The --spacing rule, after checking it and --batch-size: a clear error for an unknown rule or a batch below 1.</summary>
+    public Spacing ParseTimetableOptions()
+    {
+        var spacing = Spacing is null ? Schedules.Spacing.Seed
+            : Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var parsed) && !int.TryParse(Spacing, out _)
+                ? parsed
+                : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
+        if (BatchSize < 1)
+        {
+            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
+        }
+
+        return spacing;
+    }
+}
