@@ -188,9 +188,13 @@ public sealed class CliRefusalTests : OneTorchThread
         var (judgeCode, judgeError) = Run("train-classifier", "--epochs", "1");
         var (missingCode, missingError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.ddim"));
         var (pngCode, pngError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.png"));
+        File.WriteAllText(folder.File("checkpoint.ddim"), "a checkpoint");
+        var (selfCode, selfError) = Run("export", "--checkpoint", folder.File("checkpoint.ddim"), "--out", folder.File("checkpoint.ddim"));
 
         // Then
-        Assert.Equal((1, 1, 1, 1), (exportCode, judgeCode, missingCode, pngCode));
+        Assert.Equal((1, 1, 1, 1, 1), (exportCode, judgeCode, missingCode, pngCode, selfCode));
+        Assert.Contains("is the checkpoint itself: the model would replace it", selfError);
+        Assert.Equal("a checkpoint", File.ReadAllText(folder.File("checkpoint.ddim")));
         Assert.Contains("Give --out FILE.ddim: where to write the model", exportError);
         Assert.Contains("Give --out FILE.ddim: where to write the judge", judgeError);
         Assert.Contains($"Checkpoint not found: {folder.File("none.ddim")}. Pass --checkpoint", missingError);
@@ -252,15 +256,19 @@ public sealed class CliRefusalTests : OneTorchThread
         File.WriteAllText(misspelt, preset.DeepClone().AsObject().Also(p => p["Stpes"] = 10).ToJsonString());
         var badChoice = folder.File("choice.json");
         File.WriteAllText(badChoice, preset.DeepClone().AsObject().Also(p => p["Schedule"] = "Quadratic").ToJsonString());
+        var numberedChoice = folder.File("number.json");
+        File.WriteAllText(numberedChoice, preset.DeepClone().AsObject().Also(p => p["Schedule"] = 1).ToJsonString());
 
         // When
         var misspeltError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(misspelt));
         var choiceError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(badChoice));
+        var numberError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(numberedChoice));
 
-        // Then
+        // Then: a choice is taken by name only ("Schedule": 1 is not silently Cosine)
         Assert.Contains("'Stpes'", misspeltError.Message);
         Assert.Contains("at Schedule", choiceError.Message);
         Assert.Contains("It takes one of: Linear, Cosine.", choiceError.Message);
+        Assert.Contains("It takes one of: Linear, Cosine.", numberError.Message);
     }
 
     [Fact]

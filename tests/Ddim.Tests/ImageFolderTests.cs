@@ -123,4 +123,47 @@ public class ImageFolderTests
 
         Assert.Contains("b.png is not a readable PNG", error.Message);
     }
+
+    [Fact]
+    public void Given_a_PNG_with_transparent_pixels_When_loaded_Then_a_clear_error_instead_of_guessed_colours()
+    {
+        // Given: a 2×2 RGBA image, one pixel half transparent
+        using var dir = new TempFolder();
+        using (var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(2, 2, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Unpremul)))
+        {
+            bitmap.Erase(new SkiaSharp.SKColor(200, 100, 50, 255));
+            bitmap.SetPixel(1, 1, new SkiaSharp.SKColor(200, 100, 50, 128));
+            using var data = bitmap.Encode(SkiaSharp.SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(dir.File("a.png"), data.ToArray());
+        }
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path));
+
+        // Then
+        Assert.Contains("a.png is not a readable PNG: it has transparent pixels", error.Message);
+    }
+
+    [Fact]
+    public void Given_PNGs_named_in_capitals_When_loaded_Then_they_count_as_PNGs()
+    {
+        using var dir = new TempFolder();
+        WritePng(dir.File("a.PNG"), Pattern(4, 0), 1, 2, 2);
+        WritePng(dir.File("b.png"), Pattern(4, 1), 1, 2, 2);
+
+        var set = ImageFolder.Load(dir.Path);
+
+        Assert.Equal(2, set.Count);
+    }
+
+    [Fact]
+    public void Given_a_folder_of_images_and_a_data_root_When_resolved_Then_the_data_root_is_refused_as_not_applying()
+    {
+        using var dir = new TempFolder();
+        WritePng(dir.File("a.png"), Pattern(4, 0), 1, 2, 2);
+
+        var error = Assert.Throws<ArgumentException>(() => ImageFolder.Resolve(dir.Path, dataRoot: dir.File("datasets")));
+
+        Assert.Contains("is a folder of images, and a data root (--data-dir) says where the named data sets", error.Message);
+    }
 }

@@ -98,4 +98,30 @@ public sealed class TrainConfigTests
 
         Assert.Contains("Precision must be Float32 or BFloat16", error.Message);
     }
+
+    [Theory]
+    [InlineData(new[] { 16 }, "[16] names a size no level of this U-Net has: with ImageSize 8 and 2 levels its feature maps are 8, 4 pixels wide.")]
+    [InlineData(new[] { 4, 2 }, "[4, 2] names a size no level")]
+    public void Given_attention_at_a_size_no_level_has_When_validated_Then_the_error_lists_the_sizes_there_are(int[] sizes, string expected)
+    {
+        // Given: an 8-pixel, 2-level U-Net, whose feature maps are 8 and 4 pixels wide
+        var config = Config(null) with { Model = Net with { AttentionResolutions = sizes } };
+
+        // When
+        var error = Assert.Throws<ArgumentException>(config.Validate);
+
+        // Then: not a U-Net that silently has no attention
+        Assert.Contains(expected, error.Message);
+        (Config(null) with { Model = Net with { AttentionResolutions = [4] } }).Validate();
+    }
+
+    [Fact]
+    public void Given_a_preset_without_a_model_or_with_an_undefined_schedule_When_validated_Then_the_error_names_the_field()
+    {
+        var noModel = Assert.Throws<ArgumentException>((Config(null) with { Model = null! }).Validate);
+        var schedule = Assert.Throws<ArgumentException>((Config(null) with { Schedule = (Ddim.Schedules.ScheduleKind)5 }).Validate);
+
+        Assert.Contains("Model is missing: copy the \"Model\" block", noModel.Message);
+        Assert.Contains("Schedule must be Linear or Cosine (got 5)", schedule.Message);
+    }
 }

@@ -344,6 +344,26 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_log_whose_last_line_was_torn_by_a_crash_When_resumed_Then_the_torn_line_goes_and_a_bad_earlier_line_is_a_clear_error()
+    {
+        // Given: a finished run, then half a line appended (a crash mid-append)
+        using var dir = new TempFolder();
+        Train(Tiny(6), Bars(), dir.Path);
+        var log = LossLog(dir.Path);
+        var path = Path.Combine(dir.Path, "loss.jsonl");
+        File.AppendAllText(path, "{\"step\":8,\"lo");
+
+        // When: resumed
+        Train(Tiny(6), Bars(), dir.Path, resume: true);
+
+        // Then: the torn line is gone and the rest kept; a bad line before the last is not guessed at
+        Assert.Equal(log, LossLog(dir.Path));
+        File.WriteAllText(path, "not json\n" + File.ReadAllText(path));
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(6), Bars(), dir.Path, resume: true));
+        Assert.Contains("loss.jsonl line 1 is not a log line", error.Message);
+    }
+
+    [Fact]
     public void Given_a_checkpoint_with_a_flipped_byte_When_resuming_Then_corrupt_or_truncated()
     {
         using var dir = new TempFolder();

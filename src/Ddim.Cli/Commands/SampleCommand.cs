@@ -95,7 +95,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         if (s.OutDir is not null)
         {
             OutputPaths.RequireWritableFolder(s.OutDir);
-            var earlier = Directory.EnumerateFiles(s.OutDir, "*.png").Count();
+            var earlier = Directory.EnumerateFiles(s.OutDir, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }).Count();
             if (earlier > 0)
             {
                 throw new IOException($"--out-dir {s.OutDir} already holds {earlier:N0} PNG files: this run's images would mix with them (and 'ddim eval --images' scores every PNG there). Empty it or choose a new folder.");

@@ -73,6 +73,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             InitFrom = settings.InitFrom ?? config.InitFrom,
             Precision = settings.Precision is { } p ? PrecisionOption.Parse(p) : config.Precision,
         };
+        config.Validate(); // before any data is fetched or loaded; the trainer checks again, for callers of the library
         OutputPaths.RequireWritableFolder(settings.Out, create: false);
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
@@ -141,7 +142,16 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         }
     }
 
-    private static readonly JsonSerializerOptions PresetJson = new(ModelFile.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+    private static readonly JsonSerializerOptions PresetJson = PresetOptions();
+
+    /// <summary>ModelFile's JSON, strict: no unknown keys, and a choice such as "Schedule" only by name ("Schedule": 1 would silently be Cosine).</summary>
+    private static JsonSerializerOptions PresetOptions()
+    {
+        var options = new JsonSerializerOptions(ModelFile.Json) { UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow };
+        options.Converters.Clear();
+        options.Converters.Add(new System.Text.Json.Serialization.JsonStringEnumConverter(allowIntegerValues: false));
+        return options;
+    }
 
     /// <summary>The names an enum-typed preset key takes, for a JSON path such as "$.Schedule" or "$.Model.X".</summary>
     private static string? ChoicesAt(string? jsonPath)

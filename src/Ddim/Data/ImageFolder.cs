@@ -18,7 +18,7 @@ public static class ImageFolder
             throw new DirectoryNotFoundException($"Data folder {folder} does not exist.");
         }
 
-        var files = Directory.GetFiles(folder, "*.png").Order(StringComparer.Ordinal).ToArray();
+        var files = Directory.GetFiles(folder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0)
         {
             throw new InvalidDataException($"{folder} holds no .png images.");
@@ -72,6 +72,11 @@ public static class ImageFolder
         if (known is not null)
         {
             return DatasetFetcher.Load(known, train, dataRoot, log);
+        }
+
+        if (dataRoot is not null && (Directory.Exists(spec) || File.Exists(spec)))
+        {
+            throw new ArgumentException($"The data {spec} is a folder of images, and a data root (--data-dir) says where the named data sets ({string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}) live, so it does not apply: leave it out.");
         }
 
         return Directory.Exists(spec) || File.Exists(spec) ? Load(spec) : throw new ArgumentException(

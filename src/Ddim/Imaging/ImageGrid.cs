@@ -142,6 +142,18 @@ public static class ImageGrid
         using var bitmap = decoded.Copy(grey ? SKColorType.Gray8 : SKColorType.Rgba8888);
         var channels = grey ? 1 : 3;
         var raw = bitmap.Bytes;
+        if (!grey)
+        {
+            // Transparency cannot be kept, and how the transparent pixels would look is a guess (Skia premultiplies).
+            for (var i = 3; i < raw.Length; i += 4)
+            {
+                if (raw[i] != 255)
+                {
+                    throw new InvalidDataException("it has transparent pixels (an alpha channel below 255): flatten it onto a background first.");
+                }
+            }
+        }
+
         var result = new byte[bitmap.Width * bitmap.Height * channels];
         for (var i = 0; i < bitmap.Width * bitmap.Height; i++)
         {

@@ -72,7 +72,6 @@ public sealed record TrainConfig(
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()
     {
-        Model.Validate();
         void Require(bool ok, string message)
         {
             if (!ok)
@@ -80,6 +79,19 @@ public sealed record TrainConfig(
                 throw new ArgumentException($"Invalid training configuration: {message}");
             }
         }
+
+        Require(Model is not null, "Model is missing: copy the \"Model\" block (channels, levels, attention) from presets/mnist.json.");
+        Model!.Validate();
+
+        // The U-Net adds attention where a level's feature maps have one of these sizes; a size no level has would
+        // quietly add none. (Checked here, for new training runs, not when a saved model is loaded.)
+        var sizes = Enumerable.Range(0, Model.Multipliers.Count).Select(level => Model.ImageSize >> level).ToList();
+        Require(
+            Model.Attention.All(sizes.Contains),
+            $"Model.AttentionResolutions [{string.Join(", ", Model.Attention)}] names a size no level of this U-Net has: with ImageSize {Model.ImageSize} and " +
+            $"{sizes.Count} levels its feature maps are {string.Join(", ", sizes)} pixels wide. Use sizes from that list, or [] for no attention " +
+            (Model.AttentionResolutions is null ? "(left out, it is [7], the 28-pixel MNIST model's)." : "."));
+        Require(Enum.IsDefined(Schedule), $"Schedule must be Linear or Cosine (got {Schedule}).");
 
         Require(TimeSteps >= 2, $"TimeSteps must be ≥ 2 (got {TimeSteps}).");
         Require(Steps >= 1, $"Steps must be ≥ 1 (got {Steps}).");

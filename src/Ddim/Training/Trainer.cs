@@ -355,7 +355,9 @@ public static class Trainer
         if (data.Channels != model.ImageChannels || data.Height != model.ImageSize || data.Width != model.ImageSize)
         {
             throw new ArgumentException(
-                $"The data are {data.Channels}×{data.Height}×{data.Width} but the model expects {model.ImageChannels}×{model.ImageSize}×{model.ImageSize}; set Model.ImageChannels and Model.ImageSize to match.");
+                data.Height != data.Width
+                    ? $"The data are {data.Channels}×{data.Height}×{data.Width}, but the U-Net takes square images ({model.ImageSize}×{model.ImageSize}): crop or pad the images to a square, then set Model.ImageSize to their side."
+                    : $"The data are {data.Channels}×{data.Height}×{data.Width} but the model expects {model.ImageChannels}×{model.ImageSize}×{model.ImageSize}; set Model.ImageChannels and Model.ImageSize to match.");
         }
     }
 
@@ -572,7 +574,34 @@ public static class Trainer
             return false;
         }
 
-        var kept = File.ReadAllLines(path).Where(l => l.Length > 0 && JsonNode.Parse(l)?["step"]?.GetValue<long>() <= step).ToList();
+        var lines = File.ReadAllLines(path);
+        var last = Array.FindLastIndex(lines, l => l.Length > 0);
+        var kept = new List<string>();
+        for (var i = 0; i <= last; i++)
+        {
+            long? lineStep;
+            try
+            {
+                lineStep = lines[i].Length == 0 ? null : JsonNode.Parse(lines[i])?["step"]?.GetValue<long>();
+            }
+            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+            {
+                // The log is appended to, not rewritten, so a crash mid-append can tear its last line. That line is
+                // past the checkpoint (which is saved after the line is written), so it goes like the other later lines.
+                if (i == last)
+                {
+                    break;
+                }
+
+                throw new InvalidDataException($"{path} line {i + 1} is not a log line ({e.Message}). Delete that line (or fix it by hand) and resume.", e);
+            }
+
+            if (lineStep <= step)
+            {
+                kept.Add(lines[i]);
+            }
+        }
+
         Atomic.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
         return kept.Count > 0 && step % config.LogEvery != 0 && JsonNode.Parse(kept[^1])!["step"]!.GetValue<long>() == step;
     }
