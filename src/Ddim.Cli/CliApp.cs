@@ -54,6 +54,8 @@ public static class CliApp
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--num", "1000")
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--seeds", "0,1,2,3")
                 .WithExample("eval", "--sweep", "--num", "10000");
+            config.AddCommand<InfoCommand>("info").WithDescription("What a .ddim file is and holds: a model, checkpoint or judge; its network, training, sections and SHA-256.")
+                .WithExample("info", "models/mnist.ddim");
             config.AddCommand<CompareCommand>("compare").WithDescription("Compare two configurations' eval scores seed by seed: is A better than B? (paired t-test, with the sign and signed-rank tests).")
                 .WithExample("compare", "-a", "'evals/s10-e0-seed*.json'", "-b", "'evals/s10-e1-seed*.json'");
             config.AddCommand<LossCommand>("loss").WithDescription("The training objective (ε-MSE) on held-out images at chosen timesteps, for one or more models on the same noise: compares training runs in minutes.")

@@ -202,6 +202,30 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_judge_and_a_cut_short_file_When_info_reads_them_Then_it_names_the_judge_and_refuses_the_damaged_file()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var judge = folder.File("judge.ddim");
+        using (var net = new Judge(SyntheticDigits.TinyJudge))
+        {
+            net.Save(judge);
+        }
+
+        var cut = folder.File("cut.ddim");
+        File.WriteAllBytes(cut, File.ReadAllBytes(judge)[..^10]);
+
+        // When
+        var (judgeCode, judgeInfo) = CliRunner.RunCapturingOutput("info", judge);
+        var (cutCode, cutError) = Run("info", cut);
+
+        // Then
+        Assert.Equal((0, 1), (judgeCode, cutCode));
+        Assert.Contains("a judge: the MNIST classifier whose features eval measures FID in", judgeInfo);
+        Assert.Contains("is corrupt or truncated", cutError);
+    }
+
+    [Fact]
     public void Given_a_judge_or_a_cut_short_file_as_the_model_When_sample_runs_Then_the_error_names_what_it_is()
     {
         // Given

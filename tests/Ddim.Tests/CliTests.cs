@@ -26,6 +26,8 @@ public sealed class CliTests : OneTorchThread
     [InlineData("loss")]
     [InlineData("train-classifier")]
     [InlineData("data fetch")]
+    [InlineData("info")]
+    [InlineData("compare")]
     public void Given_any_command_When_asked_for_help_Then_it_renders_without_error(string command)
     {
         var (code, error) = Run([.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);

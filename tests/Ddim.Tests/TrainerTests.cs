@@ -344,6 +344,33 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_and_its_model_When_info_reads_them_Then_it_names_the_kind_the_step_the_training_and_the_sections()
+    {
+        // Given: a finished tiny run (its checkpoint and exported model)
+        using var dir = new TempFolder();
+        Train(Tiny(6), Bars(), dir.Path);
+        var checkpoint = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var json = dir.File("info.json");
+
+        // When
+        var (checkpointCode, checkpointInfo) = CliRunner.RunCapturingOutput("info", checkpoint, "--json", json);
+        var (modelCode, modelInfo) = CliRunner.RunCapturingOutput("info", Path.Combine(dir.Path, Trainer.ModelFileName));
+
+        // Then
+        Assert.Equal((0, 0), (checkpointCode, modelCode));
+        Assert.Contains("a training checkpoint at step 6 of 6: model, EMA, AdamW moments and RNG state", checkpointInfo);
+        Assert.Contains("6 steps on bars", checkpointInfo);
+        Assert.Contains("attention at 4 px", checkpointInfo);
+        Assert.Contains("optimizer", checkpointInfo);
+        Assert.Contains("a trained model: its EMA weights", modelInfo);
+        Assert.Contains("from random weights; batch 16", modelInfo);
+        var root = JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(checkpoint))), root["sha256"]!.GetValue<string>());
+        Assert.Equal("checkpoint", root["metadata"]!["kind"]!.GetValue<string>());
+        Assert.Equal(6, root["metadata"]!["step"]!.GetValue<long>());
+    }
+
+    [Fact]
     public void Given_a_log_whose_last_line_was_torn_by_a_crash_When_resumed_Then_the_torn_line_goes_and_a_bad_earlier_line_is_a_clear_error()
     {
         // Given: a finished run, then half a line appended (a crash mid-append)
