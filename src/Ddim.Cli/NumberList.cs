@@ -19,4 +19,25 @@ internal static class NumberList
                 : throw new ArgumentException($"{option}: '{item}' is not {kind}. Give a comma-separated list, e.g. {option} {example}."))
             .ToArray();
     }
+
+    /// <summary>
+    /// As <see cref="Parse"/>, for a list of things to measure once each (<c>--timesteps</c>, <c>--steps-list</c>):
+    /// an empty list, or a number given twice, is refused. <paramref name="what"/> names one item ("a timestep").
+    /// </summary>
+    public static T[] ParseDistinct<T>(string text, string option, string example, string what)
+        where T : IParsable<T>
+    {
+        var items = Parse<T>(text, option, example);
+        if (items.Length == 0)
+        {
+            throw new ArgumentException($"{option} is empty: give a comma-separated list, e.g. {option} {example}.");
+        }
+
+        if (items.Distinct().Count() != items.Length)
+        {
+            throw new ArgumentException($"{option} names {what} twice ({text}); give each once.");
+        }
+
+        return items;
+    }
 }

@@ -41,6 +41,12 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
     [InlineData("reconstruct --steps 10", "Unknown option 'steps'. 'ddim reconstruct --help' lists the options it takes.")]
+    [InlineData("reconstruct --steps-list 10,10", "--steps-list names a step count twice (10,10); give each once.")]
+    [InlineData("reconstruct --steps-list ,", "--steps-list is empty: give a comma-separated list, e.g. --steps-list 10,20,50.")]
+    [InlineData("reconstruct --steps-list 10,0", "--steps-list: each S must be between 1 and T = 100 for this model; got 0.")]
+    [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
+    [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
+    [InlineData("sample --batch-size 2147483647", "--batch-size must be between 1 and 1,048,576; got 2,147,483,647.")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
     {
         // Given
@@ -199,6 +205,19 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.Contains("Give --out FILE.ddim: where to write the judge", judgeError);
         Assert.Contains($"Checkpoint not found: {folder.File("none.ddim")}. Pass --checkpoint", missingError);
         Assert.Contains("must end with .ddim", pngError);
+    }
+
+    [Fact]
+    public void Given_a_model_with_fewer_than_50_timesteps_When_bench_runs_Then_it_says_why_it_cannot_time_S_50()
+    {
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 20);
+
+        var (code, error) = Run("bench", "--model", model, "--skip-ddpm", "--num", "1");
+
+        Assert.Equal(1, code);
+        Assert.Contains("bench times DDIM at S = 10 and S = 50, so it needs a model trained with T ≥ 50;", error);
+        Assert.Contains("has T = 20.", OneLine(error));
     }
 
     [Fact]

@@ -17,7 +17,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sampler foo", "Unknown --sampler 'foo'")]
     [InlineData("--ddpm-variance big", "Unknown --ddpm-variance 'big'")]
     [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
-    [InlineData("--batch-size 0", "--batch-size must be at least 1")]
+    [InlineData("--batch-size 0", "--batch-size must be between 1 and 1,048,576; got 0")]
     [InlineData("--eta 1 --eta-below 101", "--eta-below must be between 1 and T = 100")]
     [InlineData("--eta-below 50", "--eta-below limits η to the low-noise steps, so it needs η > 0")]
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
@@ -54,6 +54,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
     [InlineData("--precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
+    [InlineData("--seeds 0,1 --results-dir /etc/hostname", "Cannot write --results-dir: /etc/hostname is a file, not a folder.")] // before any scoring
     [InlineData("--sweep --resume --cells-from cpu --precision bf16 --results-dir nowhere --num 10 --sweep-steps 2", "No sweep cells are saved under nowhere/table1-mnist-bf16.cells")] // a bf16 sweep's own folder
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {

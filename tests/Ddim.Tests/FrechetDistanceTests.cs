@@ -170,6 +170,20 @@ public class FrechetDistanceTests : OneTorchThread
         Assert.Contains("same judge", e.Message);
     }
 
+    [Fact]
+    public void Given_features_that_are_not_a_matrix_or_not_finite_When_compared_Then_a_clear_error_instead_of_one_from_libtorch()
+    {
+        using var vector = zeros(10, dtype: ScalarType.Float64);
+        var nan = new GaussianFit(10, [double.NaN, 0.0], [1.0, 0, 0, 1.0]);
+        var fine = new GaussianFit(10, [0.0, 0.0], [1.0, 0, 0, 1.0]);
+
+        var shape = Assert.Throws<ArgumentException>(() => GaussianFit.FromFeatures(vector));
+        var notFinite = Assert.Throws<ArgumentException>(() => FrechetDistance.Compute(nan, fine));
+
+        Assert.Contains("Features must be a matrix [N, D], one row per image; got shape [10]", shape.Message);
+        Assert.Contains("holds NaN or ∞", notFinite.Message);
+    }
+
     [Theory]
     [InlineData(new long[] { 5, 5, 5, 5 }, 0.0)]
     [InlineData(new long[] { 0, 0, 20, 0 }, 1.3862943611198906)]

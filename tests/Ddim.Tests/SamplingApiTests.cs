@@ -10,6 +10,30 @@ namespace Ddim.Tests;
 public sealed class SamplingApiTests : OneTorchThread
 {
     [Fact]
+    public void Given_images_the_network_cannot_take_When_decoded_or_reconstructed_Then_a_clear_error_names_the_shape_it_needs()
+    {
+        // Given: the tiny 1×28×28 model
+        using var network = TinyModel.Network();
+        var sampler = new ImageSampler(network, NoiseSchedule.Linear(100));
+        using var wrongSize = zeros(2, 1, 32, 32);
+        using var wrongType = zeros(2, 1, 28, 28, dtype: ScalarType.Float64);
+        using var flat = zeros(2, 784);
+        var timetable = Timetable.Create(Spacing.Seed, 100, 2);
+
+        // When
+        var size = Assert.Throws<ArgumentException>(() => sampler.Decode(wrongSize, new SampleSettings(Steps: 2)));
+        var type = Assert.Throws<ArgumentException>(() => sampler.Decode(wrongType, new SampleSettings(Steps: 2)));
+        var rank = Assert.Throws<ArgumentException>(() => sampler.Reconstruct(flat, timetable));
+        var none = Assert.Throws<ArgumentOutOfRangeException>(() => sampler.InitialNoise(seed: 0, start: 0, count: 0));
+
+        // Then: not a 28-pixel model running silently on 32-pixel images, nor libtorch's message from deep inside
+        Assert.Contains("xT must be a batch of images [B, 1, 28, 28] (this model's shape), B ≥ 1; got [2, 1, 32, 32]", size.Message);
+        Assert.Contains("xT is Float64 but the network takes float32", type.Message);
+        Assert.Contains("images must be a batch of images [B, 1, 28, 28]", rank.Message);
+        Assert.Contains("count", none.Message);
+    }
+
+    [Fact]
     public void Given_eta_0_and_a_seed_When_sampled_with_different_batch_sizes_Then_the_PNG_bytes_are_identical()
     {
         // Given

@@ -77,6 +77,18 @@ public class ScheduleTests
         Assert.Throws<ArgumentOutOfRangeException>(() => NoiseSchedule.Cosine(t));
     }
 
+    [Theory]
+    [InlineData(double.PositiveInfinity)]
+    [InlineData(1e16)]
+    [InlineData(double.NaN)]
+    [InlineData(-0.1)]
+    public void Given_a_cosine_offset_that_is_not_small_When_building_Then_a_clear_error_instead_of_NaN_or_a_flat_schedule(double s)
+    {
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => NoiseSchedule.Cosine(1000, s));
+
+        Assert.Contains("Cosine schedule needs 0 ≤ s ≤ 1", error.Message);
+    }
+
     [Fact]
     public void Given_a_timestep_out_of_range_When_asking_alpha_bar_Then_a_clear_error()
     {

@@ -51,6 +51,34 @@ public class TimetableTests
         Assert.Contains("between 1 and T = 1000", error.Message);
     }
 
+    [Theory]
+    [InlineData(1000)]
+    [InlineData(100)]
+    [InlineData(37)]
+    public void Given_every_S_from_1_to_T_When_building_every_rule_Then_each_timestep_exists_and_the_rule_gives_S_of_them(int t)
+    {
+        // Given: every rule at every S (at T = 1000, numpy's arange gives trailing an extra −1 at S = 61, 103, 121, …)
+        foreach (var spacing in Enum.GetValues<Spacing>())
+        {
+            for (var s = 1; s <= t; s++)
+            {
+                // When
+                var steps = Timetable.Create(spacing, t, s).Steps;
+
+                // Then: no timestep outside 0 … T − 1; S of them, descending, except where a rule says otherwise
+                Assert.True(steps.All(x => x >= 0 && x < t), $"{spacing} S = {s}: [{string.Join(", ", steps)}]");
+                if (spacing is not (Spacing.Uniform or Spacing.Quad))
+                {
+                    Assert.True(steps.Length == s, $"{spacing} S = {s}: {steps.Length} steps");
+                    Assert.True(steps.Zip(steps.Skip(1)).All(p => p.First > p.Second), $"{spacing} S = {s}: not strictly descending");
+                }
+            }
+        }
+
+        Assert.Equal([999, 983, 966], Timetable.Create(Spacing.Trailing, 1000, 61).Steps.Take(3));
+        Assert.Equal(15, Timetable.Create(Spacing.Trailing, 1000, 61).Steps[^1]);
+    }
+
     [Fact]
     public void Given_S_equal_T_When_building_every_rule_Then_it_works()
     {

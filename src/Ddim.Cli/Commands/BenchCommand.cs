@@ -46,6 +46,10 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
 
         var modelPath = ModelLocator.Resolve(s.Model);
         var sampler = ImageSampler.Load(modelPath, precision: s.ParsePrecision(torch.CPU));
+        if (sampler.Schedule.T < 50)
+        {
+            throw new ArgumentException($"bench times DDIM at S = 10 and S = 50, so it needs a model trained with T ≥ 50; {modelPath} has T = {sampler.Schedule.T}.");
+        }
         var rows = new List<(string Name, int Calls, double Seconds)>();
 
         // Warm up (first calls allocate and pick kernels), then measure peak memory on the first real run.

@@ -191,6 +191,12 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             throw new ArgumentException($"--name '{name}' is not a valid file name.");
         }
 
+        if (plan is not null || seeds is not null)
+        {
+            // Before the floor and the first cell are scored, not when the first cell is saved.
+            OutputPaths.RequireWritableFolder(resultsDir, "--results-dir", create: false);
+        }
+
         var device = settings.ParseDevice();
         var precision = settings.Images is null ? settings.ParsePrecision(device) : NetworkPrecision.Float32;
         if (settings.Json is not null)

@@ -74,10 +74,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             throw new ArgumentException($"--num must be at least 1; got {settings.Num}.");
         }
 
-        if (settings.BatchSize < 1)
-        {
-            throw new ArgumentException($"--batch-size must be at least 1; got {settings.BatchSize}.");
-        }
+        ImageSampler.RequireBatchSize(settings.BatchSize);
 
         if (settings.Json is not null)
         {
@@ -95,16 +92,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             throw new ArgumentException($"--split train needs --data mnist or fashion-mnist (a folder of PNGs has no splits); got --data '{settings.Data}'.");
         }
 
-        var asked = settings.Timesteps is { } list ? NumberList.Parse<int>(list, "--timesteps", "100,500,900") : null;
-        if (asked is { Length: 0 })
-        {
-            throw new ArgumentException("--timesteps is empty: give a comma-separated list, e.g. --timesteps 100,500,900.");
-        }
-
-        if (asked is not null && asked.Distinct().Count() != asked.Length)
-        {
-            throw new ArgumentException($"--timesteps names a timestep twice ({settings.Timesteps}); give each once.");
-        }
+        var asked = settings.Timesteps is { } list ? NumberList.ParseDistinct<int>(list, "--timesteps", "100,500,900", "a timestep") : null;
 
         // --- Load every model first (cheap), so that a bad file or a mismatch fails before any measuring.
         var paths = settings.Models.Length > 0 ? settings.Models : [ModelLocator.Resolve(null)];

@@ -51,7 +51,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     {
         ThreadsOption.Apply(s.Threads);
         var spacing = s.ParseTimetableOptions();
-        var stepList = NumberList.Parse<int>(s.StepsList ?? defaultSteps, "--steps-list", "10,20,50");
+        var stepList = NumberList.ParseDistinct<int>(s.StepsList ?? defaultSteps, "--steps-list", "10,20,50", "a step count");
         if (s.Num < 1)
         {
             throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
@@ -60,9 +60,13 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
         var (sampler, _) = s.LoadSampler();
-        foreach (var steps in stepList)
+        var outside = stepList.Where(steps => steps < 1 || steps > sampler.Schedule.T).ToArray();
+        if (outside.Length > 0)
         {
-            new SampleSettings(Steps: steps, Spacing: spacing).Validate(sampler.Schedule);
+            // invert's --steps arrives here as a one-item list: the message names the option the user gave.
+            throw new ArgumentException(s.StepsList is null
+                ? $"--steps must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}."
+                : $"--steps-list: each S must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}.");
         }
 
         var data = s.Images is not null ? ImageFolder.Load(s.Images) : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);

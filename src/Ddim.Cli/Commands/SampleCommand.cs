@@ -172,9 +172,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             throw new ArgumentException($"--columns must be ≥ 1 and --padding ≥ 0; got {columns} and {padding}.");
         }
 
-        var cols = Math.Min(columns, count);
-        var rows = (count + cols - 1) / cols;
-        long gw = (cols * (long)(w + padding)) + padding, gh = (rows * (long)(h + padding)) + padding;
+        var (cols, _, gw, gh) = ImageGrid.GridSize(count, columns, padding, h, w);
         if (gw > ImageGrid.MaxSide || gh > ImageGrid.MaxSide)
         {
             throw new ArgumentException($"A grid of {count} images in {cols} columns would be {gw}×{gh} pixels, over the {ImageGrid.MaxSide}-pixel limit. {(gw > ImageGrid.MaxSide && gh > ImageGrid.MaxSide ? "Use a smaller --padding, fewer images" : gw > ImageGrid.MaxSide ? "Use fewer --columns, a smaller --padding" : "Use more --columns, a smaller --padding, fewer images")}, or --out-dir for one file per image.");

@@ -51,11 +51,7 @@ internal class TimetableSettingsBase : ModelSettingsBase
             : Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var parsed) && !int.TryParse(Spacing, out _)
                 ? parsed
                 : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
-        if (BatchSize < 1)
-        {
-            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
-        }
-
+        ImageSampler.RequireBatchSize(BatchSize);
         return spacing;
     }
 }

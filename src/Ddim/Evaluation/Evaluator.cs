@@ -62,10 +62,7 @@ public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize 
             throw new ArgumentException($"--num must be at least 2 (a covariance needs two images); got {Count}. Use 1000 for quick checks and 10000 for final numbers.");
         }
 
-        if (BatchSize < 1)
-        {
-            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
-        }
+        ImageSampler.RequireBatchSize(BatchSize);
 
         if (Confidence is < 0 or >= 1)
         {

@@ -15,6 +15,12 @@ public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
     /// <summary>Fits a Gaussian to feature vectors [N, D] (N ≥ 2) in float64.</summary>
     public static GaussianFit FromFeatures(Tensor features)
     {
+        ArgumentNullException.ThrowIfNull(features);
+        if (features.dim() != 2)
+        {
+            throw new ArgumentException($"Features must be a matrix [N, D], one row per image; got shape [{string.Join(", ", features.shape)}].", nameof(features));
+        }
+
         var stats = new FeatureStatistics((int)features.shape[1]);
         stats.Add(features);
         return stats.ToGaussian();
@@ -26,6 +32,11 @@ public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
         if (Mean.Length < 1 || Covariance.Length != Mean.Length * Mean.Length)
         {
             throw new ArgumentException($"A Gaussian of dimension {Mean.Length} needs a {Mean.Length}×{Mean.Length} covariance; got {Covariance.Length} values.");
+        }
+
+        if (!Mean.All(double.IsFinite) || !Covariance.All(double.IsFinite))
+        {
+            throw new ArgumentException("The Gaussian's mean or covariance holds NaN or ∞ (were the features finite? a sampler that diverged gives NaN images).");
         }
     }
 }

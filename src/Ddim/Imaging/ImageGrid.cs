@@ -71,6 +71,17 @@ public static class ImageGrid
         return Grid(pixels, b, c, h, w, columns, padding, background);
     }
 
+    /// <summary>
+    /// The layout of <paramref name="count"/> images in at most <paramref name="columns"/> columns: the columns and rows
+    /// used, and the grid's size in pixels, in 64-bit arithmetic (a huge padding must not wrap to a small size).
+    /// </summary>
+    public static (int Columns, int Rows, long Width, long Height) GridSize(int count, int columns, int padding, int height, int width)
+    {
+        var cols = Math.Min(columns, count);
+        var rows = (count + cols - 1) / cols;
+        return (cols, rows, (cols * ((long)width + padding)) + padding, (rows * ((long)height + padding)) + padding);
+    }
+
     /// <summary>Grid from bytes [B, H, W, C] (C = 1 or 3).</summary>
     public static byte[] Grid(byte[] pixels, int count, int channels, int height, int width, int columns, int padding, byte background = 0)
     {
@@ -79,10 +90,7 @@ public static class ImageGrid
             throw new ArgumentException($"A grid needs at least 1 column and padding ≥ 0; got columns = {columns}, padding = {padding}.");
         }
 
-        columns = Math.Min(columns, count);
-        var rows = (count + columns - 1) / columns;
-        long gridW = (columns * (long)(width + padding)) + padding;
-        long gridH = (rows * (long)(height + padding)) + padding;
+        (columns, var rows, var gridW, var gridH) = GridSize(count, columns, padding, height, width);
         if (gridW > MaxSide || gridH > MaxSide)
         {
             throw new ArgumentException($"A {gridW}×{gridH} grid is too large (limit {MaxSide} pixels a side); use more columns, fewer images, or --out-dir for one file per image.");

@@ -46,8 +46,24 @@ public sealed class ImageSampler
     /// </summary>
     public int GroupSize { get; } = 1;
 
-    /// <summary><paramref name="batchSize"/> rounded up to a multiple of <see cref="GroupSize"/>: the images a batch pays for anyway.</summary>
-    public int WholeGroups(int batchSize) => (batchSize + GroupSize - 1) / GroupSize * GroupSize;
+    /// <summary>The most images one batch may hold: far beyond any memory, and safe from overflow when rounded up to whole groups.</summary>
+    public const int MaxBatchSize = 1 << 20;
+
+    /// <summary><paramref name="batchSize"/> (1 … <see cref="MaxBatchSize"/>) rounded up to a multiple of <see cref="GroupSize"/>: the images a batch pays for anyway.</summary>
+    public int WholeGroups(int batchSize)
+    {
+        RequireBatchSize(batchSize);
+        return (batchSize + GroupSize - 1) / GroupSize * GroupSize;
+    }
+
+    /// <summary>A clear error, naming --batch-size, for a batch size below 1 or above <see cref="MaxBatchSize"/>.</summary>
+    public static void RequireBatchSize(int batchSize)
+    {
+        if (batchSize is < 1 or > MaxBatchSize)
+        {
+            throw new ArgumentException($"--batch-size must be between 1 and {MaxBatchSize:N0}; got {batchSize:N0}.", nameof(batchSize));
+        }
+    }
 
     /// <summary>The network, when this sampler wraps a <see cref="UNet"/>.</summary>
     public UNet? Network { get; }
@@ -98,6 +114,7 @@ public sealed class ImageSampler
     /// <summary>x_T ~ N(0, I) for images <paramref name="start"/> … start+count−1 of a seed, [count, C, H, W], on <see cref="Device"/>.</summary>
     public Tensor InitialNoise(long seed, long start, int count, ScalarType dtype = ScalarType.Float32)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var generators = Generators(seed, start, count);
         try
         {
@@ -115,6 +132,7 @@ public sealed class ImageSampler
     /// <summary>Runs the chosen sampler from a given x_T [B, C, H, W]; stochastic settings draw noise from <paramref name="noise"/>.</summary>
     public Tensor Decode(Tensor xT, SampleSettings settings, INoiseSource? noise = null, Action<SamplerStep>? observer = null)
     {
+        RequireImages(xT, nameof(xT));
         settings.Validate(Schedule);
         if (settings.IsStochastic && noise is null)
         {
@@ -203,10 +221,31 @@ public sealed class ImageSampler
     /// <returns>The latents x_T and the reconstructions.</returns>
     public (Tensor Latents, Tensor Reconstructions) Reconstruct(Tensor images, Timetable timetable)
     {
+        RequireImages(images, nameof(images));
         using var scope = torch.NewDisposeScope();
         var latents = DdimSampler.Invert(Model, images, Schedule, timetable);
         var decoded = DdimSampler.Sample(Model, latents, Schedule, timetable, new DdimOptions(Eta: 0, ClipDenoised: false));
         return (latents.MoveToOuterDisposeScope(), decoded.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>A clear error, before any network call, for a batch the network cannot take: libtorch's would come from deep inside it, or none at all for a wrong size.</summary>
+    private void RequireImages(Tensor x, string name)
+    {
+        ArgumentNullException.ThrowIfNull(x, name);
+        if (x.dim() != 4 || x.shape[0] < 1 || !x.shape.Skip(1).SequenceEqual(Shape))
+        {
+            throw new ArgumentException($"{name} must be a batch of images [B, {string.Join(", ", Shape)}] (this model's shape), B ≥ 1; got [{string.Join(", ", x.shape)}].", name);
+        }
+
+        if (x.device_type != Device.type)
+        {
+            throw new ArgumentException($"{name} is on {x.device_type} but the model runs on {Device.type}: move it with .to(sampler.Device).", name);
+        }
+
+        if (Network is not null && Precision == NetworkPrecision.Float32 && x.dtype != ScalarType.Float32)
+        {
+            throw new ArgumentException($"{name} is {x.dtype} but the network takes float32: convert it with .to(ScalarType.Float32).", name);
+        }
     }
 
     /// <summary>

@@ -79,9 +79,10 @@ public sealed class NoiseSchedule
     public static NoiseSchedule Cosine(int t, double s = 0.008, double maxBeta = 0.999)
     {
         RequireT(t);
-        if (!(s >= 0) || !(maxBeta > 0 && maxBeta < 1))
+        if (!(s >= 0 && s <= 1) || !(maxBeta > 0 && maxBeta < 1))
         {
-            throw new ArgumentOutOfRangeException(nameof(s), $"Cosine schedule needs s ≥ 0 and 0 < maxBeta < 1; got s = {s}, maxBeta = {maxBeta}.");
+            // s is a small offset (0.008 in Nichol & Dhariwal); a huge one makes every β 0 and ᾱ 1, and ∞ makes them NaN.
+            throw new ArgumentOutOfRangeException(nameof(s), $"Cosine schedule needs 0 ≤ s ≤ 1 and 0 < maxBeta < 1; got s = {s}, maxBeta = {maxBeta}.");
         }
 
         double F(int i) => Math.Pow(Math.Cos(((((double)i / t) + s) / (1 + s)) * Math.PI / 2), 2);

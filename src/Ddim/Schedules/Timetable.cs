@@ -11,7 +11,7 @@ public enum Spacing
     /// <summary>diffusers "leading": <c>arange(0, S)·(T // S)</c>, reversed.</summary>
     Leading,
 
-    /// <summary>diffusers "trailing": <c>round(arange(T, 0, −T/S)) − 1</c>.</summary>
+    /// <summary>diffusers "trailing": <c>round(arange(T, 0, −T/S)) − 1</c>, its first S values (arange's rounding can add a spurious −1).</summary>
     Trailing,
 
     /// <summary>diffusers "linspace": <c>round(linspace(0, T−1, S))</c>, reversed.</summary>
@@ -90,7 +90,13 @@ public sealed class Timetable
         };
 
         // The rules are reproduced exactly, including "quad"'s repeated small timesteps for large S.
-        return new Timetable(ascending.Reverse().ToImmutableArray(), trainingSteps);
+        var list = ascending.Reverse().ToImmutableArray();
+        if (list.Any(t => t < 0 || t >= tt))
+        {
+            throw new InvalidOperationException($"The {spacing} rule gave a timestep outside 0 … {tt - 1} for S = {s}, T = {tt} ([{string.Join(", ", list)}]); this is a bug in Ddim, please report it.");
+        }
+
+        return new Timetable(list, trainingSteps);
     }
 
     /// <summary>
@@ -138,9 +144,11 @@ public sealed class Timetable
 
     private static IEnumerable<int> TrailingAscending(int tt, int s)
     {
-        // numpy.arange(T, 0, −T/S): length ceil(T / (T/S)), values T − i·(T/S).
+        // numpy.arange(T, 0, −T/S): values T − i·(T/S). Its length is ceil(T / (T/S)), which rounding makes S + 1 for
+        // some S (61, 103, 121, … at T = 1000): the extra value is about 1e-13, rounded to 0, minus 1 = −1, a timestep
+        // that does not exist (ᾱ = 1 on both sides of a step from it: 0/0 in the sampler). The rule means S steps, so
+        // exactly S values are taken.
         var step = (double)tt / s;
-        var n = (int)Math.Ceiling(tt / step);
-        return Enumerable.Range(0, n).Select(i => (int)Math.Round(tt - (i * step), MidpointRounding.ToEven) - 1).Reverse();
+        return Enumerable.Range(0, s).Select(i => (int)Math.Round(tt - (i * step), MidpointRounding.ToEven) - 1).Reverse();
     }
 }
