@@ -25,4 +25,9 @@ if [ -z "${LIBTORCH_CUDA_LIB:-}" ]; then
     *) echo "warning: TorchSharp 0.107 is built for libtorch 2.10; python3's torch is $version (phase 3 of the bundled model ran on 2.11). If an op fails to load, point LIBTORCH_CUDA_LIB at a libtorch 2.10 CUDA build." >&2 ;;
   esac
 fi
-LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$build/Ddim.Cli" "$command" --device cuda "$@"
+# `eval --images` scores a folder with the judge on the CPU and refuses --device, so it gets none.
+device=(--device cuda)
+for arg in "$@"; do
+  if [ "$arg" = --images ]; then device=(); fi
+done
+LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$build/Ddim.Cli" "$command" "${device[@]}" "$@"

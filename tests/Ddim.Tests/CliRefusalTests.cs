@@ -45,6 +45,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("reconstruct --steps-list ,", "--steps-list is empty: give a comma-separated list, e.g. --steps-list 10,20,50.")]
     [InlineData("reconstruct --steps-list 10,0", "--steps-list: each S must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
+    [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
     [InlineData("sample --batch-size 2147483647", "--batch-size must be between 1 and 1,048,576; got 2,147,483,647.")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)

@@ -177,7 +177,7 @@ public sealed class EvalCliTests : OneTorchThread
 
     [Theory]
     [InlineData("--epochs 0", "--epochs must be at least 1")]
-    [InlineData("--batch-size 0", "--batch-size must be at least 1")]
+    [InlineData("--batch-size 0", "--batch-size must be between 1 and 1,048,576; got 0")]
     public void Given_bad_train_classifier_options_When_run_Then_one_clear_error(string options, string expected)
     {
         using var folder = new TempFolder();

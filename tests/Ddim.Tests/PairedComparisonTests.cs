@@ -196,18 +196,23 @@ public sealed class PairedComparisonTests : OneTorchThread
             WriteSingle(folder.File($"a-seed{k}.json"), k, SevenSeeds[k].A, scoredWith: ("aaaa", "jjjj", "mnist-test (10,000)"));
             WriteSingle(folder.File($"b-seed{k}.json"), k, SevenSeeds[k].B, eta: 1, scoredWith: (k < 2 ? "aaaa" : "bbbb", "jjjj", "mnist-test (10,000)"));
             WriteSingle(folder.File($"old-seed{k}.json"), k, SevenSeeds[k].B, eta: 1);
+            WriteSingle(folder.File($"c-seed{k}.json"), k, SevenSeeds[k].B, eta: 1, scoredWith: ("cccc", "jjjj", "mnist-test (10,000)"));
         }
 
         var same = folder.File("same.json");
         var mixed = folder.File("mixed.json");
 
-        // When: A against itself renamed (same bytes), against the mixed B, and against files that record no hashes
-        var (code, error) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "a-seed*.json"), "--json", same);
+        // When: A against itself (the same bytes), against another model, against the mixed B, and against files that record no hashes
+        var (code, output) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "a-seed*.json"), "--json", same);
+        var (otherCode, otherOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "c-seed*.json"));
         var (mixedCode, mixedOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"), "--json", mixed);
         var (oldCode, oldOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "old-seed*.json"));
 
         // Then: the same bytes are named as such; B's two model files are a warning, not a refusal; unrecorded hashes are said
-        Assert.True(code == 0, error);
+        Assert.True(code == 0, output);
+        Assert.Contains("Models: A and B ran the same model file (SHA-256 aaaa).", output);
+        Assert.Equal(0, otherCode);
+        Assert.Contains("Models: A ran aaaa and B cccc (SHA-256): two different model files.", otherOutput);
         var root = JsonNode.Parse(File.ReadAllText(same))!;
         Assert.Equal("aaaa", root["a"]!["model_sha256"]!.GetValue<string>());
         Assert.Equal("aaaa", root["b"]!["model_sha256"]!.GetValue<string>());

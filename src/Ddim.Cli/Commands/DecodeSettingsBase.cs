@@ -5,9 +5,9 @@ using Spectre.Console.Cli;
 namespace Ddim.Cli.Commands;
 
 /// <summary>
-/// Options of every command that runs one DDIM timetable: the step count, beside the timetable rule, the device and
-/// the batch size. invert (deterministic DDIM, unclipped) takes these alone; the classes derived from it add the
-/// options their commands take, so a command's --help lists just those.
+/// Options of every command that samples along one DDIM timetable: the step count, beside the timetable rule, the
+/// device and the batch size. The classes derived from it add the options their commands take (clipping, then the
+/// stochastic sampler's), so a command's --help lists just those.
 /// </summary>
 internal class DecodeSettingsBase : TimetableSettingsBase
 {
@@ -19,8 +19,8 @@ internal class DecodeSettingsBase : TimetableSettingsBase
     public int? Steps { get; init; }
 
     /// <summary>
-    /// The sampler settings these options give: deterministic DDIM at --steps and --spacing, without clipping (what
-    /// invert runs). A clear error for an unknown --spacing or a --batch-size below 1.
+    /// The sampler settings these options give: deterministic DDIM at --steps and --spacing, without clipping (derived
+    /// classes add clipping and the rest). A clear error for an unknown --spacing or a --batch-size outside 1 … 2^20.
     /// </summary>
     public virtual SampleSettings ToSampleSettings() =>
         new(SamplerKind.Ddim, Steps ?? DefaultSteps, Eta: 0, ParseTimetableOptions(), Clip: false);

@@ -33,7 +33,11 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             OutputPaths.RequireWritableFile(settings.Json);
         }
 
-        var path = ModelLocator.Resolve(settings.File);
+        var path = ModelLocator.Resolve(settings.File, option: "FILE", advice: "Name a .ddim file: 'ddim info runs/NAME/checkpoint.ddim'.");
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"No file {path}. Name a .ddim file that exists: a model, a checkpoint or a judge.", path);
+        }
         var file = ModelFile.Load(path, out var sha256); // verifies the checksum: a damaged file is an error here too
         var bytes = new FileInfo(path).Length;
         var kind = file.Metadata["kind"]?.GetValue<string>() ?? "unknown";

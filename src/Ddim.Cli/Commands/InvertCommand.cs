@@ -22,6 +22,6 @@ internal sealed class InvertCommand : Command<InvertCommand.Settings>
             throw new ArgumentException("Give --steps (one S) or --steps-list (several), not both.");
         }
 
-        return ReconstructCommand.Run(s, (s.Steps ?? DecodeSettingsBase.DefaultSteps).ToString(CultureInfo.InvariantCulture));
+        return ReconstructCommand.Run(s, (s.Steps ?? DecodeSettingsBase.DefaultSteps).ToString(CultureInfo.InvariantCulture), fromSteps: true);
     }
 }

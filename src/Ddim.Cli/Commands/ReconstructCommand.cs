@@ -41,13 +41,13 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         public string Out { get; init; } = "reconstruction.png";
     }
 
-    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken) => Run(s, DefaultStepsList);
+    public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken) => Run(s, DefaultStepsList, fromSteps: false);
 
     /// <summary>
     /// Inverts and decodes the images at each S of --steps-list, or of <paramref name="defaultSteps"/> when it is left
-    /// out (reconstruct's Table 2 list, or invert's --steps).
+    /// out: reconstruct's Table 2 list, or (<paramref name="fromSteps"/>) invert's --steps.
     /// </summary>
-    internal static int Run(Settings s, string defaultSteps)
+    internal static int Run(Settings s, string defaultSteps, bool fromSteps)
     {
         ThreadsOption.Apply(s.Threads);
         var spacing = s.ParseTimetableOptions();
@@ -63,10 +63,11 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         var outside = stepList.Where(steps => steps < 1 || steps > sampler.Schedule.T).ToArray();
         if (outside.Length > 0)
         {
-            // invert's --steps arrives here as a one-item list: the message names the option the user gave.
-            throw new ArgumentException(s.StepsList is null
-                ? $"--steps must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}."
-                : $"--steps-list: each S must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}.");
+            // The message names what the S came from: --steps-list, invert's --steps, or reconstruct's default list.
+            throw new ArgumentException(
+                s.StepsList is not null ? $"--steps-list: each S must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}."
+                : fromSteps ? $"--steps must be between 1 and T = {sampler.Schedule.T} for this model; got {outside[0]}."
+                : $"The default --steps-list ({DefaultStepsList}) has S = {outside[0]}, beyond T = {sampler.Schedule.T} of this model: give --steps-list with S from 1 to {sampler.Schedule.T}.");
         }
 
         var data = s.Images is not null ? ImageFolder.Load(s.Images) : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);

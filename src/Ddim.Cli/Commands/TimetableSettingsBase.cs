@@ -44,7 +44,7 @@ internal class TimetableSettingsBase : ModelSettingsBase
         return (ImageSampler.Load(modelPath, device, precision), modelPath);
     }
 
-    /// <summary>The --spacing rule, after checking it and --batch-size: a clear error for an unknown rule or a batch below 1.</summary>
+    /// <summary>The --spacing rule, after checking it and --batch-size: a clear error for an unknown rule or a batch outside 1 … 2^20.</summary>
     public Spacing ParseTimetableOptions()
     {
         var spacing = Spacing is null ? Schedules.Spacing.Seed

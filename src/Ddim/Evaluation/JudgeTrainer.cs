@@ -23,10 +23,7 @@ public sealed record JudgeTrainConfig(JudgeConfig Model, int Epochs = 3, int Bat
             throw new ArgumentException($"--epochs must be at least 1; got {Epochs}.");
         }
 
-        if (BatchSize < 1)
-        {
-            throw new ArgumentException($"--batch-size must be at least 1; got {BatchSize}.");
-        }
+        Sampling.ImageSampler.RequireBatchSize(BatchSize);
 
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate))
         {

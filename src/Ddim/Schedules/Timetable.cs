@@ -89,7 +89,8 @@ public sealed class Timetable
             _ => throw new ArgumentOutOfRangeException(nameof(spacing), spacing, "Unknown spacing rule."),
         };
 
-        // The rules are reproduced exactly, including "quad"'s repeated small timesteps for large S.
+        // The rules are reproduced exactly, including "quad"'s repeated small timesteps for large S; only trailing's
+        // spurious extra −1 is left out (TrailingAscending).
         var list = ascending.Reverse().ToImmutableArray();
         if (list.Any(t => t < 0 || t >= tt))
         {
