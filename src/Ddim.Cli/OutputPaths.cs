@@ -36,10 +36,7 @@ internal static class OutputPaths
         var probed = create ? folder : existing ?? folder;
         try
         {
-            Directory.CreateDirectory(probed);
-            var probe = Path.Combine(probed, $".ddim-write-test-{Environment.ProcessId}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
+            Atomic.ProbeFolder(probed);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

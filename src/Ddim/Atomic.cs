@@ -13,6 +13,18 @@ public static class Atomic
     /// <summary>Writes text atomically (UTF-8).</summary>
     public static void WriteAllText(string path, string text) => WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(text));
 
+    /// <summary>
+    /// Creates <paramref name="folder"/> if needed and proves this process can write there, by writing and removing an
+    /// empty probe file: IOException or UnauthorizedAccessException when it cannot, before any long work is done.
+    /// </summary>
+    public static void ProbeFolder(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var probe = Path.Combine(folder, $".ddim-write-test-{Environment.ProcessId}");
+        File.WriteAllBytes(probe, []);
+        File.Delete(probe);
+    }
+
     /// <summary>Lets <paramref name="write"/> fill a temporary file, flushes it to disk, then renames it to <paramref name="path"/>.
     /// On failure the temporary file is removed and the target is untouched.</summary>
     public static void Write(string path, Action<Stream> write)

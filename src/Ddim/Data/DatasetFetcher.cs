@@ -177,10 +177,7 @@ public static class DatasetFetcher
     {
         try
         {
-            Directory.CreateDirectory(folder);
-            var probe = Path.Combine(folder, $".ddim-write-test-{Environment.ProcessId}");
-            File.WriteAllBytes(probe, []);
-            File.Delete(probe);
+            Atomic.ProbeFolder(folder);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
