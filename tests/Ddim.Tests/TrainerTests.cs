@@ -284,6 +284,25 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_finished_run_continued_and_stopped_before_its_next_log_line_When_resumed_Then_the_old_partial_line_is_still_replaced()
+    {
+        // Given: a run to 6 (lines 4 and a partial 6), continued to 12 but stopped after step 7 (checkpoint at 7, no new line)
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var expected = Train(Tiny(12), Bars(), straight.Path);
+        var losses = Train(Tiny(6), Bars(), resumed.Path);
+        losses.AddRange(Train(Tiny(12), Bars(), resumed.Path, resume: true, cancelAfter: 7));
+        Assert.Equal(7, Checkpoint(resumed.Path).Metadata["step"]!.GetValue<long>());
+
+        // When
+        losses.AddRange(Train(Tiny(12), Bars(), resumed.Path, resume: true));
+
+        // Then: the log is the uninterrupted run's (4, 8, 12), without the stale partial line 6
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(straight.Path), LossLog(resumed.Path));
+    }
+
+    [Fact]
     public void Given_a_checkpoint_after_1000_s_of_training_When_resumed_Then_the_log_and_the_next_checkpoint_count_on_from_1000_s()
     {
         // Given: a run stopped at step 6, whose checkpoint says it had trained for 1,000 s

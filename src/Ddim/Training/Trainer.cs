@@ -226,13 +226,14 @@ public static class Trainer
                 var lossTensor = nn.functional.mse_loss(net.forward(xt.to(forwardDtype), t).to(ScalarType.Float32), noise);
 
                 loss = lossTensor.item<float>();
+                TrainingDivergedException Diverged(string what) => new(
+                    $"{what} at step {step + 1}. " +
+                    (File.Exists(checkpointPath) ? $"The last good checkpoint ({checkpointPath}) is kept. " : "No checkpoint had been saved yet. ") +
+                    "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
+                    "in the preset and start a new run in another --out folder.");
                 if (!double.IsFinite(loss))
                 {
-                    throw new TrainingDivergedException(
-                        $"The loss became {loss} at step {step + 1}. " +
-                        (File.Exists(checkpointPath) ? $"The last good checkpoint ({checkpointPath}) is kept. " : "No checkpoint had been saved yet. ") +
-                        "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
-                        "in the preset and start a new run in another --out folder.");
+                    throw Diverged($"The loss became {loss}");
                 }
 
                 optimizer.zero_grad();
@@ -243,9 +244,14 @@ public static class Trainer
                     weights.Grad.copy_(workingWeights.Grad);
                 }
 
-                if (config.GradClip > 0)
+                // A finite loss can still have an infinite or NaN gradient, which the update would write into the
+                // weights and the EMA (and the next checkpoint): stop before it, as for the loss.
+                var gradientFinite = config.GradClip > 0
+                    ? double.IsFinite(nn.utils.clip_grad_norm_([weights.All], config.GradClip))
+                    : weights.Grad.isfinite().all().item<bool>();
+                if (!gradientFinite)
                 {
-                    nn.utils.clip_grad_norm_([weights.All], config.GradClip);
+                    throw Diverged($"The loss was {loss} but its gradient was not finite");
                 }
 
                 foreach (var group in optimizer.ParamGroups)
@@ -603,6 +609,9 @@ public static class Trainer
         }
 
         Atomic.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
-        return kept.Count > 0 && step % config.LogEvery != 0 && JsonNode.Parse(kept[^1])!["step"]!.GetValue<long>() == step;
+        // Lines are written at multiples of LogEvery and at a run's last step, so a kept line at any other step is the
+        // partial window of a run that ended there, never replaced since (even if a later checkpoint, before the next
+        // line, is where this run resumes).
+        return kept.Count > 0 && JsonNode.Parse(kept[^1])!["step"]!.GetValue<long>() % config.LogEvery != 0;
     }
 }
