@@ -9,6 +9,25 @@ internal sealed class TrajectoryRecorder(int images)
     private readonly List<(byte[] X, byte[] X0)> steps = [];
     private byte[]? final;
 
+    /// <summary>
+    /// Refuses, before any sampling, a trajectory whose picture would exceed <see cref="ImageGrid.MaxSide"/>: a PNG strip
+    /// is one column per step (DDPM's T = 1000 steps make it 30,032 px wide), a GIF frame one column per image.
+    /// </summary>
+    public static void RequireFits(string path, int images, int steps, int height, int width)
+    {
+        var gif = path.EndsWith(".gif", StringComparison.OrdinalIgnoreCase);
+        var (_, _, w, h) = gif
+            ? ImageGrid.GridSize(2 * images, images, 2, height, width)
+            : ImageGrid.GridSize(2 * images * (steps + 1), steps + 1, 2, height, width);
+        if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)
+        {
+            var maxSteps = ((ImageGrid.MaxSide - 2) / (width + 2)) - 1;
+            throw new ArgumentException(gif || w <= ImageGrid.MaxSide
+                ? $"A trajectory of {images} images would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit: lower --trajectory-images."
+                : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with at most {maxSteps} steps.");
+        }
+    }
+
     public void Record(SamplerStep step)
     {
         var n = Math.Min(images, (int)step.X.shape[0]);

@@ -47,6 +47,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
+    [InlineData("sample --num 300 --batch-size 320 --steps 2 --trajectory t.png --trajectory-images 300", "A trajectory of 300 images would be 92×18002 pixels, over the 16384-pixel limit: lower --trajectory-images.")]
     [InlineData("sample --batch-size 2147483647", "--batch-size must be between 1 and 1,048,576; got 2,147,483,647.")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
     {
@@ -206,6 +207,22 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.Contains("Give --out FILE.ddim: where to write the judge", judgeError);
         Assert.Contains($"Checkpoint not found: {folder.File("none.ddim")}. Pass --checkpoint", missingError);
         Assert.Contains("must end with .ddim", pngError);
+    }
+
+    [Fact]
+    public void Given_DDPM_over_1000_steps_When_a_PNG_trajectory_is_asked_for_Then_it_is_refused_before_sampling_with_the_way_out()
+    {
+        // Given: a model with T = 1000, whose PNG strip (one column per step) would be 30,032 px wide
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 1000);
+
+        // When
+        var (code, error) = Run("sample", "--model", model, "--sampler", "ddpm", "--trajectory", folder.File("t.png"), "--out", folder.File("out.png"));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("A trajectory PNG of 1000 steps would be 30032×482 pixels, over the 16384-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with at most 545 steps.", OneLine(error));
+        Assert.False(File.Exists(folder.File("out.png")));
     }
 
     [Fact]

@@ -89,6 +89,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             {
                 throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of {sampler.GroupSize}) = {firstBatchSize}.");
             }
+
+            TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), h, w);
         }
 
         // Last, as it creates the folder: every other check has passed.
@@ -102,7 +104,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             }
         }
 
-        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(s.TrajectoryImages ?? Math.Min(8, firstBatchSize));
+        var trajectory = s.Trajectory is null ? null : new TrajectoryRecorder(TrajectoryImages(s, firstBatchSize));
 
         // Sample, streaming batch by batch.
         var pixels = gridPath is not null ? new byte[(long)s.Num * c * h * w] : null;
@@ -164,6 +166,9 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             $"{Markup.Escape(settings.ToString())} of {Markup.Escape(modelPath)}{PrecisionOption.Note(sampler)}: {s.Num} images in [bold]{seconds:F2} s[/] — {perStep * 1000:F1} ms per step (batch ≤ {batchSize}), {s.Num / seconds:F2} images/s, threads {torch.get_num_threads()}.");
         return 0;
     }
+
+    /// <summary>The images a trajectory shows: --trajectory-images, or up to 8 of the first batch.</summary>
+    private static int TrajectoryImages(Settings s, int firstBatchSize) => s.TrajectoryImages ?? Math.Min(8, firstBatchSize);
 
     internal static void GridCheck(int count, int columns, int padding, int h, int w)
     {
