@@ -12,7 +12,15 @@ public static class CliApp
     /// <summary>As <see cref="Run(string[])"/>, with the parser's output (help, version) written to <paramref name="console"/> when given.</summary>
     internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console)
     {
-        Ddim.Native.TorchRuntime.Initialize();
+        try
+        {
+            Ddim.Native.TorchRuntime.Initialize();
+        }
+        catch (IOException e)
+        {
+            return CliErrors.Report(e, args); // the host's libstdc++ patch could not be written: one line, not a crash
+        }
+
         var app = new CommandApp();
         app.Configure(config =>
         {

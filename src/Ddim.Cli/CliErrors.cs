@@ -13,8 +13,8 @@ internal static class CliErrors
             InvalidDataException or InvalidOperationException or FileNotFoundException or DirectoryNotFoundException
                 or UnauthorizedAccessException or IOException or NotSupportedException or Ddim.Training.TrainingDivergedException => inner.Message,
             // A type initializer that failed (a native library that would not load, say) hides the cause inside.
-            TypeInitializationException { InnerException: { } cause } => $"{inner.Message} {cause.GetBaseException().GetType().Name}: {cause.GetBaseException().Message.Split('\n')[0]}",
-            _ => $"{inner.GetType().Name}: {inner.Message}",
+            TypeInitializationException { InnerException: { } cause } => $"{inner.Message} {cause.GetBaseException().GetType().Name}: {Ddim.Native.NativeErrors.Cause(cause.GetBaseException())}",
+            _ => $"{inner.GetType().Name}: {Ddim.Native.NativeErrors.WithoutBacktrace(inner.Message)}",
         };
         message = BadNumber(message, args) ?? message;
         if (inner is Spectre.Console.Cli.CommandParseException && message.StartsWith("Unknown option", StringComparison.Ordinal) && CommandName(args) is { } command)

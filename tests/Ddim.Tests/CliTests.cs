@@ -228,8 +228,11 @@ public sealed class CliTests : OneTorchThread
     [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
-        // Given: what a native library that will not load looks like (SkiaSharp without its dependencies, say)
-        var cause = new DllNotFoundException("Unable to load shared library 'libSkiaSharp': libfontconfig.so.1: cannot open shared object file");
+        // Given: what .NET says when a native library will not load (SkiaSharp without libfontconfig1): the cause is on a later line
+        var cause = new DllNotFoundException(
+            "Unable to load shared library 'libSkiaSharp' or one of its dependencies. In order to help diagnose loading problems, consider setting the LD_DEBUG environment variable: \n" +
+            "/app/libSkiaSharp.so: libfontconfig.so.1: cannot open shared object file: No such file or directory\n" +
+            "/app/liblibSkiaSharp.so: cannot open shared object file: No such file or directory");
         var failure = new TypeInitializationException("SkiaSharp.SKImageInfo", new TypeInitializationException("SkiaSharp.SkiaApi", cause));
         var saved = Console.Error;
         using var error = new StringWriter();
@@ -249,7 +252,32 @@ public sealed class CliTests : OneTorchThread
         // Then
         Assert.Equal(1, code);
         Assert.Contains("SkiaSharp.SKImageInfo", error.ToString());
-        Assert.Contains("DllNotFoundException: Unable to load shared library 'libSkiaSharp': libfontconfig.so.1", error.ToString());
+        Assert.Contains("DllNotFoundException: Unable to load shared library 'libSkiaSharp' or one of its dependencies.", error.ToString());
+        Assert.Contains("/app/libSkiaSharp.so: libfontconfig.so.1: cannot open shared object file", error.ToString());
+        Assert.Single(error.ToString().Trim().Split('\n'));
+    }
+
+    [Fact]
+    public void Given_a_libtorch_error_with_its_CPP_backtrace_When_reported_Then_one_line_without_the_backtrace()
+    {
+        // Given: TorchSharp's message for a libtorch error carries the C++ frames
+        var failure = new System.Runtime.InteropServices.ExternalException("CUDA out of memory. Tried to allocate 2.00 GiB\nException raised from malloc at /pytorch/c10/cuda/CUDACachingAllocator.cpp:1234 (most recent call first):\nframe #0: c10::Error::Error(...) + 0x9c");
+        var saved = Console.Error;
+        using var error = new StringWriter();
+        Console.SetError(error);
+
+        // When
+        try
+        {
+            CliErrors.Report(failure);
+        }
+        finally
+        {
+            Console.SetError(saved);
+        }
+
+        // Then
+        Assert.Equal("error: ExternalException: CUDA out of memory. Tried to allocate 2.00 GiB", error.ToString().Trim());
     }
 
     [Fact]

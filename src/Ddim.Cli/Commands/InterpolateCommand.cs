@@ -41,6 +41,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
+        ImageGrid.RequireNativeLibrary("interpolate writes a PNG"); // before the sampling, not after it
         var (sampler, _) = s.LoadSampler();
         settings.Validate(sampler.Schedule);
 

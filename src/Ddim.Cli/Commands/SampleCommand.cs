@@ -93,6 +93,8 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), h, w);
         }
 
+        ImageGrid.RequireNativeLibrary("sample writes PNG images"); // before the sampling, not after it
+
         // Last, as it creates the folder: every other check has passed.
         if (s.OutDir is not null)
         {

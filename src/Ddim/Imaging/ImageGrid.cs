@@ -16,12 +16,12 @@ public static class ImageGrid
     /// system library (libfontconfig1 on bare Linux images) is found before the work, not after it.
     /// </summary>
     /// <param name="need">What needs it, for the message ("SampleEvery = 500 writes PNG sample grids").</param>
-    /// <param name="alternative">How to do without it, for the message ("set SampleEvery to 0 in the preset").</param>
-    public static void RequireNativeLibrary(string need, string alternative)
+    /// <param name="alternative">How to do without it, for the message ("set SampleEvery to 0 in the preset"), if there is a way.</param>
+    public static void RequireNativeLibrary(string need, string? alternative = null)
     {
         if (NativeLibraryProblem() is { } problem)
         {
-            throw new InvalidOperationException($"{need}, but {problem}. Install what it needs (libfontconfig1 on Debian and Ubuntu) or {alternative}.");
+            throw new InvalidOperationException($"{need}, but {problem}. Install what it needs (apt-get install libfontconfig1 on Debian and Ubuntu){(alternative is null ? string.Empty : $" or {alternative}")}.");
         }
     }
 
@@ -35,7 +35,7 @@ public static class ImageGrid
         }
         catch (Exception e) when (e is TypeInitializationException or DllNotFoundException or EntryPointNotFoundException or BadImageFormatException)
         {
-            return $"SkiaSharp's native library cannot be used here ({e.GetBaseException().Message.Split('\n')[0]})";
+            return $"SkiaSharp's native library cannot be used here ({Native.NativeErrors.Cause(e.GetBaseException())})";
         }
     }
 

@@ -60,7 +60,16 @@ public static class LibStdCxxCompat
         {
             if (File.Exists(path))
             {
-                Apply(path);
+                try
+                {
+                    Apply(path);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    throw new IOException(
+                        $"TorchSharp's native library {path} needs a one-byte patch on this host (its libstdc++ lacks {Version}), and this process cannot write it ({e.Message}). " +
+                        $"Run any ddim command once as the owner of {Path.GetDirectoryName(path)}, or install a libstdc++ that has {Version}.", e);
+                }
             }
         }
     }

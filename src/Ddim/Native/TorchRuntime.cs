@@ -19,6 +19,17 @@ public static class TorchRuntime
 
 #pragma warning disable CA2255 // A library module initializer is deliberate: the native library must be fixed before TorchSharp loads it.
     [ModuleInitializer]
-    internal static void OnModuleLoad() => Initialize();
+    internal static void OnModuleLoad()
+    {
+        try
+        {
+            Initialize();
+        }
+        catch (IOException)
+        {
+            // Not here: a module initializer's exception is an unreadable crash. The Lazy keeps it, and the next
+            // Initialize() (the CLI's first line, or TorchSharp's first use through Ddim) throws it where it can be read.
+        }
+    }
 #pragma warning restore CA2255
 }
