@@ -6,9 +6,8 @@
 #   bash OUT_DIR/run.sh train --preset presets/mnist-large-b512.json --out runs/large
 #   bash OUT_DIR/run.sh eval --model runs/large/model.ddim --num 1000 --steps 50 --eta 0 --json eval.json
 # run.sh unpacks once into $DDIM_UNPACK (default /tmp/ddim-gpu), points DDIM_DATA at the packed data unless it is set,
-# and runs scripts/cuda-run.sh from the pack (PyTorch's CUDA libtorch via python3, or LIBTORCH_CUDA_LIB). Training's
-# sample grids need SkiaSharp's native dependencies (libfontconfig1), which bare GPU images may lack: set SampleEvery
-# to 0 there.
+# and runs scripts/cuda-run.sh from the pack (PyTorch's CUDA libtorch via python3, or LIBTORCH_CUDA_LIB). SkiaSharp's
+# native library is its build without system dependencies, so sample grids work on bare GPU images too.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(realpath -m -- "${1:-$here/.gpu}")"

@@ -228,7 +228,7 @@ public sealed class CliTests : OneTorchThread
     [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
-        // Given: what .NET says when a native library will not load (SkiaSharp without libfontconfig1): the cause is on a later line
+        // Given: what .NET says when a native library will not load (SkiaSharp's fontconfig build without libfontconfig1, say): the cause is on a later line
         var cause = new DllNotFoundException(
             "Unable to load shared library 'libSkiaSharp' or one of its dependencies. In order to help diagnose loading problems, consider setting the LD_DEBUG environment variable: \n" +
             "/app/libSkiaSharp.so: libfontconfig.so.1: cannot open shared object file: No such file or directory\n" +

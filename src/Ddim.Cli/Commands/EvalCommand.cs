@@ -263,7 +263,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (plotProblem is not null)
         {
             AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(plotProblem)}, so the sweep will write its table without the PNG plot. " +
-                                   "Install libfontconfig1 (Debian, Ubuntu) and run the same command with --resume to add the plot from the saved cells.");
+                                   "Run the same command with --resume where it loads to add the plot from the saved cells.");
         }
 
         var configurations = plan.Configurations();

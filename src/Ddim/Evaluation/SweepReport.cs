@@ -132,6 +132,14 @@ public static class SweepReport
     public static byte[] Plot(SweepResult result, int width = 1000, int height = 560)
     {
         var plan = result.Plan;
+
+        // ScottPlot's texts take their family from Fonts.Default when they are made, with their own weights (a bold
+        // title and axis labels): set it to an installed sans family before the plot is.
+        if (PlotFont() is { } font)
+        {
+            Fonts.Default = font;
+        }
+
         using var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         var xs = plan.Steps.Select(s => Math.Log10(s)).ToArray();
@@ -173,6 +181,20 @@ public static class SweepReport
         plot.YLabel("FID (lower is better)");
         plot.ShowLegend(Edge.Right);
         return plot.GetImageBytes(width, height, ImageFormat.Png);
+    }
+
+    /// <summary>
+    /// A sans-serif family for the plot's text. SkiaSharp's Linux library here is its build without fontconfig (so the
+    /// host installs nothing for it), and nothing maps "sans-serif": its default is whichever family it finds first
+    /// (DejaVu Serif on Debian). The first of these that is installed, else that default; with no fonts at all the plot
+    /// is drawn without its text. (Looked up when a plot is drawn: the table is written without SkiaSharp.)
+    /// </summary>
+    private static string? PlotFont() => new[] { "DejaVu Sans", "Liberation Sans", "Noto Sans", "Arial", "Helvetica", "FreeSans" }.FirstOrDefault(Installed);
+
+    private static bool Installed(string family)
+    {
+        using var typeface = SkiaSharp.SKFontManager.Default.MatchFamily(family);
+        return typeface?.FamilyName == family;
     }
 
     private static void Table(StringBuilder sb, string title, SweepResult result, Func<SweepCell, string> format)

@@ -12,8 +12,9 @@ public static class ImageGrid
 
     /// <summary>
     /// Throws a clear <see cref="InvalidOperationException"/> when SkiaSharp's native library (which PNG grids and the
-    /// sweep's plot need) cannot be loaded here. Call it before long work whose end writes images, so that a missing
-    /// system library (libfontconfig1 on bare Linux images) is found before the work, not after it.
+    /// sweep's plot need) cannot be loaded here. Call it before long work whose end writes images, so that a library
+    /// that will not load is found before the work, not after it. (On Linux it is SkiaSharp's build without system
+    /// dependencies, so this is rare.)
     /// </summary>
     /// <param name="need">What needs it, for the message ("SampleEvery = 500 writes PNG sample grids").</param>
     /// <param name="alternative">How to do without it, for the message ("set SampleEvery to 0 in the preset"), if there is a way.</param>
@@ -21,7 +22,7 @@ public static class ImageGrid
     {
         if (NativeLibraryProblem() is { } problem)
         {
-            throw new InvalidOperationException($"{need}, but {problem}. Install what it needs (apt-get install libfontconfig1 on Debian and Ubuntu){(alternative is null ? string.Empty : $" or {alternative}")}.");
+            throw new InvalidOperationException($"{need}, but {problem}.{(alternative is null ? string.Empty : $" Fix that, or {alternative}.")}");
         }
     }
 
