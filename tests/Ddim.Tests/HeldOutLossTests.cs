@@ -29,7 +29,8 @@ public sealed class HeldOutLossTests : OneTorchThread
 
         // When
         var losses = HeldOutLoss.ByTimestep(exact.Predict, x0, Schedule, timesteps, seed: 3);
-        var zero = HeldOutLoss.ByTimestep((x, _) => torch.zeros_like(x), x0, Schedule, timesteps, seed: 3);
+        var done = 0;
+        var zero = HeldOutLoss.ByTimestep((x, _) => torch.zeros_like(x), x0, Schedule, timesteps, seed: 3, timestepDone: () => done++);
 
         // Then: within sampling error (65,536 squared errors each: about 0.6% relative standard error).
         for (var k = 0; k < timesteps.Length; k++)
@@ -39,6 +40,8 @@ public sealed class HeldOutLossTests : OneTorchThread
             Assert.InRange(losses[k] / mmse, 0.97, 1.03);
             Assert.InRange(zero[k], 0.97, 1.03); // predicting 0 leaves all of ε: E‖ε‖²/D = 1
         }
+
+        Assert.Equal(timesteps.Length, done); // progress: once per timestep
     }
 
     [Fact]

@@ -133,14 +133,11 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
 
             // --- Measure.
             using var x0 = Evaluator.Subset(data, settings.Num, settings.Seed).ToTensor(device);
-            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {settings.Num:N0} images", models.Count, advance =>
+            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {settings.Num:N0} images", models.Count * timesteps.Length, advance =>
                 models.Select(m =>
-                {
                     // The network runs on fixed groups of images (FixedBatch): batches of whole groups waste no padding.
-                    var losses = HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize));
-                    advance(1);
-                    return losses;
-                }).ToArray());
+                    HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize), () => advance(1)))
+                .ToArray());
 
             Report(settings, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
             return 0;

@@ -91,17 +91,18 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         {
             var timetable = Timetable.Create(spacing, sampler.Schedule.T, steps);
             var clock = Stopwatch.StartNew();
-            var recon = ConsoleProgress.Run($"invert + decode, S={steps}", 1, advance =>
+            var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
+            var batches = (originals.shape[0] + batchSize - 1) / batchSize;
+            var recon = ConsoleProgress.Run($"invert + decode, S={steps}", batches, advance =>
             {
                 var parts = new List<Tensor>();
-                var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
                 for (var i = 0; i < originals.shape[0]; i += batchSize)
                 {
                     var batch = originals[i..(int)Math.Min(originals.shape[0], i + batchSize)];
                     parts.Add(sampler.Reconstruct(batch, timetable).Reconstructions);
+                    advance(1);
                 }
 
-                advance(1);
                 return torch.cat(parts, 0);
             });
             var mse = ImageSampler.MeanSquaredError01(originals, recon);

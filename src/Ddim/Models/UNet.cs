@@ -101,6 +101,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>Builds a freshly initialised network of the given shape.</summary>
     public UNet(UNetConfig config) : base(nameof(UNet))
     {
+        Native.TorchRuntime.Initialize(); // a host fix that failed is reported here, readably (see TorchRuntime)
         config.Validate();
         Config = config;
         var c0 = config.BaseChannels;

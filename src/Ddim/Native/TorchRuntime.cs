@@ -28,7 +28,8 @@ public static class TorchRuntime
         catch (IOException)
         {
             // Not here: a module initializer's exception is an unreadable crash. The Lazy keeps it, and the next
-            // Initialize() (the CLI's first line, or TorchSharp's first use through Ddim) throws it where it can be read.
+            // Initialize() throws it where it can be read: the CLI's first line, and the UNet and Judge constructors
+            // (every network Ddim builds or loads), for code that uses the library.
         }
     }
 #pragma warning restore CA2255
