@@ -21,13 +21,21 @@ ddim_app() {
   APP=$W/app/app/Ddim.Cli
 }
 
-# One line per eval-*.json in folder $1.
+# One line per eval-*.json in folder $1 (a single seed's scores, or a --seeds run's mean ± SD).
 print_scores() {
   python3 - "$1" <<'PY'
 import json, glob, sys
 for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
-    d = json.load(open(f)); s = d["samples"]
-    print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+    try:
+        d = json.load(open(f))
+        if "summary" in d:
+            m = d["summary"]
+            print(f"{f.split('/')[-1]}: seeds {d['seeds']} FID {m['fid']['mean']:.3f} ± {m['fid']['sd']:.3f}, per seed {[round(r['samples']['fid'], 3) for r in d['runs']]}")
+        else:
+            s = d["samples"]
+            print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+    except Exception as e:
+        print(f"{f.split('/')[-1]}: unreadable ({e})")
 PY
 }
 

@@ -15,7 +15,8 @@ TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
 exec > >(tee "$OUT/device.log") 2>&1
 nvidia-smi -L 2>/dev/null; nproc
 PRESET=${PRESET:-presets/mnist-gpu-phase3.json}; BASE=${BASE:-models/mnist.ddim}
-R=$W/res; mkdir -p $R
+R=$W/res
+rm -rf $W/probe-* $W/run-D $R; mkdir -p $R  # a rerun on the same machine starts clean (train refuses a folder with a checkpoint)
 ddim_app unpack
 pack() { cp "$OUT/device.log" $R/ 2>/dev/null; send res; }
 echo "unpacked at $(el) s"
@@ -54,6 +55,7 @@ timeout $(( TRAIN_END - $(el) + 40 )) $APP train --preset $R/D.json --out $W/run
 echo "trained at $(el) s"; tail -c 500 $R/train-D.txt
 [ -f $W/run-D/model.ddim ] || $APP export --checkpoint $W/run-D/checkpoint.ddim --out $W/run-D/model.ddim
 cp $W/run-D/model.ddim $R/D.ddim; cp $W/run-D/loss.jsonl $R/D.loss.jsonl
+pack  # the model comes back even if the scoring below is cut off by the command's time limit
 # 3. Score on the GPU, all at once (N = 1000, seed 0), and the held-out loss beside phase 1's.
 P=
 for cfg in "50 0" "50 1" "10 0" "10 1"; do

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what an NVIDIA GPU machine without .NET or internet needs to run ddim there: the CUDA build
-# (scripts/cuda-build.sh) as app.tar.xz, the MNIST files as data.tar.xz, and run.sh. About 45 MB.
+# (scripts/cuda-build.sh) as app.tar.xz, the MNIST files as data.tar.xz, and run.sh. About 41 MB.
 #   scripts/pack-gpu.sh [OUT_DIR]            (default: .gpu, which git ignores)
 # There, from a folder that holds what the options name (the repository, for presets and models):
 #   bash OUT_DIR/run.sh train --preset presets/mnist-large-b512.json --out runs/large
@@ -16,10 +16,11 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out"
 
 "$here/scripts/cuda-build.sh" "$work/app"
-# The diffusion models stay out (about 20 MB each): commands run from the repository, whose models/ ddim finds when the
-# app folder lacks them, and a device's working tree is size-limited. The judge (2 MB) stays for eval's default.
-rm -f "$work"/app/models/*.ddim
-tar -C "$work" -cf - app | xz -T0 -6 > "$out/app.tar.xz.tmp"
+# The models stay out (the diffusion models are about 20 MB each, the judge 2 MB): commands run from the repository,
+# whose models/ ddim finds when the app folder lacks them, and a device's working tree is size-limited (64 MiB with
+# the tracked files). xz -9 saves another 1.5 MB over -6.
+rm -rf "$work"/app/models
+tar -C "$work" -cf - app | xz -T0 -9 > "$out/app.tar.xz.tmp"
 mv "$out/app.tar.xz.tmp" "$out/app.tar.xz"
 
 "$here/ddim" data fetch mnist  # downloads and checks the SHA-256 unless already there
@@ -49,3 +50,11 @@ RUN
 chmod +x "$out/run.sh.tmp"
 mv "$out/run.sh.tmp" "$out/run.sh"
 du -sh "$out"/app.tar.xz "$out"/data.tar.xz
+
+# Will it fit a device's 64 MiB working tree beside the tracked files, once checkpoints/ and the models a job does not
+# read are moved out (the GPU jobs read models/mnist.ddim and the judge)?
+pack_bytes=$(du -cb "$out"/app.tar.xz "$out"/data.tar.xz "$out"/run.sh | tail -1 | cut -f1)
+tree_bytes=$(cd "$here" && git ls-files -z | grep -zv -e '^checkpoints/' -e '^models/mnist-5m-phase1.ddim$' -e '^models/mnist-1.6m.ddim$' | xargs -0 du -cb | tail -1 | cut -f1)
+total=$(( pack_bytes + tree_bytes ))
+echo "pack $pack_bytes + tracked files without checkpoints/ and the phase-1 and 1.6M models $tree_bytes = $total bytes (limit 67108864)"
+if [ "$total" -gt 67108864 ]; then echo "warning: over a device's 64 MiB working tree: move more out before sending" >&2; fi
