@@ -39,7 +39,7 @@ if [ "$BIG" -gt 0 ] && [ -n "$SEEDS" ]; then
   # KEEP=1: η = 0 with the network's ε̂ kept after clipping as well (docs/results/trajectory-energy.md)
   [ "${KEEP:-0}" = 1 ] && seeds D-s50-e0-keep-n$BIG-seeds --eta 0 --keep-noise
 elif [ "$BIG" -gt 0 ]; then ev D-s50-e0-n$BIG --num $BIG --steps 50 --eta 0; fi
-wait $P
+[ -n "$P" ] && wait $P  # an empty list would wait for the tee of the log as well
 echo "scored at $(el) s"
 if [ "$SWEEP" = 1 ]; then
   timeout 60 $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 --json $R2/table1-D.json > $R2/sweep-merge.txt 2>&1
