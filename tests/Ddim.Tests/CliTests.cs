@@ -32,7 +32,7 @@ public sealed class CliTests : OneTorchThread
     {
         var (code, error) = Run([.. command.Split(' ', StringSplitOptions.RemoveEmptyEntries), "--help"]);
 
-        Assert.Equal(0, code);
+        Assert.True(code == 0, error); // the error says why, should it fail
         Assert.Equal(string.Empty, error);
     }
 

@@ -110,27 +110,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        if (!settings.Sweep && settings.Seeds is null)
-        {
-            return Evaluate(settings, cancellationToken); // one configuration: Ctrl-C ends it as usual
-        }
-
-        // A sweep and --seeds save each cell or seed as it finishes: Ctrl-C lets the one in progress finish first.
-        var unit = settings.Sweep ? "cell" : "seed";
-        using var stop = new CtrlCStop(cancellationToken, unit);
-        try
-        {
-            return Evaluate(settings, stop.Token);
-        }
-        catch (OperationCanceledException) when (stop.Requested)
-        {
-            AnsiConsole.MarkupLine($"[yellow]Stopped.[/] Every finished {unit} is saved; the same command with --resume goes on from them.");
-            return 130;
-        }
-    }
-
-    private static int Evaluate(Settings settings, CancellationToken cancellationToken)
-    {
         ThreadsOption.Apply(settings.Threads);
         if (settings.Images is not null)
         {
