@@ -3,40 +3,45 @@ using Spectre.Console;
 
 namespace Ddim.Tests;
 
-/// <summary>Runs the ddim command line in-process and captures what it writes to stderr (and, if asked, to the console).</summary>
+/// <summary>
+/// Runs the ddim command line in-process and captures what it writes to stderr (and, if asked, to the console). Every
+/// run gets a console of its own, restored afterwards, so that no run depends on the state another left in the
+/// process-wide <see cref="AnsiConsole.Console"/>.
+/// </summary>
 internal static class CliRunner
 {
     public static (int Code, string Error) Run(params string[] args)
     {
-        var saved = Console.Error;
-        using var error = new StringWriter();
-        Console.SetError(error);
-        try
-        {
-            return (CliApp.Run(args), error.ToString());
-        }
-        finally
-        {
-            Console.SetError(saved);
-        }
+        var (code, _, error) = RunCapturing(args);
+        return (code, error);
     }
 
     /// <summary>As <see cref="Run"/>, with what it writes to the console (no colours, lines unwrapped) before its stderr.</summary>
     public static (int Code, string Output) RunCapturingOutput(params string[] args)
     {
-        var saved = AnsiConsole.Console;
+        var (code, output, error) = RunCapturing(args);
+        return (code, output + error);
+    }
+
+    private static (int Code, string Output, string Error) RunCapturing(string[] args)
+    {
+        var savedConsole = AnsiConsole.Console;
+        var savedError = Console.Error;
         using var output = new StringWriter();
+        using var error = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors });
         console.Profile.Width = 10_000;
         AnsiConsole.Console = console;
+        Console.SetError(error);
         try
         {
-            var (code, error) = Run(args);
-            return (code, output + error);
+            var code = CliApp.Run(args, console); // the parser's own output (help) too: Spectre.Console.Cli otherwise keeps the first console it saw
+            return (code, output.ToString(), error.ToString());
         }
         finally
         {
-            AnsiConsole.Console = saved;
+            AnsiConsole.Console = savedConsole;
+            Console.SetError(savedError);
         }
     }
 }
