@@ -15,13 +15,12 @@ internal sealed class TrajectoryRecorder(int images)
     /// </summary>
     public static void RequireFits(string path, int images, int steps, int height, int width)
     {
-        var gif = path.EndsWith(".gif", StringComparison.OrdinalIgnoreCase);
-        var (_, _, w, h) = gif
-            ? ImageGrid.GridSize(2 * images, images, 2, height, width)
-            : ImageGrid.GridSize(2 * images * (steps + 1), steps + 1, 2, height, width);
+        var gif = IsGif(path);
+        var (cells, columns) = Layout(gif, images, steps);
+        var (_, _, w, h) = ImageGrid.GridSize(cells, columns, Padding, height, width);
         if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)
         {
-            var maxSteps = ((ImageGrid.MaxSide - 2) / (width + 2)) - 1;
+            var maxSteps = ((ImageGrid.MaxSide - Padding) / (width + Padding)) - 1;
             throw new ArgumentException(gif || w <= ImageGrid.MaxSide
                 ? $"A trajectory of {images} images would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit: lower --trajectory-images."
                 : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with at most {maxSteps} steps.");
@@ -42,11 +41,12 @@ internal sealed class TrajectoryRecorder(int images)
     {
         var per = c * h * w;
         var n = steps[0].X.Length / per;
-        if (path.EndsWith(".gif", StringComparison.OrdinalIgnoreCase))
+        if (IsGif(path))
         {
             // One frame per step: top row x_t, bottom row x̂0; the last frame shows the result twice.
             var frames = steps.Select(s => Concat(s.X, s.X0)).Append(Concat(final!, final!)).ToList();
-            var pngs = frames.Select(f => ImageGrid.Grid(f, 2 * n, c, h, w, n, 2, 64)).ToList();
+            var (frameCells, frameColumns) = Layout(gif: true, n, steps.Count);
+            var pngs = frames.Select(f => ImageGrid.Grid(f, frameCells, c, h, w, frameColumns, Padding, 64)).ToList();
             var decoded = pngs.Select(ImageGrid.DecodePng).ToList();
             var greys = decoded.Select(d => d.Channels == 1 ? d.Pixels : ToGrey(d.Pixels)).ToList();
             var delays = 20;
@@ -55,8 +55,8 @@ internal sealed class TrajectoryRecorder(int images)
         }
 
         // PNG strip: for each image, a row of x_t over the steps (then x_0) and a row of x̂0 over the steps.
-        var columns = steps.Count + 1;
-        var cells = new byte[2 * n * columns * per];
+        var (count, columns) = Layout(gif: false, n, steps.Count);
+        var cells = new byte[count * per];
         for (var i = 0; i < n; i++)
         {
             for (var k = 0; k < columns; k++)
@@ -68,8 +68,20 @@ internal sealed class TrajectoryRecorder(int images)
             }
         }
 
-        Atomic.WriteAllBytes(path, ImageGrid.Grid(cells, 2 * n * columns, c, h, w, columns, 2, 64));
+        Atomic.WriteAllBytes(path, ImageGrid.Grid(cells, count, c, h, w, columns, Padding, 64));
     }
+
+    /// <summary>Pixels between the pictures of a trajectory.</summary>
+    private const int Padding = 2;
+
+    private static bool IsGif(string path) => path.EndsWith(".gif", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The pictures of a trajectory and its columns: a GIF frame is x_t over x̂0 for each of the images (2n pictures in n
+    /// columns); the PNG strip is, for each image, a row of x_t and a row of x̂0 over the steps and the result (S + 1 columns).
+    /// </summary>
+    private static (int Cells, int Columns) Layout(bool gif, int images, int steps) =>
+        gif ? (2 * images, images) : (2 * images * (steps + 1), steps + 1);
 
     private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];
 

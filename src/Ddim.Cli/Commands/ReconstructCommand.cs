@@ -87,12 +87,12 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         var shown = Math.Min(16, (int)originals.shape[0]);
         var rows = new List<Tensor> { originals[..shown] };
         var table = new Table().AddColumn("S").AddColumn("MSE per dimension (on [[0, 1]])").AddColumn("wall time");
+        var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
+        var batches = (originals.shape[0] + batchSize - 1) / batchSize;
         foreach (var steps in stepList)
         {
             var timetable = Timetable.Create(spacing, sampler.Schedule.T, steps);
             var clock = Stopwatch.StartNew();
-            var batchSize = sampler.WholeGroups(s.BatchSize); // a batch pays for whole groups anyway
-            var batches = (originals.shape[0] + batchSize - 1) / batchSize;
             var recon = ConsoleProgress.Run($"invert + decode, S={steps}", batches, advance =>
             {
                 var parts = new List<Tensor>();

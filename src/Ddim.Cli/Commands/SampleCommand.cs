@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Diagnostics;
+using Ddim.Data;
 using Ddim.Imaging;
 using Ddim.Sampling;
 using Spectre.Console;
@@ -99,7 +100,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         if (s.OutDir is not null)
         {
             OutputPaths.RequireWritableFolder(s.OutDir);
-            var earlier = Directory.EnumerateFiles(s.OutDir, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }).Count();
+            var earlier = ImageFolder.PngFiles(s.OutDir).Count(); // the files 'ddim eval --images' would score
             if (earlier > 0)
             {
                 throw new IOException($"--out-dir {s.OutDir} already holds {earlier:N0} PNG files: this run's images would mix with them (and 'ddim eval --images' scores every PNG there). Empty it or choose a new folder.");

@@ -5,6 +5,10 @@ namespace Ddim.Data;
 /// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, else RGB).</summary>
 public static class ImageFolder
 {
+    /// <summary>The PNG files directly in <paramref name="folder"/>, whatever the case of their extension (a.PNG too): the files <see cref="Load"/> reads.</summary>
+    public static IEnumerable<string> PngFiles(string folder) =>
+        Directory.EnumerateFiles(folder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive });
+
     /// <summary>Loads every *.png in <paramref name="folder"/> (sorted by name, not recursive).</summary>
     public static ImageDataset Load(string folder)
     {
@@ -18,7 +22,7 @@ public static class ImageFolder
             throw new DirectoryNotFoundException($"Data folder {folder} does not exist.");
         }
 
-        var files = Directory.GetFiles(folder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive }).Order(StringComparer.Ordinal).ToArray();
+        var files = PngFiles(folder).Order(StringComparer.Ordinal).ToArray();
         if (files.Length == 0)
         {
             throw new InvalidDataException($"{folder} holds no .png images.");
