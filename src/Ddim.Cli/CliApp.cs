@@ -9,8 +9,11 @@ public static class CliApp
     /// <summary>Runs the command line with <paramref name="args"/> and returns the exit code (0 on success).</summary>
     public static int Run(string[] args) => Run(args, console: null);
 
-    /// <summary>As <see cref="Run(string[])"/>, with the parser's output (help, version) written to <paramref name="console"/> when given.</summary>
-    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console)
+    /// <summary>
+    /// As <see cref="Run(string[])"/>, with the parser's output (help, version) written to <paramref name="console"/>
+    /// when given; <paramref name="cancel"/> asks train, eval --sweep and eval --seeds to stop as a first Ctrl-C does.
+    /// </summary>
+    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console, CancellationToken cancel = default)
     {
         try
         {
@@ -69,6 +72,6 @@ public static class CliApp
             config.AddCommand<LossCommand>("loss").WithDescription("The training objective (ε-MSE) on held-out images at chosen timesteps, for one or more models on the same noise: compares training runs in minutes.")
                 .WithExample("loss", "--model", "models/mnist.ddim", "--model", "runs/mnist/model.ddim");
         });
-        return app.Run(args);
+        return app.Run(args, cancel);
     }
 }

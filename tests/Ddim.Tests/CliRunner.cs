@@ -12,18 +12,25 @@ internal static class CliRunner
 {
     public static (int Code, string Error) Run(params string[] args)
     {
-        var (code, _, error) = RunCapturing(args);
+        var (code, _, error) = RunCapturing(args, default);
         return (code, error);
+    }
+
+    /// <summary>As <see cref="Run"/>, with a token that asks the command to stop as a first Ctrl-C does.</summary>
+    public static (int Code, string Output) RunCancelled(CancellationToken cancel, params string[] args)
+    {
+        var (code, output, error) = RunCapturing(args, cancel);
+        return (code, output + error);
     }
 
     /// <summary>As <see cref="Run"/>, with what it writes to the console (no colours, lines unwrapped) before its stderr.</summary>
     public static (int Code, string Output) RunCapturingOutput(params string[] args)
     {
-        var (code, output, error) = RunCapturing(args);
+        var (code, output, error) = RunCapturing(args, default);
         return (code, output + error);
     }
 
-    private static (int Code, string Output, string Error) RunCapturing(string[] args)
+    private static (int Code, string Output, string Error) RunCapturing(string[] args, CancellationToken cancel)
     {
         var savedConsole = AnsiConsole.Console;
         var savedError = Console.Error;
@@ -35,7 +42,7 @@ internal static class CliRunner
         Console.SetError(error);
         try
         {
-            var code = CliApp.Run(args, console); // the parser's own output (help) too: Spectre.Console.Cli otherwise keeps the first console it saw
+            var code = CliApp.Run(args, console, cancel); // the parser's own output (help) too: Spectre.Console.Cli otherwise keeps the first console it saw
             return (code, output.ToString(), error.ToString());
         }
         finally

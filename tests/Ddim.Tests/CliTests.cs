@@ -226,6 +226,27 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_train_run_asked_to_stop_When_it_starts_Then_it_saves_a_checkpoint_exits_130_and_resume_finishes_it()
+    {
+        // Given: a tiny preset, and a stop asked for before the first step (as a Ctrl-C would)
+        using var folder = new TempFolder();
+        var preset = TinyPngPreset(folder, 4);
+        var run = folder.File("run");
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+
+        // When
+        var (code, output) = CliRunner.RunCancelled(stopped.Token, "train", "--preset", preset, "--out", run, "--threads", "1");
+        var (resumedCode, resumedError) = Run("train", "--preset", preset, "--out", run, "--resume", "--threads", "1");
+
+        // Then: the checkpoint of step 0 is what --resume continues from
+        Assert.True(code == 130, output);
+        Assert.Contains("Interrupted: checkpoint saved at step 0", output);
+        Assert.True(resumedCode == 0, resumedError);
+        Assert.True(File.Exists(Path.Combine(run, "model.ddim")));
+    }
+
+    [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
         // Given: what .NET says when a native library will not load (SkiaSharp's fontconfig build without libfontconfig1, say): the cause is on a later line

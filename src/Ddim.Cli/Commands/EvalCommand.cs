@@ -84,7 +84,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? Seeds { get; init; }
 
         [CommandOption("--resume")]
-        [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty. With --seeds: reuse the seeds already saved for this configuration.")]
+        [Description("With --sweep: reuse the cells that an earlier run of the same sweep saved under RESULTS-DIR/NAME.cells/ (same model, judge, N, seed and device) and run only the others. Every sweep saves each cell there as it finishes; without --resume that folder must be empty. With --seeds: reuse the seeds already saved for this configuration. Ctrl-C stops either once the cell or seed in progress is saved.")]
         public bool Resume { get; init; }
 
         [CommandOption("--cells-from <DEVICE>")]
@@ -109,6 +109,27 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        if (!settings.Sweep && settings.Seeds is null)
+        {
+            return Evaluate(settings, cancellationToken); // one configuration saves nothing until it is done: Ctrl-C ends it
+        }
+
+        // A sweep and --seeds save each cell or seed as it finishes: Ctrl-C lets the one in progress finish first.
+        var unit = settings.Sweep ? "cell" : "seed";
+        using var stop = new GracefulStop(cancellationToken, $"the {unit} in progress is scored and saved");
+        try
+        {
+            return Evaluate(settings, stop.Token);
+        }
+        catch (OperationCanceledException) when (stop.Requested)
+        {
+            AnsiConsole.MarkupLine($"[yellow]Stopped.[/] Every finished {unit} is saved; the same command with --resume goes on from them.");
+            return 130;
+        }
+    }
+
+    private static int Evaluate(Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
         if (settings.Images is not null)

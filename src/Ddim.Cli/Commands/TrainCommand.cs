@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Ddim.Data;
 using Ddim.Models;
@@ -78,17 +77,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
 
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Console.CancelKeyPress += (_, e) =>
-        {
-            e.Cancel = true;
-            cts.Cancel();
-        };
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true;
-            cts.Cancel();
-        });
+        using var stop = new GracefulStop(cancellationToken, "the step in progress is done and the checkpoint saved");
 
         TrainResult result;
         if (AnsiConsole.Profile.Capabilities.Interactive)
@@ -102,7 +91,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                     {
                         task.Value = p.Step;
                         task.Description = $"step {p.Step}/{p.TotalSteps} step loss {p.Loss:F4} {p.ImagesPerSecond:F0} img/s";
-                    }, Log, device, cts.Token);
+                    }, Log, device, stop.Token);
                 });
         }
         else
@@ -116,7 +105,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                     var eta = left.TotalDays >= 1 ? $"{(int)left.TotalDays}d {left:hh\\:mm\\:ss}" : $"{left:hh\\:mm\\:ss}";
                     Console.WriteLine($"step {p.Step}/{p.TotalSteps} step loss {p.Loss:F4} (loss.jsonl: mean of {config.LogEvery}) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {eta}");
                 }
-            }, Log, device, cts.Token);
+            }, Log, device, stop.Token);
         }
 
         // The trainer's last log line says where the model or the checkpoint went.

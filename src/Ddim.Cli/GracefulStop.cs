@@ -1,0 +1,61 @@
+using System.Runtime.InteropServices;
+
+namespace Ddim.Cli;
+
+/// <summary>
+/// For runs that save their work in units (training's checkpoint after a step, a sweep's cells, --seeds' seeds): the
+/// first Ctrl-C (SIGINT) or SIGTERM cancels <see cref="Token"/>, and the run stops once the unit in progress is done
+/// and saved; a second Ctrl-C ends the process at once. Commands without units to save keep .NET's default: Ctrl-C ends them.
+/// </summary>
+internal sealed class GracefulStop : IDisposable
+{
+    private readonly CancellationTokenSource source;
+    private readonly ConsoleCancelEventHandler onCtrlC;
+    private readonly PosixSignalRegistration onSigterm;
+
+    /// <param name="outer">The command's own token (what <c>CliApp.Run</c> was given), linked in.</param>
+    /// <param name="saving">What happens before the run stops, for the line the first signal prints ("the cell in progress is scored and saved").</param>
+    public GracefulStop(CancellationToken outer, string saving)
+    {
+        source = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        void Stop(string signal)
+        {
+            source.Cancel();
+            Console.Error.WriteLine($"{signal}: stopping once {saving}. Ctrl-C again stops at once, losing it.");
+        }
+
+        onCtrlC = (_, e) =>
+        {
+            if (source.IsCancellationRequested)
+            {
+                return; // the second Ctrl-C: let it end the process
+            }
+
+            e.Cancel = true;
+            Stop("Ctrl-C");
+        };
+        Console.CancelKeyPress += onCtrlC;
+        onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
+        {
+            c.Cancel = true; // a SIGTERM (a session or container ending) always gets the graceful stop
+            if (!source.IsCancellationRequested)
+            {
+                Stop("SIGTERM");
+            }
+        });
+    }
+
+    /// <summary>Cancelled by the first Ctrl-C or SIGTERM, or by the command's own token.</summary>
+    public CancellationToken Token => source.Token;
+
+    /// <summary>Whether a stop was asked for, by a signal or by the command's own token.</summary>
+    public bool Requested => source.IsCancellationRequested;
+
+    /// <inheritdoc/>
+    public void Dispose()
+    {
+        Console.CancelKeyPress -= onCtrlC;
+        onSigterm.Dispose();
+        source.Dispose();
+    }
+}
