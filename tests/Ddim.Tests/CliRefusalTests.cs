@@ -239,6 +239,21 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_model_with_T_100_When_bench_runs_Then_it_times_every_part_and_writes_its_report()
+    {
+        // Given: a tiny model with T = 100, where a step from t = 500 (the mid-noise of T = 1000) does not exist
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 100);
+
+        // When
+        var (code, error) = Run("bench", "--model", model, "--skip-ddpm", "--num", "1", "--results", folder.File("bench.md"));
+
+        // Then
+        Assert.True(code == 0, error);
+        Assert.Contains("Sampler overhead per step", File.ReadAllText(folder.File("bench.md")));
+    }
+
+    [Fact]
     public void Given_a_judge_and_a_cut_short_file_When_info_reads_them_Then_it_names_the_judge_and_refuses_the_damaged_file()
     {
         // Given

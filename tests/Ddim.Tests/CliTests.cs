@@ -152,6 +152,8 @@ public sealed class CliTests : OneTorchThread
     [InlineData("--eta -0.1", "η must be between 0")]
     [InlineData("--num 0", "--num must be at least 1")]
     [InlineData("--spacing bogus", "Unknown --spacing 'bogus'")]
+    [InlineData("--spacing leading,trailing", "Unknown --spacing 'leading,trailing'")] // not Leading | Trailing, which is Linspace
+    [InlineData("--spacing 2", "Unknown --spacing '2'")]
     [InlineData("--sampler euler", "Unknown --sampler 'euler'")]
     [InlineData("--num 100000 --columns 1", "over the 16384-pixel limit")]
     [InlineData("--out /proc/nope/x.png", "Cannot write /proc/nope/x.png")]

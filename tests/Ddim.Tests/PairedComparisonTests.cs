@@ -135,11 +135,26 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.True(c.OneSidedP is > 0 and < 1e-15, $"{c.OneSidedP}");
         Assert.Equal(2, c.TwoSidedP / c.OneSidedP, 12);
 
-        // And: the same difference at every seed gives t = ±∞ and p of 0 one way, 1 the other
-        var same = PairedComparison.Of([new(0, 1, 2), new(1, 3, 4)], lowerIsBetter: true);
-        Assert.Equal(double.NegativeInfinity, same.T);
-        Assert.Equal(0, same.OneSidedP);
-        Assert.Equal(1, PairedComparison.Of([new(0, 1, 2), new(1, 3, 4)], lowerIsBetter: false).OneSidedP);
+    }
+
+    [Fact]
+    public void Given_the_same_difference_at_every_seed_When_compared_Then_there_is_no_t_and_no_verdict_but_the_rank_tests_still_speak()
+    {
+        // Given: A lower by exactly 1 at both seeds, and precisions whose equal differences (0.003) differ in the last bits
+        ScorePair[] same = [new(0, 1, 2), new(1, 3, 4)];
+        ScorePair[] shares = [new(0, 0.803, 0.800), new(1, 0.813, 0.810), new(2, 0.903, 0.900)]; // 0.0030000000000000027, 0.0029999999999998916, …
+
+        // When
+        var c = PairedComparison.Of(same, lowerIsBetter: true);
+        var s = PairedComparison.Of(shares, lowerIsBetter: false);
+
+        // Then: no spread to test against, so no t, no p and no "A is better" (it used to be t = −∞ and p = 0)
+        Assert.True(double.IsNaN(c.T) && double.IsNaN(c.OneSidedP) && double.IsNaN(c.TwoSidedP));
+        Assert.False(c.ShowsABetter(0.05));
+        Assert.Equal(0.25, c.SignTestP, 12);
+        Assert.True(double.IsNaN(s.T), $"t = {s.T}");
+        Assert.False(s.ShowsABetter(0.05));
+        Assert.Equal(0.125, s.WilcoxonP, 12);
     }
 
     [Fact]

@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text.Json;
 using Ddim.Schedules;
 
 namespace Ddim.Tests;
@@ -77,6 +79,28 @@ public class TimetableTests
 
         Assert.Equal([999, 983, 966], Timetable.Create(Spacing.Trailing, 1000, 61).Steps.Take(3));
         Assert.Equal(15, Timetable.Create(Spacing.Trailing, 1000, 61).Steps[^1]);
+    }
+
+    [Fact]
+    public void Given_every_S_at_T_1000_300_and_100_When_building_trailing_Then_it_is_numpys_arange_to_the_last_timestep()
+    {
+        // Given: numpy's own trailing timetables (diffusers' rule), one checksum Σ (i + 1)·t_i per S, made by numpy 1.24
+        using var fixture = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "trailing_numpy.json")));
+        foreach (var t in new[] { 1000, 300, 100 })
+        {
+            var sums = fixture.RootElement.GetProperty(t.ToString(CultureInfo.InvariantCulture)).EnumerateArray().Select(e => e.GetInt64()).ToArray();
+            for (var s = 1; s <= t; s++)
+            {
+                // When
+                var steps = Timetable.Create(Spacing.Trailing, t, s).Steps;
+
+                // Then: the same timesteps, including where numpy's rounded step moves a value off a .5 (S = 48, 96, …)
+                Assert.True(steps.Select((x, i) => (long)(i + 1) * x).Sum() == sums[s - 1], $"T = {t}, S = {s}: [{string.Join(", ", steps)}]");
+            }
+        }
+
+        // And: at T = 1000, S = 48, numpy's fourth value is 937.4999999999999, so 936 where T − 3·T/S = 937.5 would give 937
+        Assert.Equal([999, 978, 957, 936, 916], Timetable.Create(Spacing.Trailing, 1000, 48).Steps.Take(5));
     }
 
     [Fact]

@@ -98,8 +98,9 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         using var noGrad = torch.no_grad();
         var x = sampler.InitialNoise(1, 0, batch);
         var eps = torch.randn_like(x);
-        var t = torch.full(batch, 500L, dtype: ScalarType.Int64);
-        var table = Timetable.Custom([500], sampler.Schedule.T);
+        var mid = sampler.Schedule.T / 2; // one step from mid-noise (t = 500 of T = 1000)
+        var t = torch.full(batch, (long)mid, dtype: ScalarType.Int64);
+        var table = Timetable.Custom([mid], sampler.Schedule.T);
         NoisePredictor instant = (_, _) => eps.alias();
         double Median(Action a, int n)
         {

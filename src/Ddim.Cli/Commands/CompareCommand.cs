@@ -148,8 +148,9 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         AnsiConsole.Write(table);
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{settings.Score} ({better}), N = {a.Num:N0} per seed, {c.Pairs.Count} seeds. Mean of A − B: {F(c.Difference.Mean, "+0.000;−0.000;0.000")}, standard error {F(c.Difference.StandardError, "0.000")}."));
-        AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Paired t-test: t = {(double.IsInfinity(c.T) ? (c.T > 0 ? "+∞" : "−∞") + " (every difference the same)" : F(c.T, "0.000;−0.000"))} on {c.DegreesOfFreedom} degrees of freedom; one-sided p = {P(c.OneSidedP)} for A better, two-sided p = {P(c.TwoSidedP)}."));
+        AnsiConsole.WriteLine(double.IsNaN(c.T)
+            ? $"Paired t-test: none, as every difference is the same ({F(c.Difference.Mean, "+0.000;−0.000;0.000")}), so the differences have no spread to test against; the sign and signed-rank tests below still apply."
+            : string.Create(CultureInfo.InvariantCulture, $"Paired t-test: t = {F(c.T, "0.000;−0.000")} on {c.DegreesOfFreedom} degrees of freedom; one-sided p = {P(c.OneSidedP)} for A better, two-sided p = {P(c.TwoSidedP)}."));
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"A better at {c.ABetter} of {c.Pairs.Count} seeds{(c.Ties > 0 ? $" ({c.Ties} tied)" : string.Empty)}: sign test p = {P(c.SignTestP)}; Wilcoxon signed-rank p = {P(c.WilcoxonP)} (both exact, one-sided)."));
         var alpha = settings.Alpha.ToString(CultureInfo.InvariantCulture);
@@ -199,7 +200,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
     private static string F(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, CultureInfo.InvariantCulture);
 
-    private static string P(double p) => double.IsNaN(p) ? "— (every difference is 0)" : p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture);
+    private static string P(double p) => double.IsNaN(p) ? "—" : p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture);
 
     /// <summary>What one file says it was scored with ("scored_with"); all null in files written before eval recorded it.</summary>
     private sealed record FileInputs(string File, string? ModelSha256, string? JudgeSha256, string? Reference);

@@ -218,6 +218,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             OutputPaths.RequireWritableFolder(resultsDir, "--results-dir", create: false);
         }
 
+        if (plan is not null && settings.CellsFrom is not null)
+        {
+            SweepCellStore.RequireSavedCells(Path.Combine(resultsDir, name + ".cells")); // before the judge and the data load
+        }
+
         var device = settings.ParseDevice();
         var precision = settings.Images is null ? settings.ParsePrecision(device) : NetworkPrecision.Float32;
         if (settings.Json is not null)

@@ -47,10 +47,11 @@ internal class TimetableSettingsBase : ModelSettingsBase
     /// <summary>The --spacing rule, after checking it and --batch-size: a clear error for an unknown rule or a batch outside 1 … 2^20.</summary>
     public Spacing ParseTimetableOptions()
     {
+        // A rule by its name only: Enum.TryParse would also take numbers and comma lists ("leading,trailing" is
+        // Leading | Trailing, which is another rule).
         var spacing = Spacing is null ? Schedules.Spacing.Seed
-            : Enum.TryParse<Spacing>(Spacing, ignoreCase: true, out var parsed) && !int.TryParse(Spacing, out _)
-                ? parsed
-                : throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
+            : Enum.GetValues<Spacing>().Cast<Spacing?>().FirstOrDefault(rule => rule.ToString()!.Equals(Spacing, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"Unknown --spacing '{Spacing}'; use one of {string.Join(", ", Enum.GetNames<Spacing>().Select(n => n.ToLowerInvariant()))}.");
         ImageSampler.RequireBatchSize(BatchSize);
         return spacing;
     }

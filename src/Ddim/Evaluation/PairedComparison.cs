@@ -31,17 +31,18 @@ public sealed record PairedComparison
         B = Spread.Of([.. pairs.Select(p => p.B)]);
         Difference = Spread.Of([.. pairs.Select(p => p.Difference)]);
 
-        // t = d̄ / (s_d / √n) on n − 1 degrees of freedom; identical differences (s_d = 0) give ±∞, or no t at all when they are all 0.
-        T = Difference.StandardDeviation > 0 ? Difference.Mean / Difference.StandardError
-            : Difference.Mean == 0 ? double.NaN
-            : double.CopySign(double.PositiveInfinity, Difference.Mean);
+        // Differences are compared for equality at 12 decimals: scores such as precision are counts over N, whose equal
+        // differences can miss each other in the last bits.
+        var rounded = pairs.Select(p => Math.Round(p.Difference, 12)).ToList();
+
+        // t = d̄ / (s_d / √n) on n − 1 degrees of freedom. Identical differences have no spread to test against
+        // (s_d = 0, or a few ulps of rounding), so they get no t and no p: ±∞ and p = 0 would declare a winner from
+        // two seeds that agree, where the sign and signed-rank tests below still say how much the seeds show.
+        T = rounded.Distinct().Count() > 1 ? Difference.Mean / Difference.StandardError : double.NaN;
         // Both p-values as lower tails, P(T ≤ x), never as 1 − P(T ≤ x), which loses a small p's digits to cancellation.
         OneSidedP = StudentT.Cdf(lowerIsBetter ? T : -T, DegreesOfFreedom);
         TwoSidedP = Math.Min(1, 2 * StudentT.Cdf(-Math.Abs(T), DegreesOfFreedom));
 
-        // The rank tests compare differences for equality. Scores such as precision are counts over N, whose equal
-        // differences can miss each other in the last bits, so they are compared at 12 decimals.
-        var rounded = pairs.Select(p => Math.Round(p.Difference, 12)).ToList();
         ABetter = rounded.Count(IsABetter);
         BBetter = rounded.Count(d => d != 0 && !IsABetter(d));
         Ties = pairs.Count - ABetter - BBetter;
@@ -74,13 +75,13 @@ public sealed record PairedComparison
     /// <summary>The differences A − B over the seeds: their mean, SD and standard error.</summary>
     public Spread Difference { get; }
 
-    /// <summary>The paired t statistic, mean(A − B) / its standard error; NaN when every difference is 0.</summary>
+    /// <summary>The paired t statistic, mean(A − B) / its standard error; NaN when every difference is the same (no spread to test against).</summary>
     public double T { get; }
 
     /// <summary>n − 1.</summary>
     public int DegreesOfFreedom => Pairs.Count - 1;
 
-    /// <summary>The paired t-test's one-sided p-value for "A is better than B" (swap A and B to test the other way).</summary>
+    /// <summary>The paired t-test's one-sided p-value for "A is better than B" (swap A and B to test the other way); NaN where <see cref="T"/> is.</summary>
     public double OneSidedP { get; }
 
     /// <summary>The paired t-test's two-sided p-value for "A and B differ".</summary>

@@ -12,7 +12,7 @@ namespace Ddim.Evaluation;
 /// <param name="Steps">The columns: DDIM's S values.</param>
 /// <param name="Etas">The η rows.</param>
 /// <param name="LargeVariance">Add the σ̂ row (DDPM's larger variance σ̂_τᵢ = √(1 − α_τᵢ/α_τᵢ₋₁), η ignored).</param>
-/// <param name="Ddpm">Add the DDPM cell: ancestral sampling over all T steps with σ_t² = β_t (σ̂ at S = T).</param>
+/// <param name="Ddpm">Add the DDPM cell: ancestral sampling over all T steps with σ_t² = β_t (σ̂ at S = T; with clipping, only when DDIM re-derives ε̂, as by default).</param>
 /// <param name="Spacing">How DDIM picks its S timesteps.</param>
 /// <param name="Clip">Clamp x̂0 to [−1, 1] while sampling.</param>
 /// <param name="RederiveNoise">With clipping, DDIM re-derives ε̂ from the clipped x̂0 (the default); false keeps the network's ε̂.</param>
@@ -181,9 +181,9 @@ public static class Sweep
         }
 
         var saved = resume && store is not null ? configurations.Select(store.TryLoad).ToArray() : new SweepCell?[configurations.Count];
-        if (savedOnly && store!.Count == 0)
+        if (savedOnly)
         {
-            throw new InvalidOperationException($"No sweep cells are saved under {store.Directory}, and this run only reports saved cells: check --results-dir and --name.");
+            SweepCellStore.RequireSavedCells(store!.Directory);
         }
 
         if (savedOnly && configurations.Where((_, i) => saved[i] is null).ToList() is { Count: > 0 } missing)

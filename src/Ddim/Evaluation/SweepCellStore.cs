@@ -113,7 +113,22 @@ public sealed class SweepCellStore
     }
 
     /// <summary>How many cell files the folder holds (of any sweep).</summary>
-    public int Count => System.IO.Directory.Exists(Directory) ? System.IO.Directory.EnumerateFiles(Directory, "*.json").Count() : 0;
+    public int Count => CellCount(Directory);
+
+    /// <summary>
+    /// For a run that only reports saved cells: throws when <paramref name="directory"/> holds none, before anything
+    /// is loaded or scored.
+    /// </summary>
+    public static void RequireSavedCells(string directory)
+    {
+        if (CellCount(directory) == 0)
+        {
+            throw new InvalidOperationException($"No sweep cells are saved under {directory}, and this run only reports saved cells: check --results-dir and --name.");
+        }
+    }
+
+    private static int CellCount(string directory) =>
+        System.IO.Directory.Exists(directory) ? System.IO.Directory.EnumerateFiles(directory, "*.json").Count() : 0;
 
     /// <summary>Saves a finished cell (atomically), replacing any earlier file of the same settings.</summary>
     public void Save(SweepCell cell, string machine)

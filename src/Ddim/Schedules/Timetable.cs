@@ -145,11 +145,15 @@ public sealed class Timetable
 
     private static IEnumerable<int> TrailingAscending(int tt, int s)
     {
-        // numpy.arange(T, 0, −T/S): values T − i·(T/S). Its length is ceil(T / (T/S)), which rounding makes S + 1 for
-        // some S (61, 103, 121, … at T = 1000): the extra value is about 1e-13, rounded to 0, minus 1 = −1, a timestep
-        // that does not exist (ᾱ = 1 on both sides of a step from it: 0/0 in the sampler). The rule means S steps, so
-        // exactly S values are taken.
-        var step = (double)tt / s;
-        return Enumerable.Range(0, s).Select(i => (int)Math.Round(tt - (i * step), MidpointRounding.ToEven) - 1).Reverse();
+        // round(numpy.arange(T, 0, −T/S)) − 1, as diffusers' "trailing". numpy fills element i ≥ 2 as T + i·Δ with
+        // Δ = (T − T/S) − T, its second element minus its first: a rounded step, so a value that T − i·(T/S) would put
+        // on a .5 lands just beside it (937.4999999999999 at T = 1000, S = 48, i = 3: 936, not 937; 50 values of S at
+        // T = 1000 differ so). The length is ceil(T / (T/S)), which rounding makes S + 1 for some S (61, 103, 121, …
+        // at T = 1000): the extra value is about 1e-13, rounded to 0, minus 1 = −1, a timestep that does not exist (ᾱ = 1
+        // on both sides of a step from it: 0/0 in the sampler). The rule means S steps, so exactly S values are taken.
+        var second = tt - ((double)tt / s);
+        var delta = second - tt;
+        double Value(int i) => i switch { 0 => tt, 1 => second, _ => tt + (i * delta) };
+        return Enumerable.Range(0, s).Select(i => (int)Math.Round(Value(i), MidpointRounding.ToEven) - 1).Reverse();
     }
 }
