@@ -23,6 +23,13 @@ internal static class CliErrors
             message += $" 'ddim {command} --help' lists the options it takes.";
         }
 
+        if (inner is Spectre.Console.Cli.CommandParseException && StrayFile(message, args) is { } file)
+        {
+            // compare -a evals/a-seed*.json unquoted: the shell gives -a the first file, and the rest look like commands.
+            message += $" {file} is a file after an option's one value: if the shell expanded a pattern there, quote the pattern " +
+                       "(-a 'evals/a-seed*.json'), give the files as one comma-separated list, or repeat the option for each.";
+        }
+
         // Plain text on stderr: no markup parsing, no wrapping at the terminal width.
         Console.Error.WriteLine($"error: {message}");
         if (Environment.GetEnvironmentVariable("DDIM_DEBUG") == "1")
@@ -63,6 +70,14 @@ internal static class CliErrors
         return match.Groups["type"].Value is "Int32" or "Int64"
             ? $"{option}: '{value}' is not a whole number in range."
             : $"{option}: '{value}' is not a number{(value.Contains(',', StringComparison.Ordinal) ? " (use a dot for decimals, e.g. 0.5)" : string.Empty)}.";
+    }
+
+    // compare's "Unknown command 'x'." where x is an existing file: the name of that file, else null.
+    private static string? StrayFile(string message, IReadOnlyList<string>? args)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, @"^Unknown command '(?<word>[^']+)'");
+        var word = match.Groups["word"].Value;
+        return match.Success && File.Exists(word) && args is { Count: > 0 } && args[0] == "compare" ? word : null;
     }
 
     // The command the arguments name: its first word, or two for the data branch ("data fetch").

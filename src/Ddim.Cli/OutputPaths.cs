@@ -3,6 +3,10 @@ namespace Ddim.Cli;
 /// <summary>Checks output locations before any work is done, so a bad path fails in a second, not after sampling.</summary>
 internal static class OutputPaths
 {
+    /// <summary>
+    /// Checks that <paramref name="path"/> can be written: not a folder, and its folder writable or makeable. Nothing is
+    /// created, so a run that fails later leaves no empty folder behind.
+    /// </summary>
     public static void RequireWritableFile(string path)
     {
         var full = Path.GetFullPath(path);
@@ -11,7 +15,7 @@ internal static class OutputPaths
             throw new IOException($"Cannot write {path}: it is a folder. Give a file name such as {Path.Combine(path, "samples.png")}.");
         }
 
-        RequireWritableFolder(Path.GetDirectoryName(full)!, path);
+        RequireWritableFolder(Path.GetDirectoryName(full)!, path, create: false); // the write makes the folder (Atomic.Write)
     }
 
     /// <summary>

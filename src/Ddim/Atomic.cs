@@ -25,16 +25,13 @@ public static class Atomic
         File.Delete(probe);
     }
 
-    /// <summary>Lets <paramref name="write"/> fill a temporary file, flushes it to disk, then renames it to <paramref name="path"/>.
-    /// On failure the temporary file is removed and the target is untouched.</summary>
+    /// <summary>Lets <paramref name="write"/> fill a temporary file, flushes it to disk, then renames it to <paramref name="path"/>,
+    /// making its folder first if needed. On failure the temporary file is removed and the target is untouched.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
-        if (!Directory.Exists(dir))
-        {
-            throw new DirectoryNotFoundException($"Cannot write {path}: the folder {dir} does not exist.");
-        }
+        Directory.CreateDirectory(dir); // made when the file is written, not when the path is checked: a failed run leaves no empty folder
 
         var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.ddim-tmp");
         try

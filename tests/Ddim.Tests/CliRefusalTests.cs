@@ -45,6 +45,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("reconstruct --steps-list ,", "--steps-list is empty: give a comma-separated list, e.g. --steps-list 10,20,50.")]
     [InlineData("reconstruct --steps-list 10,0", "--steps-list: each S must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
+    [InlineData("invert --images some-folder --data-dir elsewhere", "--images names the folder of PNGs to invert, and --data-dir says where MNIST lives, so --data-dir does not apply: leave it out.")]
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
     [InlineData("sample --num 300 --batch-size 320 --steps 2 --trajectory t.png --trajectory-images 300", "A trajectory of 300 images would be 92×18002 pixels, over the 16384-pixel limit: lower --trajectory-images.")]
@@ -194,7 +195,7 @@ public sealed class CliRefusalTests : OneTorchThread
         // When
         var (exportCode, exportError) = Run("export", "--checkpoint", folder.File("checkpoint.ddim"));
         var (judgeCode, judgeError) = Run("train-classifier", "--epochs", "1");
-        var (missingCode, missingError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.ddim"));
+        var (missingCode, missingError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", Path.Combine(folder.File("new"), "sub", "m.ddim"));
         var (pngCode, pngError) = Run("export", "--checkpoint", folder.File("none.ddim"), "--out", folder.File("m.png"));
         File.WriteAllText(folder.File("checkpoint.ddim"), "a checkpoint");
         var (selfCode, selfError) = Run("export", "--checkpoint", folder.File("checkpoint.ddim"), "--out", folder.File("checkpoint.ddim"));
@@ -207,6 +208,7 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.Contains("Give --out FILE.ddim: where to write the judge", judgeError);
         Assert.Contains($"Checkpoint not found: {folder.File("none.ddim")}. Pass --checkpoint", missingError);
         Assert.Contains("must end with .ddim", pngError);
+        Assert.False(Directory.Exists(folder.File("new")), "a refused run left the --out folder it would have written in");
     }
 
     [Fact]

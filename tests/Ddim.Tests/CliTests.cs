@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Ddim.Cli;
+using Ddim.Cli.Commands;
 using Ddim.Imaging;
 using Ddim.Models;
 using Ddim.Training;
@@ -90,7 +91,8 @@ public sealed class CliTests : OneTorchThread
         var grid = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("g.png")));
         Assert.Equal(((5 * 29) + 1, 28 + 2), (grid.Width, grid.Height));
         Assert.Equal(new[] { "00000.png", "00001.png", "00002.png" }, Directory.GetFiles(folder.File("each")).Select(f => Path.GetFileName(f)).Order().ToArray());
-        Assert.Equal((28, 28), (ImageGrid.DecodePng(File.ReadAllBytes(folder.File("each/00001.png"))).Height, 28));
+        var single = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("each/00001.png")));
+        Assert.Equal((28, 28), (single.Width, single.Height));
         Assert.True(new FileInfo(folder.File("t.gif")).Length > 0);
     }
 
@@ -249,6 +251,19 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_models_of_the_same_file_name_When_loss_labels_its_rows_Then_each_label_names_its_run()
+    {
+        // Given / When
+        var labels = LossCommand.ShortestDistinctLabels(["runs/a/model.ddim", "runs/b/model.ddim", "models/mnist.ddim"]);
+        var deeper = LossCommand.ShortestDistinctLabels(["x/run/model.ddim", "y/run/model.ddim"]);
+
+        // Then
+        Assert.Equal(["a/model.ddim", "b/model.ddim", "models/mnist.ddim"], labels); // one depth for all
+        Assert.Equal(["x/run/model.ddim", "y/run/model.ddim"], deeper);
+        Assert.Equal(["m.ddim", "m.ddim"], LossCommand.ShortestDistinctLabels(["m.ddim", "m.ddim"])); // the same file twice: as given
+    }
+
+    [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
         // Given: what .NET says when a native library will not load (SkiaSharp's fontconfig build without libfontconfig1, say): the cause is on a later line
@@ -351,7 +366,7 @@ public sealed class CliTests : OneTorchThread
         var (code, error) = Run("train", "--preset", preset, "--out", folder.File("second"), "--init-from", source, "--steps", "1", "--threads", "1");
         var checkpoint = Path.Combine(folder.File("second"), "checkpoint.ddim");
         var (exportCode, exportError) = Run("export", "--checkpoint", checkpoint, "--out", folder.File("m.ddim"));
-        var (rawCode, rawError) = Run("export", "--checkpoint", checkpoint, "--out", folder.File("raw.ddim"), "--weights", "raw");
+        var (rawCode, rawError) = Run("export", "--checkpoint", checkpoint, "--out", Path.Combine(folder.File("exported"), "raw.ddim"), "--weights", "raw"); // a folder made by the write
 
         // Then
         Assert.True(code == 0, error);
@@ -364,7 +379,7 @@ public sealed class CliTests : OneTorchThread
 
         // The EMA weights by default; --weights raw writes the optimiser's own, and says so.
         var saved = ModelFile.Load(checkpoint);
-        var raw = ModelFile.Load(folder.File("raw.ddim"));
+        var raw = ModelFile.Load(Path.Combine(folder.File("exported"), "raw.ddim"));
         Assert.Equal("ema", training["weights"]!.GetValue<string>());
         Assert.Equal("raw", raw.Metadata["training"]!["weights"]!.GetValue<string>());
         Assert.Equal(saved.Sections["ema"], model.Sections["weights"]);

@@ -172,6 +172,23 @@ public sealed class PairedComparisonTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_pattern_the_shell_expanded_When_compare_runs_Then_the_error_says_to_quote_it()
+    {
+        // Given: -a a-seed*.json unquoted, which the shell turns into two files
+        using var folder = new TempFolder();
+        WriteSingle(folder.File("a-seed0.json"), 0, 10);
+        WriteSingle(folder.File("a-seed1.json"), 1, 11);
+
+        // When
+        var (code, error) = CliRunner.Run("compare", "-a", folder.File("a-seed0.json"), folder.File("a-seed1.json"), "-b", folder.File("b.json"));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains($"Unknown command '{folder.File("a-seed1.json")}'", error);
+        Assert.Contains("quote the pattern (-a 'evals/a-seed*.json'), give the files as one comma-separated list, or repeat the option for each.", error);
+    }
+
+    [Fact]
     public void Given_eval_JSONs_of_two_configurations_When_compare_runs_Then_it_pairs_them_by_seed_and_writes_the_tests()
     {
         // Given: A as single-seed files (seeds 0–3), B as one --seeds file listing the same seeds in another order

@@ -142,7 +142,7 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_a_single_image_When_encoded_Then_it_is_a_28x28_PNG_with_values_mapped_to_0_255()
+    public void Given_a_single_2x2_image_When_encoded_Then_it_is_a_2x2_PNG_with_values_mapped_to_0_255()
     {
         using var scope = NewDisposeScope();
         var image = torch.tensor(new float[] { -1, 0, 1, 0.5f }).reshape(1, 1, 2, 2);

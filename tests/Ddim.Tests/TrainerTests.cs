@@ -320,7 +320,6 @@ public sealed class TrainerTests : OneTorchThread
         // Then: elapsed_s goes on from the checkpoint instead of restarting at 0
         var elapsed = File.ReadAllLines(Path.Combine(dir.Path, "loss.jsonl")).Select(l => (Step: JsonNode.Parse(l)!["step"]!.GetValue<long>(), Seconds: JsonNode.Parse(l)!["elapsed_s"]!.GetValue<double>())).ToList();
         Assert.Equal([4L, 8, 12], elapsed.Select(e => e.Step));
-        Assert.True(elapsed[0].Seconds < 1000);
         Assert.All(elapsed.Skip(1), e => Assert.True(e.Seconds >= 1000, $"step {e.Step}: elapsed_s {e.Seconds}"));
         Assert.True(Checkpoint(dir.Path).Metadata["elapsed_s"]!.GetValue<double>() >= 1000);
     }

@@ -151,6 +151,25 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         }
     }
 
+    /// <summary>
+    /// Each path's last folders and file name, as few as tell the paths apart: runs/a/model.ddim and runs/b/model.ddim
+    /// are a/model.ddim and b/model.ddim, not model.ddim twice. Paths given twice keep their full form.
+    /// </summary>
+    internal static string[] ShortestDistinctLabels(IReadOnlyList<string> paths)
+    {
+        var parts = paths.Select(p => Path.GetFullPath(p).Split(Path.DirectorySeparatorChar, StringSplitOptions.RemoveEmptyEntries)).ToArray();
+        for (var k = 1; k <= parts.Max(p => p.Length); k++)
+        {
+            var labels = parts.Select(p => string.Join(Path.DirectorySeparatorChar, p.TakeLast(k))).ToArray();
+            if (labels.Distinct().Count() == labels.Length)
+            {
+                return labels;
+            }
+        }
+
+        return [.. paths];
+    }
+
     private static void Report(Settings settings, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
     {
         static string F(double v) => v.ToString("0.00000", CultureInfo.InvariantCulture);
@@ -162,11 +181,12 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
 
         table.AddColumn(new TableColumn("mean").RightAligned()).AddColumn(new TableColumn("vs first").RightAligned());
         var baseline = rows[0].Average();
+        var labels = ShortestDistinctLabels([.. models.Select(m => m.Path)]);
         for (var i = 0; i < models.Length; i++)
         {
             var mean = rows[i].Average();
             var change = i == 0 ? "" : (100 * ((mean / baseline) - 1)).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
-            table.AddRow([Markup.Escape(Path.GetFileName(models[i].Path)), .. rows[i].Select(F), F(mean), change]);
+            table.AddRow([Markup.Escape(labels[i]), .. rows[i].Select(F), F(mean), change]);
         }
 
         AnsiConsole.MarkupLine($"{(train ? "Training-set" : "Held-out")} ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");

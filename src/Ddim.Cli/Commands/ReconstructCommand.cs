@@ -50,6 +50,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
     internal static int Run(Settings s, string defaultSteps, bool fromSteps)
     {
         ThreadsOption.Apply(s.Threads);
+        SamplerSettingsBase.Refuse("--images names the folder of PNGs to invert, and --data-dir says where MNIST lives", (s.Images is not null && s.DataDir is not null, "--data-dir"));
         var spacing = s.ParseTimetableOptions();
         var stepList = NumberList.ParseDistinct<int>(s.StepsList ?? defaultSteps, "--steps-list", "10,20,50", "a step count");
         if (s.Num < 1)
