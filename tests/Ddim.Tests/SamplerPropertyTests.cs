@@ -61,7 +61,7 @@ public class SamplerPropertyTests
         DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options, new ReplayNoise(draws),
             s => steps.Add((s.T, s.X.clone().DetachFromDisposeScope(), s.XNext.clone().DetachFromDisposeScope())));
         var everywhere = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = Schedule.T }, new ReplayNoise(draws));
-        var nowhere = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = 1 }, new ReplayNoise(draws));
+        var nowhere = Assert.Throws<ArgumentOutOfRangeException>(() => DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = timetable.Steps[^2] }, new ReplayNoise(draws)));
 
         // Then: each step is eq. 12 with σ = 0 from t ≥ 150 and η = 1 below, the same noise either way
         Assert.Contains(steps, s => s.T >= 150);
@@ -78,9 +78,8 @@ public class SamplerPropertyTests
         }
 
         var plain = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, new DdimOptions(Eta: 1), new ReplayNoise(draws));
-        var deterministic = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, DdimOptions.Deterministic);
         Assert.True(everywhere.allclose(plain, rtol: 0, atol: 0));
-        Assert.True(nowhere.allclose(deterministic, rtol: 0, atol: 0));
+        Assert.Contains($"Take --eta-below above {timetable.Steps[^2]}", nowhere.Message); // noise on no step: η = 0 under another name, refused
     }
 
     [Theory]

@@ -154,9 +154,11 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         AnsiConsole.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"A better at {c.ABetter} of {c.Pairs.Count} seeds{(c.Ties > 0 ? $" ({c.Ties} tied)" : string.Empty)}: sign test p = {P(c.SignTestP)}; Wilcoxon signed-rank p = {P(c.WilcoxonP)} (both exact, one-sided)."));
         var alpha = settings.Alpha.ToString(CultureInfo.InvariantCulture);
-        AnsiConsole.MarkupLine(c.ShowsABetter(settings.Alpha)
-            ? $"[green]A is better than B[/] at one-sided α = {alpha} (paired t-test)."
-            : $"[yellow]Not shown[/] that A is better than B at one-sided α = {alpha} (paired t-test).");
+        AnsiConsole.MarkupLine(double.IsNaN(c.T)
+            ? "[yellow]No verdict[/] from the paired t-test, which has no t here: read the sign and signed-rank p-values above."
+            : c.ShowsABetter(settings.Alpha)
+                ? $"[green]A is better than B[/] at one-sided α = {alpha} (paired t-test)."
+                : $"[yellow]Not shown[/] that A is better than B at one-sided α = {alpha} (paired t-test).");
     }
 
     private static JsonObject Json(PairedComparison c, ScoreSet a, ScoreSet b, Settings settings) => new()
@@ -180,7 +182,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         ["sign_test_p"] = c.SignTestP,
         ["wilcoxon_p"] = c.WilcoxonP,
         ["alpha"] = settings.Alpha,
-        ["a_better"] = c.ShowsABetter(settings.Alpha),
+        ["a_better"] = double.IsNaN(c.T) ? null : c.ShowsABetter(settings.Alpha), // null: no t-test, so no verdict
     };
 
     /// <summary>Whether A and B ran the same model bytes, as far as their files say.</summary>

@@ -371,7 +371,7 @@ public sealed class Evaluator
         if (channels != c.ImageChannels || height != c.ImageSize || width != c.ImageSize)
         {
             throw new ArgumentException(
-                $"The judge takes {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images but {what} are {channels}×{height}×{width}. Use a judge trained on such images (ddim train-classifier).");
+                $"The judge takes {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images but {what} are {channels}×{height}×{width}. The judge and the reference set are MNIST's, so eval scores {c.ImageChannels}×{c.ImageSize}×{c.ImageSize} images only; compare other models with 'ddim loss --data DIR'.");
         }
     }
 }

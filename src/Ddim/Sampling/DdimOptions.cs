@@ -1,6 +1,8 @@
+using Ddim.Schedules;
+
 namespace Ddim.Sampling;
 
-/// <summary>Settings of a DDIM run. Validated by <see cref="Validate"/>.</summary>
+/// <summary>Settings of a DDIM run. Validated by <see cref="Validate()"/>.</summary>
 /// <param name="Eta">
 /// η of eq. 16: σ = η·√((1−ᾱ_next)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_next). 0 is deterministic DDIM, 1 is DDPM's posterior
 /// variance. Must lie in [0, 1].
@@ -35,7 +37,7 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
     /// <summary>Deterministic DDIM with clipping (and ε̂ re-derived from the clipped x̂0): η = 0.</summary>
     public static DdimOptions Deterministic { get; } = new();
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> with a clear message for a bad η.</summary>
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> with a clear message for a bad η, λ or <see cref="EtaBelow"/>.</summary>
     public void Validate()
     {
         if (double.IsNaN(Eta) || Eta < 0 || Eta > 1)
@@ -60,6 +62,29 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
             {
                 throw new ArgumentException($"--eta-below limits η to the low-noise steps, so it needs η > 0 and no --large-variance (η = {Eta}{(LargeVariance ? ", σ̂" : "")}).", nameof(EtaBelow));
             }
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Validate()"/>, and checks <see cref="EtaBelow"/> against the steps that will run: the final step goes
+    /// to ᾱ = 1, where σ = 0 whatever η, so a limit at or below the second-smallest timestep leaves no step with noise,
+    /// a run that would be η = 0 under another name (ArgumentOutOfRangeException, saying what to change).
+    /// </summary>
+    public void Validate(Timetable timetable)
+    {
+        ArgumentNullException.ThrowIfNull(timetable);
+        Validate();
+        if (EtaBelow is not { } limit || LargeVariance || Eta == 0)
+        {
+            return;
+        }
+
+        var steps = timetable.Steps;
+        if (steps.Length < 2 || steps[^2] >= limit)
+        {
+            throw new ArgumentOutOfRangeException(nameof(EtaBelow), limit, steps.Length < 2
+                ? "--eta-below leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
+                : $"--eta-below {limit} leaves no step with noise: the only steps that start below t = {limit} end the run at x̂0, which never adds noise. Take --eta-below above {steps[^2]} (the timetable's second-smallest timestep), or --eta 0 for a deterministic run.");
         }
     }
 

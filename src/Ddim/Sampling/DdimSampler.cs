@@ -96,7 +96,7 @@ public static class DdimSampler
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentNullException.ThrowIfNull(timetable);
         options ??= DdimOptions.Deterministic;
-        options.Validate();
+        options.Validate(timetable);
         SamplerChecks.RequireMatching(xT, schedule, timetable.TrainingSteps);
         if (options.IsStochastic && noise is null)
         {

@@ -66,19 +66,13 @@ public sealed record SampleSettings(
             throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
         }
 
-        DdimOptions.Validate();
-
-        if (Sampler == SamplerKind.Ddim && EtaBelow is { } limit && !LargeVariance && Eta > 0)
+        if (Sampler == SamplerKind.Ddim)
         {
-            // The final step goes to ᾱ = 1, where σ = 0 whatever η: a limit at or below the second-smallest timestep
-            // leaves no step with noise, a run that would be η = 0 under another name.
-            var steps = Timetable(schedule).Steps;
-            if (steps.Length < 2 || steps[^2] >= limit)
-            {
-                throw new ArgumentOutOfRangeException(nameof(EtaBelow), limit, steps.Length < 2
-                    ? "--eta-below leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
-                    : $"--eta-below {limit} leaves no step with noise: the only steps that start below t = {limit} end the run at x̂0, which never adds noise. Take --eta-below above {steps[^2]} (the timetable's second-smallest timestep), or --eta 0 for a deterministic run.");
-            }
+            DdimOptions.Validate(Timetable(schedule)); // with the timetable: an --eta-below that leaves no noisy step is refused
+        }
+        else
+        {
+            DdimOptions.Validate();
         }
     }
 

@@ -167,6 +167,11 @@ public static class Trainer
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
+        if (config.EmaDecayAt(config.Steps - 1) < config.EmaDecay)
+        {
+            log(FormattableString.Invariant($"EMA: with the warm-up (1 + s)/(10 + s) the decay reaches {config.EmaDecay} only at step {Math.Ceiling(((10 * config.EmaDecay) - 1) / (1 - config.EmaDecay)):N0}; this run's last step uses {config.EmaDecayAt(config.Steps - 1):0.#####}."));
+        }
+
         if (working is not null)
         {
             log("Mixed precision: forward and backward in bfloat16; weights, AdamW and EMA in float32." + NetworkPrecisions.BFloat16Hint(device));
