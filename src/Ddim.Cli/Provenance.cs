@@ -65,11 +65,10 @@ internal static class Provenance
         return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 
-    /// <summary>Writes a result JSON atomically (indented) and says so.</summary>
+    /// <summary>Writes a result JSON atomically (indented), with the Ddim build that made it ("ddim_version"), and says so.</summary>
     public static void WriteJson(string path, JsonObject json)
     {
-        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
+        json.TryAdd("ddim_version", Atomic.CodeVersion);
         Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
     }

@@ -63,6 +63,23 @@ public class ImageFolderTests
     }
 
     [Fact]
+    public void Given_grey_images_saved_as_RGB_with_equal_channels_When_loaded_Then_a_1_channel_dataset()
+    {
+        // Given: grey digits as another tool may save them, RGB with R = G = B, beside a grey PNG
+        using var dir = new TempFolder();
+        var grey = Pattern(3 * 2, 5);
+        WritePng(dir.File("a.png"), [.. grey, .. grey, .. grey], 3, 3, 2);
+        WritePng(dir.File("b.png"), grey, 1, 3, 2);
+
+        // When
+        var set = ImageFolder.Load(dir.Path);
+
+        // Then: one channel, the same pixels
+        Assert.Equal((2, 1), (set.Count, set.Channels));
+        Assert.Equal(grey.Concat(grey).ToArray(), set.Pixels);
+    }
+
+    [Fact]
     public void Given_a_grey_and_an_RGB_PNG_When_loaded_Then_the_grey_one_is_repeated_over_3_channels()
     {
         using var dir = new TempFolder();

@@ -241,6 +241,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var (network, schedule, modelFile) = ModelFile.LoadNetwork(modelPath, device, precision);
         using var _ = network;
         var sampler = new ImageSampler(network, schedule);
+        options = options with { BatchSize = sampler.WholeGroups(options.BatchSize) }; // the batch that really runs, as the reports and JSONs say
         if (plan is null)
         {
             sampleSettings.Validate(schedule);
@@ -528,6 +529,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ["floor"] = ScoreJson(r.Report.Floor),
             ["reused"] = r.Reused,
         }).ToArray()),
+        ["batch_size"] = options.BatchSize, // images per network call here (wall times depend on it; scores do not)
         ["machine"] = SweepContext.ThisMachine(device),
     };
 
@@ -742,6 +744,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["floor"] = ScoreJson(report.Floor),
         ["floor_draws"] = FloorDrawsJson(report.FloorDraws),
         ["floor_ratio"] = report.FloorRatio,
+        ["batch_size"] = options.BatchSize, // images per network call here (wall times depend on it; scores do not)
         ["machine"] = SweepContext.ThisMachine(device),
     };
 

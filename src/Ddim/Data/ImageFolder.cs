@@ -2,7 +2,7 @@ using Ddim.Imaging;
 
 namespace Ddim.Data;
 
-/// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, else RGB).</summary>
+/// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, stored as grey or as RGB with R = G = B; else RGB).</summary>
 public static class ImageFolder
 {
     /// <summary>The PNG files directly in <paramref name="folder"/>, whatever the case of their extension (a.PNG too): the files <see cref="Load"/> reads.</summary>
@@ -48,7 +48,10 @@ public static class ImageFolder
             }
         }
 
-        var channels = decoded.All(d => d.Channels == 1) ? 1 : 3;
+        // Grey when every image is: a PNG stored as RGB with R = G = B (as many tools save grey images) counts as grey.
+        static bool IsGrey((byte[] Pixels, int Height, int Width, int Channels) d) =>
+            d.Channels == 1 || Enumerable.Range(0, d.Height * d.Width).All(p => d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 1] && d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 2]);
+        var channels = decoded.All(IsGrey) ? 1 : 3;
         var pixels = new byte[(long)decoded.Length * channels * h * w];
         for (var n = 0; n < decoded.Length; n++)
         {
@@ -57,7 +60,7 @@ public static class ImageFolder
             {
                 for (var p = 0; p < h * w; p++)
                 {
-                    // [H, W, C] → [C, H, W]; a grey image in an RGB set is repeated over the channels.
+                    // [H, W, C] → [C, H, W]; a grey image in an RGB set is repeated over the channels, and a grey set takes channel 0.
                     pixels[(((long)n * channels) + c) * h * w + p] = d.Pixels[(p * d.Channels) + (d.Channels == 1 ? 0 : c)];
                 }
             }

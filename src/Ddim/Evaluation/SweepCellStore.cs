@@ -135,7 +135,7 @@ public sealed class SweepCellStore
     {
         ArgumentNullException.ThrowIfNull(cell);
         System.IO.Directory.CreateDirectory(Directory);
-        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow);
+        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow, Atomic.CodeVersion);
         Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
     }
 
@@ -154,7 +154,8 @@ public sealed class SweepCellStore
         return string.Join("; ", differing.Select(pair => $"'{pair.First}' there, '{pair.Second}' here"));
     }
 
-    private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc);
+    /// <remarks>Cells saved before the Ddim build was recorded have no <c>Code</c>.</remarks>
+    private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc, string? Code = null);
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
     /// <remarks>Cells saved before the manifold scores or the FID's mean part existed have no <c>Manifold</c> or <c>FidMean</c>, and read back without them.</remarks>

@@ -98,7 +98,7 @@ public static class SweepReport
         sb.AppendLine("Rows: DDIM with σ_τᵢ = η·√((1 − α_τᵢ₋₁)/(1 − α_τᵢ))·√(1 − α_τᵢ/α_τᵢ₋₁) (η = 0 is deterministic), and σ̂ = √(1 − α_τᵢ/α_τᵢ₋₁). " +
                       $"Columns: S, the number of sampling steps ({plan.Spacing} spacing{(!plan.Clip ? string.Empty : plan.RederiveNoise ? ", x̂0 clipped to [−1, 1] and ε̂ re-derived from it" : ", x̂0 clipped to [−1, 1], the network's ε̂ kept")}). " +
                       (plan.Ddpm
-                          ? $"The T = {result.T} column is DDPM ancestral sampling over all T steps with σ_t² = β_t, which is σ̂ at S = T. "
+                          ? $"The T = {result.T} column is DDPM ancestral sampling over all T steps with σ_t² = β_t, which is σ̂ at S = T{(plan.Clip && !plan.RederiveNoise ? " except in how clipping acts: DDPM's posterior mean uses the clipped x̂0 throughout, where this sweep's DDIM keeps the network's ε̂" : string.Empty)}. "
                           : $"DDPM over all T = {result.T} steps was left out of this run (--no-ddpm). ") +
                       "Every configuration starts from the same x_T per image (same seed). Wall time is sampling only (judging excluded), on the machine below.");
         sb.AppendLine();
@@ -218,7 +218,7 @@ public static class SweepReport
             cells.AddRange(plan.Steps.Select(s => result.Find(row, s) is { } c ? format(c) : "—"));
             if (plan.Ddpm)
             {
-                // The DDPM cell sits in the σ̂ row: σ̂ at S = T is DDPM's σ_t² = β_t.
+                // The DDPM cell sits in the σ̂ row: σ̂ at S = T is DDPM's σ_t² = β_t (exactly so without clipping or with ε̂ re-derived).
                 cells.Add(plan.LargeVariance && row == rows - 1 && result.DdpmCell is { } d ? format(d) : string.Empty);
             }
 
