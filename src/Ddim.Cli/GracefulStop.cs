@@ -20,7 +20,15 @@ internal sealed class GracefulStop : IDisposable
         source = CancellationTokenSource.CreateLinkedTokenSource(outer);
         void Stop(string signal)
         {
-            source.Cancel();
+            try
+            {
+                source.Cancel();
+            }
+            catch (ObjectDisposedException)
+            {
+                return; // the run ended while the signal was arriving: nothing left to stop
+            }
+
             Console.Error.WriteLine($"{signal}: stopping once {saving}. Ctrl-C again stops at once, losing it.");
         }
 

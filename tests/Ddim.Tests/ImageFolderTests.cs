@@ -63,7 +63,7 @@ public class ImageFolderTests
     }
 
     [Fact]
-    public void Given_grey_images_saved_as_RGB_with_equal_channels_When_loaded_Then_a_1_channel_dataset()
+    public void Given_grey_images_saved_as_RGB_with_equal_channels_When_loaded_for_a_grey_judge_Then_a_1_channel_dataset_else_as_stored()
     {
         // Given: grey digits as another tool may save them, RGB with R = G = B, beside a grey PNG
         using var dir = new TempFolder();
@@ -72,11 +72,13 @@ public class ImageFolderTests
         WritePng(dir.File("b.png"), grey, 1, 3, 2);
 
         // When
-        var set = ImageFolder.Load(dir.Path);
+        var set = ImageFolder.Load(dir.Path, greyWhenChannelsEqual: true);
+        var stored = ImageFolder.Load(dir.Path);
 
-        // Then: one channel, the same pixels
+        // Then: one channel, the same pixels; by default (training data) the channels as stored
         Assert.Equal((2, 1), (set.Count, set.Channels));
         Assert.Equal(grey.Concat(grey).ToArray(), set.Pixels);
+        Assert.Equal(3, stored.Channels);
     }
 
     [Fact]

@@ -339,7 +339,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary><c>--images</c>: judges a folder of PNGs against the reference, beside a real floor of the same size.</summary>
     private static int ScoreFolder(Settings settings, string folder, long seed)
     {
-        var images = ImageFolder.Load(folder);
+        var images = ImageFolder.Load(folder, greyWhenChannelsEqual: true); // grey digits another tool saved as RGB
         var judgePath = ResolveJudge(settings);
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
 
@@ -771,6 +771,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ["score"] = ScoreJson(c.Score),
             ["reused"] = c.Reused,
         }).ToArray()),
+        ["batch_size"] = result.Options.BatchSize, // images per network call (wall times depend on it; scores do not)
         ["machine"] = context.Machine,
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };

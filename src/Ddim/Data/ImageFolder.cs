@@ -2,7 +2,7 @@ using Ddim.Imaging;
 
 namespace Ddim.Data;
 
-/// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, stored as grey or as RGB with R = G = B; else RGB).</summary>
+/// <summary>A folder of same-size PNG images as a data set (grey when every image is grey, else RGB).</summary>
 public static class ImageFolder
 {
     /// <summary>The PNG files directly in <paramref name="folder"/>, whatever the case of their extension (a.PNG too): the files <see cref="Load"/> reads.</summary>
@@ -10,7 +10,12 @@ public static class ImageFolder
         Directory.EnumerateFiles(folder, "*.png", new EnumerationOptions { MatchCasing = MatchCasing.CaseInsensitive });
 
     /// <summary>Loads every *.png in <paramref name="folder"/> (sorted by name, not recursive).</summary>
-    public static ImageDataset Load(string folder)
+    /// <param name="folder">The folder of same-size PNGs.</param>
+    /// <param name="greyWhenChannelsEqual">
+    /// Read RGB images whose R, G and B are equal everywhere as grey, as many tools save grey images (for a judge that
+    /// takes one channel). Off by default: training data keep the channels they are stored with, and their SHA-256.
+    /// </param>
+    public static ImageDataset Load(string folder, bool greyWhenChannelsEqual = false)
     {
         if (File.Exists(folder))
         {
@@ -48,9 +53,10 @@ public static class ImageFolder
             }
         }
 
-        // Grey when every image is: a PNG stored as RGB with R = G = B (as many tools save grey images) counts as grey.
-        static bool IsGrey((byte[] Pixels, int Height, int Width, int Channels) d) =>
-            d.Channels == 1 || Enumerable.Range(0, d.Height * d.Width).All(p => d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 1] && d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 2]);
+        // Grey when every image is (and, if asked, when an RGB one has R = G = B everywhere).
+        bool IsGrey((byte[] Pixels, int Height, int Width, int Channels) d) =>
+            d.Channels == 1 || (greyWhenChannelsEqual && Enumerable.Range(0, d.Height * d.Width).All(p =>
+                d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 1] && d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 2]));
         var channels = decoded.All(IsGrey) ? 1 : 3;
         var pixels = new byte[(long)decoded.Length * channels * h * w];
         for (var n = 0; n < decoded.Length; n++)
