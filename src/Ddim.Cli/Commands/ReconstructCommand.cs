@@ -72,7 +72,9 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
                 : $"The default --steps-list ({DefaultStepsList}) has S = {outside[0]}, beyond T = {sampler.Schedule.T} of this model: give --steps-list with S from 1 to {sampler.Schedule.T}.");
         }
 
-        var data = s.Images is not null ? ImageFolder.Load(s.Images) : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);
+        var data = s.Images is not null
+            ? ImageFolder.Load(s.Images, greyWhenChannelsEqual: sampler.Shape[0] == 1) // grey images another tool saved as RGB, for a grey model
+            : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);
         if (data.Channels != sampler.Shape[0] || data.Height != sampler.Shape[1] || data.Width != sampler.Shape[2])
         {
             throw new ArgumentException($"The images are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", sampler.Shape)}.");

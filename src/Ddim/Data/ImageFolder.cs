@@ -12,8 +12,9 @@ public static class ImageFolder
     /// <summary>Loads every *.png in <paramref name="folder"/> (sorted by name, not recursive).</summary>
     /// <param name="folder">The folder of same-size PNGs.</param>
     /// <param name="greyWhenChannelsEqual">
-    /// Read RGB images whose R, G and B are equal everywhere as grey, as many tools save grey images (for a judge that
-    /// takes one channel). Off by default: training data keep the channels they are stored with, and their SHA-256.
+    /// Read RGB images whose R, G and B are equal everywhere as grey, as many tools save grey images (for a judge or a
+    /// network that takes one channel: eval --images, invert --images). Off by default: training data keep the channels
+    /// they are stored with, and their SHA-256.
     /// </param>
     public static ImageDataset Load(string folder, bool greyWhenChannelsEqual = false)
     {
