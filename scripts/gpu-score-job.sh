@@ -24,14 +24,16 @@ if [ -x $W/app/app/Ddim.Cli ]; then ddim_app; else ddim_app unpack; fi  # a fres
 M=${MODEL:-$R/D.ddim}
 [ -f "$M" ] || { echo "no $M: job 1 did not run on this machine; carry its D.ddim and set MODEL to it"; exit 3; }
 P=
-sw() { timeout $EVAL_TO $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 "$@"; }
+# timeout -k: on SIGTERM, eval --sweep/--seeds (and train) first finish and save the cell, seed (or step) in progress;
+# the KILL that follows keeps each command, and the job, inside its time.
+sw() { timeout -k 15 $EVAL_TO $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 "$@"; }
 if [ "$SWEEP" = 1 ]; then
   sw --sweep-etas 0 --no-large-variance > $R2/sweep-0.txt 2>&1 & P="$P $!"
   sw --sweep-etas 0.2 --no-large-variance > $R2/sweep-0.2.txt 2>&1 & P="$P $!"
   sw --sweep-etas 0.5 --no-large-variance > $R2/sweep-0.5.txt 2>&1 & P="$P $!"
   sw --sweep-etas 1 > $R2/sweep-1.txt 2>&1 & P="$P $!"  # and the σ̂ row
 fi
-ev() { name=$1; shift; timeout $EVAL_TO $APP eval --model $M --device $DEV --threads 2 --batch-size 1024 --json $R2/eval-$name.json "$@" > $R2/eval-$name.txt 2>&1 & P="$P $!"; }
+ev() { name=$1; shift; timeout -k 15 $EVAL_TO $APP eval --model $M --device $DEV --threads 2 --batch-size 1024 --json $R2/eval-$name.json "$@" > $R2/eval-$name.txt 2>&1 & P="$P $!"; }
 [ "${DDPM:-0}" = 1 ] && ev D-ddpm-n$NUM --num $NUM --sampler ddpm
 if [ "$BIG" -gt 0 ] && [ -n "$SEEDS" ]; then
   seeds() { ev "$@" --num $BIG --steps 50 --seeds $SEEDS --resume --floor-draws ${FLOOR_DRAWS:-0} --results-dir $R2; }
@@ -42,7 +44,7 @@ elif [ "$BIG" -gt 0 ]; then ev D-s50-e0-n$BIG --num $BIG --steps 50 --eta 0; fi
 [ -n "$P" ] && wait $P  # an empty list would wait for the tee of the log as well
 echo "scored at $(el) s"
 if [ "$SWEEP" = 1 ]; then
-  timeout 60 $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 --json $R2/table1-D.json > $R2/sweep-merge.txt 2>&1
+  timeout -k 15 60 $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 --json $R2/table1-D.json > $R2/sweep-merge.txt 2>&1
   tail -n 14 $R2/sweep-merge.txt
 fi
 print_scores $R2

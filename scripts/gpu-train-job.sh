@@ -23,7 +23,7 @@ echo "unpacked at $(el) s"
 # 1. Probes: PROBE steps in each precision; steps/s from the log's lines at 20 and PROBE.
 for prec in Float32 BFloat16; do
   python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/probe-$prec.json','w'))"
-  timeout 60 $APP train --preset $W/probe-$prec.json --out $W/probe-$prec --device $DEV --threads 4 > $R/probe-$prec.txt 2>&1
+  timeout -k 15 60 $APP train --preset $W/probe-$prec.json --out $W/probe-$prec --device $DEV --threads 4 > $R/probe-$prec.txt 2>&1
   tail -c 300 $R/probe-$prec.txt; cp $W/probe-$prec/loss.jsonl $R/probe-$prec.loss.jsonl 2>/dev/null
 done
 python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" <<'PY'
@@ -51,7 +51,7 @@ PY
 [ -f $R/D.json ] || { echo "PROBES FAILED"; pack; exit 3; }
 echo "probed at $(el) s"
 # 2. Train.
-timeout $(( TRAIN_END - $(el) + 40 )) $APP train --preset $R/D.json --out $W/run-D --device $DEV --threads 4 > $R/train-D.txt 2>&1
+timeout -k 30 $(( TRAIN_END - $(el) + 40 )) $APP train --preset $R/D.json --out $W/run-D --device $DEV --threads 4 > $R/train-D.txt 2>&1
 echo "trained at $(el) s"; tail -c 500 $R/train-D.txt
 [ -f $W/run-D/model.ddim ] || $APP export --checkpoint $W/run-D/checkpoint.ddim --out $W/run-D/model.ddim
 cp $W/run-D/model.ddim $R/D.ddim; cp $W/run-D/loss.jsonl $R/D.loss.jsonl
@@ -60,9 +60,9 @@ pack  # the model comes back even if the scoring below is cut off by the command
 P=
 for cfg in "50 0" "50 1" "10 0" "10 1"; do
   set -- $cfg
-  timeout $EVAL_TO $APP eval --model $R/D.ddim --device $DEV --threads 2 --num $NUM --steps $1 --eta $2 --batch-size 1024 --json $R/eval-D-s$1-e$2.json > $R/eval-D-s$1-e$2.txt 2>&1 & P="$P $!"
+  timeout -k 15 $EVAL_TO $APP eval --model $R/D.ddim --device $DEV --threads 2 --num $NUM --steps $1 --eta $2 --batch-size 1024 --json $R/eval-D-s$1-e$2.json > $R/eval-D-s$1-e$2.txt 2>&1 & P="$P $!"
 done
-timeout $EVAL_TO $APP loss --model $R/D.ddim --model $BASE --device $DEV --threads 2 --num $NUM --json $R/loss-D.json > $R/loss-D.txt 2>&1 & P="$P $!"
+timeout -k 15 $EVAL_TO $APP loss --model $R/D.ddim --model $BASE --device $DEV --threads 2 --num $NUM --json $R/loss-D.json > $R/loss-D.txt 2>&1 & P="$P $!"
 wait $P
 echo "scored at $(el) s"
 print_scores $R
