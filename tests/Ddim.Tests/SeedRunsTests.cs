@@ -122,6 +122,9 @@ public sealed class SeedRunsTests : OneTorchThread
         Assert.All(seeds.Runs, r => Assert.Equal(draws, r.Report.FloorDraws));
         Assert.Equal(Spread.Of([.. seeds.Runs.Select(r => r.Report.Samples.Fid / draws.Fid.Mean)]), seeds.FloorRatio);
         Assert.Throws<ArgumentException>(() => evaluator.ScoreFloorDraws(train, 12, 1));
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+        Assert.Throws<OperationCanceledException>(() => evaluator.ScoreFloorDraws(train, 12, 3, stopped.Token)); // a Ctrl-C during the draws ends them
         Assert.Null(evaluator.FloorDrawsFor(train, train.Count, 20)); // every draw would be the whole split
         Assert.Null(evaluator.FloorDrawsFor(train, 12, 0));
         Assert.Contains("--floor-draws", Assert.Throws<ArgumentException>(() => (options with { FloorDraws = 1 }).Validate()).Message);

@@ -177,8 +177,9 @@ public sealed class Evaluator
     /// The FID of <paramref name="draws"/> draws of <paramref name="count"/> real images from <paramref name="real"/>,
     /// draw k chosen as <see cref="ScoreReal"/> chooses seed k's, so at one N every configuration and seed is divided
     /// by the same mean. FID only (the manifold scores cost N² each): each draw costs the judge's pass over N images.
+    /// <paramref name="cancel"/> is checked between draws.
     /// </summary>
-    public FloorDraws ScoreFloorDraws(ImageDataset real, int count, int draws)
+    public FloorDraws ScoreFloorDraws(ImageDataset real, int count, int draws, CancellationToken cancel = default)
     {
         ArgumentNullException.ThrowIfNull(real);
         if (draws < 2)
@@ -188,7 +189,11 @@ public sealed class Evaluator
 
         RequireFloorCount(real, count);
         var terms = Enumerable.Range(0, draws)
-            .Select(k => FrechetDistance.Terms(Measure(Subset(real, count, k)).Features.ToGaussian(), Reference))
+            .Select(k =>
+            {
+                cancel.ThrowIfCancellationRequested();
+                return FrechetDistance.Terms(Measure(Subset(real, count, k)).Features.ToGaussian(), Reference);
+            })
             .ToList();
         return new FloorDraws(count, Spread.Of([.. terms.Select(t => t.Total)]), Spread.Of([.. terms.Select(t => t.Mean)]));
     }
@@ -220,8 +225,8 @@ public sealed class Evaluator
     /// The floor draws that <see cref="EvalOptions.FloorDraws"/> asks for: none when it is 0, and none when N is the
     /// whole of <paramref name="real"/>, where every draw would be the same images (the floor itself, with no spread).
     /// </summary>
-    public FloorDraws? FloorDrawsFor(ImageDataset real, int count, int draws) =>
-        draws == 0 || count >= real.Count ? null : ScoreFloorDraws(real, count, draws);
+    public FloorDraws? FloorDrawsFor(ImageDataset real, int count, int draws, CancellationToken cancel = default) =>
+        draws == 0 || count >= real.Count ? null : ScoreFloorDraws(real, count, draws, cancel);
 
     /// <summary>
     /// Scores <paramref name="count"/> real images drawn without replacement from <paramref name="real"/> (a seeded

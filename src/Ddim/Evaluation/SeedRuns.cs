@@ -185,7 +185,7 @@ public static class SeedRuns
         }
 
         var calls = settings.NetworkCalls(sampler.Schedule);
-        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws);
+        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws, cancel); // a stop asked for now ends the run before its first seed
         var runs = new List<SeedRun>();
         for (var i = 0; i < seeds.Count; i++)
         {

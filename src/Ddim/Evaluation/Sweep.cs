@@ -197,7 +197,7 @@ public static class Sweep
         }
 
         var floor = evaluator.ScoreReal(floorSource, options.Count, options.Seed);
-        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws);
+        var draws = evaluator.FloorDrawsFor(floorSource, options.Count, options.FloorDraws, cancel); // a stop asked for now ends the run before its first cell
         var cells = new List<SweepCell>();
         for (var i = 0; i < configurations.Count; i++)
         {
