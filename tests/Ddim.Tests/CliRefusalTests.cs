@@ -343,7 +343,8 @@ public sealed class CliRefusalTests : OneTorchThread
         var numberError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(numberedChoice));
 
         // Then: a choice is taken by name only ("Schedule": 1 is not silently Cosine)
-        Assert.Contains("'Stpes'", misspeltError.Message);
+        Assert.Contains("unknown key 'Stpes' (did you mean 'Steps'?). The keys of a preset are: Model, Data, ", misspeltError.Message);
+        Assert.DoesNotContain(".NET member", misspeltError.Message);
         Assert.Contains("at Schedule", choiceError.Message);
         Assert.Contains("It takes one of: Linear, Cosine.", choiceError.Message);
         Assert.Contains("It takes one of: Linear, Cosine.", numberError.Message);

@@ -264,6 +264,26 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_run_started_with_steps_and_stopped_When_resumed_without_steps_Then_it_keeps_the_saved_steps()
+    {
+        // Given: a preset of 2 steps, started with --steps 4 and stopped at once
+        using var folder = new TempFolder();
+        var preset = TinyPngPreset(folder, 4);
+        var run = folder.File("run");
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+        Assert.Equal(130, CliRunner.RunCancelled(stopped.Token, "train", "--preset", preset, "--out", run, "--steps", "4", "--threads", "1").Code);
+
+        // When: resumed as the interrupt message says, without --steps
+        var (code, output) = CliRunner.RunCapturingOutput("train", "--preset", preset, "--out", run, "--resume", "--threads", "1");
+
+        // Then: the run's own 4 steps, not the preset's 2 (whose learning-rate curve the checkpoint would refuse)
+        Assert.True(code == 0, output);
+        Assert.Contains("Resuming with Steps = 4, as saved in the checkpoint (the preset says 2; give --steps to change it).", output);
+        Assert.Equal(4, ModelFile.Load(Path.Combine(run, "model.ddim")).Metadata["training"]!["config"]!["Steps"]!.GetValue<int>());
+    }
+
+    [Fact]
     public void Given_a_failed_type_initializer_When_reported_Then_the_line_names_its_cause()
     {
         // Given: what .NET says when a native library will not load (SkiaSharp's fontconfig build without libfontconfig1, say): the cause is on a later line

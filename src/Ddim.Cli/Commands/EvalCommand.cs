@@ -252,6 +252,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
 
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
+        Evaluator.RequireShape(judge, (int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2], "the model's images"); // before the reference is loaded
         var modelData = modelFile.Metadata["training"]?["data"]?.GetValue<string>();
         if (modelData is not null && !modelData.StartsWith("mnist", StringComparison.OrdinalIgnoreCase))
         {

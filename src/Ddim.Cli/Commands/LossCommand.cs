@@ -32,8 +32,8 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         public string? DataDir { get; init; }
 
         [CommandOption("-n|--num <N>")]
-        [Description("Images, chosen by --seed without replacement. Default 1000.")]
-        public int Num { get; init; } = 1000;
+        [Description("Images, chosen by --seed without replacement. Default 1000, or every image of a smaller folder.")]
+        public int? Num { get; init; }
 
         [CommandOption("--timesteps <LIST>")]
         [Description("Timesteps to measure, comma-separated. Default 25,100,200,300,400,500,600,800 (for T = 1000; scaled to the model's T otherwise).")]
@@ -69,7 +69,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         ThreadsOption.Apply(settings.Threads);
         var device = DeviceOption.Parse(settings.Device);
         var precision = PrecisionOption.Parse(settings.Precision);
-        if (settings.Num < 1)
+        if (settings.Num is < 1)
         {
             throw new ArgumentException($"--num must be at least 1; got {settings.Num}.");
         }
@@ -131,15 +131,17 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 throw new ArgumentException($"'{data.Name}' has {data.Count:N0} images; --num is {settings.Num:N0}. Lower --num.");
             }
 
+            var num = settings.Num ?? Math.Min(1000, data.Count);
+
             // --- Measure.
-            using var x0 = Evaluator.Subset(data, settings.Num, settings.Seed).ToTensor(device);
-            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {settings.Num:N0} images", models.Count * timesteps.Length, advance =>
+            using var x0 = Evaluator.Subset(data, num, settings.Seed).ToTensor(device);
+            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {num:N0} images", models.Count * timesteps.Length, advance =>
                 models.Select(m =>
                     // The network runs on fixed groups of images (FixedBatch): batches of whole groups waste no padding.
                     HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize), () => advance(1)))
                 .ToArray());
 
-            Report(settings, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
+            Report(settings, num, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
             return 0;
         }
         finally
@@ -170,7 +172,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         return [.. paths];
     }
 
-    private static void Report(Settings settings, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
+    private static void Report(Settings settings, int num, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
     {
         static string F(double v) => v.ToString("0.00000", CultureInfo.InvariantCulture);
         var table = new Table().AddColumn("model");
@@ -189,7 +191,9 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             table.AddRow([Markup.Escape(labels[i]), .. rows[i].Select(F), F(mean), change]);
         }
 
-        AnsiConsole.MarkupLine($"{(train ? "Training-set" : "Held-out")} ε-MSE ‖ε − ε̂‖²/D on {settings.Num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
+        // Held out only where it is known to be: a named data set's test split. A folder may be the training images.
+        var kind = train ? "Training-set ε-MSE" : DatasetFetcher.TryFind(settings.Data) is not null ? "Held-out ε-MSE" : "ε-MSE";
+        AnsiConsole.MarkupLine($"{kind} ‖ε − ε̂‖²/D on {num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
         AnsiConsole.Write(table);
         if (settings.Json is { } json)
         {
@@ -197,7 +201,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
             {
                 ["command"] = Provenance.CommandLine(),
                 ["data"] = data.Name,
-                ["num"] = settings.Num,
+                ["num"] = num,
                 ["seed"] = settings.Seed,
                 ["timesteps"] = new JsonArray(timesteps.Select(t => (JsonNode)t).ToArray()),
                 ["models"] = new JsonArray(models.Select((m, i) => (JsonNode)new JsonObject

@@ -72,9 +72,17 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
             InitFrom = settings.InitFrom ?? config.InitFrom,
             Precision = settings.Precision is { } p ? PrecisionOption.Parse(p) : config.Precision,
         };
+        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
+
+        // A resume continues the saved run, with its Steps (a --steps override may have set them) unless --steps is given again.
+        if (settings.Resume && settings.Steps is null && SavedSteps(settings.Out) is { } savedSteps && savedSteps != config.Steps)
+        {
+            Log($"Resuming with Steps = {savedSteps:N0}, as saved in the checkpoint (the preset says {config.Steps:N0}; give --steps to change it).");
+            config = config with { Steps = savedSteps };
+        }
+
         config.Validate(); // before any data is fetched or loaded; the trainer checks again, for callers of the library
         OutputPaths.RequireWritableFolder(settings.Out, create: false);
-        void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log);
 
         using var stop = new GracefulStop(cancellationToken, "the step in progress is done and the checkpoint saved");
@@ -103,7 +111,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 {
                     var left = TimeSpan.FromSeconds((p.TotalSteps - p.Step) * config.BatchSize / Math.Max(p.ImagesPerSecond, 1e-9));
                     var eta = left.TotalDays >= 1 ? $"{(int)left.TotalDays}d {left:hh\\:mm\\:ss}" : $"{left:hh\\:mm\\:ss}";
-                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} step loss {p.Loss:F4} (loss.jsonl: mean of {config.LogEvery}) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {eta}");
+                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} this step's loss {p.Loss:F4} (loss.jsonl logs the mean of {config.LogEvery} steps) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {eta}");
                 }
             }, Log, device, stop.Token);
         }
@@ -127,7 +135,60 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         {
             var place = e.Path is { Length: > 1 } at ? $" at {at[2..]} (line {e.LineNumber + 1})" : string.Empty;
             var choices = ChoicesAt(e.Path) is { } names ? $" It takes one of: {names}." : string.Empty;
-            throw new InvalidDataException($"Preset {path} is not a valid training configuration{place}: {e.Message.Split(" Path:")[0]}{choices} Compare it with presets/mnist.json.", e);
+            var what = UnknownKey(e.Message) ?? e.Message.Split(" Path:")[0];
+            throw new InvalidDataException($"Preset {path} is not a valid training configuration{place}: {what}{choices} Compare it with presets/mnist.json.", e);
+        }
+    }
+
+    /// <summary>
+    /// For System.Text.Json's "The JSON property 'X' could not be mapped to any .NET member contained in type 'T'": the
+    /// key, the nearest key T has (a misspelling such as "BatchSise"), and T's keys; null for any other message.
+    /// </summary>
+    private static string? UnknownKey(string message)
+    {
+        var match = System.Text.RegularExpressions.Regex.Match(message, "^The JSON property '(?<key>[^']+)' could not be mapped to any .NET member contained in type '(?<type>[^']+)'");
+        if (!match.Success || typeof(TrainConfig).Assembly.GetType(match.Groups["type"].Value) is not { } type)
+        {
+            return null;
+        }
+
+        var key = match.Groups["key"].Value;
+        var keys = type.GetProperties().Where(p => p.CanWrite).Select(p => p.Name).ToList();
+        var nearest = keys.MinBy(k => EditDistance(k.ToLowerInvariant(), key.ToLowerInvariant()));
+        var guess = nearest is not null && EditDistance(nearest.ToLowerInvariant(), key.ToLowerInvariant()) <= Math.Max(2, key.Length / 4) ? $" (did you mean '{nearest}'?)" : string.Empty;
+        return $"unknown key '{key}'{guess}. The keys {(type == typeof(TrainConfig) ? "of a preset" : $"of {type.Name}")} are: {string.Join(", ", keys)}.";
+    }
+
+    // Levenshtein distance: insertions, deletions and substitutions.
+    private static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (var i = 1; i <= a.Length; i++)
+        {
+            var diagonal = row[0];
+            row[0] = i;
+            for (var j = 1; j <= b.Length; j++)
+            {
+                var above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+
+        return row[b.Length];
+    }
+
+    /// <summary>The Steps a run folder's checkpoint was saved with, or null when there is none to read (the trainer then says why).</summary>
+    private static int? SavedSteps(string runFolder)
+    {
+        var path = Path.Combine(runFolder, Trainer.CheckpointFile);
+        try
+        {
+            return File.Exists(path) ? ModelFile.Load(path).Metadata["train"]?["Steps"]?.GetValue<int>() : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or FormatException)
+        {
+            return null;
         }
     }
 

@@ -94,6 +94,7 @@ public static class ImageFolder
         }
 
         return Directory.Exists(spec) || File.Exists(spec) ? Load(spec) : throw new ArgumentException(
-            $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images.");
+            $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images " +
+            $"(there is no folder {Path.GetFullPath(spec)}; a relative path is taken from the working directory, {Environment.CurrentDirectory}).");
     }
 }

@@ -484,7 +484,7 @@ public static class Trainer
 
         if (config.Steps < step)
         {
-            throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) of {step} or more.");
+            throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) of {step} or more; the run was started with Steps = {saved.Steps}.");
         }
 
         // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
