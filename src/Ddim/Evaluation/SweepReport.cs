@@ -19,7 +19,7 @@ public sealed record SweepContext(string CommandLine, string Model, string Judge
     /// </summary>
     public static string ThisMachine(TorchSharp.torch.Device? device = null) =>
         $"{Environment.ProcessorCount} logical CPU cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, " +
-        $".NET {Environment.Version}, libtorch with {TorchSharp.torch.get_num_threads()} CPU threads" +
+        $".NET {Environment.Version}, libtorch with {TorchSharp.torch.get_num_threads()} CPU thread{(TorchSharp.torch.get_num_threads() == 1 ? string.Empty : "s")}" +
         (device is { type: TorchSharp.DeviceType.CUDA } ? $"; network on CUDA device {Math.Max(device.index, 0)} of {TorchSharp.torch.cuda.device_count()}" : string.Empty);
 }
 
