@@ -232,15 +232,13 @@ public sealed class CliTests : OneTorchThread
     [Fact]
     public void Given_a_train_run_asked_to_stop_When_it_starts_Then_it_saves_a_checkpoint_exits_130_and_resume_finishes_it()
     {
-        // Given: a tiny preset, and a stop asked for before the first step (as a Ctrl-C would)
+        // Given: a tiny preset
         using var folder = new TempFolder();
         var preset = TinyPngPreset(folder, 4);
         var run = folder.File("run");
-        using var stopped = new CancellationTokenSource();
-        stopped.Cancel();
 
-        // When
-        var (code, output) = CliRunner.RunCancelled(stopped.Token, "train", "--preset", preset, "--out", run, "--threads", "1");
+        // When: a stop is asked for before the first step (as a Ctrl-C would), then the run is resumed
+        var (code, output) = TrainStoppedAtOnce(preset, run);
         var (resumedCode, resumedError) = Run("train", "--preset", preset, "--out", run, "--resume", "--threads", "1");
 
         // Then: the checkpoint of step 0 is what --resume continues from
@@ -270,9 +268,7 @@ public sealed class CliTests : OneTorchThread
         using var folder = new TempFolder();
         var preset = TinyPngPreset(folder, 4);
         var run = folder.File("run");
-        using var stopped = new CancellationTokenSource();
-        stopped.Cancel();
-        Assert.Equal(130, CliRunner.RunCancelled(stopped.Token, "train", "--preset", preset, "--out", run, "--steps", "4", "--threads", "1").Code);
+        Assert.Equal(130, TrainStoppedAtOnce(preset, run, "--steps", "4").Code);
 
         // When: resumed as the interrupt message says, without --steps
         var (code, output) = CliRunner.RunCapturingOutput("train", "--preset", preset, "--out", run, "--resume", "--threads", "1");
@@ -540,6 +536,14 @@ public sealed class CliTests : OneTorchThread
     }
 
     /// <summary>Writes <paramref name="count"/> random 8×8 PNGs into folder/images and a tiny two-step preset over them; returns the preset's path.</summary>
+    /// <summary>Runs train with a stop asked for before its first step, as a Ctrl-C would: it saves step 0's checkpoint.</summary>
+    private static (int Code, string Output) TrainStoppedAtOnce(string preset, string run, params string[] extra)
+    {
+        using var stopped = new CancellationTokenSource();
+        stopped.Cancel();
+        return CliRunner.RunCancelled(stopped.Token, ["train", "--preset", preset, "--out", run, "--threads", "1", .. extra]);
+    }
+
     private static string TinyPngPreset(TempFolder folder, int count)
     {
         var images = folder.Folder("images");
