@@ -41,8 +41,8 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
         var file = ModelFile.Load(path, out var sha256); // verifies the checksum: a damaged file is an error here too
         var bytes = new FileInfo(path).Length;
         var kind = file.Metadata["kind"]?.GetValue<string>() ?? "unknown";
-        var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
-        void Row(string name, string value) => grid.AddRow($"[grey]{name}[/]", Markup.Escape(value));
+        var rows = new List<(string Name, string Value)>();
+        void Row(string name, string value) => rows.Add((name, value));
 
         Row("file", string.Create(CultureInfo.InvariantCulture, $"{path}, {bytes / 1e6:0.0} MB, SHA-256 {sha256} (checksum verified)"));
         Row("kind", Kind(kind, file.Metadata));
@@ -76,7 +76,18 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
         }
 
         Row("sections", string.Join(", ", file.Sections.Select(s => string.Create(CultureInfo.InvariantCulture, $"{s.Key} {s.Value.Length / 1e6:0.00} MB"))));
-        AnsiConsole.Write(grid);
+        if (AnsiConsole.Profile.Capabilities.Interactive)
+        {
+            var grid = new Grid().AddColumn(new GridColumn().NoWrap()).AddColumn();
+            rows.ForEach(r => grid.AddRow($"[grey]{r.Name}[/]", Markup.Escape(r.Value)));
+            AnsiConsole.Write(grid);
+        }
+        else
+        {
+            // Piped or redirected: one plain line per row, without a grid's padding to the console width.
+            var width = rows.Max(r => r.Name.Length);
+            rows.ForEach(r => AnsiConsole.Profile.Out.Writer.WriteLine($"{r.Name.PadRight(width)}  {r.Value}")); // unwrapped
+        }
         if (settings.Json is { } json)
         {
             Provenance.WriteJson(json, new JsonObject
