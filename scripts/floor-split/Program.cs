@@ -100,8 +100,8 @@ int HeldOutJudge()
 {
     const int seenCount = 50_000;
     var order = Permutation(train.Count, 7);
-    var seen = Pick(train, order[..seenCount]);
-    var unseen = Pick(train, order[seenCount..]);
+    var seen = train.Pick([.. order[..seenCount].Select(i => (int)i)]);
+    var unseen = train.Pick([.. order[seenCount..].Select(i => (int)i)]);
     Console.WriteLine($"Training a judge (3 epochs, seed 0) on {seen.Count:N0} training images; {unseen.Count:N0} held out.");
     var clock = System.Diagnostics.Stopwatch.StartNew();
     using var heldOutJudge = JudgeTrainer.Train(new JudgeTrainConfig(new JudgeConfig()), seen, test,
@@ -129,22 +129,4 @@ int HeldOutJudge()
     var spread = Math.Sqrt(differences.Sum(d => (d - m) * (d - m)) / Math.Max(1, differences.Count - 1));
     Console.WriteLine(string.Create(inv, $"seen − unseen FID over {draws} draws: {m:+0.000;−0.000} ± {spread / Math.Sqrt(differences.Count):0.000} (standard error)"));
     return 0;
-}
-
-// The images (and labels) of data at the given indices, in that order.
-static ImageDataset Pick(ImageDataset data, long[] indices)
-{
-    var per = data.Channels * data.Height * data.Width;
-    var pixels = new byte[(long)indices.Length * per];
-    var labels = data.Labels is null ? null : new byte[indices.Length];
-    for (var i = 0; i < indices.Length; i++)
-    {
-        Array.Copy(data.Pixels, indices[i] * per, pixels, (long)i * per, per);
-        if (labels is not null)
-        {
-            labels[i] = data.Labels![indices[i]];
-        }
-    }
-
-    return new ImageDataset(data.Name, pixels, indices.Length, data.Channels, data.Height, data.Width, labels);
 }

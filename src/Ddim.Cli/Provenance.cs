@@ -68,7 +68,7 @@ internal static class Provenance
     /// <summary>Writes a result JSON atomically (indented), with the Ddim build that made it ("ddim_version"), and says so.</summary>
     public static void WriteJson(string path, JsonObject json)
     {
-        json.TryAdd("ddim_version", Atomic.CodeVersion);
+        json.TryAdd("ddim_version", BuildInfo.Version);
         Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
     }

@@ -3,14 +3,6 @@ namespace Ddim;
 /// <summary>Atomic file writes: write a temporary file beside the target, then rename it over the target.</summary>
 public static class Atomic
 {
-    /// <summary>
-    /// The Ddim build that writes a result: its version and, when built from a git checkout, the commit it was built
-    /// from (e.g. "0.1.0+9b2cb28e…"; uncommitted changes are not shown). Result files record it.
-    /// </summary>
-    public static string CodeVersion { get; } =
-        typeof(Atomic).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "unknown";
-
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> so that readers see the old or the new file, never half of one.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {

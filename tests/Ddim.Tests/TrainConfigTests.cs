@@ -14,6 +14,26 @@ public sealed class TrainConfigTests
         new(Net, Steps: 200, LearningRate: 1e-3, WarmupSteps: 10, CosineDecayFrom: decayFrom);
 
     [Theory]
+    [InlineData(0.9995, true, 17_990)]
+    [InlineData(0.999, true, 8_990)]
+    [InlineData(0.9999, true, 89_990)]
+    [InlineData(0.0, true, 0)]
+    [InlineData(0.9995, false, 0)]
+    public void Given_an_EMA_decay_When_asked_where_the_warm_up_reaches_it_Then_the_first_step_that_uses_it(double decay, bool warmup, long expected)
+    {
+        // Given
+        var config = Config(null) with { EmaDecay = decay, EmaWarmup = warmup };
+
+        // When
+        var reached = config.EmaDecayReachedAt;
+
+        // Then: that step uses the full decay and the one before it does not (the quotient's rounding gave 17,991 once)
+        Assert.Equal(expected, reached);
+        Assert.Equal(decay, config.EmaDecayAt(reached));
+        Assert.True(reached == 0 || config.EmaDecayAt(reached - 1) < decay);
+    }
+
+    [Theory]
     [InlineData(0)]
     [InlineData(10)]
     public void Given_no_decay_When_the_learning_rate_is_read_Then_it_is_bit_identical_to_warm_up_then_constant(int warmup)

@@ -154,8 +154,8 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         var key = match.Groups["key"].Value;
         var keys = type.GetProperties().Where(p => p.CanWrite).Select(p => p.Name).ToList();
-        var nearest = keys.MinBy(k => EditDistance(k.ToLowerInvariant(), key.ToLowerInvariant()));
-        var guess = nearest is not null && EditDistance(nearest.ToLowerInvariant(), key.ToLowerInvariant()) <= Math.Max(2, key.Length / 4) ? $" (did you mean '{nearest}'?)" : string.Empty;
+        var (nearest, distance) = keys.Select(k => (k, EditDistance(k.ToLowerInvariant(), key.ToLowerInvariant()))).MinBy(pair => pair.Item2);
+        var guess = nearest is not null && distance <= Math.Max(2, key.Length / 4) ? $" (did you mean '{nearest}'?)" : string.Empty;
         return $"unknown key '{key}'{guess}. The keys {(type == typeof(TrainConfig) ? "of a preset" : $"of {type.Name}")} are: {string.Join(", ", keys)}.";
     }
 

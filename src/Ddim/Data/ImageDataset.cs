@@ -86,6 +86,25 @@ public sealed class ImageDataset
         return ((bytes.to(ScalarType.Float32) / 127.5) - 1.0).to(device ?? CPU).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The images (and labels) at <paramref name="indices"/>, in that order, as a new dataset.</summary>
+    public ImageDataset Pick(IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var per = Channels * Height * Width;
+        var pixels = new byte[(long)indices.Count * per];
+        var labels = Labels is null ? null : new byte[indices.Count];
+        for (var i = 0; i < indices.Count; i++)
+        {
+            Array.Copy(Pixels, (long)indices[i] * per, pixels, (long)i * per, per);
+            if (labels is not null)
+            {
+                labels[i] = Labels![indices[i]];
+            }
+        }
+
+        return new ImageDataset(Name, pixels, indices.Count, Channels, Height, Width, labels);
+    }
+
     /// <summary>The first <paramref name="n"/> images as a new dataset.</summary>
     public ImageDataset Take(int n)
     {

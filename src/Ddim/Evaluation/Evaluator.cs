@@ -338,20 +338,7 @@ public sealed class Evaluator
             return data;
         }
 
-        var chosen = ChooseIndices(data.Count, count, seed);
-        var per = data.Channels * data.Height * data.Width;
-        var pixels = new byte[(long)count * per];
-        var labels = data.Labels is null ? null : new byte[count];
-        for (var i = 0; i < count; i++)
-        {
-            Array.Copy(data.Pixels, (long)chosen[i] * per, pixels, (long)i * per, per);
-            if (labels is not null)
-            {
-                labels[i] = data.Labels![chosen[i]];
-            }
-        }
-
-        return new ImageDataset(data.Name, pixels, count, data.Channels, data.Height, data.Width, labels);
+        return data.Pick(ChooseIndices(data.Count, count, seed));
     }
 
     /// <summary><paramref name="count"/> of the indices 0 … <paramref name="total"/> − 1, chosen without replacement by a seeded permutation, ascending.</summary>

@@ -134,8 +134,7 @@ public sealed class SweepCellStore
     public void Save(SweepCell cell, string machine)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        System.IO.Directory.CreateDirectory(Directory);
-        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow, Atomic.CodeVersion);
+        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow, BuildInfo.Version);
         Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
     }
 

@@ -19,7 +19,7 @@ public sealed record SweepContext(string CommandLine, string Model, string Judge
     /// </summary>
     public static string ThisMachine(TorchSharp.torch.Device? device = null) =>
         $"{Environment.ProcessorCount} logical CPU cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription.Trim()}, " +
-        $".NET {Environment.Version}, libtorch with {TorchSharp.torch.get_num_threads()} CPU thread{(TorchSharp.torch.get_num_threads() == 1 ? string.Empty : "s")}" +
+        $".NET {Environment.Version}, libtorch with {TorchSharp.torch.get_num_threads() switch { 1 => "1 CPU thread", var n => $"{n} CPU threads" }}" +
         (device is { type: TorchSharp.DeviceType.CUDA } ? $"; network on CUDA device {Math.Max(device.index, 0)} of {TorchSharp.torch.cuda.device_count()}" : string.Empty);
 }
 
@@ -35,7 +35,6 @@ public static class SweepReport
     /// </summary>
     public static (string Markdown, string? Plot) Write(string directory, SweepResult result, SweepContext context, string name = DefaultName, bool plot = true)
     {
-        Directory.CreateDirectory(directory);
         var md = Path.Combine(directory, name + ".md");
         string? png = null;
         if (plot)

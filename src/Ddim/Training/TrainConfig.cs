@@ -127,4 +127,23 @@ public sealed record TrainConfig(
 
     /// <summary>EMA decay at a (0-based) step.</summary>
     public double EmaDecayAt(long step) => EmaWarmup ? Math.Min(EmaDecay, (1.0 + step) / (10.0 + step)) : EmaDecay;
+
+    /// <summary>
+    /// The first step at which <see cref="EmaDecayAt"/> is <see cref="EmaDecay"/>: 0 without the warm-up, else
+    /// (10·EmaDecay − 1)/(1 − EmaDecay) rounded up (17,990 for 0.9995), found by the rule itself so that rounding in
+    /// that quotient cannot move it.
+    /// </summary>
+    public long EmaDecayReachedAt
+    {
+        get
+        {
+            var step = EmaWarmup ? Math.Max(0, (long)Math.Floor(((10 * EmaDecay) - 1) / (1 - EmaDecay)) - 1) : 0;
+            while (EmaDecayAt(step) < EmaDecay)
+            {
+                step++;
+            }
+
+            return step;
+        }
+    }
 }

@@ -167,15 +167,8 @@ public static class Trainer
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
-        if (config.EmaDecayAt(config.Steps - 1) < config.EmaDecay)
+        if (config.EmaDecayReachedAt is var reached && reached > config.Steps - 1)
         {
-            // The first step whose warm-up decay reaches EmaDecay: (10·d − 1)/(1 − d), checked by the rule itself (rounding).
-            var reached = Math.Max(0, (long)Math.Floor(((10 * config.EmaDecay) - 1) / (1 - config.EmaDecay)) - 1);
-            while (config.EmaDecayAt(reached) < config.EmaDecay)
-            {
-                reached++;
-            }
-
             log(FormattableString.Invariant($"EMA: with the warm-up (1 + s)/(10 + s) the decay reaches {config.EmaDecay} only at step {reached:N0}; this run's last step uses {config.EmaDecayAt(config.Steps - 1):0.#####}."));
         }
 
@@ -357,7 +350,6 @@ public static class Trainer
     /// <summary>Samples a grid of 64 digits from the EMA model with DDIM (η = 0) from a fixed seed.</summary>
     public static void WriteSampleGrid(string path, UNet ema, NoiseSchedule schedule, TrainConfig config, Device device)
     {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         using var scope = torch.NewDisposeScope();
         ema.eval();
         using var gen = new Generator(1234);
