@@ -97,6 +97,29 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Given_a_saved_file_When_only_its_metadata_is_read_Then_it_equals_the_full_load_and_a_cut_header_or_another_file_is_a_clear_error()
+    {
+        // Given
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny(), net).Save(path);
+        var bytes = File.ReadAllBytes(path);
+
+        // When
+        var metadata = ModelFile.ReadMetadata(path);
+
+        // Then: the header alone gives the same metadata, and the weights' bytes play no part in it.
+        Assert.Equal(ModelFile.Load(path).Metadata.ToJsonString(), metadata.ToJsonString());
+        File.WriteAllBytes(path, bytes[..^40]);
+        Assert.Equal(metadata.ToJsonString(), ModelFile.ReadMetadata(path).ToJsonString());
+        File.WriteAllBytes(path, bytes[..20]);
+        Assert.Contains("ends inside its header", Assert.Throws<InvalidDataException>(() => ModelFile.ReadMetadata(path)).Message);
+        File.WriteAllText(path, "PNG, not a model");
+        Assert.Contains("not a Ddim model file", Assert.Throws<InvalidDataException>(() => ModelFile.ReadMetadata(path)).Message);
+    }
+
+    [Fact]
     public void Given_no_file_When_loading_a_network_Then_FileNotFoundException_says_what_to_pass()
     {
         using var dir = new TempFolder();

@@ -132,6 +132,42 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_weight_decay_When_one_step_is_trained_Then_it_shrinks_the_matrices_as_AdamW_does_and_leaves_biases_and_norms_alone()
+    {
+        // Given: the same one-step run without and with decay (the gradient of step 1 is the same in both).
+        using var plain = new TempFolder();
+        using var withDecay = new TempFolder();
+        using var scope = NewDisposeScope();
+        const double lambda = 0.5;
+        var config = Tiny(1);
+        Train(config, Bars(), plain.Path);
+
+        // When
+        Train(config with { WeightDecay = lambda }, Bars(), withDecay.Path);
+
+        // Then: matrices lose lr·λ·θ (θ before the step, within the step's own size), 1-D parameters are bit-identical.
+        using var a = Network(Checkpoint(plain.Path).Sections["model"]);
+        using var b = Network(Checkpoint(withDecay.Path).Sections["model"]);
+        var shrink = config.LearningRateAt(0) * lambda;
+        var decayed = 0;
+        foreach (var ((name, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+        {
+            if (p.dim() >= 2)
+            {
+                decayed += p.eq(q).all().item<bool>() ? 0 : 1; // not the zero-initialised output convolution
+                var expected = p.mul(shrink);
+                Assert.True((p - q - expected).abs().max().item<float>() < 1e-6, $"{name}: not θ·lr·λ less");
+            }
+            else
+            {
+                Assert.True(p.eq(q).all().item<bool>(), $"{name} ({p.dim()}-D) was decayed");
+            }
+        }
+
+        Assert.True(decayed > 10, $"{decayed} matrices decayed");
+    }
+
+    [Fact]
     public void Given_a_timestep_range_When_trained_Then_all_timesteps_is_the_default_and_a_narrow_range_trains_differently()
     {
         using var a = new TempFolder();

@@ -184,7 +184,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         var path = Path.Combine(runFolder, Trainer.CheckpointFile);
         try
         {
-            return File.Exists(path) ? ModelFile.Load(path).Metadata["train"]?["Steps"]?.GetValue<int>() : null;
+            return File.Exists(path) ? ModelFile.ReadMetadata(path)["train"]?["Steps"]?.GetValue<int>() : null;
         }
         catch (Exception e) when (e is InvalidDataException or IOException or InvalidOperationException or FormatException)
         {

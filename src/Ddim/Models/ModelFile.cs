@@ -140,25 +140,9 @@ public sealed class ModelFile
             throw new InvalidDataException($"{path} is corrupt or truncated (its SHA-256 checksum does not match). Restore it, or train/copy it again.");
         }
 
-        using var r = new BinaryReader(new MemoryStream(body.ToArray()), Encoding.UTF8);
-        r.ReadBytes(Magic.Length);
-        var version = r.ReadInt32();
-        if (version != FormatVersion)
-        {
-            throw new InvalidDataException($"{path} has format version {version}; this Ddim reads version {FormatVersion}.");
-        }
-
-        JsonObject metadata;
-        try
-        {
-            metadata = JsonNode.Parse(r.ReadString()) as JsonObject ?? throw new InvalidDataException($"{path}: metadata is not a JSON object.");
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: its metadata is not valid JSON, although its checksum matches (written by a faulty tool?): {e.Message}", e);
-        }
-
-        var file = new ModelFile(metadata);
+        using var r = new BinaryReader(new MemoryStream(all, 0, body.Length, writable: false), Encoding.UTF8);
+        r.ReadBytes(Magic.Length); // checked above
+        var file = new ModelFile(ReadHeader(r, path));
         var count = r.ReadInt32();
         for (var i = 0; i < count; i++)
         {
@@ -168,6 +152,48 @@ public sealed class ModelFile
         }
 
         return file;
+    }
+
+    /// <summary>
+    /// Reads a file's metadata alone: the header, without the weights or the checksum, so a large checkpoint costs a few
+    /// kilobytes. Use it only to decide something that a full <see cref="Load(string)"/> checks afterwards.
+    /// </summary>
+    /// <exception cref="InvalidDataException">Not a model file, another format version, or cut short in its header.</exception>
+    public static JsonObject ReadMetadata(string path)
+    {
+        using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+        try
+        {
+            if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
+            {
+                throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
+            }
+
+            return ReadHeader(r, path);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new InvalidDataException($"{path} is corrupt or truncated (it ends inside its header). Restore it, or train/copy it again.", e);
+        }
+    }
+
+    /// <summary>The format version and the metadata, read after the magic bytes.</summary>
+    private static JsonObject ReadHeader(BinaryReader r, string path)
+    {
+        var version = r.ReadInt32();
+        if (version != FormatVersion)
+        {
+            throw new InvalidDataException($"{path} has format version {version}; this Ddim reads version {FormatVersion}.");
+        }
+
+        try
+        {
+            return JsonNode.Parse(r.ReadString()) as JsonObject ?? throw new InvalidDataException($"{path}: metadata is not a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: its metadata is not valid JSON, although its checksum matches (written by a faulty tool?): {e.Message}", e);
+        }
     }
 
     /// <summary>

@@ -81,6 +81,27 @@ internal sealed class FlatParameters : IDisposable
     public Tensor Grad => grad ?? throw new InvalidOperationException("These parameters were flattened without a gradient buffer.");
 
     /// <summary>
+    /// A 0/1 mask over <see cref="All"/>: 1 on the weights of two or more dimensions (convolution and linear weights),
+    /// 0 on biases and GroupNorm's gains and shifts. Weight decay multiplies by it, as nanoGPT and most diffusion
+    /// trainers do: pulling a normalisation's gain or a bias toward zero regularises nothing.
+    /// </summary>
+    public Tensor MatrixMask()
+    {
+        var mask = torch.zeros_like(All);
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        for (var i = 0; i < parameters.Length; i++)
+        {
+            if (parameters[i].dim() >= 2)
+            {
+                mask.narrow(0, offsets[i], parameters[i].numel()).fill_(1);
+            }
+        }
+
+        return mask;
+    }
+
+    /// <summary>
     /// Writes <paramref name="optimizer"/>'s state (an AdamW over <see cref="All"/>) as an AdamW over the module's own
     /// parameters would: the layout checkpoints have always had.
     /// </summary>

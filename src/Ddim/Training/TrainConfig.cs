@@ -13,7 +13,7 @@ namespace Ddim.Training;
 /// <param name="BatchSize">Images per step.</param>
 /// <param name="LearningRate">AdamW peak learning rate.</param>
 /// <param name="WarmupSteps">Linear learning-rate warm-up from 0 over this many steps.</param>
-/// <param name="WeightDecay">AdamW decoupled weight decay, on every parameter (GroupNorm weights and biases too: the optimiser sees one flat buffer). 0 in every preset.</param>
+/// <param name="WeightDecay">AdamW decoupled weight decay (θ ← θ − lr·λ·θ each step), on the convolution and linear weights only, not on biases or GroupNorm's gains and shifts. 0 in every preset.</param>
 /// <param name="GradClip">Clip the global gradient norm to this value (0: off).</param>
 /// <param name="EmaDecay">EMA decay of the weights used for sampling.</param>
 /// <param name="EmaWarmup">When true the EMA decay is min(EmaDecay, (1+step)/(10+step)), so early EMA tracks the model; the warm-up reaches EmaDecay only at step (10·EmaDecay − 1)/(1 − EmaDecay) (17,990 for 0.9995), and the trainer says so when a run ends before.</param>

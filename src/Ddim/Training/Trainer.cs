@@ -147,7 +147,10 @@ public static class Trainer
         using var weights = new FlatParameters(model);
         using var emaWeights = new FlatParameters(ema, gradients: false);
         using var workingWeights = working is null ? null : new FlatParameters(working);
-        using var optimizer = optim.AdamW([weights.All], lr: config.LearningRate, weight_decay: config.WeightDecay);
+        // AdamW's own decay would reach every element of the one buffer, biases and GroupNorm's gains too; the decay is
+        // applied below, masked to the matrices, exactly as AdamW applies it (θ ← θ − lr·λ·θ before the Adam update).
+        using var optimizer = optim.AdamW([weights.All], lr: config.LearningRate, weight_decay: 0);
+        using var decayMask = config.WeightDecay > 0 ? weights.MatrixMask() : null;
         if (optimizerState is not null)
         {
             try
@@ -262,6 +265,14 @@ public static class Trainer
                 foreach (var group in optimizer.ParamGroups)
                 {
                     group.LearningRate = lr;
+                }
+
+                if (decayMask is not null)
+                {
+                    using (torch.no_grad())
+                    {
+                        weights.All.sub_(weights.All.mul(decayMask).mul_(lr * config.WeightDecay));
+                    }
                 }
 
                 optimizer.step();
