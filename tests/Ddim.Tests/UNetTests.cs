@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Ddim.Models;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -113,6 +114,40 @@ public sealed class UNetTests : OneTorchThread
         Assert.Equal(
             a.named_parameters().Select(p => (p.name, string.Join("x", p.parameter.shape))),
             b.named_parameters().Select(p => (p.name, string.Join("x", p.parameter.shape))));
+    }
+
+    [Fact]
+    public void Given_no_attention_anywhere_When_built_Then_no_attention_parameters_remain_and_it_runs()
+    {
+        // Given
+        using var scope = NewDisposeScope();
+        var config = Tiny(1, 16, attention: false);
+        using var middle = new UNet(config);
+        using var none = new UNet(config with { MiddleAttention = false });
+
+        // When
+        var y = none.forward(randn([2, 1, 16, 16], generator: new Generator(3)), tensor(new long[] { 1, 99 }));
+
+        // Then: only the middle block's attention parameters are gone.
+        Assert.Equal([2L, 1, 16, 16], y.shape);
+        var gone = middle.named_parameters().Select(p => p.name).Except(none.named_parameters().Select(p => p.name)).ToList();
+        Assert.NotEmpty(gone);
+        Assert.All(gone, name => Assert.StartsWith("midAttention.", name));
+        Assert.Equal(middle.ParameterCount - gone.Sum(n => middle.named_parameters().First(p => p.name == n).parameter.numel()), none.ParameterCount);
+    }
+
+    [Fact]
+    public void Given_a_config_saved_before_MiddleAttention_existed_When_read_Then_the_middle_block_has_attention_as_it_had()
+    {
+        // Given: the JSON of a saved config without the key.
+        var node = System.Text.Json.JsonSerializer.SerializeToNode(Tiny(1, 16, attention: false), ModelFile.Json)!.AsObject();
+        Assert.True(node.Remove(nameof(UNetConfig.MiddleAttention)));
+
+        // When
+        var config = node.Deserialize<UNetConfig>(ModelFile.Json)!;
+
+        // Then
+        Assert.True(config.MiddleAttention);
     }
 
     public static TheoryData<UNetConfig, string, string> Invalid => new()

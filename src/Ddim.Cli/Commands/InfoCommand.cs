@@ -52,7 +52,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             using var network = new UNet(config);
             Row("network", string.Create(CultureInfo.InvariantCulture,
                 $"U-Net, {network.ParameterCount:N0} parameters: {config.ImageChannels}×{config.ImageSize}×{config.ImageSize} images, base {config.BaseChannels} channels × [{string.Join(", ", config.Multipliers)}], " +
-                $"{config.BlocksPerLevel} block{(config.BlocksPerLevel == 1 ? string.Empty : "s")} per level, attention at {(config.Attention.Count == 0 ? "no size" : string.Join(", ", config.Attention) + " px")}, dropout {config.Dropout}, {config.Groups} groups"));
+                $"{config.BlocksPerLevel} block{(config.BlocksPerLevel == 1 ? string.Empty : "s")} per level, attention at {(config.Attention.Count == 0 ? "no size" : string.Join(", ", config.Attention) + " px")}{(config.MiddleAttention ? " and in the middle block" : ", none in the middle block")}, dropout {config.Dropout}, {config.Groups} groups"));
             Row("schedule", $"{file.Schedule.Kind}, T = {file.Schedule.T}");
             var training = kind == "model" ? file.Metadata["training"] : file.Metadata;
             var train = (training?["config"] ?? file.Metadata["train"])?.Deserialize<TrainConfig>(ModelFile.Json);

@@ -17,6 +17,9 @@ namespace Ddim.Models;
 /// <param name="AttentionResolutions">Feature-map sizes (e.g. 7 for 28→14→7) that get a self-attention block.</param>
 /// <param name="Dropout">Dropout inside ResNet blocks, during training only.</param>
 /// <param name="Groups">GroupNorm groups; must divide every level's channel count.</param>
+/// <param name="MiddleAttention">Self-attention between the two ResNet blocks of the middle (lowest-resolution) block, as in
+/// DDPM. false leaves the two blocks alone; with AttentionResolutions [] the network then has no attention at all.
+/// Files saved before this setting existed have it.</param>
 public sealed record UNetConfig(
     int ImageChannels = 1,
     int ImageSize = 28,
@@ -25,7 +28,8 @@ public sealed record UNetConfig(
     int BlocksPerLevel = 2,
     int[]? AttentionResolutions = null,
     double Dropout = 0.1,
-    int Groups = 8)
+    int Groups = 8,
+    bool MiddleAttention = true)
 {
     /// <summary>The multipliers, with the default (1, 2, 2) when none were given.</summary>
     [JsonIgnore]
@@ -92,7 +96,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
     private readonly Conv2d inputConv;
     private readonly ModuleList<nn.Module> down = new();
     private readonly ResBlock midBlock1;
-    private readonly AttentionBlock midAttention;
+    private readonly nn.Module<Tensor, Tensor> midAttention;
     private readonly ResBlock midBlock2;
     private readonly ModuleList<nn.Module> up = new();
     private readonly GroupNorm outputNorm;
@@ -138,7 +142,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
         }
 
         midBlock1 = new ResBlock(ch, ch, tc, config.Dropout, config.Groups);
-        midAttention = new AttentionBlock(ch, config.Groups);
+        midAttention = config.MiddleAttention ? new AttentionBlock(ch, config.Groups) : nn.Identity();
         midBlock2 = new ResBlock(ch, ch, tc, config.Dropout, config.Groups);
 
         // Way up: one more block per level than on the way down, each eating one skip connection.

@@ -89,7 +89,7 @@ public sealed record TrainConfig(
         Require(
             Model.Attention.All(sizes.Contains),
             $"Model.AttentionResolutions [{string.Join(", ", Model.Attention)}] names a size no level of this U-Net has: with ImageSize {Model.ImageSize} and " +
-            $"{sizes.Count} levels its feature maps are {string.Join(", ", sizes)} pixels wide. Use sizes from that list, or [] for none (the middle block keeps its own)" +
+            $"{sizes.Count} levels its feature maps are {string.Join(", ", sizes)} pixels wide. Use sizes from that list, or [] for none (the middle block keeps its own unless MiddleAttention is false)" +
             (Model.AttentionResolutions is null ? " (left out, it is [7], the 28-pixel MNIST model's)." : "."));
         Require(Enum.IsDefined(Schedule), $"Schedule must be Linear or Cosine (got {Schedule}).");
 
