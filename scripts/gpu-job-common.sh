@@ -11,6 +11,8 @@ NUM=${NUM:-1000}; DEV=${DEV:-cuda}; W=${W:-/tmp/w}; PACK=${PACK:-.gpu}
 # (app and MNIST files) into $W.
 ddim_app() {
   [ -n "${APP:-}" ] && return
+  # eval and loss find the judge as models/judge/judge.ddim in the working tree (the pack leaves the models out)
+  [ -f models/judge/judge.ddim ] || { echo "no models/judge/judge.ddim here: keep models/judge/ in the tree sent"; exit 3; }
   local tl
   tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
   if [ "${1:-}" = unpack ]; then
@@ -21,11 +23,12 @@ ddim_app() {
   APP=$W/app/app/Ddim.Cli
 }
 
-# One line per eval-*.json in folder $1 (a single seed's scores, or a --seeds run's mean ± SD).
+# One line per eval JSON named, or per eval-*.json in a folder named (a single seed's scores, or a --seeds run's mean ± SD).
 print_scores() {
-  python3 - "$1" <<'PY'
-import json, glob, sys
-for f in sorted(glob.glob(sys.argv[1] + "/eval-*.json")):
+  python3 - "$@" <<'PY'
+import json, glob, os, sys
+files = [g for a in sys.argv[1:] for g in (sorted(glob.glob(a + "/eval-*.json")) if os.path.isdir(a) else [a])]
+for f in files:
     try:
         d = json.load(open(f))
         if "summary" in d:
@@ -40,8 +43,11 @@ PY
 }
 
 # Sends folder $W/$1 back as $OUT/$1.part-* (a tar split into 15 MB parts: the device returns files of 16 MiB at most).
+# The new parts are made beside $OUT first, so a command cut off meanwhile still returns the previous ones whole.
 send() {
-  rm -f $OUT/$1.part-*
-  (cd $W && tar -cf $1.tar $1) && split -b 15000000 $W/$1.tar $OUT/$1.part-
+  rm -rf $W/$1.parts; mkdir -p $W/$1.parts
+  if (cd $W && tar -cf $1.tar $1) && split -b 15000000 $W/$1.tar $W/$1.parts/$1.part-; then
+    rm -f $OUT/$1.part-*; mv $W/$1.parts/$1.part-* $OUT/
+  fi
   ls -la $OUT
 }

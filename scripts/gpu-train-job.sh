@@ -8,7 +8,8 @@
 # It made the bundled model's phase 2 (docs/results/bundled-5m-phase2/) with PRESET=presets/mnist-gpu-phase2.json
 # BASE=models/mnist-5m-phase1.ddim; its defaults now run phase 3 from the bundled model:  TRAIN_END=480 bash scripts/gpu-train-job.sh
 # A device that takes at most 64 MiB of working tree needs checkpoints/ and the models the job does not read (all but
-# PRESET's InitFrom and BASE; the judge travels in the pack) moved out of the checkout while the job is sent.
+# PRESET's InitFrom, BASE and models/judge/, which eval reads from the tree: the pack leaves the models out) moved out
+# of the checkout while the job is sent; keep them out until scripts/gpu-score-job.sh has been sent too.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/gpu-job-common.sh"
 TRAIN_END=${TRAIN_END:-480}; EVAL_TO=${EVAL_TO:-70}; PROBE=${PROBE:-60}
@@ -19,7 +20,7 @@ R=$W/res
 rm -rf $W/probe-* $W/run-D $R; mkdir -p $R  # a rerun on the same machine starts clean (train refuses a folder with a checkpoint)
 ddim_app unpack
 pack() { cp "$OUT/device.log" $R/ 2>/dev/null; send res; }
-echo "unpacked at $(el) s"
+echo "unpacked at $(el) s; pack of $(cat $PACK/commit.txt 2>/dev/null || echo 'an unknown commit')"
 # 1. Probes: PROBE steps in each precision; steps/s from the log's lines at 20 and PROBE.
 for prec in Float32 BFloat16; do
   python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/probe-$prec.json','w'))"
@@ -51,7 +52,8 @@ PY
 [ -f $R/D.json ] || { echo "PROBES FAILED"; pack; exit 3; }
 echo "probed at $(el) s"
 # 2. Train.
-timeout -k 30 $(( TRAIN_END - $(el) + 40 )) $APP train --preset $R/D.json --out $W/run-D --device $DEV --threads 4 > $R/train-D.txt 2>&1
+left=$(( TRAIN_END - $(el) + 40 )); [ $left -ge 30 ] || left=30  # timeout 0 would mean no limit
+timeout -k 30 $left $APP train --preset $R/D.json --out $W/run-D --device $DEV --threads 4 > $R/train-D.txt 2>&1
 echo "trained at $(el) s"; tail -c 500 $R/train-D.txt
 [ -f $W/run-D/model.ddim ] || $APP export --checkpoint $W/run-D/checkpoint.ddim --out $W/run-D/model.ddim
 cp $W/run-D/model.ddim $R/D.ddim; cp $W/run-D/loss.jsonl $R/D.loss.jsonl

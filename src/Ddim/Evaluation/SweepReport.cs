@@ -127,7 +127,10 @@ public static class SweepReport
         return sb.ToString();
     }
 
-    /// <summary>A PNG: FID against S (log scale), one line per η row, the DDPM cell at S = T, and the real-data floor.</summary>
+    /// <summary>
+    /// A PNG: FID against S (log scale), one line per η row, the DDPM cell at S = T, and the real-data floor (the mean over
+    /// the floor's draws with a band of ± one SD, when it was drawn more than once; else the seed's own draw).
+    /// </summary>
     public static byte[] Plot(SweepResult result, int width = 1000, int height = 560)
     {
         var plan = result.Plan;
@@ -160,8 +163,21 @@ public static class SweepReport
             ticks.Add(result.T);
         }
 
-        var floor = plot.Add.HorizontalLine(result.Floor.Fid);
-        floor.LegendText = $"real-data floor (N = {result.Options.Count:N0})";
+        // The floor that the page's "× floor" divides by: the mean over the draws, shaded ± one SD (how far one draw of N
+        // real images strays, and so about how far a cell's FID moves from seed to seed), else the seed's own draw.
+        var floorFid = result.FloorDraws is { } draws ? draws.Fid.Mean : result.Floor.Fid;
+        if (result.FloorDraws is { } spread)
+        {
+            var band = plot.Add.VerticalSpan(spread.Fid.Mean - spread.Fid.StandardDeviation, spread.Fid.Mean + spread.Fid.StandardDeviation);
+            band.FillStyle.Color = Colors.Gray.WithAlpha(0.18);
+            band.LineStyle.Width = 0;
+            band.LegendText = "± 1 SD of one floor draw";
+        }
+
+        var floor = plot.Add.HorizontalLine(floorFid);
+        floor.LegendText = result.FloorDraws is { } d
+            ? $"real-data floor (N = {result.Options.Count:N0}, mean of {d.Fid.Count} draws)"
+            : $"real-data floor (N = {result.Options.Count:N0})";
         floor.Color = Colors.Gray;
         floor.LinePattern = LinePattern.Dashed;
         floor.LineWidth = 1.5f;
@@ -173,7 +189,8 @@ public static class SweepReport
         var hi = positions.Max();
         var pad = Math.Max(0.08, (hi - lo) * 0.06);
         plot.Axes.SetLimitsX(lo - pad, hi + pad);
-        var fids = result.Cells.Select(c => c.Score.Fid).Append(result.Floor.Fid).Where(double.IsFinite).ToArray();
+        var top = result.FloorDraws is { } f ? f.Fid.Mean + f.Fid.StandardDeviation : result.Floor.Fid;
+        var fids = result.Cells.Select(c => c.Score.Fid).Append(top).Where(double.IsFinite).ToArray();
         plot.Axes.SetLimitsY(0, fids.Length == 0 ? 1 : fids.Max() * 1.08);
         plot.Title($"MNIST: FID (judge features) against sampling steps S, N = {result.Options.Count:N0}");
         plot.XLabel("S, sampling steps (log scale)");
