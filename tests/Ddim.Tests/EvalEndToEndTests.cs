@@ -24,7 +24,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = SyntheticDigits.TrainedJudge();
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(120, 7, "synthetic-test"));
         var train = SyntheticDigits.Make(200, 8, "synthetic-train");
@@ -129,7 +129,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given: samples scored in memory, and the same samples written one PNG each (as ddim sample --out-dir does)
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"));
         var options = new EvalOptions(Count: 12, Seed: 5, BatchSize: 12);
@@ -160,7 +160,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"));
         var plan = new SweepPlan([2, 5], [0.0, 1.0]);
@@ -218,7 +218,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given: a sweep whose cells are saved as they finish, cancelled once two cells are done
         using var folder = new TempFolder();
-        var inner = ImageSampler.Load(TinyModel(folder));
+        using var inner = ImageSampler.Load(TinyModel(folder));
         var calls = new CallCount();
         var sampler = Counted(inner, calls);
         using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
@@ -392,7 +392,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given: a sweep of four cells, all saved
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(SyntheticDigits.TinyJudge);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
         var plan = new SweepPlan([2, 3], [0.0], LargeVariance: true, Ddpm: false);
@@ -445,7 +445,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     {
         // Given
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(SyntheticDigits.TinyJudge);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
         var plan = new SweepPlan([2], [0.0], LargeVariance: false, Ddpm: false);
@@ -470,7 +470,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     public void Given_sweep_steps_beyond_T_When_the_sweep_starts_Then_a_clear_error_names_the_option()
     {
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(SyntheticDigits.TinyJudge);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
 
@@ -484,7 +484,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     public void Given_a_judge_for_other_images_When_a_model_is_evaluated_Then_a_clear_error_explains_the_mismatch()
     {
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(new JudgeConfig(ImageSize: 28));
         var reference = SyntheticDigits.Make(30, 7);
 
@@ -496,7 +496,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     public void Given_more_images_than_the_floor_source_holds_When_evaluated_Then_a_clear_error_says_to_lower_num()
     {
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel(folder));
+        using var sampler = ImageSampler.Load(TinyModel(folder));
         using var judge = new Judge(SyntheticDigits.TinyJudge);
         var evaluator = new Evaluator(judge, SyntheticDigits.Make(30, 7));
 

@@ -120,6 +120,52 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Given_a_schedule_with_its_own_betas_When_saved_and_loaded_Then_it_comes_back_with_them_and_default_ones_write_no_parameters()
+    {
+        // Given
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var custom = NoiseSchedule.Linear(100, 1e-4, 0.03);
+        var path = dir.File("m.ddim");
+
+        // When
+        Exported(Tiny(), net, ModelFile.ScheduleNode(custom)).Save(path);
+        var (network, schedule, _) = ModelFile.LoadNetwork(path);
+        using var _ = network;
+
+        // Then
+        Assert.True(custom.Betas.SequenceEqual(schedule.Betas)); // by value: ImmutableArray's own Equals compares array references
+        Assert.False(custom.HasDefaultParameters);
+        Assert.Null(ModelFile.ScheduleNode(NoiseSchedule.Linear(100))["parameters"]);
+        Assert.Null(ModelFile.ScheduleNode(NoiseSchedule.Cosine(100))["parameters"]);
+        Assert.True(NoiseSchedule.Cosine(50, 0.01, 0.9).Betas.SequenceEqual(NoiseSchedule.Create(ScheduleKind.Cosine, 50, NoiseSchedule.Cosine(50, 0.01, 0.9).Parameters).Betas));
+    }
+
+    [Theory]
+    [InlineData("""{"kind":"Linear","T":100,"parameters":{"beta_stop":0.03}}""", "no parameter 'beta_stop'")]
+    [InlineData("""{"kind":"Wavy","T":100}""", "Wavy")]
+    [InlineData("""{"kind":"Linear"}""", "schedule")]
+    public void Given_a_schedule_entry_this_Ddim_cannot_build_When_loading_a_network_Then_a_clear_InvalidDataException(string schedule, string phrase)
+    {
+        using var dir = new TempFolder();
+        using var net = new UNet(Tiny());
+        var path = dir.File("m.ddim");
+        Exported(Tiny(), net, JsonNode.Parse(schedule)).Save(path);
+
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        Assert.Contains(path, error.Message);
+        Assert.Contains(phrase, error.Message);
+    }
+
+    [Fact]
+    public void Given_the_shared_metadata_options_When_changed_Then_refused_so_no_caller_can_change_every_file_Ddim_writes()
+    {
+        Assert.Throws<InvalidOperationException>(() => ModelFile.Json.WriteIndented = false);
+        Assert.False(new JsonSerializerOptions(ModelFile.Json).IsReadOnly);
+    }
+
+    [Fact]
     public void Given_no_file_When_loading_a_network_Then_FileNotFoundException_says_what_to_pass()
     {
         using var dir = new TempFolder();

@@ -27,7 +27,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
         // When
         // README example 1 begin
         // Sample: 16 digits with DDIM, 50 steps, η = 0.
-        var sampler = ImageSampler.Load(readmeModel);
+        using var sampler = ImageSampler.Load(readmeModel);   // owns the network: disposing frees it
         using var scope = NewDisposeScope();   // every tensor made below is freed when the scope ends
         using var images = sampler.Generate(count: 16, seed: 42, new SampleSettings(Steps: 50, Eta: 0));   // [16, 1, 28, 28] in [-1, 1]
         File.WriteAllBytes(readmeDigits, Ddim.Imaging.ImageGrid.Grid(images, columns: 8));
@@ -43,7 +43,6 @@ public sealed class ReadmeExampleTests : OneTorchThread
         // README example 1 end
 
         // Then
-        using var network = sampler.Network;
         using var disposeA = a;
         using var disposeB = b;
         using var disposeLatents = latents;

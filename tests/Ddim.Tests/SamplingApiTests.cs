@@ -34,11 +34,30 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_sampler_that_loaded_its_network_When_disposed_Then_the_network_is_freed_and_one_given_a_network_leaves_it_alone()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var loaded = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var network = TinyModel.Network();
+        var wrapping = new ImageSampler(network, NoiseSchedule.Linear(100));
+
+        // When
+        loaded.Dispose();
+        wrapping.Dispose();
+        loaded.Dispose(); // twice is harmless
+
+        // Then
+        Assert.Empty(loaded.Network!.parameters());
+        Assert.NotEmpty(network.parameters());
+    }
+
+    [Fact]
     public void Given_eta_0_and_a_seed_When_sampled_with_different_batch_sizes_Then_the_PNG_bytes_are_identical()
     {
         // Given
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
         var settings = new SampleSettings(Steps: 5);
 
         // When
@@ -62,7 +81,7 @@ public sealed class SamplingApiTests : OneTorchThread
     {
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
         var settings = new SampleSettings(Steps: 4, Eta: 1.0);
 
         var a = sampler.Generate(6, 7, settings, 6);
@@ -80,8 +99,8 @@ public sealed class SamplingApiTests : OneTorchThread
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
         var path = TinyModel.Write(folder.File("m.ddim"));
-        var full = ImageSampler.Load(path);
-        var half = ImageSampler.Load(path, precision: NetworkPrecision.BFloat16);
+        using var full = ImageSampler.Load(path);
+        using var half = ImageSampler.Load(path, precision: NetworkPrecision.BFloat16);
         var settings = new SampleSettings(Steps: 5);
 
         // When
@@ -182,7 +201,7 @@ public sealed class SamplingApiTests : OneTorchThread
         // Given
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
         var settings = new SampleSettings(Steps: 5);
         var a = sampler.InitialNoise(3, 0, 1);
         var b = sampler.InitialNoise(9, 0, 1);
@@ -258,7 +277,7 @@ public sealed class SamplingApiTests : OneTorchThread
     public void Given_a_sampler_When_count_or_batch_is_below_1_Then_a_clear_error()
     {
         using var folder = new TempFolder();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
 
         Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(0, 1, new SampleSettings(Steps: 2), 4, (_, _) => { })).Message);
         Assert.Contains("at least 1", Assert.Throws<ArgumentOutOfRangeException>(() => sampler.Generate(4, 1, new SampleSettings(Steps: 2), 0, (_, _) => { })).Message);
@@ -290,7 +309,7 @@ public sealed class SamplingApiTests : OneTorchThread
         // Given: a random tiny model, whose x̂0 at large t lies far outside [−1, 1], so clipping is active.
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
         var plain = new SampleSettings(Steps: 5);
 
         // When
@@ -311,7 +330,7 @@ public sealed class SamplingApiTests : OneTorchThread
         // Given
         using var folder = new TempFolder();
         using var scope = NewDisposeScope();
-        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
         var plain = new SampleSettings(Steps: 5);
         var schedule = sampler.Schedule;
         NoisePredictor scaled = (x, t) => sampler.Model(x, t) / 0.97;

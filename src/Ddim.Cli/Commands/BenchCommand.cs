@@ -45,7 +45,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         }
 
         var modelPath = ModelLocator.Resolve(s.Model);
-        var sampler = ImageSampler.Load(modelPath, precision: s.ParsePrecision(torch.CPU));
+        using var sampler = ImageSampler.Load(modelPath, precision: s.ParsePrecision(torch.CPU));
         if (sampler.Schedule.T < 50)
         {
             throw new ArgumentException($"bench times DDIM at S = 10 and S = 50, so it needs a model trained with T ≥ 50; {modelPath} has T = {sampler.Schedule.T}.");

@@ -42,7 +42,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
         ImageGrid.RequireNativeLibrary("interpolate writes a PNG"); // before the sampling, not after it
-        var (sampler, _) = s.LoadSampler();
+        using var sampler = s.LoadSampler(out _);
         settings.Validate(sampler.Schedule);
 
         using var scope = torch.NewDisposeScope();

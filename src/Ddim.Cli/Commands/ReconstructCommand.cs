@@ -61,7 +61,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         OutputPaths.RequireExtension(s.Out, ".png");
         OutputPaths.RequireWritableFile(s.Out);
         ImageGrid.RequireNativeLibrary($"{(fromSteps ? "invert" : "reconstruct")} writes a PNG of the originals and their reconstructions"); // before the work
-        var (sampler, _) = s.LoadSampler();
+        using var sampler = s.LoadSampler(out _);
         var outside = stepList.Where(steps => steps < 1 || steps > sampler.Schedule.T).ToArray();
         if (outside.Length > 0)
         {

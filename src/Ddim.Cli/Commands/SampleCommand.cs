@@ -70,7 +70,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
 
         var columns = s.Columns ?? (s.Num > 64 ? (int)Math.Ceiling(Math.Sqrt(s.Num)) : 8);
         var padding = s.Padding ?? 2;
-        var (sampler, modelPath) = s.LoadSampler();
+        using var sampler = s.LoadSampler(out var modelPath);
         var batchSize = sampler.WholeGroups(s.BatchSize); // what Generate runs: whole groups of the network's fixed batch
         var firstBatchSize = Math.Min(s.Num, batchSize); // the trajectory's images come from it
         settings.Validate(sampler.Schedule);

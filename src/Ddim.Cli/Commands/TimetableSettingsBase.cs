@@ -34,14 +34,14 @@ internal class TimetableSettingsBase : ModelSettingsBase
 
     /// <summary>
     /// The sampler of --model (default: the bundled model) on --device, its network in --precision. Both options are
-    /// checked before the model is looked up, so their errors come first.
+    /// checked before the model is looked up, so their errors come first. The caller disposes the sampler (and so its network).
     /// </summary>
-    public (ImageSampler Sampler, string ModelPath) LoadSampler()
+    public ImageSampler LoadSampler(out string modelPath)
     {
         var device = ParseDevice();
         var precision = ParsePrecision(device);
-        var modelPath = ModelLocator.Resolve(Model);
-        return (ImageSampler.Load(modelPath, device, precision), modelPath);
+        modelPath = ModelLocator.Resolve(Model);
+        return ImageSampler.Load(modelPath, device, precision);
     }
 
     /// <summary>The --spacing rule, after checking it and --batch-size: a clear error for an unknown rule or a batch outside 1 … 2^20.</summary>

@@ -46,13 +46,13 @@ public sealed record QualityScore(
 /// <param name="Count">N, the number of images generated (and of real images for the floor).</param>
 /// <param name="Seed">Seeds the samples (image i of a seed is always the same image) and the floor's choice of real images.</param>
 /// <param name="BatchSize">Images generated at a time; memory depends on this, not on N.</param>
-/// <param name="Confidence">The threshold for a confident classification.</param>
 /// <param name="FloorDraws">
 /// How many draws of N real images the floor is also averaged over (<see cref="Evaluator.ScoreFloorDraws"/>); 0 for
 /// none, else at least 2. One draw's FID moves as much as a sampler's from seed to seed, so a ratio to the floor
 /// should divide by the mean of many draws.
 /// </param>
-public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize = 64, double Confidence = 0.9, int FloorDraws = 0)
+/// <remarks>The threshold of a confident classification belongs to the <see cref="Evaluator"/>, which meters the reference with it.</remarks>
+public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize = 64, int FloorDraws = 0)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the option to change.</summary>
     public void Validate()
@@ -63,11 +63,6 @@ public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize 
         }
 
         ImageSampler.RequireBatchSize(BatchSize);
-
-        if (Confidence is < 0 or >= 1)
-        {
-            throw new ArgumentException($"The confidence threshold must be in [0, 1); got {Confidence}.");
-        }
 
         if (FloorDraws is < 0 or 1)
         {
@@ -128,6 +123,11 @@ public sealed class Evaluator
     public Evaluator(Judge judge, ImageDataset reference, double confidence = 0.9, int judgeBatchSize = 500)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(judgeBatchSize, 1);
+        if (confidence is < 0 or >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, "The confidence threshold must be in [0, 1).");
+        }
+
         RequireShape(judge, reference.Channels, reference.Height, reference.Width, $"the reference data '{reference.Name}'");
         Judge = judge;
         Confidence = confidence;

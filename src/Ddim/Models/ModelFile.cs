@@ -22,13 +22,22 @@ public sealed class ModelFile
 
     private static readonly byte[] Magic = "DDIMFILE"u8.ToArray();
 
-    /// <summary>JSON options used for every piece of metadata (enums as strings, indented).</summary>
-    public static readonly JsonSerializerOptions Json = new()
+    /// <summary>
+    /// JSON options used for every piece of metadata (enums as strings, indented). Read-only, since every file Ddim
+    /// writes depends on them; derive a copy with <c>new JsonSerializerOptions(ModelFile.Json)</c> to change one.
+    /// </summary>
+    public static readonly JsonSerializerOptions Json = ReadOnly(new()
     {
         WriteIndented = true,
         Converters = { new JsonStringEnumConverter() },
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    };
+    });
+
+    private static JsonSerializerOptions ReadOnly(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
 
     /// <summary>Creates an empty container with the given metadata.</summary>
     public ModelFile(JsonObject metadata) => Metadata = metadata;
@@ -44,17 +53,38 @@ public sealed class ModelFile
         Metadata["model"]?.Deserialize<UNetConfig>(Json) ?? throw new InvalidDataException("The model file has no 'model' configuration.");
 
     /// <summary>The noise schedule the network was trained with, from metadata "schedule".</summary>
+    /// <exception cref="InvalidDataException">The entry is missing or names no schedule this Ddim can build.</exception>
     public NoiseSchedule Schedule
     {
         get
         {
-            var s = Metadata["schedule"] ?? throw new InvalidDataException("The model file has no 'schedule'.");
-            return NoiseSchedule.Create(Enum.Parse<ScheduleKind>(s["kind"]!.GetValue<string>(), true), s["T"]!.GetValue<int>());
+            var s = Metadata["schedule"] as JsonObject ?? throw new InvalidDataException("The model file has no 'schedule'.");
+            try
+            {
+                var kind = Enum.Parse<ScheduleKind>(s["kind"]!.GetValue<string>(), ignoreCase: true);
+                var t = s["T"]!.GetValue<int>();
+                return s["parameters"] is JsonObject parameters
+                    ? NoiseSchedule.Create(kind, t, parameters.ToDictionary(p => p.Key, p => p.Value!.GetValue<double>()))
+                    : NoiseSchedule.Create(kind, t);
+            }
+            catch (Exception e) when (e is NullReferenceException or ArgumentException or InvalidOperationException or FormatException)
+            {
+                throw new InvalidDataException($"The model file's 'schedule' ({s.ToJsonString()}) is not one this Ddim can build: {e.Message}", e);
+            }
         }
     }
 
-    /// <summary>Metadata for a schedule.</summary>
-    public static JsonObject ScheduleNode(NoiseSchedule schedule) => new() { ["kind"] = schedule.Kind.ToString(), ["T"] = schedule.T };
+    /// <summary>Metadata for a schedule: its kind and T, and its parameters when they are not its kind's defaults.</summary>
+    public static JsonObject ScheduleNode(NoiseSchedule schedule)
+    {
+        var node = new JsonObject { ["kind"] = schedule.Kind.ToString(), ["T"] = schedule.T };
+        if (!schedule.HasDefaultParameters)
+        {
+            node["parameters"] = new JsonObject(schedule.Parameters.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value)));
+        }
+
+        return node;
+    }
 
     /// <summary>Serialises a module's parameters and buffers.</summary>
     public static byte[] Serialize(nn.Module module)
@@ -222,19 +252,37 @@ public sealed class ModelFile
 
         var section = new[] { "weights", "ema", "model" }.FirstOrDefault(file.Sections.ContainsKey)
             ?? throw new InvalidDataException($"{path} holds no network weights.");
+        NoiseSchedule schedule;
+        try
+        {
+            schedule = file.Schedule; // before the network is built: nothing to free when it fails
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+
         var network = new UNet(config);
-        Deserialize(network, file.Sections[section], $"'{section}' section of {path}:");
-        network.eval();
-        if (device is not null)
+        try
         {
-            network.to(device);
+            Deserialize(network, file.Sections[section], $"'{section}' section of {path}:");
+            network.eval();
+            if (device is not null)
+            {
+                network.to(device);
+            }
+
+            if (precision != NetworkPrecision.Float32)
+            {
+                network.to(precision.ScalarType());
+            }
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
         }
 
-        if (precision != NetworkPrecision.Float32)
-        {
-            network.to(precision.ScalarType());
-        }
-
-        return (network, file.Schedule, file);
+        return (network, schedule, file);
     }
 }

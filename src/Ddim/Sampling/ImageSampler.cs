@@ -9,8 +9,14 @@ namespace Ddim.Sampling;
 /// Generates images from a noise predictor, in batches, reproducibly: image i of seed s starts from the same x_T
 /// and draws the same per-step noise whatever the batch size or the number of images asked for.
 /// </summary>
-public sealed class ImageSampler
+/// <remarks>
+/// A sampler made by <see cref="Load"/> owns the network it loaded, and disposing it frees the network's native
+/// memory; one made from a network or a delegate leaves them to their owner, and disposing it does nothing.
+/// </remarks>
+public sealed class ImageSampler : IDisposable
 {
+    private bool ownsNetwork;
+
     /// <summary>Wraps a noise predictor for images of shape [C, H, W] that takes x_t on <paramref name="device"/> (default: the CPU).</summary>
     public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width, Device? device = null)
     {
@@ -78,7 +84,7 @@ public sealed class ImageSampler
     public NoiseSchedule Schedule { get; }
 
     /// <summary>[C, H, W] of one image.</summary>
-    public long[] Shape { get; }
+    public IReadOnlyList<long> Shape { get; }
 
     /// <summary>
     /// Where the sampler works: x_T and the step noise are drawn on the CPU from each image's generator (so a seed
@@ -93,7 +99,17 @@ public sealed class ImageSampler
     public static ImageSampler Load(string modelPath, Device? device = null, NetworkPrecision precision = NetworkPrecision.Float32)
     {
         var (network, schedule, _) = ModelFile.LoadNetwork(modelPath, device, precision);
-        return new ImageSampler(network, schedule);
+        return new ImageSampler(network, schedule) { ownsNetwork = true };
+    }
+
+    /// <summary>Frees the network when this sampler loaded it (<see cref="Load"/>); otherwise does nothing.</summary>
+    public void Dispose()
+    {
+        if (ownsNetwork)
+        {
+            Network?.Dispose();
+            ownsNetwork = false;
+        }
     }
 
     /// <summary>ε_θ of <paramref name="network"/> (weights in <paramref name="precision"/>), taking and giving x_t's dtype.</summary>

@@ -23,10 +23,11 @@ public enum ScheduleKind
 /// </remarks>
 public sealed class NoiseSchedule
 {
-    private NoiseSchedule(ScheduleKind kind, ImmutableArray<double> betas)
+    private NoiseSchedule(ScheduleKind kind, ImmutableArray<double> betas, ImmutableSortedDictionary<string, double> parameters)
     {
         Kind = kind;
         Betas = betas;
+        Parameters = parameters;
         var alphaBars = ImmutableArray.CreateBuilder<double>(betas.Length);
         var product = 1.0;
         foreach (var beta in betas)
@@ -40,6 +41,16 @@ public sealed class NoiseSchedule
 
     /// <summary>Which family this schedule belongs to.</summary>
     public ScheduleKind Kind { get; }
+
+    /// <summary>
+    /// The parameters the schedule was made with, by name: <c>beta_start</c> and <c>beta_end</c> for
+    /// <see cref="Linear"/>, <c>s</c> and <c>max_beta</c> for <see cref="Cosine"/>. With <see cref="Kind"/> and
+    /// <see cref="T"/> they rebuild it (<see cref="Create(ScheduleKind, int, IReadOnlyDictionary{string, double})"/>).
+    /// </summary>
+    public ImmutableSortedDictionary<string, double> Parameters { get; }
+
+    /// <summary>True when <see cref="Parameters"/> are the defaults of <see cref="Kind"/>.</summary>
+    public bool HasDefaultParameters => Parameters.SequenceEqual(Create(Kind, T).Parameters);
 
     /// <summary>T, the number of training timesteps.</summary>
     public int T => Betas.Length;
@@ -69,7 +80,7 @@ public sealed class NoiseSchedule
             betas.Add(i == t - 1 ? betaEnd : betaStart + (i * ((betaEnd - betaStart) / (t - 1))));
         }
 
-        return new NoiseSchedule(ScheduleKind.Linear, betas.MoveToImmutable());
+        return new NoiseSchedule(ScheduleKind.Linear, betas.MoveToImmutable(), Named(("beta_start", betaStart), ("beta_end", betaEnd)));
     }
 
     /// <summary>
@@ -92,7 +103,7 @@ public sealed class NoiseSchedule
             betas.Add(Math.Min(1 - (F(i + 1) / F(i)), maxBeta));
         }
 
-        return new NoiseSchedule(ScheduleKind.Cosine, betas.MoveToImmutable());
+        return new NoiseSchedule(ScheduleKind.Cosine, betas.MoveToImmutable(), Named(("s", s), ("max_beta", maxBeta)));
     }
 
     /// <summary>Builds a schedule by kind with its default parameters.</summary>
@@ -102,6 +113,26 @@ public sealed class NoiseSchedule
         ScheduleKind.Cosine => Cosine(t),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Unknown schedule kind."),
     };
+
+    /// <summary>
+    /// Builds a schedule by kind with the named <paramref name="parameters"/> (<see cref="Parameters"/>'s names; one left
+    /// out keeps its default).
+    /// </summary>
+    /// <exception cref="ArgumentException">A name the kind does not have.</exception>
+    public static NoiseSchedule Create(ScheduleKind kind, int t, IReadOnlyDictionary<string, double> parameters)
+    {
+        var defaults = Create(kind, t).Parameters;
+        if (parameters.Keys.FirstOrDefault(k => !defaults.ContainsKey(k)) is { } unknown)
+        {
+            throw new ArgumentException($"A {kind} schedule has no parameter '{unknown}'; it has {string.Join(" and ", defaults.Keys)}.", nameof(parameters));
+        }
+
+        double Get(string name) => parameters.TryGetValue(name, out var v) ? v : defaults[name];
+        return kind == ScheduleKind.Linear ? Linear(t, Get("beta_start"), Get("beta_end")) : Cosine(t, Get("s"), Get("max_beta"));
+    }
+
+    private static ImmutableSortedDictionary<string, double> Named(params (string Name, double Value)[] values) =>
+        values.ToImmutableSortedDictionary(v => v.Name, v => v.Value, StringComparer.Ordinal);
 
     /// <summary>ᾱ_t, with ᾱ_{−1} = 1 (the clean-data end of a DDIM run).</summary>
     public double AlphaBar(int t)
