@@ -23,12 +23,31 @@ public static class DdimSampler
     /// <param name="eps">ε̂ = ε_θ(x_t, t).</param>
     /// <param name="alphaBarT">ᾱ_t (the paper's α_τi).</param>
     /// <param name="alphaBarNext">ᾱ_next (the paper's α_τi−1); 1 for the step to x̂0.</param>
-    /// <param name="options">η, clipping and variance. <see cref="DdimOptions.EpsScale"/> is not applied here but by
-    /// <see cref="Sample"/>: a direct caller passes ε̂/λ as <paramref name="eps"/>.</param>
+    /// <param name="options">η, clipping and variance. <see cref="DdimOptions.EpsScale"/> and
+    /// <see cref="DdimOptions.EtaBelow"/> are not applied here, since a step does not know its timestep, but by
+    /// <see cref="Sample"/>: a direct caller passes ε̂/λ as <paramref name="eps"/> and <c>options.At(t)</c> as the options.</param>
     /// <param name="z">Fresh noise, needed only when the step is stochastic.</param>
     /// <returns>x_next and x̂0 (after clipping, if on).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">
+    /// Bad options (<see cref="DdimOptions.Validate()"/>), an ᾱ outside (0, 1], or ᾱ_t = 1 (clean data, the start of an
+    /// inversion) for a step that would divide by 1 − ᾱ_t: a stochastic one, or one that re-derives ε̂ after clipping.
+    /// </exception>
     public static (Tensor XNext, Tensor PredX0) Step(Tensor x, Tensor eps, double alphaBarT, double alphaBarNext, DdimOptions options, Tensor? z)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (!(alphaBarT > 0 && alphaBarT <= 1) || !(alphaBarNext > 0 && alphaBarNext <= 1))
+        {
+            throw new ArgumentOutOfRangeException(alphaBarT is > 0 and <= 1 ? nameof(alphaBarNext) : nameof(alphaBarT),
+                $"ᾱ_t and ᾱ_next must be in (0, 1] (1 stands for clean data); got {alphaBarT} and {alphaBarNext}.");
+        }
+
+        if (alphaBarT == 1 && (options.IsStochastic || (options.ClipDenoised && options.RederiveNoise)))
+        {
+            throw new ArgumentOutOfRangeException(nameof(alphaBarT), alphaBarT,
+                "ᾱ_t = 1 (clean data) has no noise: only a deterministic step that keeps ε̂ can start there (DDIM inversion's first step).");
+        }
+
         var sqrtAbar = Math.Sqrt(alphaBarT);
         var sqrtOneMinusAbar = Math.Sqrt(1 - alphaBarT);
 
