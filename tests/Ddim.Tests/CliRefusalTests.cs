@@ -3,6 +3,7 @@ using Ddim.Cli.Commands;
 using Ddim.Evaluation;
 using Ddim.Imaging;
 using Ddim.Sampling;
+using Ddim.Training;
 using TorchSharp;
 
 namespace Ddim.Tests;
@@ -338,9 +339,9 @@ public sealed class CliRefusalTests : OneTorchThread
         File.WriteAllText(numberedChoice, preset.DeepClone().AsObject().Also(p => p["Schedule"] = 1).ToJsonString());
 
         // When
-        var misspeltError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(misspelt));
-        var choiceError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(badChoice));
-        var numberError = Assert.Throws<InvalidDataException>(() => TrainCommand.ReadPreset(numberedChoice));
+        var misspeltError = Assert.Throws<InvalidDataException>(() => TrainConfig.Load(misspelt));
+        var choiceError = Assert.Throws<InvalidDataException>(() => TrainConfig.Load(badChoice));
+        var numberError = Assert.Throws<InvalidDataException>(() => TrainConfig.Load(numberedChoice));
 
         // Then: a choice is taken by name only ("Schedule": 1 is not silently Cosine)
         Assert.Contains("unknown key 'Stpes' (did you mean 'Steps'?). The keys of a preset are: Model, Data, ", misspeltError.Message);
@@ -356,7 +357,7 @@ public sealed class CliRefusalTests : OneTorchThread
         var presets = Directory.GetFiles(Presets, "*.json");
 
         Assert.NotEmpty(presets);
-        Assert.All(presets, p => TrainCommand.ReadPreset(p).Validate());
+        Assert.All(presets, p => TrainConfig.Load(p).Validate());
     }
 
     [Fact]

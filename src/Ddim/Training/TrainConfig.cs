@@ -4,9 +4,11 @@ using Ddim.Schedules;
 
 namespace Ddim.Training;
 
-/// <summary>Everything that defines a training run. Saved inside every checkpoint; load presets from JSON.</summary>
+/// <summary>Everything that defines a training run. Saved inside every checkpoint; <see cref="Load"/> reads a preset file.</summary>
 /// <param name="Model">The network's shape.</param>
-/// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images.</param>
+/// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images: what <c>ddim train</c> loads.
+/// <see cref="Trainer.Run"/> trains on the dataset it is given whatever this says, and records this beside that
+/// dataset's own name and SHA-256 (which a resume checks).</param>
 /// <param name="Schedule">β schedule family (linear, as in DDPM/DDIM).</param>
 /// <param name="TimeSteps">T, the number of diffusion steps (1000 in the papers).</param>
 /// <param name="Steps">Total optimiser steps.</param>
@@ -46,7 +48,7 @@ namespace Ddim.Training;
 /// weights, gradients the optimiser sees, AdamW state and EMA stay float32. The default, Float32, is left out of saved
 /// configurations, so files of float32 runs are as before.
 /// </param>
-public sealed record TrainConfig(
+public sealed partial record TrainConfig(
     UNetConfig Model,
     string Data = "mnist",
     ScheduleKind Schedule = ScheduleKind.Linear,
