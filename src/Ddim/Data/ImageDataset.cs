@@ -11,8 +11,11 @@ namespace Ddim.Data;
 public sealed class ImageDataset
 {
     /// <summary>Creates a dataset; <paramref name="pixels"/> has N·C·H·W bytes.</summary>
+    /// <remarks>The dataset keeps <paramref name="pixels"/> itself, not a copy: change the array and you change the data (and its <see cref="Hash"/>).</remarks>
     public ImageDataset(string name, byte[] pixels, int count, int channels, int height, int width, byte[]? labels = null)
     {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(pixels);
         if (count < 1 || channels < 1 || height < 1 || width < 1 || (double)count * channels * height * width != pixels.Length)
         {
             throw new ArgumentException($"Dataset '{name}': {pixels.Length} bytes do not make {count} images of {channels}×{height}×{width}.");
@@ -53,7 +56,7 @@ public sealed class ImageDataset
     /// <summary>W.</summary>
     public int Width { get; }
 
-    /// <summary>SHA-256 of the pixels and shape, hex: identifies the training data inside checkpoints.</summary>
+    /// <summary>SHA-256 of the pixels and shape, hex: identifies the training data inside checkpoints (computed on each read).</summary>
     public string Hash
     {
         get
@@ -90,6 +93,19 @@ public sealed class ImageDataset
     public ImageDataset Pick(IReadOnlyList<int> indices)
     {
         ArgumentNullException.ThrowIfNull(indices);
+        if (indices.Count == 0)
+        {
+            throw new ArgumentException("Pick needs at least one index.", nameof(indices));
+        }
+
+        foreach (var i in indices)
+        {
+            if (i < 0 || i >= Count)
+            {
+                throw new ArgumentOutOfRangeException(nameof(indices), i, $"Every index must be in 0 … {Count - 1}, the images of '{Name}'.");
+            }
+        }
+
         var per = Channels * Height * Width;
         var pixels = new byte[(long)indices.Count * per];
         var labels = Labels is null ? null : new byte[indices.Count];
@@ -105,9 +121,10 @@ public sealed class ImageDataset
         return new ImageDataset(Name, pixels, indices.Count, Channels, Height, Width, labels);
     }
 
-    /// <summary>The first <paramref name="n"/> images as a new dataset.</summary>
+    /// <summary>The first <paramref name="n"/> images (all of them when <paramref name="n"/> ≥ <see cref="Count"/>) as a new dataset.</summary>
     public ImageDataset Take(int n)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
         n = Math.Min(n, Count);
         var per = Channels * Height * Width;
         return new ImageDataset(Name, Pixels.AsSpan(0, n * per).ToArray(), n, Channels, Height, Width, Labels?.AsSpan(0, n).ToArray());

@@ -21,6 +21,11 @@ public sealed record GaussianFit(long Count, double[] Mean, double[] Covariance)
             throw new ArgumentException($"Features must be a matrix [N, D], one row per image; got shape [{string.Join(", ", features.shape)}].", nameof(features));
         }
 
+        if (features.shape[0] < 2)
+        {
+            throw new ArgumentException($"A Gaussian fit needs at least 2 feature vectors (rows) for its covariance; got {features.shape[0]}.", nameof(features));
+        }
+
         var stats = new FeatureStatistics((int)features.shape[1]);
         stats.Add(features);
         return stats.ToGaussian();

@@ -91,6 +91,12 @@ public static class ImageGrid
             throw new ArgumentException($"A grid needs at least 1 column and padding ≥ 0; got columns = {columns}, padding = {padding}.");
         }
 
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (channels is not (1 or 3) || count < 1 || height < 1 || width < 1 || (long)count * height * width * channels != pixels.Length)
+        {
+            throw new ArgumentException($"{pixels.Length} bytes are not {count} images [H, W, C] of {height}×{width}×{channels} with C = 1 or 3.", nameof(pixels));
+        }
+
         (columns, var rows, var gridW, var gridH) = GridSize(count, columns, padding, height, width);
         if (gridW > MaxSide || gridH > MaxSide)
         {

@@ -10,8 +10,16 @@ public static class Interpolation
     /// slerp(a, b, α) = sin((1−α)θ)/sin θ·a + sin(αθ)/sin θ·b, θ = arccos(⟨a, b⟩/(‖a‖‖b‖)), per batch row.
     /// α = 0 and α = 1 return exact copies of <paramref name="a"/> and <paramref name="b"/>.
     /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="a"/> and <paramref name="b"/> differ in shape, or are not batches [B, …].</exception>
     public static Tensor Slerp(Tensor a, Tensor b, double alpha)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (a.dim() < 2 || !a.shape.SequenceEqual(b.shape))
+        {
+            throw new ArgumentException($"Slerp needs two batches [B, …] of the same shape; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}].", nameof(b));
+        }
+
         if (alpha == 0)
         {
             return a.clone();
@@ -37,11 +45,18 @@ public static class Interpolation
     }
 
     /// <summary>N points from <paramref name="a"/> to <paramref name="b"/> ([1, …] each), as [N, …].</summary>
+    /// <exception cref="ArgumentException">The ends are not single images [1, …] of the same shape.</exception>
     public static Tensor Line(Tensor a, Tensor b, int points)
     {
         if (points < 2)
         {
             throw new ArgumentOutOfRangeException(nameof(points), points, "An interpolation needs at least 2 points (the two ends).");
+        }
+
+        ArgumentNullException.ThrowIfNull(a);
+        if (a.dim() < 2 || a.shape[0] != 1)
+        {
+            throw new ArgumentException($"A line runs between two single images [1, …]; got [{string.Join(", ", a.shape)}]. Take one row with x.narrow(0, i, 1).", nameof(a));
         }
 
         using var scope = torch.NewDisposeScope();

@@ -45,9 +45,14 @@ public sealed class ReplayNoise(IReadOnlyList<Tensor> noise) : INoiseSource
     /// <inheritdoc />
     public Tensor Next(int stepIndex, Tensor like)
     {
-        if (stepIndex >= noise.Count)
+        if (stepIndex < 0 || stepIndex >= noise.Count)
         {
-            throw new ArgumentException($"The replayed noise has {noise.Count} tensors but step {stepIndex} needs one.");
+            throw new ArgumentOutOfRangeException(nameof(stepIndex), stepIndex, $"The replayed noise has {noise.Count} tensors, for steps 0 … {noise.Count - 1}.");
+        }
+
+        if (noise[stepIndex].numel() != like.numel())
+        {
+            throw new ArgumentException($"The replayed noise of step {stepIndex} has {noise[stepIndex].numel()} values but x_t has {like.numel()} ([{string.Join(", ", like.shape)}]).", nameof(like));
         }
 
         return noise[stepIndex].to(like.dtype, like.device).reshape(like.shape);

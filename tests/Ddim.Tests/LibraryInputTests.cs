@@ -1,0 +1,40 @@
+using Ddim.Data;
+using Ddim.Evaluation;
+using Ddim.Imaging;
+using Ddim.Sampling;
+using static TorchSharp.torch;
+
+namespace Ddim.Tests;
+
+/// <summary>Bad input to library calls gets an ArgumentException that says what is wrong, not an error from deep inside libtorch or .NET.</summary>
+public sealed class LibraryInputTests : OneTorchThread
+{
+    private static ImageDataset Four() => new("four", new byte[4 * 2 * 2], 4, 1, 2, 2);
+
+    public static TheoryData<string, Action, string> Calls => new()
+    {
+        { "slerp of two shapes", () => Interpolation.Slerp(zeros(1, 1, 4, 4), zeros(2, 1, 4, 4), 0.5), "same shape; got [1, 1, 4, 4] and [2, 1, 4, 4]" },
+        { "line between batches", () => Interpolation.Line(zeros(2, 1, 4, 4), zeros(2, 1, 4, 4), 3), "two single images [1, …]; got [2, 1, 4, 4]" },
+        { "replay of too little noise", () => new ReplayNoise([zeros(3)]).Next(0, zeros(2, 2)), "has 3 values but x_t has 4" },
+        { "replay past its end", () => new ReplayNoise([zeros(4)]).Next(1, zeros(2, 2)), "for steps 0 … 0" },
+        { "dataset without pixels", () => _ = new ImageDataset("x", null!, 1, 1, 1, 1), "pixels" },
+        { "pick outside", () => Four().Pick([0, 4]), "0 … 3" },
+        { "pick nothing", () => Four().Pick([]), "at least one index" },
+        { "take none", () => Four().Take(0), "must be greater than or equal to '1'" },
+        { "grid of the wrong length", () => ImageGrid.Grid(new byte[10], 2, 1, 2, 2, columns: 2, padding: 1), "10 bytes are not 2 images" },
+        { "grid of 2 channels", () => ImageGrid.Grid(new byte[16], 2, 2, 2, 2, columns: 2, padding: 1), "C = 1 or 3" },
+        { "FID of one image", () => FrechetDistance.Compute(zeros(1, 3), zeros(5, 3)), "at least 2 feature vectors (rows)" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Calls))]
+    public void Given_bad_input_When_a_library_call_gets_it_Then_an_ArgumentException_says_what_is_wrong(string what, Action call, string phrase)
+    {
+        // Given / When
+        using var scope = NewDisposeScope();
+        var error = Assert.ThrowsAny<ArgumentException>(call);
+
+        // Then
+        Assert.True(error.Message.Contains(phrase, StringComparison.Ordinal), $"{what}: {error.Message}");
+    }
+}
