@@ -53,17 +53,19 @@ public sealed class JudgeMeter
 
     /// <summary>
     /// Measures a batch of images [B, C, H, W] in [−1, 1]. They are judged as they would be saved: clamped to
-    /// [−1, 1] and rounded to 8 bits, like the real images they are compared with.
+    /// [−1, 1] and rounded to 8 bits, like the real images they are compared with. The judge runs where its weights
+    /// are (the CPU unless it was moved), whatever device the images are on.
     /// </summary>
     public void Add(Tensor images)
     {
         Judge.eval();
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
-        var (features, logits) = Judge.FeaturesAndLogits(Quantize(images.detach().to(ScalarType.Float32).cpu()));
+        var device = Judge.parameters().First().device;
+        var (features, logits) = Judge.FeaturesAndLogits(Quantize(images.detach().to(ScalarType.Float32).to(device)));
         Features.Add(features);
-        featureBatches.Add(features.to(ScalarType.Float32).contiguous().data<float>().ToArray());
-        var (top, predicted) = logits.to(ScalarType.Float64).softmax(1).max(1);
+        featureBatches.Add(features.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray());
+        var (top, predicted) = logits.to(ScalarType.Float64).cpu().softmax(1).max(1);
         Confident += top.gt(Confidence).sum().item<long>();
         foreach (var c in predicted.to(ScalarType.Int32).data<int>().ToArray())
         {

@@ -162,7 +162,7 @@ public sealed class ImageSampler : IDisposable
 
     /// <summary>
     /// Generates <paramref name="count"/> images in batches of <paramref name="batchSize"/> and hands each finished
-    /// batch [b, C, H, W] (values in [−1, 1]) to <paramref name="onBatch"/> with the index of its first image; the
+    /// batch [b, C, H, W] (values in [−1, 1] when x̂0 is clipped, the default) to <paramref name="onBatch"/> with the index of its first image; the
     /// batch tensor is disposed afterwards, so memory does not grow with <paramref name="count"/>.
     /// </summary>
     public void Generate(

@@ -9,7 +9,10 @@ public enum SamplerKind
     /// <summary>DDIM over a short timetable (eq. 12).</summary>
     Ddim,
 
-    /// <summary>DDPM ancestral sampling over all T steps (Algorithm 2).</summary>
+    /// <summary>
+    /// DDPM ancestral sampling over all T steps: with <see cref="SampleSettings.Clip"/> (the default) the clipped
+    /// posterior-mean form of Ho et al.'s code, without it Algorithm 2 as printed (<see cref="DdpmOptions.ClipDenoised"/>).
+    /// </summary>
     Ddpm,
 }
 
@@ -18,7 +21,8 @@ public enum SamplerKind
 /// <param name="Steps">S, DDIM's number of steps (ignored by DDPM, which always runs T).</param>
 /// <param name="Eta">DDIM's η in [0, 1].</param>
 /// <param name="Spacing">How DDIM picks its S timesteps.</param>
-/// <param name="Clip">Clamp x̂0 to [−1, 1].</param>
+/// <param name="Clip">Clamp x̂0 to [−1, 1] (for DDPM too, whose own <see cref="DdpmOptions"/> default is off). With it the
+/// images come out in [−1, 1]; without it they can stray outside.</param>
 /// <param name="LargeVariance">DDIM with the paper's σ̂ (η is then ignored).</param>
 /// <param name="DdpmVariance">DDPM's σ_t²: β_t or β̃_t.</param>
 /// <param name="RederiveNoise">DDIM with clipping: recompute ε̂ from the clipped x̂0 (the default; <see cref="DdimOptions.RederiveNoise"/>). False keeps the network's ε̂, as the reference tutorial does.</param>

@@ -31,7 +31,8 @@ public enum Spacing
 public readonly record struct TimetableStep(int Index, int T, int TNext);
 
 /// <summary>
-/// A DDIM timetable: a descending list of timesteps τ_S &gt; … &gt; τ_1 (the paper's sub-sequence τ, §4.2).
+/// A DDIM timetable: a descending list of timesteps τ_S &gt; … &gt; τ_1 (the paper's sub-sequence τ, §4.2); only
+/// <see cref="Spacing.Quad"/> can repeat its smallest timesteps, as the paper's code does.
 /// Each step pairs an entry with the real next entry, never with t − T/S, and the last entry goes to x̂0.
 /// </summary>
 public sealed class Timetable
