@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# GPU job, part 1 (one device command): probe the trainer's rate in float32 and bfloat16 (PROBE steps each), keep the
-# faster, train PRESET until TRAIN_END seconds into the job (Steps, CosineDecayFrom at 30% and CheckpointEvery are set
-# from the probe's rate), export, and score on the GPU: DDIM S = 50 and 10 at η = 0 and 1 (N = NUM, seed 0) and the
+# GPU job, part 1 (one device command): probe the trainer's rate in float32 and bfloat16 (PROBE steps each, and bfloat16
+# at a larger batch, BIG_BATCH), keep the fastest in images a second, train PRESET until TRAIN_END seconds into the job
+# (Steps, CosineDecayFrom at 30% and CheckpointEvery are set from the probe's rate), export, and score on the GPU: DDIM S = 50 and 10 at η = 0 and 1 (N = NUM, seed 0) and the
 # held-out loss beside BASE. Results: $OUT/res.part-* (split tar of $W/res, model D.ddim included) and device.log.
 # Made for a bare GPU machine with python3 + a CUDA PyTorch and no .NET: run from the repository root, with the pack of
 # scripts/pack-gpu.sh in PACK (default .gpu, which git ignores: carry it). scripts/gpu-score-job.sh is part 2.
@@ -21,33 +21,54 @@ rm -rf $W/probe-* $W/run-D $R; mkdir -p $R  # a rerun on the same machine starts
 ddim_app unpack
 pack() { cp "$OUT/device.log" $R/ 2>/dev/null; send res; }
 echo "unpacked at $(el) s; pack of $(cat $PACK/commit.txt 2>/dev/null || echo 'an unknown commit')"
-# 1. Probes: PROBE steps in each precision; steps/s from the log's lines at 20 and PROBE.
-for prec in Float32 BFloat16; do
-  python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/probe-$prec.json','w'))"
-  timeout -k 15 60 $APP train --preset $W/probe-$prec.json --out $W/probe-$prec --device $DEV --threads 4 > $R/probe-$prec.txt 2>&1
-  tail -c 300 $R/probe-$prec.txt; cp $W/probe-$prec/loss.jsonl $R/probe-$prec.loss.jsonl 2>/dev/null
+# 1. Probes: PROBE steps in each precision at the preset's batch, and in bfloat16 at BIG_BATCH (0: not probed); steps/s
+# from the log's lines at 20 and PROBE. A small network leaves a GPU's step time to fixed per-step costs, so a larger
+# batch can train on more images a second; it is taken only when it does by 1.3× or more, and then the learning rate
+# grows as √(batch ratio) and the warm-up and the EMA keep their length in images (decay^(batch ratio)).
+B0=$(python3 -c "import json;print(json.load(open('$PRESET'))['BatchSize'])"); BIG_BATCH=${BIG_BATCH:-2048}
+probes="Float32:$B0 BFloat16:$B0"; [ "$BIG_BATCH" -gt 0 ] && [ "$BIG_BATCH" != "$B0" ] && probes="$probes BFloat16:$BIG_BATCH"
+for probe in $probes; do
+  prec=${probe%:*}; batch=${probe#*:}; name=probe-$prec-$batch
+  python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,BatchSize=$batch,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/$name.json','w'))"
+  timeout -k 15 60 $APP train --preset $W/$name.json --out $W/$name --device $DEV --threads 4 > $R/$name.txt 2>&1
+  tail -c 300 $R/$name.txt; cp $W/$name/loss.jsonl $R/$name.loss.jsonl 2>/dev/null
 done
-python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" <<'PY'
-import json, sys, os
-W, now, end, preset = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" "$probes" <<'PY'
+import json, sys, math
+W, now, end, preset, probes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
 rates = {}
-for prec in ("Float32", "BFloat16"):
+for probe in probes:
+    prec, batch = probe.split(":")
     try:
-        L = [json.loads(l) for l in open(f"{W}/probe-{prec}/loss.jsonl")]
+        L = [json.loads(l) for l in open(f"{W}/probe-{prec}-{batch}/loss.jsonl")]
         a, b = L[0], L[-1]
-        rates[prec] = (b["step"] - a["step"]) / (b["elapsed_s"] - a["elapsed_s"])
+        rates[(prec, int(batch))] = (b["step"] - a["step"]) / (b["elapsed_s"] - a["elapsed_s"])
     except Exception as e:
-        print(f"probe {prec} failed: {e}")
-print("probe steps/s:", {k: round(v, 2) for k, v in rates.items()})
-if not rates: sys.exit(3)
-prec = "BFloat16" if rates.get("BFloat16", 0) > 1.1 * rates.get("Float32", 0) else "Float32"
-sps = rates[prec]
-steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
+        print(f"probe {prec} at batch {batch} failed: {e}")
+print("probe steps/s:", {f"{p} {b}": round(v, 2) for (p, b), v in rates.items()})
 c = json.load(open(preset))
+b0 = c["BatchSize"]
+base = [k for k in rates if k[1] == b0]
+if not base: sys.exit(3)
+prec = "BFloat16" if rates.get(("BFloat16", b0), 0) > 1.1 * rates.get(("Float32", b0), 0) else "Float32"
+choice = (prec, b0) if (prec, b0) in rates else base[0]
+big = [k for k in rates if k[1] != b0]
+if big and rates[big[0]] * big[0][1] > 1.3 * rates[choice] * b0:
+    choice = big[0]
+prec, batch = choice
+sps = rates[choice]
+ratio = batch / b0
+if ratio != 1:
+    c["BatchSize"] = batch
+    c["LearningRate"] = c["LearningRate"] * math.sqrt(ratio)
+    c["WarmupSteps"] = max(1, round(c["WarmupSteps"] / ratio))
+    c["EmaDecay"] = round(c["EmaDecay"] ** ratio, 6)
+steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
 c["Steps"] = max(steps, 500); c["CosineDecayFrom"] = int(c["Steps"] * 0.3) // 100 * 100; c["CheckpointEvery"] = c["Steps"] // 3
 c["Precision"] = prec
 json.dump(c, open(f"{W}/res/D.json", "w"), indent=2)
-print(f"chose {prec}: {sps:.2f} steps/s at batch {c['BatchSize']} -> {c['Steps']} steps, cosine from {c['CosineDecayFrom']}")
+print(f"chose {prec} at batch {batch}: {sps:.2f} steps/s ({sps * batch:.0f} images/s) -> {c['Steps']} steps, cosine from {c['CosineDecayFrom']}, "
+      f"lr {c['LearningRate']:.5g}, warm-up {c['WarmupSteps']}, EMA {c['EmaDecay']}")
 PY
 [ -f $R/D.json ] || { echo "PROBES FAILED"; pack; exit 3; }
 echo "probed at $(el) s"
