@@ -150,6 +150,37 @@ public sealed class UNetTests : OneTorchThread
         Assert.True(config.MiddleAttention);
     }
 
+    [Fact]
+    public void Given_two_configs_with_equal_lists_in_different_arrays_When_compared_Then_equal_and_every_field_takes_part()
+    {
+        // Given
+        var a = Tiny(1, 16, attention: true, multipliers: [1, 2]);
+        var b = a with { ChannelMultipliers = [1, 2], AttentionResolutions = [.. a.Attention] };
+
+        // Then: equal by value, and a list left out equals its default written out.
+        Assert.Equal(a, b);
+        Assert.Equal(a.GetHashCode(), b.GetHashCode());
+        Assert.Equal(new UNetConfig(), new UNetConfig(ChannelMultipliers: [1, 2, 2], AttentionResolutions: [7]));
+
+        // And every field of the record changes equality (a field added later and left out of Equals fails here).
+        var changed = new Dictionary<string, UNetConfig>
+        {
+            [nameof(UNetConfig.ImageChannels)] = a with { ImageChannels = 3 },
+            [nameof(UNetConfig.ImageSize)] = a with { ImageSize = 32 },
+            [nameof(UNetConfig.BaseChannels)] = a with { BaseChannels = 16 },
+            [nameof(UNetConfig.ChannelMultipliers)] = a with { ChannelMultipliers = [1, 1] },
+            [nameof(UNetConfig.BlocksPerLevel)] = a with { BlocksPerLevel = 3 },
+            [nameof(UNetConfig.AttentionResolutions)] = a with { AttentionResolutions = [] },
+            [nameof(UNetConfig.Dropout)] = a with { Dropout = 0.3 },
+            [nameof(UNetConfig.Groups)] = a with { Groups = 2 },
+            [nameof(UNetConfig.MiddleAttention)] = a with { MiddleAttention = false },
+        };
+        Assert.Equal(
+            typeof(UNetConfig).GetProperties().Where(p => p.CanWrite).Select(p => p.Name).Order(),
+            changed.Keys.Order());
+        Assert.All(changed, pair => Assert.False(a.Equals(pair.Value), $"{pair.Key} does not take part in Equals"));
+    }
+
     public static TheoryData<UNetConfig, string, string> Invalid => new()
     {
         { Tiny(1, 30, false, [1, 2, 2]), "ImageSize 30 cannot be halved 2 times", "divisible by 4" },

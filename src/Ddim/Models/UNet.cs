@@ -43,6 +43,39 @@ public sealed record UNetConfig(
     [JsonIgnore]
     public int TimeEmbeddingChannels => 4 * BaseChannels;
 
+    /// <summary>
+    /// Equal when they build the same network: the lists compare by their entries (a record would compare the arrays
+    /// by reference), and a list left out equals its default written out.
+    /// </summary>
+    public bool Equals(UNetConfig? other) =>
+        other is not null && ImageChannels == other.ImageChannels && ImageSize == other.ImageSize && BaseChannels == other.BaseChannels &&
+        Multipliers.SequenceEqual(other.Multipliers) && BlocksPerLevel == other.BlocksPerLevel && Attention.SequenceEqual(other.Attention) &&
+        Dropout.Equals(other.Dropout) && Groups == other.Groups && MiddleAttention == other.MiddleAttention;
+
+    /// <inheritdoc/>
+    public override int GetHashCode()
+    {
+        var hash = new HashCode();
+        hash.Add(ImageChannels);
+        hash.Add(ImageSize);
+        hash.Add(BaseChannels);
+        hash.Add(BlocksPerLevel);
+        hash.Add(Dropout);
+        hash.Add(Groups);
+        hash.Add(MiddleAttention);
+        foreach (var m in Multipliers)
+        {
+            hash.Add(m);
+        }
+
+        foreach (var a in Attention)
+        {
+            hash.Add(a);
+        }
+
+        return hash.ToHashCode();
+    }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to change when the shape is impossible.</summary>
     public void Validate()
     {
