@@ -53,6 +53,10 @@ public static class Trainer
     private const string InitHashKey = "init_from_sha256";
 
     /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
+    /// <remarks>
+    /// It seeds torch's global generator (initial weights and dropout draw from it), or restores the checkpoint's state
+    /// of it, and leaves it so: other code in the process that draws from the global generator draws on from there.
+    /// </remarks>
     public static TrainResult Run(
         TrainConfig config,
         ImageDataset data,
