@@ -6,8 +6,9 @@
 # 275 s at N = 1,000 beside the sweep, and saves nothing partway, so it is off by default); and (BIG > 0) DDIM S = 50
 # η = 0 at N = BIG; with SEEDS (e.g. SEEDS=0,1), DDIM S = 50 at η = 0 and at η = 1 at N = BIG at each of those seeds
 # instead, one process per η and seed, all at once (a --seeds run takes its seeds one after another, and writes its
-# JSON only when all are done); ×floor divides by each seed's own floor unless FLOOR_DRAWS is set, since 20 floor draws
-# of 10,000 images cost about 100 s of judging each; KEEP=1 adds η = 0 with --keep-noise there (ε̂ kept after clipping,
+# JSON only when all are done); ×floor divides by each seed's own floor unless FLOOR_DRAWS is set, and then every one
+# of these processes judges all the draws itself (about 100 s for 20 draws of 10,000 images): leave it unset here, and
+# take the floor's mean from the CPU's committed draws (2.34 at N = 10,000); KEEP=1 adds η = 0 with --keep-noise there (ε̂ kept after clipping,
 # the form of every score made before re-deriving it became the default). Each eval's scores go into device2.log as it
 # finishes, so a command cut off by the device's time limit still brings back what finished.
 # One process's time does not grow with how many share the GPU (phase 2 and gpu-large: S = 50, N = 1,000 took 17–18 s
@@ -23,15 +24,15 @@
 # It ran as `EVAL_TO=275 bash scripts/gpu-score-job.sh` for the bundled model's phase 2.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/gpu-job-common.sh"
-EVAL_TO=${EVAL_TO:-160}
+EVAL_TO=${EVAL_TO:-$([ -n "${SEEDS:-}" ] && echo 240 || echo 160)}  # N = 10,000 at S = 50 takes some 180 s
 exec > >(tee "$OUT/device2.log") 2>&1
 BIG=${BIG:-0}; SEEDS=${SEEDS:-}; SWEEP=${SWEEP:-1}; R=$W/res; R2=$W/res2; mkdir -p $R2
 if [ -x $W/app/app/Ddim.Cli ]; then ddim_app; else ddim_app unpack; fi  # a fresh machine: unpack the pack again
 M=${MODEL:-$R/D.ddim}
 [ -f "$M" ] || { echo "no $M: job 1 did not run on this machine; carry its D.ddim and set MODEL to it"; exit 3; }
 P=
-# timeout -k: on SIGTERM, eval --sweep/--seeds (and train) first finish and save the cell, seed (or step) in progress;
-# the KILL that follows keeps each command, and the job, inside its time.
+# timeout -k: on SIGTERM, eval --sweep first finishes and saves the cell in progress (a single eval saves nothing
+# partway); the KILL that follows keeps each command, and the job, inside its time.
 sw() { timeout -k 15 $EVAL_TO $APP eval --sweep --resume --no-ddpm --model $M --device $DEV --threads 2 --num $NUM --batch-size 1024 --name table1-D --results-dir $R2 "$@"; }
 if [ "$SWEEP" = 1 ]; then
   sw --sweep-etas 0 --no-large-variance > $R2/sweep-0.txt 2>&1 & P="$P $!"

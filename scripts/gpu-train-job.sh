@@ -29,12 +29,23 @@ B0=$(python3 -c "import json;print(json.load(open('$PRESET'))['BatchSize'])"); B
 probes="Float32:$B0 BFloat16:$B0"; [ "$BIG_BATCH" -gt 0 ] && [ "$BIG_BATCH" != "$B0" ] && probes="$probes BFloat16:$BIG_BATCH"
 for probe in $probes; do
   prec=${probe%:*}; batch=${probe#*:}; name=probe-$prec-$batch
-  python3 -c "import json;c=json.load(open('$PRESET'));c.update(Steps=$PROBE,BatchSize=$batch,CosineDecayFrom=None,LogEvery=20,CheckpointEvery=100000,Precision='$prec');json.dump(c,open('$W/$name.json','w'))"
+  # the probe of a larger batch runs with the settings it would train with, so a learning rate too high shows here
+  python3 - "$PRESET" "$batch" "$prec" "$PROBE" "$W/$name.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); batch, prec, probe = int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+r = batch / c["BatchSize"]
+if r != 1:
+    c["LearningRate"] *= r ** 0.5
+    c["WarmupSteps"] = max(1, round(c["WarmupSteps"] / r)) if c["WarmupSteps"] > 0 else 0
+    c["EmaDecay"] = round(c["EmaDecay"] ** r, 6)
+c.update(BatchSize=batch, Precision=prec, Steps=probe, CosineDecayFrom=None, LogEvery=20, CheckpointEvery=100000)
+json.dump(c, open(sys.argv[5], "w"))
+PY
   timeout -k 15 60 $APP train --preset $W/$name.json --out $W/$name --device $DEV --threads 4 > $R/$name.txt 2>&1
   tail -c 300 $R/$name.txt; cp $W/$name/loss.jsonl $R/$name.loss.jsonl 2>/dev/null
 done
 python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" "$probes" <<'PY'
-import json, sys, math
+import json, sys
 W, now, end, preset, probes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
 rates = {}
 for probe in probes:
@@ -46,8 +57,7 @@ for probe in probes:
     except Exception as e:
         print(f"probe {prec} at batch {batch} failed: {e}")
 print("probe steps/s:", {f"{p} {b}": round(v, 2) for (p, b), v in rates.items()})
-c = json.load(open(preset))
-b0 = c["BatchSize"]
+b0 = json.load(open(preset))["BatchSize"]
 base = [k for k in rates if k[1] == b0]
 if not base: sys.exit(3)
 prec = "BFloat16" if rates.get(("BFloat16", b0), 0) > 1.1 * rates.get(("Float32", b0), 0) else "Float32"
@@ -57,12 +67,8 @@ if big and rates[big[0]] * big[0][1] > 1.3 * rates[choice] * b0:
     choice = big[0]
 prec, batch = choice
 sps = rates[choice]
-ratio = batch / b0
-if ratio != 1:
-    c["BatchSize"] = batch
-    c["LearningRate"] = c["LearningRate"] * math.sqrt(ratio)
-    c["WarmupSteps"] = max(1, round(c["WarmupSteps"] / ratio))
-    c["EmaDecay"] = round(c["EmaDecay"] ** ratio, 6)
+c = json.load(open(f"{W}/probe-{prec}-{batch}.json"))  # the probe's settings (batch, rate, warm-up, EMA), for a whole run
+c["LogEvery"] = json.load(open(preset))["LogEvery"]
 steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
 c["Steps"] = max(steps, 500); c["CosineDecayFrom"] = int(c["Steps"] * 0.3) // 100 * 100; c["CheckpointEvery"] = c["Steps"] // 3
 c["Precision"] = prec

@@ -8,13 +8,14 @@
 # run.sh unpacks once into $DDIM_UNPACK (default /tmp/ddim-gpu), points DDIM_DATA at the packed data unless it is set,
 # and runs scripts/cuda-run.sh from the pack (PyTorch's CUDA libtorch via python3, or LIBTORCH_CUDA_LIB). SkiaSharp's
 # native library is its build without system dependencies, so sample grids work on bare GPU images too.
-# It refuses a checkout with uncommitted changes to tracked files (ALLOW_DIRTY=1 packs it anyway): a GPU session is
-# rare, so what runs there should be a commit whose tests passed, and its results should name that commit (commit.txt).
+# It refuses a checkout with uncommitted changes, or with untracked files that git does not ignore (they travel to the
+# device too), unless ALLOW_DIRTY=1: a GPU session is rare, so what runs there should be a commit whose tests passed,
+# and its results should name that commit (commit.txt).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(realpath -m -- "${1:-$here/.gpu}")"
-if [ "${ALLOW_DIRTY:-0}" != 1 ] && ! git -C "$here" diff --quiet HEAD --; then
-  echo "error: tracked files have uncommitted changes (git status); commit them and run the tests first, or set ALLOW_DIRTY=1" >&2
+if [ "${ALLOW_DIRTY:-0}" != 1 ] && [ -n "$(git -C "$here" status --porcelain)" ]; then
+  echo "error: the checkout has uncommitted changes or untracked files (git status); commit them and run the tests first, or set ALLOW_DIRTY=1" >&2
   exit 2
 fi
 work="$(mktemp -d)"
@@ -62,9 +63,9 @@ du -sh "$out"/app.tar.xz "$out"/data.tar.xz
 # ignore), once checkpoints/ and the models a job does not read are moved out (the GPU jobs read models/mnist.ddim
 # and models/judge/judge.ddim)?
 pack_bytes=$(du -cb "$out"/app.tar.xz "$out"/data.tar.xz "$out"/run.sh | tail -1 | cut -f1)
-tree_bytes=$(cd "$here" && git ls-files -co --exclude-standard -z \
+tree_bytes=$(cd "$here" && { git ls-files -co --exclude-standard -z \
   | grep -zv -e '^checkpoints/' -e '^models/mnist-5m-phase1.ddim$' -e '^models/mnist-1.6m.ddim$' \
-  | xargs -0 stat -c %s -- 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')  # a deleted file is skipped
+  | while IFS= read -r -d '' f; do [ -f "$f" ] && stat -c %s -- "$f"; done || true; } | awk '{ s += $1 } END { print s + 0 }')  # a deleted file is skipped
 total=$(( pack_bytes + tree_bytes ))
 echo "pack $pack_bytes + the files that travel, without checkpoints/ and the phase-1 and 1.6M models, $tree_bytes = $total bytes (limit 67108864)"
 if [ "$total" -gt 67108864 ]; then echo "warning: over a device's 64 MiB working tree: move more out before sending" >&2; fi

@@ -33,25 +33,32 @@ public class DdimStepTests
     [InlineData(double.NaN, 0.5, 0.0, "ᾱ_t and ᾱ_next must be in (0, 1]")]
     [InlineData(1.0, 0.5, 0.5, "ᾱ_t = 1 (clean data) has no noise")]
     [InlineData(0.5, 0.9, 2.0, "η must be between 0")]
+    [InlineData(0.5, 0.4, 0.5, "A stochastic step (η > 0 or σ̂) goes toward clean data")]
     public void Given_an_impossible_step_When_taken_directly_Then_a_clear_error_instead_of_NaNs(double alphaBarT, double alphaBarNext, double eta, string phrase)
     {
+        // Given
         using var scope = NewDisposeScope();
         var x = zeros(2, 3);
 
+        // When
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => DdimSampler.Step(x, x, alphaBarT, alphaBarNext, new DdimOptions(Eta: eta), zeros(2, 3)));
 
+        // Then
         Assert.Contains(phrase, error.Message);
     }
 
     [Fact]
     public void Given_clean_data_When_the_first_inversion_step_is_taken_Then_it_adds_noise_along_eps()
     {
+        // Given: x0 = 0.5 and ε̂ = 1 at ᾱ_t = 1, the clean end.
         using var scope = NewDisposeScope();
         var x0 = full(2, 3, 0.5);
         var eps = ones(2, 3);
 
+        // When: the η = 0 step to ᾱ = 0.64, as inversion takes it (the checks must let it through).
         var (xNext, predX0) = DdimSampler.Step(x0, eps, 1.0, 0.64, new DdimOptions(Eta: 0, ClipDenoised: false), null);
 
+        // Then: x_next = 0.8·x0 + 0.6·ε̂.
         TensorAssert.Close([.. Enumerable.Repeat((0.8 * 0.5) + 0.6, 6)], xNext, 1e-6);
         TensorAssert.Close([.. Enumerable.Repeat(0.5, 6)], predX0, 1e-6);
     }

@@ -168,6 +168,31 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_weight_decay_checkpoint_from_before_decay_skipped_biases_When_resumed_Then_refused_and_one_from_since_resumes()
+    {
+        // Given: a run with weight decay stopped at step 2, and a copy of its checkpoint without the mark of the masked decay.
+        using var dir = new TempFolder();
+        var config = Tiny(4) with { WeightDecay = 0.1 };
+        Train(config, Bars(), dir.Path, cancelAfter: 2);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var old = Checkpoint(dir.Path);
+        Assert.Equal("matrices", old.Metadata["weight_decay_on"]!.GetValue<string>());
+        var since = File.ReadAllBytes(path);
+        old.Metadata.Remove("weight_decay_on");
+        old.Save(path);
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => Train(config, Bars(), dir.Path, resume: true));
+        File.WriteAllBytes(path, since);
+        Train(config, Bars(), dir.Path, resume: true);
+
+        // Then
+        Assert.Contains("on every parameter", error.Message);
+        Assert.Contains("--init-from", error.Message);
+        Assert.Equal(4, Checkpoint(dir.Path).Metadata["step"]!.GetValue<long>());
+    }
+
+    [Fact]
     public void Given_a_timestep_range_When_trained_Then_all_timesteps_is_the_default_and_a_narrow_range_trains_differently()
     {
         using var a = new TempFolder();

@@ -139,15 +139,18 @@ public sealed class UNetTests : OneTorchThread
     [Fact]
     public void Given_a_config_saved_before_MiddleAttention_existed_When_read_Then_the_middle_block_has_attention_as_it_had()
     {
-        // Given: the JSON of a saved config without the key.
-        var node = System.Text.Json.JsonSerializer.SerializeToNode(Tiny(1, 16, attention: false), ModelFile.Json)!.AsObject();
-        Assert.True(node.Remove(nameof(UNetConfig.MiddleAttention)));
+        // Given: a config as files have always saved it.
+        var config = Tiny(1, 16, attention: false);
 
         // When
-        var config = node.Deserialize<UNetConfig>(ModelFile.Json)!;
+        var node = JsonSerializer.SerializeToNode(config, ModelFile.Json)!.AsObject();
+        var back = node.Deserialize<UNetConfig>(ModelFile.Json)!;
 
-        // Then
-        Assert.True(config.MiddleAttention);
+        // Then: the default is left out of the file (so files saved before and since are the same bytes), and read back as attention.
+        Assert.False(node.ContainsKey(nameof(UNetConfig.MiddleAttention)));
+        Assert.True(back.HasMiddleAttention);
+        Assert.Equal(config with { MiddleAttention = true }, back);
+        Assert.True(JsonSerializer.SerializeToNode(config with { MiddleAttention = false }, ModelFile.Json)!.AsObject().ContainsKey(nameof(UNetConfig.MiddleAttention)));
     }
 
     [Fact]

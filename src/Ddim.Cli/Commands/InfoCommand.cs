@@ -52,8 +52,10 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             using var network = new UNet(config);
             Row("network", string.Create(CultureInfo.InvariantCulture,
                 $"U-Net, {network.ParameterCount:N0} parameters: {config.ImageChannels}×{config.ImageSize}×{config.ImageSize} images, base {config.BaseChannels} channels × [{string.Join(", ", config.Multipliers)}], " +
-                $"{config.BlocksPerLevel} block{(config.BlocksPerLevel == 1 ? string.Empty : "s")} per level, attention at {(config.Attention.Count == 0 ? "no size" : string.Join(", ", config.Attention) + " px")}{(config.MiddleAttention ? " and in the middle block" : ", none in the middle block")}, dropout {config.Dropout}, {config.Groups} groups"));
-            Row("schedule", $"{file.Schedule.Kind}, T = {file.Schedule.T}");
+                $"{config.BlocksPerLevel} block{(config.BlocksPerLevel == 1 ? string.Empty : "s")} per level, {Attention(config)}, dropout {config.Dropout}, {config.Groups} groups"));
+            var schedule = file.Schedule;
+            Row("schedule", string.Create(CultureInfo.InvariantCulture, $"{schedule.Kind}, T = {schedule.T}") +
+                (schedule.HasDefaultParameters ? string.Empty : ", " + string.Join(", ", schedule.Parameters.Select(p => string.Create(CultureInfo.InvariantCulture, $"{p.Key} {p.Value}")))));
             var training = kind == "model" ? file.Metadata["training"] : file.Metadata;
             var train = (training?["config"] ?? file.Metadata["train"])?.Deserialize<TrainConfig>(ModelFile.Json);
             if (train is not null)
@@ -102,6 +104,14 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
 
         return 0;
     }
+
+    /// <summary>Where the network has self-attention: "attention at 7 px and in the middle block", "… in the middle block only", "no attention".</summary>
+    private static string Attention(UNetConfig config) => (config.Attention.Count, config.HasMiddleAttention) switch
+    {
+        (0, true) => "attention in the middle block only",
+        (0, false) => "no attention",
+        (_, var middle) => $"attention at {string.Join(", ", config.Attention)} px{(middle ? " and in the middle block" : ", none in the middle block")}",
+    };
 
     private static string Kind(string kind, JsonObject metadata) => kind switch
     {

@@ -123,11 +123,6 @@ public sealed class Evaluator
     public Evaluator(Judge judge, ImageDataset reference, double confidence = 0.9, int judgeBatchSize = 500)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(judgeBatchSize, 1);
-        if (confidence is < 0 or >= 1)
-        {
-            throw new ArgumentOutOfRangeException(nameof(confidence), confidence, "The confidence threshold must be in [0, 1).");
-        }
-
         RequireShape(judge, reference.Channels, reference.Height, reference.Width, $"the reference data '{reference.Name}'");
         Judge = judge;
         Confidence = confidence;

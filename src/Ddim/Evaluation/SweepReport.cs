@@ -163,8 +163,8 @@ public static class SweepReport
             ticks.Add(result.T);
         }
 
-        // The floor that the page's "× floor" divides by: the mean over the draws, shaded ± one SD (how far one draw of N
-        // real images strays, and so about how far a cell's FID moves from seed to seed), else the seed's own draw.
+        // The floor's mean over its draws (what eval's "× floor" divides by), shaded ± one SD: how far one draw of N real
+        // images strays, and so about how far a cell's FID moves from seed to seed. Without draws, the seed's own draw.
         var floorFid = result.FloorDraws is { } draws ? draws.Fid.Mean : result.Floor.Fid;
         if (result.FloorDraws is { } spread)
         {

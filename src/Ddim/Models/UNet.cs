@@ -18,8 +18,9 @@ namespace Ddim.Models;
 /// <param name="Dropout">Dropout inside ResNet blocks, during training only.</param>
 /// <param name="Groups">GroupNorm groups; must divide every level's channel count.</param>
 /// <param name="MiddleAttention">Self-attention between the two ResNet blocks of the middle (lowest-resolution) block, as in
-/// DDPM. false leaves the two blocks alone; with AttentionResolutions [] the network then has no attention at all.
-/// Files saved before this setting existed have it.</param>
+/// DDPM: null (left out, as in every file saved before this setting existed, and in files saved since unless it is
+/// set) or true has it (<see cref="HasMiddleAttention"/>); false leaves the two blocks alone, so with
+/// AttentionResolutions [] the network has no attention at all.</param>
 public sealed record UNetConfig(
     int ImageChannels = 1,
     int ImageSize = 28,
@@ -29,7 +30,7 @@ public sealed record UNetConfig(
     int[]? AttentionResolutions = null,
     double Dropout = 0.1,
     int Groups = 8,
-    bool MiddleAttention = true)
+    bool? MiddleAttention = null)
 {
     /// <summary>The multipliers, with the default (1, 2, 2) when none were given.</summary>
     [JsonIgnore]
@@ -39,18 +40,22 @@ public sealed record UNetConfig(
     [JsonIgnore]
     public IReadOnlyList<int> Attention => AttentionResolutions ?? [7];
 
+    /// <summary>Whether the middle block has self-attention: <see cref="MiddleAttention"/>, true when left out.</summary>
+    [JsonIgnore]
+    public bool HasMiddleAttention => MiddleAttention ?? true;
+
     /// <summary>Width of the time embedding: 4·BaseChannels, as in DDPM.</summary>
     [JsonIgnore]
     public int TimeEmbeddingChannels => 4 * BaseChannels;
 
     /// <summary>
-    /// Equal when they build the same network: the lists compare by their entries (a record would compare the arrays
-    /// by reference), and a list left out equals its default written out.
+    /// Equal when every setting is: the lists compare by their entries (a record would compare the arrays by
+    /// reference), and a setting left out equals its default written out.
     /// </summary>
     public bool Equals(UNetConfig? other) =>
         other is not null && ImageChannels == other.ImageChannels && ImageSize == other.ImageSize && BaseChannels == other.BaseChannels &&
         Multipliers.SequenceEqual(other.Multipliers) && BlocksPerLevel == other.BlocksPerLevel && Attention.SequenceEqual(other.Attention) &&
-        Dropout.Equals(other.Dropout) && Groups == other.Groups && MiddleAttention == other.MiddleAttention;
+        Dropout.Equals(other.Dropout) && Groups == other.Groups && HasMiddleAttention == other.HasMiddleAttention;
 
     /// <inheritdoc/>
     public override int GetHashCode()
@@ -62,7 +67,7 @@ public sealed record UNetConfig(
         hash.Add(BlocksPerLevel);
         hash.Add(Dropout);
         hash.Add(Groups);
-        hash.Add(MiddleAttention);
+        hash.Add(HasMiddleAttention);
         foreach (var m in Multipliers)
         {
             hash.Add(m);
@@ -175,7 +180,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
         }
 
         midBlock1 = new ResBlock(ch, ch, tc, config.Dropout, config.Groups);
-        midAttention = config.MiddleAttention ? new AttentionBlock(ch, config.Groups) : nn.Identity();
+        midAttention = config.HasMiddleAttention ? new AttentionBlock(ch, config.Groups) : nn.Identity();
         midBlock2 = new ResBlock(ch, ch, tc, config.Dropout, config.Groups);
 
         // Way up: one more block per level than on the way down, each eating one skip connection.

@@ -29,8 +29,9 @@ public static class DdimSampler
     /// <param name="z">Fresh noise, needed only when the step is stochastic.</param>
     /// <returns>x_next and x̂0 (after clipping, if on).</returns>
     /// <exception cref="ArgumentOutOfRangeException">
-    /// Bad options (<see cref="DdimOptions.Validate()"/>), an ᾱ outside (0, 1], or ᾱ_t = 1 (clean data, the start of an
-    /// inversion) for a step that would divide by 1 − ᾱ_t: a stochastic one, or one that re-derives ε̂ after clipping.
+    /// Bad options (<see cref="DdimOptions.Validate()"/>), an ᾱ outside (0, 1], ᾱ_t = 1 (clean data, the start of an
+    /// inversion) for a step that would divide by 1 − ᾱ_t (a stochastic one, or one that re-derives ε̂ after clipping),
+    /// or a stochastic step toward more noise (ᾱ_next &lt; ᾱ_t), whose σ would be the root of a negative number.
     /// </exception>
     public static (Tensor XNext, Tensor PredX0) Step(Tensor x, Tensor eps, double alphaBarT, double alphaBarNext, DdimOptions options, Tensor? z)
     {
@@ -46,6 +47,12 @@ public static class DdimSampler
         {
             throw new ArgumentOutOfRangeException(nameof(alphaBarT), alphaBarT,
                 "ᾱ_t = 1 (clean data) has no noise: only a deterministic step that keeps ε̂ can start there (DDIM inversion's first step).");
+        }
+
+        if (options.IsStochastic && alphaBarNext < alphaBarT)
+        {
+            throw new ArgumentOutOfRangeException(nameof(alphaBarNext), alphaBarNext,
+                $"A stochastic step (η > 0 or σ̂) goes toward clean data, ᾱ_next ≥ ᾱ_t; got ᾱ_t = {alphaBarT} and ᾱ_next = {alphaBarNext}. Only η = 0 runs the other way (inversion).");
         }
 
         var sqrtAbar = Math.Sqrt(alphaBarT);

@@ -99,7 +99,15 @@ public sealed class ImageSampler : IDisposable
     public static ImageSampler Load(string modelPath, Device? device = null, NetworkPrecision precision = NetworkPrecision.Float32)
     {
         var (network, schedule, _) = ModelFile.LoadNetwork(modelPath, device, precision);
-        return new ImageSampler(network, schedule) { ownsNetwork = true };
+        try
+        {
+            return new ImageSampler(network, schedule) { ownsNetwork = true };
+        }
+        catch
+        {
+            network.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Frees the network when this sampler loaded it (<see cref="Load"/>); otherwise does nothing.</summary>

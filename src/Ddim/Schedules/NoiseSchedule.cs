@@ -121,6 +121,7 @@ public sealed class NoiseSchedule
     /// <exception cref="ArgumentException">A name the kind does not have.</exception>
     public static NoiseSchedule Create(ScheduleKind kind, int t, IReadOnlyDictionary<string, double> parameters)
     {
+        ArgumentNullException.ThrowIfNull(parameters);
         var defaults = Create(kind, t).Parameters;
         if (parameters.Keys.FirstOrDefault(k => !defaults.ContainsKey(k)) is { } unknown)
         {

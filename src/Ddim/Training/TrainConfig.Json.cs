@@ -11,6 +11,7 @@ public sealed partial record TrainConfig
     /// Reads a preset strictly: an unknown key (a misspelt "Stpes") is an error, not a default silently kept, and a
     /// bad value names its place and, for a choice, the values it takes.
     /// </summary>
+    /// <exception cref="FileNotFoundException">No file at <paramref name="path"/>.</exception>
     /// <exception cref="InvalidDataException">Not a valid training configuration (the message says where and why).</exception>
     public static TrainConfig Load(string path)
     {

@@ -52,6 +52,9 @@ public static class Trainer
     // Checkpoint and model metadata: the SHA-256 of the TrainConfig.InitFrom file a run started from.
     private const string InitHashKey = "init_from_sha256";
 
+    /// <summary>Metadata of checkpoints whose weight decay skips biases and GroupNorm (all since it does, when WeightDecay &gt; 0).</summary>
+    private const string DecayKey = "weight_decay_on";
+
     /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
     /// <remarks>
     /// It seeds torch's global generator (initial weights and dropout draw from it), or restores the checkpoint's state
@@ -416,7 +419,7 @@ public static class Trainer
         {
             ["kind"] = "checkpoint",
             ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
-            ["schedule"] = new JsonObject { ["kind"] = config.Schedule.ToString(), ["T"] = config.TimeSteps },
+            ["schedule"] = ModelFile.ScheduleNode(NoiseSchedule.Create(config.Schedule, config.TimeSteps)),
             ["train"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
             ["step"] = step,
             ["data"] = dataName,
@@ -425,6 +428,11 @@ public static class Trainer
             ["elapsed_s"] = elapsed.TotalSeconds,
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
         });
+        if (config.WeightDecay > 0)
+        {
+            file.Metadata[DecayKey] = "matrices";
+        }
+
         if (initHash is not null)
         {
             file.Metadata[InitHashKey] = initHash;
@@ -487,6 +495,11 @@ public static class Trainer
         if (Differences(Fixed(saved), Fixed(config)) is { Count: > 0 } changed)
         {
             throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.");
+        }
+
+        if (saved.WeightDecay > 0 && file.Metadata[DecayKey] is null)
+        {
+            throw new InvalidDataException($"{path} was trained with WeightDecay {saved.WeightDecay} on every parameter, as Ddim did before it left biases and GroupNorm's gains and shifts out; a resume would not continue it exactly. Start a new run from it instead (InitFrom, or --init-from {path}) in another --out folder.");
         }
 
         if (config.Steps < step)
