@@ -95,7 +95,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
     public void Given_the_readme_When_its_library_examples_are_read_Then_each_is_the_code_these_tests_run(int example)
     {
         // Given
-        var readme = File.ReadAllText(Path.Combine(RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
+        var readme = File.ReadAllText(Path.Combine(TestSetup.RepositoryRoot(), "README.md")).ReplaceLineEndings("\n");
         var section = readme.IndexOf("## Using the library", StringComparison.Ordinal);
         Assert.True(section >= 0, "README.md has no '## Using the library' section");
         var blocks = CodeBlocks(readme[section..]);
@@ -119,21 +119,7 @@ public sealed class ReadmeExampleTests : OneTorchThread
         }
     }
 
-    private static string ThisFile() => Path.Combine(RepositoryRoot(), "tests", "Ddim.Tests", "ReadmeExampleTests.cs");
-
-    /// <summary>The folder above the test binaries that holds Ddim.slnx (the tests run from a checkout).</summary>
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Ddim.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"No Ddim.slnx above {AppContext.BaseDirectory}: these tests read the README of the checkout they were built from.");
-    }
+    private static string ThisFile() => Path.Combine(TestSetup.RepositoryRoot(), "tests", "Ddim.Tests", "ReadmeExampleTests.cs");
 
     /// <summary>The lines strictly between the two markers, de-indented by the first line's indentation.</summary>
     private static string Region(string[] lines, string begin, string end)

@@ -19,4 +19,18 @@ internal static class TestSetup
         Environment.SetEnvironmentVariable("DDIM_DATA", Path.Combine(blocker, "datasets"));
     }
 #pragma warning restore CA2255
+
+    /// <summary>The checkout the tests were built from (the folder that holds Ddim.slnx).</summary>
+    internal static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Ddim.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new InvalidOperationException($"No Ddim.slnx above {AppContext.BaseDirectory}: these tests read files of the checkout they were built from.");
+    }
 }

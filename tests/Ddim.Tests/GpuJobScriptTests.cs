@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Ddim.Tests;
+
+/// <summary>
+/// The two GPU job scripts (scripts/gpu-train-job.sh, scripts/gpu-score-job.sh) run end to end on the CPU with a
+/// stand-in for ddim (APP): a GPU session is rare and short, so a script error must show here, not there.
+/// </summary>
+public sealed class GpuJobScriptTests
+{
+    /// <summary>
+    /// A stand-in ddim: `train` writes a loss log at the rate a (precision, batch) had on the H200 (bfloat16 at batch
+    /// 2,048 made up: 9 steps/s) and a model; `eval` writes a score JSON; `loss` prints a line.
+    /// </summary>
+    private const string Stub = """
+        #!/usr/bin/env bash
+        cmd=$1; shift; out=; preset=; json=
+        while [ $# -gt 0 ]; do case $1 in --out) out=$2; shift;; --preset) preset=$2; shift;; --json) json=$2; shift;; esac; shift; done
+        case $cmd in
+        train) mkdir -p "$out"; python3 - "$preset" "$out" <<'PY'
+        import json, sys
+        c = json.load(open(sys.argv[1])); out = sys.argv[2]
+        rate = {("Float32", 512): 13.3, ("BFloat16", 512): 19.1, ("BFloat16", 2048): 9.0}.get((c.get("Precision", "Float32"), c["BatchSize"]), 5)
+        with open(out + "/loss.jsonl", "w") as f:
+            for s in range(c["LogEvery"], c["Steps"] + 1, c["LogEvery"]):
+                f.write(json.dumps({"step": s, "loss": 0.02, "elapsed_s": 2 + s / rate}) + "\n")
+        open(out + "/model.ddim", "w").write("model")
+        PY
+        ;;
+        eval) echo '{"samples":{"fid":5.0,"confident_share":0.94,"class_kl":0.002,"sampling_seconds":3},"floor":{"fid":2.3}}' > "$json";;
+        loss) echo "loss table";;
+        esac
+        """;
+
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static (int ExitCode, string Output) RunScript(string script, TempFolder temp, params (string Name, string Value)[] env)
+    {
+        var app = temp.File("ddim-stub");
+        File.WriteAllText(app, Stub.ReplaceLineEndings("\n") + "\n");
+        File.SetUnixFileMode(app, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var info = new ProcessStartInfo("bash", [Path.Combine("scripts", script)])
+        {
+            WorkingDirectory = TestSetup.RepositoryRoot(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        info.Environment["APP"] = app;
+        info.Environment["W"] = temp.Folder("w");
+        info.Environment["OUT"] = temp.Folder("out");
+        foreach (var (name, value) in env)
+        {
+            info.Environment[name] = value;
+        }
+
+        using var process = Process.Start(info)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, stdout + stderr.Result);
+    }
+
+    [Fact]
+    public void Given_a_stand_in_ddim_When_the_GPU_train_job_runs_Then_it_takes_the_faster_batch_scales_its_settings_and_sends_the_model_back()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return; // bash scripts for Linux GPU machines
+        }
+
+        // Given
+        using var temp = new TempFolder();
+
+        // When
+        var (exitCode, output) = RunScript("gpu-train-job.sh", temp, ("TRAIN_END", "480"));
+
+        // Then: batch 2,048 trains on 18,432 images/s against 9,779 at 512, so it is taken, with lr × 2, warm-up ÷ 4, EMA^4.
+        Assert.True(exitCode == 0, output);
+        Assert.Contains("chose BFloat16 at batch 2048", output);
+        var run = JsonNode.Parse(File.ReadAllText(Path.Combine(temp.Folder("w"), "res", "D.json")))!;
+        Assert.Equal(2048, run["BatchSize"]!.GetValue<int>());
+        Assert.Equal(0.002, run["LearningRate"]!.GetValue<double>(), 12);
+        Assert.Equal(50, run["WarmupSteps"]!.GetValue<int>());
+        Assert.Equal(0.998001, run["EmaDecay"]!.GetValue<double>(), 12);
+        Assert.Equal(100, run["LogEvery"]!.GetValue<int>());
+        Assert.True(File.Exists(Path.Combine(temp.Folder("out"), "res.part-aa")), output);
+        Assert.Contains("eval-D-s50-e0.json: FID 5.000", File.ReadAllText(Path.Combine(temp.Folder("out"), "device.log")));
+    }
+
+    [Fact]
+    public void Given_a_trained_model_When_the_GPU_score_job_runs_over_two_seeds_Then_each_eval_reports_into_the_log_and_the_results_come_back()
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        // Given: job 1's model where job 2 looks for it.
+        using var temp = new TempFolder();
+        Directory.CreateDirectory(Path.Combine(temp.Folder("w"), "res"));
+        File.WriteAllText(Path.Combine(temp.Folder("w"), "res", "D.ddim"), "model");
+
+        // When
+        var (exitCode, output) = RunScript("gpu-score-job.sh", temp, ("SWEEP", "0"), ("SEEDS", "0,1"), ("BIG", "100"));
+
+        // Then
+        Assert.True(exitCode == 0, output);
+        var log = File.ReadAllText(Path.Combine(temp.Folder("out"), "device2.log"));
+        foreach (var name in new[] { "D-s50-e0-n100-seed0", "D-s50-e1-n100-seed0", "D-s50-e0-n100-seed1", "D-s50-e1-n100-seed1" })
+        {
+            Assert.Contains($"{name}: exit 0", log);
+            Assert.Contains($"eval-{name}.json: FID 5.000", log);
+        }
+
+        Assert.True(File.Exists(Path.Combine(temp.Folder("out"), "res2.part-aa")), output);
+    }
+}
