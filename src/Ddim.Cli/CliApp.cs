@@ -19,9 +19,9 @@ public static class CliApp
         {
             Ddim.Native.TorchRuntime.Initialize();
         }
-        catch (IOException e)
+        catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
         {
-            return CliErrors.Report(e, args); // the host's libstdc++ patch could not be written: one line, not a crash
+            return CliErrors.Report(e, args); // the host's libstdc++ patch could not be made: one line, not a crash
         }
 
         var app = new CommandApp();

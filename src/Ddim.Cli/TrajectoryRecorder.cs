@@ -10,12 +10,18 @@ internal sealed class TrajectoryRecorder(int images)
     private byte[]? final;
 
     /// <summary>
-    /// Refuses, before any sampling, a trajectory whose picture would exceed <see cref="ImageGrid.MaxSide"/>: a PNG strip
-    /// is one column per step (DDPM's T = 1000 steps make it 30,032 px wide), a GIF frame one column per image.
+    /// Refuses, before any sampling, a trajectory whose picture would exceed <see cref="ImageGrid.MaxSide"/> (a PNG strip
+    /// is one column per step: DDPM's T = 1000 steps make it 30,032 px wide; a GIF frame one column per image), and a
+    /// GIF of colour images, which its grey palette would turn grey.
     /// </summary>
-    public static void RequireFits(string path, int images, int steps, int height, int width)
+    public static void RequireFits(string path, int images, int steps, int channels, int height, int width)
     {
         var gif = IsGif(path);
+        if (gif && channels != 1)
+        {
+            throw new ArgumentException($"A trajectory GIF is grey (its palette is 256 greys), and this model makes {channels}-channel colour images: write the trajectory as .png.");
+        }
+
         var (cells, columns) = Layout(gif, images, steps);
         var (_, _, w, h) = ImageGrid.GridSize(cells, columns, Padding, height, width);
         if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)

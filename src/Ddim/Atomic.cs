@@ -26,7 +26,8 @@ public static class Atomic
     }
 
     /// <summary>Lets <paramref name="write"/> fill a temporary file, flushes it to disk, then renames it to <paramref name="path"/>,
-    /// making its folder first if needed. On failure the temporary file is removed and the target is untouched.</summary>
+    /// making its folder first if needed. A file it replaces keeps its permissions (on Unix). On failure the temporary
+    /// file is removed and the target is untouched.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
@@ -40,6 +41,11 @@ public static class Atomic
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
+            }
+
+            if (!OperatingSystem.IsWindows() && File.Exists(full))
+            {
+                File.SetUnixFileMode(temp, File.GetUnixFileMode(full)); // a replaced file (e.g. a patched library) keeps its mode
             }
 
             File.Move(temp, full, overwrite: true);

@@ -229,6 +229,22 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_colour_model_When_a_GIF_trajectory_is_asked_for_Then_it_is_refused_before_sampling_with_the_way_out()
+    {
+        // Given: an RGB model, whose frames a grey GIF palette would turn grey
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("rgb.ddim"), config: TinyModel.Config with { ImageChannels = 3 });
+
+        // When
+        var (code, error) = Run("sample", "--model", model, "--steps", "2", "--num", "1", "--trajectory", folder.File("t.gif"), "--out", folder.File("out.png"));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("A trajectory GIF is grey (its palette is 256 greys), and this model makes 3-channel colour images: write the trajectory as .png.", OneLine(error));
+        Assert.False(File.Exists(folder.File("out.png")));
+    }
+
+    [Fact]
     public void Given_a_model_with_fewer_than_50_timesteps_When_bench_runs_Then_it_says_why_it_cannot_time_S_50()
     {
         using var folder = new TempFolder();

@@ -106,6 +106,51 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Given_a_library_with_its_own_permissions_When_patched_Then_the_patched_file_keeps_them()
+    {
+        // Given: a copy readable by everyone and executable by its owner, as the NuGet file is.
+        var cached = CachedLibrary();
+        if (cached is null || OperatingSystem.IsWindows())
+        {
+            output.WriteLine("Skipped: not Linux.");
+            return;
+        }
+
+        using var dir = new TempFolder();
+        var copy = dir.File("libLibTorchSharp.so");
+        File.Copy(cached, copy);
+        const UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupRead | UnixFileMode.OtherRead;
+        File.SetUnixFileMode(copy, mode);
+
+        // When
+        var outcome = LibStdCxxCompat.Apply(copy);
+
+        // Then: the atomic rename did not leave the new file with the process's default mode.
+        Assert.Equal(LibStdCxxCompat.Outcome.Patched, outcome);
+        Assert.Equal(mode, File.GetUnixFileMode(copy));
+    }
+
+    [Fact]
+    public void Given_a_library_cut_inside_its_tables_When_patched_Then_an_error_not_a_wrong_patch()
+    {
+        // Given: the first 64 KiB of the real library, whose section headers lie past the cut.
+        var cached = CachedLibrary();
+        if (cached is null)
+        {
+            output.WriteLine("Skipped: not Linux.");
+            return;
+        }
+
+        var cut = File.ReadAllBytes(cached)[..65536];
+
+        // When
+        var error = Record.Exception(() => LibStdCxxCompat.Patch(cut, "cut.so"));
+
+        // Then: an error of reading, of the kinds EnsureForApplication reports as a damaged library, never a patched image.
+        Assert.True(error is ArgumentException or IndexOutOfRangeException or OverflowException or InvalidDataException, $"{error?.GetType().Name}: {error?.Message}");
+    }
+
+    [Fact]
     public void Given_the_patched_image_in_memory_When_patched_again_Then_not_needed_and_bytes_unchanged()
     {
         var cached = CachedLibrary();
@@ -164,6 +209,10 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
         Assert.True(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4.1"));
         Assert.False(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4.0"));
         Assert.False(LibStdCxxCompat.HostHasVersion("GLIBCXX_9.9.99"));
+
+        // The check that decides the patch asks the libstdc++ this process has loaded; where only the system's copy
+        // is in play (as here), it agrees with reading that copy's bytes.
+        Assert.Equal(LibStdCxxCompat.HostHasVersion(LibStdCxxCompat.Version), LibStdCxxCompat.LoadedLibStdCxxHasVersion());
     }
 
     [Fact]

@@ -248,25 +248,27 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.True(grid[8].eq(c[3][0]).all().item<bool>());
     }
 
-    [Fact]
-    public void Given_frames_When_encoded_as_GIF_Then_a_decoder_reads_every_frame_back_exactly()
+    [Theory]
+    [InlineData(40, 30)]   // ~1,200 codes: code growth from 9 bits
+    [InlineData(200, 200)] // 40,000 noise pixels: 12-bit codes and several table resets
+    public void Given_frames_When_encoded_as_GIF_Then_a_decoder_reads_every_frame_back_exactly(int width, int height)
     {
-        // Given three 40×30 grey frames with noise-like content (exercises LZW code growth and table resets)
+        // Given three grey frames with noise-like content
         var rng = new Random(5);
-        var frames = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, 40 * 30).Select(_ => (byte)rng.Next(256)).ToArray()).ToList();
+        var frames = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, width * height).Select(_ => (byte)rng.Next(256)).ToArray()).ToList();
 
         // When
-        var gif = GifWriter.Encode(frames, 40, 30, 10);
+        var gif = GifWriter.Encode(frames, width, height, 10);
 
         // Then
         using var codec = SkiaSharp.SKCodec.Create(new MemoryStream(gif));
         Assert.Equal(3, codec.FrameCount);
         for (var f = 0; f < 3; f++)
         {
-            using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(40, 30, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Premul));
+            using var bitmap = new SkiaSharp.SKBitmap(new SkiaSharp.SKImageInfo(width, height, SkiaSharp.SKColorType.Rgba8888, SkiaSharp.SKAlphaType.Premul));
             Assert.Equal(SkiaSharp.SKCodecResult.Success, codec.GetPixels(bitmap.Info, bitmap.GetPixels(), new SkiaSharp.SKCodecOptions(f)));
             var rgba = bitmap.Bytes;
-            for (var i = 0; i < 40 * 30; i++)
+            for (var i = 0; i < width * height; i++)
             {
                 Assert.Equal(frames[f][i], rgba[4 * i]);
             }

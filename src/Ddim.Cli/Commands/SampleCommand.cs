@@ -91,7 +91,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
                 throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of {sampler.GroupSize}) = {firstBatchSize}.");
             }
 
-            TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), h, w);
+            TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), c, h, w);
         }
 
         ImageGrid.RequireNativeLibrary("sample writes PNG images"); // before the sampling, not after it

@@ -19,6 +19,9 @@ public static class GifWriter
             throw new ArgumentException($"GIF frames must be 1…65535 pixels a side; got {width}×{height}.");
         }
 
+        ArgumentOutOfRangeException.ThrowIfNegative(delayCentiseconds);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(delayCentiseconds, ushort.MaxValue);
+
         using var ms = new MemoryStream();
         using var w = new BinaryWriter(ms);
         w.Write("GIF89a"u8);
@@ -43,9 +46,9 @@ public static class GifWriter
 
         foreach (var frame in frames)
         {
-            if (frame.Length != width * height)
+            if (frame.LongLength != (long)width * height)
             {
-                throw new ArgumentException($"Every frame must have {width * height} bytes; got {frame.Length}.");
+                throw new ArgumentException($"Every frame must have {(long)width * height} bytes; got {frame.LongLength}.");
             }
 
             w.Write([0x21, 0xF9, 0x04, 0x00]); // graphic control extension

@@ -78,6 +78,8 @@ public static class ImageGrid
     /// </summary>
     public static (int Columns, int Rows, long Width, long Height) GridSize(int count, int columns, int padding, int height, int width)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
         var cols = Math.Min(columns, count);
         var rows = (count + cols - 1) / cols;
         return (cols, rows, (cols * ((long)width + padding)) + padding, (rows * ((long)height + padding)) + padding);

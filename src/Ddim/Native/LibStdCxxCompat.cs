@@ -51,7 +51,7 @@ public static class LibStdCxxCompat
     /// </summary>
     public static void EnsureForApplication()
     {
-        if (!OperatingSystem.IsLinux() || HostHasVersion(Version))
+        if (!OperatingSystem.IsLinux() || (LoadedLibStdCxxHasVersion() ?? HostHasVersion(Version)))
         {
             return;
         }
@@ -68,10 +68,30 @@ public static class LibStdCxxCompat
                 {
                     throw new IOException(
                         $"TorchSharp's native library {path} needs a one-byte patch on this host (its libstdc++ lacks {Version}), and this process cannot write it ({e.Message}). " +
-                        $"Run any ddim command once as the owner of {Path.GetDirectoryName(path)}, or install a libstdc++ that has {Version}.", e);
+                        $"Run any ddim command once as the owner of {Path.GetDirectoryName(path)}, or copy the application to a folder you can write, " +
+                        $"or put a libstdc++.so.6 that has {Version} (GCC 13 or newer) in LD_LIBRARY_PATH.", e);
+                }
+                catch (Exception e) when (e is ArgumentException or IndexOutOfRangeException or OverflowException)
+                {
+                    throw new InvalidDataException($"TorchSharp's native library {path} is damaged (its ELF tables do not read: {e.Message}). Restore it: build or publish the application again.", e);
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether the libstdc++ this process has loaded (the one the loader will bind TorchSharp to, LD_PRELOAD and
+    /// ld.so.conf included) defines <see cref="Version"/>: it does when it exports <c>std::ios_base_library_init()</c>,
+    /// which came with it. Null when no libstdc++ can be loaded.
+    /// </summary>
+    public static bool? LoadedLibStdCxxHasVersion()
+    {
+        if (!NativeLibrary.TryLoad("libstdc++.so.6", out var handle))
+        {
+            return null;
+        }
+
+        return NativeLibrary.TryGetExport(handle, UnusedSymbols[0], out _);
     }
 
     /// <summary>Where the .NET host looks for <c>libLibTorchSharp.so</c> in an application folder.</summary>
@@ -143,11 +163,16 @@ public static class LibStdCxxCompat
         var shoff = (long)ReadU64(span, 0x28);
         var shentsize = ReadU16(span, 0x3A);
         var shnum = ReadU16(span, 0x3C);
-        var sections = new (uint Type, long Offset, long Size, uint Link, long EntSize)[shnum];
+        if (shnum > 0 && shentsize < 64)
+        {
+            throw new InvalidDataException($"{nameForErrors} has section headers of {shentsize} bytes, not 64.");
+        }
+
+        var sections = new (uint Type, long Offset, long Size, uint Link, uint Info, long EntSize)[shnum];
         for (var i = 0; i < shnum; i++)
         {
             var h = span.Slice(checked((int)(shoff + (i * shentsize))), shentsize);
-            sections[i] = (ReadU32(h, 4), (long)ReadU64(h, 0x18), (long)ReadU64(h, 0x20), ReadU32(h, 0x28), (long)ReadU64(h, 0x38));
+            sections[i] = (ReadU32(h, 4), (long)ReadU64(h, 0x18), (long)ReadU64(h, 0x20), ReadU32(h, 0x28), ReadU32(h, 0x2C), (long)ReadU64(h, 0x38));
         }
 
         var verneedIndex = Array.FindIndex(sections, s => s.Type == ShtGnuVerneed);
@@ -157,11 +182,16 @@ public static class LibStdCxxCompat
         }
 
         var verneed = sections[verneedIndex];
+        if (verneed.Link >= sections.Length)
+        {
+            throw new InvalidDataException($"{nameForErrors}: its version-requirement section links to section {verneed.Link}, past its {sections.Length} sections.");
+        }
+
         var strtab = sections[verneed.Link].Offset;
         ushort? versionIndex = null;
         int flagsOffset = -1;
-        var vn = (int)verneed.Offset;
-        while (true)
+        var vn = checked((int)verneed.Offset);
+        for (var entry = 0; entry < verneed.Info; entry++) // sh_info: the number of Verneed entries
         {
             var cnt = ReadU16(span, vn + 2);
             var aux = vn + (int)ReadU32(span, vn + 8);
@@ -182,7 +212,7 @@ public static class LibStdCxxCompat
                 break;
             }
 
-            vn += (int)next;
+            vn = checked(vn + (int)next);
         }
 
         if (versionIndex is null || (ReadU16(span, flagsOffset) & VerFlgWeak) != 0)
@@ -203,7 +233,7 @@ public static class LibStdCxxCompat
         return Outcome.Patched;
     }
 
-    private static List<string> SymbolsBoundTo(ReadOnlySpan<byte> span, (uint Type, long Offset, long Size, uint Link, long EntSize)[] sections, ushort versionIndex)
+    private static List<string> SymbolsBoundTo(ReadOnlySpan<byte> span, (uint Type, long Offset, long Size, uint Link, uint Info, long EntSize)[] sections, ushort versionIndex)
     {
         var result = new List<string>();
         var dynsym = Array.Find(sections, s => s.Type == ShtDynsym);

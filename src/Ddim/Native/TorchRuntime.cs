@@ -25,7 +25,7 @@ public static class TorchRuntime
         {
             Initialize();
         }
-        catch (IOException)
+        catch (Exception)
         {
             // Not here: a module initializer's exception is an unreadable crash. The Lazy keeps it, and the next
             // Initialize() throws it where it can be read: the CLI's first line, and the UNet and Judge constructors
