@@ -30,7 +30,8 @@ B0=$(python3 -c "import json;print(json.load(open('$PRESET'))['BatchSize'])"); B
 # float32 is probed only with FP32_PROBE=1: bfloat16 ran 1.43× faster in phase 2's probe on an H200, and a probe costs ~20 s
 probes="BFloat16:$B0"; [ "${FP32_PROBE:-0}" = 1 ] && probes="Float32:$B0 $probes"
 [ "$BIG_BATCH" -gt 0 ] && [ "$BIG_BATCH" != "$B0" ] && probes="$probes BFloat16:$BIG_BATCH"
-for probe in $probes; do
+probe_once() {  # one probe; its loss log is the result
+  local probe=$1 prec batch name
   prec=${probe%:*}; batch=${probe#*:}; name=probe-$prec-$batch
   # the probe of a larger batch runs with the settings it would train with, so a learning rate too high shows here
   python3 - "$PRESET" "$batch" "$prec" "$PROBE" "$W/$name.json" <<'PY'
@@ -46,7 +47,12 @@ json.dump(c, open(sys.argv[5], "w"))
 PY
   timeout -k 15 60 $APP train --preset $W/$name.json --out $W/$name --device $DEV --threads 4 > $R/$name.txt 2>&1
   tail -c 300 $R/$name.txt; cp $W/$name/loss.jsonl $R/$name.loss.jsonl 2>/dev/null
-done
+}
+for probe in $probes; do probe_once $probe; done
+# bfloat16 failed at the preset's batch (a GPU without it?): float32 there, unless it was probed already
+if [ ! -f $W/probe-BFloat16-$B0/loss.jsonl ] && [[ " $probes " != *" Float32:$B0 "* ]]; then
+  echo "bfloat16 probe failed: probing float32"; probes="Float32:$B0 $probes"; probe_once Float32:$B0
+fi
 python3 - "$W" "$(el)" "$TRAIN_END" "$PRESET" "$probes" <<'PY'
 import json, sys
 W, now, end, preset, probes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5].split()
@@ -61,7 +67,7 @@ for probe in probes:
         print(f"probe {prec} at batch {batch} failed: {e}")
 print("probe steps/s:", {f"{p} {b}": round(v, 2) for (p, b), v in rates.items()})
 b0 = json.load(open(preset))["BatchSize"]
-base = [k for k in rates if k[1] == b0]
+base = [k for k in rates if k[1] == b0] or list(rates)  # the preset's batch, else whatever probe worked
 if not base: sys.exit(3)
 prec = "BFloat16" if rates.get(("BFloat16", b0), 0) > 1.1 * rates.get(("Float32", b0), 0) else "Float32"
 choice = (prec, b0) if (prec, b0) in rates else base[0]

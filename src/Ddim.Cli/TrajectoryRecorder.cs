@@ -54,7 +54,7 @@ internal sealed class TrajectoryRecorder(int images)
             var (frameCells, frameColumns) = Layout(gif: true, n, steps.Count);
             var pngs = frames.Select(f => ImageGrid.Grid(f, frameCells, c, h, w, frameColumns, Padding, 64)).ToList();
             var decoded = pngs.Select(ImageGrid.DecodePng).ToList();
-            var greys = decoded.Select(d => d.Channels == 1 ? d.Pixels : ToGrey(d.Pixels)).ToList();
+            var greys = decoded.Select(d => d.Pixels).ToList(); // grey: RequireFits refused colour GIFs
             var delays = 20;
             Atomic.WriteAllBytes(path, GifWriter.Encode(greys, decoded[0].Width, decoded[0].Height, delays));
             return;
@@ -90,6 +90,4 @@ internal sealed class TrajectoryRecorder(int images)
         gif ? (2 * images, images) : (2 * images * (steps + 1), steps + 1);
 
     private static byte[] Concat(byte[] a, byte[] b) => [.. a, .. b];
-
-    private static byte[] ToGrey(byte[] rgb) => Enumerable.Range(0, rgb.Length / 3).Select(i => (byte)((rgb[3 * i] + rgb[(3 * i) + 1] + rgb[(3 * i) + 2]) / 3)).ToArray();
 }

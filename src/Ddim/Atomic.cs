@@ -45,7 +45,7 @@ public static class Atomic
 
             if (!OperatingSystem.IsWindows() && File.Exists(full))
             {
-                File.SetUnixFileMode(temp, File.GetUnixFileMode(full)); // a replaced file (e.g. a patched library) keeps its mode
+                KeepMode(full, temp);
             }
 
             File.Move(temp, full, overwrite: true);
@@ -54,6 +54,24 @@ public static class Atomic
         {
             File.Delete(temp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Gives <paramref name="temp"/> the read, write and execute bits of the file it will replace (a patched library stays
+    /// executable, a file shared with a group stays shared); best effort: a target whose mode cannot be read (a dangling
+    /// link) leaves the new file with the default mode, as before.
+    /// </summary>
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    private static void KeepMode(string target, string temp)
+    {
+        try
+        {
+            const UnixFileMode permissions = (UnixFileMode)0x1FF; // rwxrwxrwx, without setuid, setgid or sticky
+            File.SetUnixFileMode(temp, File.GetUnixFileMode(target) & permissions);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+        {
         }
     }
 }

@@ -11,16 +11,18 @@ public sealed class GpuJobScriptTests
 {
     /// <summary>
     /// A stand-in ddim: `train` writes a loss log at the rate a (precision, batch) had on the H200 (bfloat16 at batch
-    /// 2,048 made up: 9 steps/s) and a model; `eval` writes a score JSON; `loss` prints a line.
+    /// 2,048 made up: 9 steps/s) and a model, or fails for the one named by $STUB_FAIL; `eval` writes a score JSON;
+    /// `loss` prints a line.
     /// </summary>
     private const string Stub = """
         #!/usr/bin/env bash
         cmd=$1; shift; out=; preset=; json=
         while [ $# -gt 0 ]; do case $1 in --out) out=$2; shift;; --preset) preset=$2; shift;; --json) json=$2; shift;; esac; shift; done
         case $cmd in
-        train) mkdir -p "$out"; python3 - "$preset" "$out" <<'PY'
-        import json, sys
+        train) mkdir -p "$out"; python3 - "$preset" "$out" <<'PY' || exit 1
+        import json, os, sys
         c = json.load(open(sys.argv[1])); out = sys.argv[2]
+        if os.environ.get("STUB_FAIL") == f'{c.get("Precision", "Float32")}:{c["BatchSize"]}': sys.exit(1)
         rate = {("Float32", 512): 13.3, ("BFloat16", 512): 19.1, ("BFloat16", 2048): 9.0}.get((c.get("Precision", "Float32"), c["BatchSize"]), 5)
         with open(out + "/loss.jsonl", "w") as f:
             for s in range(c["LogEvery"], c["Steps"] + 1, c["LogEvery"]):
@@ -32,6 +34,15 @@ public sealed class GpuJobScriptTests
         loss) echo "loss table";;
         esac
         """;
+
+    /// <summary>The scripts' knobs: cleared, so that a developer's shell does not change what the tests run.</summary>
+    private static readonly string[] Knobs =
+        ["PRESET", "BASE", "BIG_BATCH", "FP32_PROBE", "PROBE", "TRAIN_END", "EVAL_TO", "NUM", "DEV", "PACK", "MODEL", "SWEEP", "SEEDS", "BIG", "KEEP", "DDPM", "FLOOR_DRAWS", "STUB_FAIL"];
+
+    /// <summary>The scripts are bash with python3 for their JSON, made for Linux GPU machines.</summary>
+    private static bool CanRun() =>
+        OperatingSystem.IsLinux() &&
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty).Split(':').Any(dir => File.Exists(Path.Combine(dir, "python3")));
 
     [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     private static (int ExitCode, string Output) RunScript(string script, TempFolder temp, params (string Name, string Value)[] env)
@@ -45,6 +56,11 @@ public sealed class GpuJobScriptTests
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var knob in Knobs)
+        {
+            info.Environment.Remove(knob);
+        }
+
         info.Environment["APP"] = app;
         info.Environment["W"] = temp.Folder("w");
         info.Environment["OUT"] = temp.Folder("out");
@@ -55,17 +71,22 @@ public sealed class GpuJobScriptTests
 
         using var process = Process.Start(info)!;
         var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        return (process.ExitCode, stdout + stderr.Result);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            process.Kill(entireProcessTree: true);
+            return (-1, "timed out after 3 minutes");
+        }
+
+        return (process.ExitCode, stdout.Result + stderr.Result);
     }
 
     [Fact]
     public void Given_a_stand_in_ddim_When_the_GPU_train_job_runs_Then_it_takes_the_faster_batch_scales_its_settings_and_sends_the_model_back()
     {
-        if (OperatingSystem.IsWindows())
+        if (!CanRun() || OperatingSystem.IsWindows())
         {
-            return; // bash scripts for Linux GPU machines
+            return; // bash and python3 scripts for Linux GPU machines
         }
 
         // Given
@@ -87,10 +108,33 @@ public sealed class GpuJobScriptTests
         Assert.Contains("eval-D-s50-e0.json: FID 5.000", File.ReadAllText(Path.Combine(temp.Folder("out"), "device.log")));
     }
 
+    [Theory]
+    [InlineData("BFloat16:512", "bfloat16 probe failed: probing float32", "chose BFloat16 at batch 2048")]
+    [InlineData("BFloat16:2048", "probe BFloat16 at batch 2048 failed", "chose BFloat16 at batch 512")]
+    public void Given_a_probe_that_fails_When_the_GPU_train_job_runs_Then_it_trains_with_what_worked(string failing, string said, string chosen)
+    {
+        if (!CanRun() || OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        // Given
+        using var temp = new TempFolder();
+
+        // When
+        var (exitCode, output) = RunScript("gpu-train-job.sh", temp, ("TRAIN_END", "480"), ("STUB_FAIL", failing));
+
+        // Then
+        Assert.True(exitCode == 0, output);
+        Assert.Contains(said, output);
+        Assert.Contains(chosen, output);
+        Assert.True(File.Exists(Path.Combine(temp.Folder("out"), "res.part-aa")), output);
+    }
+
     [Fact]
     public void Given_a_trained_model_When_the_GPU_score_job_runs_over_two_seeds_Then_each_eval_reports_into_the_log_and_the_results_come_back()
     {
-        if (OperatingSystem.IsWindows())
+        if (!CanRun() || OperatingSystem.IsWindows())
         {
             return;
         }

@@ -131,6 +131,32 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Given_a_library_whose_version_section_links_past_its_sections_When_patched_Then_a_clear_InvalidDataException()
+    {
+        // Given: the real library with the version-requirement section's sh_link set past the last section.
+        var cached = CachedLibrary();
+        if (cached is null)
+        {
+            output.WriteLine("Skipped: not Linux.");
+            return;
+        }
+
+        var bytes = File.ReadAllBytes(cached);
+        var shoff = (int)BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(0x28));
+        var shentsize = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(0x3A));
+        var shnum = BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(0x3C));
+        var header = Enumerable.Range(0, shnum).Select(i => shoff + (i * shentsize))
+            .Single(h => BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(h + 4)) == 0x6ffffffe); // SHT_GNU_verneed
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(header + 0x28), (uint)shnum + 5);
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => LibStdCxxCompat.Patch(bytes, "bad.so"));
+
+        // Then
+        Assert.Contains($"bad.so: its version-requirement section links to section {shnum + 5}, past its {shnum} sections.", error.Message);
+    }
+
+    [Fact]
     public void Given_a_library_cut_inside_its_tables_When_patched_Then_an_error_not_a_wrong_patch()
     {
         // Given: the first 64 KiB of the real library, whose section headers lie past the cut.

@@ -34,7 +34,7 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         public int? Padding { get; init; }
 
         [CommandOption("--trajectory <FILE>")]
-        [Description("Also write how DDIM denoises the first images: x_t and x̂0 at every step, as .gif (animation) or .png (strip).")]
+        [Description("Also write how DDIM denoises the first images: x_t and x̂0 at every step, as .gif (animation, grey models only) or .png (strip).")]
         public string? Trajectory { get; init; }
 
         [CommandOption("--trajectory-images <N>")]

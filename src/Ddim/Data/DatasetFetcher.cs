@@ -142,7 +142,7 @@ public static class DatasetFetcher
                 catch (Exception e) when (e is not OutOfMemoryException)
                 {
                     failures.Add($"{stem} from {name}: {e.Message}");
-                    if (e is TimeoutException or HttpRequestException { StatusCode: null })
+                    if (e is SourceUnreachableException)
                     {
                         unreachable[name] = $"unreachable for {stem}: {e.Message}";
                     }
@@ -157,9 +157,12 @@ public static class DatasetFetcher
                 {
                     Atomic.WriteAllBytes(path, verified);
                 }
-                catch (IOException e)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    throw new IOException($"Fetched and verified {stem}, but could not write it to {path} ({e.Message}). Free some space there, or set --data-dir or $DDIM_DATA to another folder.", e);
+                    const int noSpace = 28; // ENOSPC: .NET gives an IOException the errno as its HResult on Unix
+                    throw new IOException(
+                        $"Fetched and verified {stem}, but could not write it to {path} ({e.Message}). " +
+                        (e.HResult == noSpace ? "Free some space there, or set" : "Set") + " --data-dir or $DDIM_DATA to a folder this process can write to.", e);
                 }
             }
             else
@@ -183,12 +186,12 @@ public static class DatasetFetcher
     }
 
     /// <summary>
-    /// Refuses bytes that are not an IDX file (magic 0, 0, type, rank) before their hash is taken, so that an error page
+    /// Refuses bytes that are not an IDX file of bytes (magic 0, 0, 0x08, rank) before their hash is taken, so that an error page
     /// served in place of a file reads as what it is rather than as a checksum mismatch.
     /// </summary>
     private static void RequireIdx(byte[] raw)
     {
-        if (raw.Length < 4 || raw[0] != 0 || raw[1] != 0)
+        if (raw.Length < 4 || raw[0] != 0 || raw[1] != 0 || raw[2] != 0x08)
         {
             var start = new string(System.Text.Encoding.ASCII.GetString(raw, 0, Math.Min(raw.Length, 24)).Select(c => char.IsControl(c) ? '·' : c).ToArray());
             throw new InvalidDataException($"got {raw.Length:N0} bytes that are not an IDX file (they begin \"{start}\": an error page or another file?)");
@@ -239,7 +242,22 @@ public static class DatasetFetcher
         using var stalled = new CancellationTokenSource(Stall);
         try
         {
-            using var response = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, stalled.Token).ConfigureAwait(false);
+            HttpResponseMessage headers;
+            try
+            {
+                headers = await Http.GetAsync(url, HttpCompletionOption.ResponseHeadersRead, stalled.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or OperationCanceledException)
+            {
+                // No answer at all (no route, DNS, TLS, a connect or header time-out): the other files will not fare better.
+                throw new SourceUnreachableException(
+                    e is OperationCanceledException
+                        ? (stalled.IsCancellationRequested ? $"no answer within {Stall.TotalSeconds:0} s" : $"no connection within {ConnectTimeout.TotalSeconds:0} s")
+                        : e.Message,
+                    e);
+            }
+
+            using var response = headers;
             response.EnsureSuccessStatusCode();
             await using var body = await response.Content.ReadAsStreamAsync(stalled.Token).ConfigureAwait(false);
             using var bytes = new MemoryStream();
@@ -326,4 +344,7 @@ public static class DatasetFetcher
         var path = Path.Combine(source.DebianFolder!, stem + ".gz");
         return File.Exists(path) ? File.ReadAllBytes(path) : throw new FileNotFoundException($"{path} not found (is {source.DebianPackage} installed?)");
     };
+
+    /// <summary>A source that gave no answer at all, so that it is not asked again for the other files.</summary>
+    private sealed class SourceUnreachableException(string message, Exception inner) : IOException(message, inner);
 }

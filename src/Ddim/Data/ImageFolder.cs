@@ -34,7 +34,7 @@ public static class ImageFolder
             throw new InvalidDataException($"{folder} holds no .png images.");
         }
 
-        var decoded = files.Select(f =>
+        (byte[] Pixels, int Height, int Width, int Channels) Decode(string f)
         {
             try
             {
@@ -44,7 +44,12 @@ public static class ImageFolder
             {
                 throw new InvalidDataException($"{f} is not a readable PNG: {e.Message}", e);
             }
-        }).ToArray();
+        }
+
+        // Sized from the first image before the others are decoded (decoding them all first would hold about that much).
+        var first = Decode(files[0]);
+        RequireFitsInMemory(files.Length, Math.Min(first.Channels, 3), first.Height, first.Width);
+        var decoded = files.Skip(1).Select(Decode).Prepend(first).ToArray();
         var (h, w) = (decoded[0].Height, decoded[0].Width);
         for (var i = 0; i < decoded.Length; i++)
         {
@@ -59,14 +64,8 @@ public static class ImageFolder
             d.Channels == 1 || (greyWhenChannelsEqual && Enumerable.Range(0, d.Height * d.Width).All(p =>
                 d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 1] && d.Pixels[p * d.Channels] == d.Pixels[(p * d.Channels) + 2]));
         var channels = decoded.All(IsGrey) ? 1 : 3;
-        var size = (long)decoded.Length * channels * h * w;
-        if (size > Array.MaxLength)
-        {
-            throw new InvalidDataException(
-                $"{decoded.Length:N0} images of {channels}×{h}×{w} are {size / 1e9:0.00} GB, over the {Array.MaxLength / 1e9:0.00} GB one data set can hold in memory; use fewer or smaller images.");
-        }
-
-        var pixels = new byte[size];
+        RequireFitsInMemory(decoded.Length, channels, h, w);
+        var pixels = new byte[(long)decoded.Length * channels * h * w];
         for (var n = 0; n < decoded.Length; n++)
         {
             var d = decoded[n];
@@ -103,5 +102,16 @@ public static class ImageFolder
         return Directory.Exists(spec) || File.Exists(spec) ? Load(spec) : throw new ArgumentException(
             $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images " +
             $"(there is no folder {Path.GetFullPath(spec)}; a relative path is taken from the working directory, {Environment.CurrentDirectory}).");
+    }
+
+    /// <summary>A clear error for a set larger than one array can hold (the data live in one byte array).</summary>
+    private static void RequireFitsInMemory(int count, int channels, int height, int width)
+    {
+        var size = (long)count * channels * height * width;
+        if (size > Array.MaxLength)
+        {
+            throw new InvalidDataException(
+                $"{count:N0} images of {channels}×{height}×{width} are {size / 1e9:0.00} GB, over the {Array.MaxLength / 1e9:0.00} GB one data set can hold in memory; use fewer or smaller images.");
+        }
     }
 }
