@@ -139,6 +139,20 @@ public class FrechetDistanceTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_three_vectors_in_512_dimensions_When_compared_with_themselves_Then_the_covariance_part_is_0_to_rounding()
+    {
+        // Given: a covariance of rank 2 in 512 dimensions, whose 510 zero eigenvalues come out as rounding noise
+        using var scope = NewDisposeScope();
+        var fit = GaussianFit.FromFeatures(randn([3, 512], generator: new Generator(11)) * 30);
+
+        // When
+        var terms = FrechetDistance.Terms(fit, fit);
+
+        // Then: the noise's square roots used to add up to a covariance part of about −0.6 here
+        Assert.True(Math.Abs(terms.Covariance) < 1e-9 * terms.Traces, $"covariance part {terms.Covariance} of traces {terms.Traces}");
+    }
+
+    [Fact]
     public void Given_features_in_uneven_batches_When_accumulated_Then_mean_and_covariance_match_the_one_shot_fit()
     {
         // Given
@@ -188,6 +202,7 @@ public class FrechetDistanceTests : OneTorchThread
     [InlineData(new long[] { 5, 5, 5, 5 }, 0.0)]
     [InlineData(new long[] { 0, 0, 20, 0 }, 1.3862943611198906)]
     [InlineData(new long[] { 1, 3 }, 0.13081203594113697)]
+    [InlineData(new long[] { 0, 0, 0 }, double.NaN)] // no predictions: no balance to speak of, not "perfectly balanced"
     public void Given_class_counts_When_KL_from_uniform_is_taken_Then_it_matches(long[] counts, double expected)
     {
         Assert.Equal(expected, ClassBalance.KlFromUniform(counts), 1e-9);

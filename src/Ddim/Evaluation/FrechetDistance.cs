@@ -98,7 +98,7 @@ public static class FrechetDistance
         var traceTerm = sigma1.trace().item<double>() + sigma2.trace().item<double>();
         var root1 = SquareRoot(sigma1);
         var m = Symmetric(root1.mm(sigma2).mm(root1));
-        var crossTerm = torch.linalg.eigvalsh(m).clamp_min(0).sqrt().sum().item<double>();
+        var crossTerm = NoiseFloorToZero(torch.linalg.eigvalsh(m)).sqrt().sum().item<double>();
         return new FrechetTerms(meanTerm, traceTerm, crossTerm);
     }
 
@@ -106,11 +106,23 @@ public static class FrechetDistance
     public static double Compute(Tensor featuresA, Tensor featuresB) =>
         Compute(GaussianFit.FromFeatures(featuresA), GaussianFit.FromFeatures(featuresB));
 
-    /// <summary>√Σ of a symmetric positive semi-definite matrix: V·diag(√max(λ, 0))·Vᵀ.</summary>
+    /// <summary>√Σ of a symmetric positive semi-definite matrix: V·diag(√λ)·Vᵀ, with λ below the rounding floor taken as 0.</summary>
     private static Tensor SquareRoot(Tensor sigma)
     {
         var (values, vectors) = torch.linalg.eigh(sigma);
-        return (vectors * values.clamp_min(0).sqrt().unsqueeze(0)).mm(vectors.t());
+        return (vectors * NoiseFloorToZero(values).sqrt().unsqueeze(0)).mm(vectors.t());
+    }
+
+    /// <summary>
+    /// Eigenvalues of a positive semi-definite matrix with those below D·ε·λmax (rounding noise, where the true value
+    /// is 0, as for a covariance of N ≤ D vectors) set to 0: their square roots, about √(ε·λmax) each, would otherwise
+    /// add up to a visible error in Tr√(Σ₁Σ₂).
+    /// </summary>
+    private static Tensor NoiseFloorToZero(Tensor eigenvalues)
+    {
+        const double machineEpsilon = 2.220446049250313e-16; // 2⁻⁵², float64's (.NET's double.Epsilon is the smallest subnormal)
+        var floor = eigenvalues.shape[0] * machineEpsilon * Math.Max(eigenvalues.max().item<double>(), 0);
+        return eigenvalues.where(eigenvalues > floor, 0.0);
     }
 
     private static Tensor Symmetric(Tensor m) => (m + m.t()) / 2;

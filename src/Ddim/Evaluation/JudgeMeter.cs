@@ -89,14 +89,15 @@ public static class ClassBalance
 {
     /// <summary>
     /// KL(p ‖ u) = Σ pₖ·ln(K·pₖ) for the class frequencies p and the uniform u over K classes, in nats: 0 when
-    /// every class is equally common, ln K (2.30 for 10 classes) when all predictions fall in one class.
+    /// every class is equally common, ln K (2.30 for 10 classes) when all predictions fall in one class; NaN when there
+    /// are no predictions (no balance to speak of).
     /// </summary>
     public static double KlFromUniform(IReadOnlyList<long> counts)
     {
         var total = counts.Sum();
         if (total == 0)
         {
-            return 0;
+            return double.NaN;
         }
 
         var k = counts.Count;
