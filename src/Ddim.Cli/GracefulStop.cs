@@ -4,14 +4,16 @@ namespace Ddim.Cli;
 
 /// <summary>
 /// For runs that save their work in units (training's checkpoint after a step, a sweep's cells, --seeds' seeds): the
-/// first Ctrl-C (SIGINT) or SIGTERM cancels <see cref="Token"/>, and the run stops once the unit in progress is done
-/// and saved; a second Ctrl-C ends the process at once. Commands without units to save keep .NET's default: Ctrl-C ends them.
+/// first Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) cancels <see cref="Token"/>, and the run stops once
+/// the unit in progress is done and saved; a second signal of any of them ends the process at once. Commands without
+/// units to save keep .NET's default: a signal ends them.
 /// </summary>
 internal sealed class GracefulStop : IDisposable
 {
     private readonly CancellationTokenSource source;
     private readonly ConsoleCancelEventHandler onCtrlC;
     private readonly PosixSignalRegistration onSigterm;
+    private readonly PosixSignalRegistration onSighup;
 
     /// <param name="outer">The command's own token (what <c>CliApp.Run</c> was given), linked in.</param>
     /// <param name="saving">What happens before the run stops, for the line the first signal prints ("the cell in progress is scored and saved").</param>
@@ -29,7 +31,26 @@ internal sealed class GracefulStop : IDisposable
                 return; // the run ended while the signal was arriving: nothing left to stop
             }
 
-            Console.Error.WriteLine($"{signal}: stopping once {saving}. Ctrl-C again stops at once, losing it.");
+            try
+            {
+                Console.Error.WriteLine($"{signal}: stopping once {saving}. {(signal == "Ctrl-C" ? "Ctrl-C again" : $"Another {signal} or Ctrl-C")} stops at once, losing it.");
+            }
+            catch (IOException)
+            {
+                // a closed terminal (SIGHUP) has nowhere to write to; the stop goes on
+            }
+        }
+
+        // SIGTERM and SIGHUP: the first is a graceful stop, a second one ends the process (the default action).
+        void OnSignal(PosixSignalContext c, string name)
+        {
+            if (source.IsCancellationRequested)
+            {
+                return;
+            }
+
+            c.Cancel = true;
+            Stop(name);
         }
 
         onCtrlC = (_, e) =>
@@ -43,17 +64,11 @@ internal sealed class GracefulStop : IDisposable
             Stop("Ctrl-C");
         };
         Console.CancelKeyPress += onCtrlC;
-        onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c =>
-        {
-            c.Cancel = true; // a SIGTERM (a session or container ending) always gets the graceful stop
-            if (!source.IsCancellationRequested)
-            {
-                Stop("SIGTERM");
-            }
-        });
+        onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, "SIGTERM"));
+        onSighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => OnSignal(c, "SIGHUP"));
     }
 
-    /// <summary>Cancelled by the first Ctrl-C or SIGTERM, or by the command's own token.</summary>
+    /// <summary>Cancelled by the first Ctrl-C, SIGTERM or SIGHUP, or by the command's own token.</summary>
     public CancellationToken Token => source.Token;
 
     /// <summary>Whether a stop was asked for, by a signal or by the command's own token.</summary>
@@ -64,6 +79,7 @@ internal sealed class GracefulStop : IDisposable
     {
         Console.CancelKeyPress -= onCtrlC;
         onSigterm.Dispose();
+        onSighup.Dispose();
         source.Dispose();
     }
 }

@@ -349,10 +349,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData("model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu-bf16", "'device cpu' there, 'device cpu-bf16' here")]
-    [InlineData("model SHA-256 cd34, reference mnist-test (10,000), N = 1,000, seed 0, device cpu", "'model SHA-256 ab12' there, 'model SHA-256 cd34' here; 'N = 10,000' there, 'N = 1,000' here")]
-    [InlineData("model SHA-256 ab12, device cpu", "'model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu' there, 'model SHA-256 ab12, device cpu' here")]
-    public void Given_a_cell_saved_from_other_inputs_When_looked_up_Then_the_error_names_only_the_inputs_that_differ(string current, string expected)
+    [InlineData("model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu-bf16", "'device cpu' there, 'device cpu-bf16' here", "They were made with --precision fp32")]
+    [InlineData("model SHA-256 cd34, reference mnist-test (10,000), N = 1,000, seed 0, device cpu", "'model SHA-256 ab12' there, 'model SHA-256 cd34' here; 'N = 10,000' there, 'N = 1,000' here", "Give this sweep another --name")]
+    [InlineData("model SHA-256 ab12, device cpu", "'model SHA-256 ab12, reference mnist-test (10,000), N = 10,000, seed 0, device cpu' there, 'model SHA-256 ab12, device cpu' here", "Give this sweep another --name")]
+    public void Given_a_cell_saved_from_other_inputs_When_looked_up_Then_the_error_names_only_the_inputs_that_differ(string current, string expected, string advice)
     {
         // Given: a cell saved by a float32 run at N = 10,000
         using var folder = new TempFolder();
@@ -364,7 +364,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var e = Assert.Throws<InvalidDataException>(() => new SweepCellStore(saved.Directory, current).TryLoad(settings));
 
         // Then: the message names what differs (each part, or both whole when their parts do not line up), and the way out
-        Assert.Contains($"was made from other inputs than this run: {expected}. Give this sweep another --name", e.Message);
+        Assert.Contains($"was made from other inputs than this run: {expected}. {advice}", e.Message);
     }
 
     [Theory]
@@ -430,6 +430,13 @@ public sealed class EvalEndToEndTests : OneTorchThread
         Assert.Contains("'device cuda' there, 'device cpu' here", mismatch.Message);
         Assert.DoesNotContain("model A", mismatch.Message);
         Assert.DoesNotContain("delete", mismatch.Message);
+
+        // And: without the caller's advice, cells of another device or precision get the option that uses them, not "delete"
+        var defaults = new[] { "model A, device cpu", "model A, device cuda-bf16" }.Select(f => Assert.Throws<InvalidDataException>(() =>
+            Sweep.Run(evaluator, counting, plan, SyntheticDigits.Make(30, 8), options, store: new SweepCellStore(store.Directory, f), resume: true)).Message).ToList();
+        Assert.Contains("Run with --device cuda to add cells to them, or with --cells-from cuda and --resume to report them here", defaults[0]);
+        Assert.Contains("They were made with --precision fp32: run with it to use them", defaults[1]);
+        Assert.All(defaults, m => Assert.DoesNotContain("delete", m));
 
         // And: no cells at all points at the folder
         var empty = new SweepCellStore(folder.File("no-cells"), "model A, device cuda");

@@ -305,6 +305,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them, that --precision is theirs, and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configuration{(configurations.Count == 1 ? string.Empty : "s")} × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
+        if (settings.Resume && settings.CellsFrom is null && store.Count == 0)
+        {
+            WarnNothingToResume(store.Directory);
+        }
         var result = WithProgress("floor", options.Count, tick =>
             Evaluation.Sweep.Run(
                 evaluator,
@@ -400,6 +404,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var machine = SweepContext.ThisMachine(device);
         AnsiConsole.MarkupLine($"{Markup.Escape(sampleSettings.ToString())} at {seeds.Length} seeds × {options.Count:N0} images; each seed's scores are saved under [grey]{Markup.Escape(cellsDirectory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
+        var storeOf = SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, fingerprint);
+        if (settings.Resume && seeds.All(seed => storeOf(seed).Count == 0))
+        {
+            WarnNothingToResume(Path.GetDirectoryName(storeOf(seeds[0]).Directory)!);
+        }
         var summary = WithProgress($"seed {seeds[0]}", options.Count, tick => SeedRuns.Run(
             evaluator,
             sampler,
@@ -412,7 +421,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 $"seed {run.Seed,-4} {ScoreLine(run.Report.Samples)}; floor {run.Report.Floor.Fid:0.000}, {run.Report.FloorRatio:0.00}× the {(run.Report.FloorDraws is null ? "floor" : "mean floor")}{(run.Reused ? " (saved earlier)" : string.Empty)}"))),
             imagesDone: tick,
             cancel: cancellationToken,
-            storeOf: SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, fingerprint),
+            storeOf: storeOf,
             resume: settings.Resume,
             machine: machine));
 
@@ -720,6 +729,14 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     };
 
     /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
+    /// <summary>
+    /// A --resume that finds nothing saved would quietly sample everything again (hours at N = 10,000): say so, and where
+    /// saved cells usually are when they are not here.
+    /// </summary>
+    private static void WarnNothingToResume(string directory) =>
+        AnsiConsole.MarkupLine($"[yellow]--resume: nothing is saved under {Markup.Escape(directory)}, so every cell is sampled anew.[/] If an earlier run saved its cells elsewhere, " +
+                               "stop and point --results-dir (and --name) there; cells saved before ε̂ was re-derived by default are found only with --keep-noise, and cells of another device only with --cells-from (sweeps).");
+
     internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);
 
     // The project's JSON convention for records (ModelFile.Json: enums by name), without the derived read-only

@@ -204,7 +204,8 @@ public static class Sweep
             cancel.ThrowIfCancellationRequested();
             var settings = configurations[i];
             starting?.Invoke(settings, i, configurations.Count);
-            var cell = saved[i];
+            // Looked up again: another process sharing the store (the GPU job runs four sweeps at once) may have saved it since.
+            var cell = saved[i] ?? (resume ? store?.TryLoad(settings) : null);
             if (cell is null)
             {
                 var score = evaluator.ScoreSamples(sampler, settings, options, imagesDone);

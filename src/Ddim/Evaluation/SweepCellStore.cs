@@ -27,14 +27,15 @@ public sealed class SweepCellStore
         Converters = { new JsonStringEnumConverter() },
     };
 
-    private readonly string mismatchAdvice;
+    private readonly string? mismatchAdvice;
 
     /// <summary>Opens (without creating) the store in <paramref name="directory"/>.</summary>
     /// <param name="directory">The folder of cell files; created on the first save.</param>
     /// <param name="fingerprint">Everything the scores depend on besides the settings, as text (e.g. model and judge SHA-256, N, seed, device).</param>
     /// <param name="mismatchAdvice">
-    /// What the error for a cell made with another fingerprint tells the user to do. By default: give the sweep another
-    /// --name or --results-dir, or delete the folder to start over.
+    /// What the error for a cell made with another fingerprint tells the user to do. By default: for cells that differ
+    /// only in their device or precision, the option that uses them; otherwise give the sweep another --name or
+    /// --results-dir, or delete the folder to start over.
     /// </param>
     public SweepCellStore(string directory, string fingerprint, string? mismatchAdvice = null)
     {
@@ -42,7 +43,7 @@ public sealed class SweepCellStore
         ArgumentException.ThrowIfNullOrWhiteSpace(fingerprint);
         Directory = directory;
         Fingerprint = fingerprint;
-        this.mismatchAdvice = mismatchAdvice ?? $"Give this sweep another --name (or --results-dir), or delete {directory} to start over.";
+        this.mismatchAdvice = mismatchAdvice;
     }
 
     /// <summary>The folder of cell files.</summary>
@@ -106,7 +107,9 @@ public sealed class SweepCellStore
         if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(
-                $"{path} was made from other inputs than this run: {DescribeDifference(saved.Fingerprint, Fingerprint)}. {mismatchAdvice}");
+                $"{path} was made from other inputs than this run: {DescribeDifference(saved.Fingerprint, Fingerprint)}. " +
+                (mismatchAdvice ?? OtherDeviceAdvice(saved.Fingerprint, Fingerprint) ??
+                 $"Give this sweep another --name (or --results-dir), or delete {Directory} to start over."));
         }
 
         return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);
@@ -142,15 +145,36 @@ public sealed class SweepCellStore
     /// The parts of two fingerprints that differ, e.g. <c>'device cpu-bf16' there, 'device cpu' here</c>, so that the
     /// user sees what to change without comparing two SHA-256s by eye; the whole of both when their parts do not line up.
     /// </summary>
-    private static string DescribeDifference(string saved, string current)
+    private static string DescribeDifference(string saved, string current) =>
+        string.Join("; ", DifferingParts(saved, current).Select(pair => $"'{pair.First}' there, '{pair.Second}' here"));
+
+    /// <summary>
+    /// When only the device part differs ("device cuda" against "device cpu", "device cpu-bf16" against "device cpu"),
+    /// the saved cells are good and this run most likely forgot an option: say which, rather than "delete the folder".
+    /// </summary>
+    private static string? OtherDeviceAdvice(string saved, string current)
+    {
+        const string prefix = "device ";
+        if (DifferingParts(saved, current) is not [var (there, here)] || !there.StartsWith(prefix, StringComparison.Ordinal) || !here.StartsWith(prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var (savedDevice, savedBf16) = (there[prefix.Length..].Split('-')[0], there.EndsWith("-bf16", StringComparison.Ordinal));
+        return savedDevice != here[prefix.Length..].Split('-')[0]
+            ? $"Run with --device {savedDevice} to add cells to them, or with --cells-from {savedDevice} and --resume to report them here; the saved cells are kept."
+            : $"They were made with --precision {(savedBf16 ? "bf16" : "fp32")}: run with it to use them; the saved cells are kept.";
+    }
+
+    /// <summary>The parts of two fingerprints that differ (the whole of each when they have different parts).</summary>
+    private static List<(string First, string Second)> DifferingParts(string saved, string current)
     {
         // Parts are joined by ", "; a number such as 10,000 has no space after its comma, so it stays one part.
         var savedParts = saved.Split(", ");
         var currentParts = current.Split(", ");
-        var differing = savedParts.Length == currentParts.Length
+        return savedParts.Length == currentParts.Length
             ? savedParts.Zip(currentParts).Where(pair => pair.First != pair.Second).ToList()
             : [(saved, current)];
-        return string.Join("; ", differing.Select(pair => $"'{pair.First}' there, '{pair.Second}' here"));
     }
 
     /// <remarks>Cells saved before the Ddim build was recorded have no <c>Code</c>.</remarks>
