@@ -72,7 +72,7 @@ if not base: sys.exit(3)
 prec = "BFloat16" if rates.get(("BFloat16", b0), 0) > 1.1 * rates.get(("Float32", b0), 0) else "Float32"
 choice = (prec, b0) if (prec, b0) in rates else base[0]
 big = [k for k in rates if k[1] != b0]
-if big and rates[big[0]] * big[0][1] > 1.3 * rates[choice] * b0:
+if big and rates[big[0]] * big[0][1] > 1.3 * rates[choice] * choice[1]:
     choice = big[0]
 prec, batch = choice
 sps = rates[choice]
@@ -80,7 +80,6 @@ c = json.load(open(f"{W}/probe-{prec}-{batch}.json"))  # the probe's settings (b
 c["LogEvery"] = json.load(open(preset))["LogEvery"]
 steps = int(sps * (end - now - 15) * 0.95) // 100 * 100
 c["Steps"] = max(steps, 500); c["CosineDecayFrom"] = int(c["Steps"] * 0.3) // 100 * 100; c["CheckpointEvery"] = c["Steps"] // 3
-c["Precision"] = prec
 json.dump(c, open(f"{W}/res/D.json", "w"), indent=2)
 print(f"chose {prec} at batch {batch}: {sps:.2f} steps/s ({sps * batch:.0f} images/s) -> {c['Steps']} steps, cosine from {c['CosineDecayFrom']}, "
       f"lr {c['LearningRate']:.5g}, warm-up {c['WarmupSteps']}, EMA {c['EmaDecay']}")

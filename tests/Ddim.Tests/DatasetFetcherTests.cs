@@ -41,22 +41,11 @@ public sealed class DatasetFetcherLocalTests
         Directory.CreateDirectory(packaged);
         foreach (var (stem, bytes) in raw)
         {
-            File.WriteAllBytes(Path.Combine(packaged, stem + ".gz"), Gzip(bytes));
+            File.WriteAllBytes(Path.Combine(packaged, stem + ".gz"), IdxTests.Gzip(bytes));
         }
 
         var hashes = raw.ToDictionary(p => p.Key, p => Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(p.Value)));
         return (new DatasetSource("made-up", [], hashes, DebianFolder: packaged, DebianPackage: "dataset-made-up"), raw);
-    }
-
-    private static byte[] Gzip(byte[] bytes)
-    {
-        using var ms = new MemoryStream();
-        using (var gz = new System.IO.Compression.GZipStream(ms, System.IO.Compression.CompressionLevel.Optimal, leaveOpen: true))
-        {
-            gz.Write(bytes);
-        }
-
-        return ms.ToArray();
     }
 
     [Fact]
@@ -101,7 +90,7 @@ public sealed class DatasetFetcherLocalTests
         // Given: the package holds another file's bytes for one stem, and an HTML page for another.
         using var temp = new TempFolder();
         var (source, raw) = MadeUp(temp.Folder("packaged"));
-        File.WriteAllBytes(Path.Combine(source.DebianFolder!, Stems[0] + ".gz"), Gzip(raw[Stems[2]]));
+        File.WriteAllBytes(Path.Combine(source.DebianFolder!, Stems[0] + ".gz"), IdxTests.Gzip(raw[Stems[2]]));
         var root = temp.Folder("data");
 
         // When

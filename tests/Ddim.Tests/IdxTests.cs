@@ -8,7 +8,8 @@ public class IdxTests
 {
     private static byte[] Pattern(int n) => Enumerable.Range(0, n).Select(i => (byte)((i * 37) + 11)).ToArray();
 
-    private static byte[] Gzip(byte[] raw)
+    /// <summary><paramref name="raw"/> gzipped, as the MNIST mirrors serve their files.</summary>
+    internal static byte[] Gzip(byte[] raw)
     {
         using var ms = new MemoryStream();
         using (var gz = new GZipStream(ms, CompressionLevel.Optimal, leaveOpen: true))

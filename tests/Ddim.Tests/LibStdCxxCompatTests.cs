@@ -27,6 +27,18 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
             $"TorchSharp 0.107.0's linux-x64 native library is not at {path}: these tests read the unpatched original from the NuGet packages folder ($NUGET_PACKAGES or ~/.nuget/packages).");
     }
 
+    /// <summary><see cref="CachedLibrary"/>, saying in the test's output that the test is skipped where there is none (off Linux).</summary>
+    private string? LibraryOrSkip()
+    {
+        var cached = CachedLibrary();
+        if (cached is null)
+        {
+            output.WriteLine("Skipped: not Linux.");
+        }
+
+        return cached;
+    }
+
     /// <summary>
     /// Offset of vna_flags in the Vernaux entry that names <paramref name="version"/>, found by walking
     /// SHT_GNU_verneed directly (an independent reading of the ELF layout, not the library's).
@@ -71,10 +83,8 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     public void Given_a_copy_of_TorchSharps_native_library_When_applied_twice_Then_patched_once_in_exactly_the_weak_flag_of_GLIBCXX_3_4_32()
     {
         // Given: a copy (the NuGet cache itself is never touched).
-        var cached = CachedLibrary();
-        if (cached is null)
+        if (LibraryOrSkip() is not { } cached)
         {
-            output.WriteLine("Skipped: not Linux.");
             return;
         }
 
@@ -109,10 +119,8 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     public void Given_a_library_with_its_own_permissions_When_patched_Then_the_patched_file_keeps_them()
     {
         // Given: a copy readable by everyone and executable by its owner, as the NuGet file is.
-        var cached = CachedLibrary();
-        if (cached is null || OperatingSystem.IsWindows())
+        if (LibraryOrSkip() is not { } cached || OperatingSystem.IsWindows())
         {
-            output.WriteLine("Skipped: not Linux.");
             return;
         }
 
@@ -134,10 +142,8 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     public void Given_a_library_whose_version_section_links_past_its_sections_When_patched_Then_a_clear_InvalidDataException()
     {
         // Given: the real library with the version-requirement section's sh_link set past the last section.
-        var cached = CachedLibrary();
-        if (cached is null)
+        if (LibraryOrSkip() is not { } cached)
         {
-            output.WriteLine("Skipped: not Linux.");
             return;
         }
 
@@ -160,10 +166,8 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     public void Given_a_library_cut_inside_its_tables_When_patched_Then_an_error_not_a_wrong_patch()
     {
         // Given: the first 64 KiB of the real library, whose section headers lie past the cut.
-        var cached = CachedLibrary();
-        if (cached is null)
+        if (LibraryOrSkip() is not { } cached)
         {
-            output.WriteLine("Skipped: not Linux.");
             return;
         }
 
@@ -179,10 +183,8 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
     [Fact]
     public void Given_the_patched_image_in_memory_When_patched_again_Then_not_needed_and_bytes_unchanged()
     {
-        var cached = CachedLibrary();
-        if (cached is null)
+        if (LibraryOrSkip() is not { } cached)
         {
-            output.WriteLine("Skipped: not Linux.");
             return;
         }
 

@@ -309,6 +309,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         {
             WarnNothingToResume(store.Directory);
         }
+
         var result = WithProgress("floor", options.Count, tick =>
             Evaluation.Sweep.Run(
                 evaluator,
@@ -409,6 +410,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         {
             WarnNothingToResume(Path.GetDirectoryName(storeOf(seeds[0]).Directory)!);
         }
+
         var summary = WithProgress($"seed {seeds[0]}", options.Count, tick => SeedRuns.Run(
             evaluator,
             sampler,
@@ -728,7 +730,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["images_per_second"] = s.SamplingTime > TimeSpan.Zero ? JsonValue.Create(Math.Round(s.ImagesPerSecond, 4)) : null,
     };
 
-    /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
     /// <summary>
     /// A --resume that finds nothing saved would quietly sample everything again (hours at N = 10,000): say so, and where
     /// saved cells usually are when they are not here.
@@ -737,6 +738,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         AnsiConsole.MarkupLine($"[yellow]--resume: nothing is saved under {Markup.Escape(directory)}, so every cell is sampled anew.[/] If an earlier run saved its cells elsewhere, " +
                                "stop and point --results-dir (and --name) there; cells saved before ε̂ was re-derived by default are found only with --keep-noise, and cells of another device only with --cells-from (sweeps).");
 
+    /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
     internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);
 
     // The project's JSON convention for records (ModelFile.Json: enums by name), without the derived read-only

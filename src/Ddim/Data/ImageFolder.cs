@@ -48,7 +48,7 @@ public static class ImageFolder
 
         // Sized from the first image before the others are decoded (decoding them all first would hold about that much).
         var first = Decode(files[0]);
-        RequireFitsInMemory(files.Length, Math.Min(first.Channels, 3), first.Height, first.Width);
+        RequireFitsInMemory(files.Length, first.Channels, first.Height, first.Width);
         var decoded = files.Skip(1).Select(Decode).Prepend(first).ToArray();
         var (h, w) = (decoded[0].Height, decoded[0].Width);
         for (var i = 0; i < decoded.Length; i++)

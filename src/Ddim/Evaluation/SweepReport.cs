@@ -165,19 +165,18 @@ public static class SweepReport
 
         // The floor's mean over its draws (what eval's "× floor" divides by), shaded ± one SD: how far one draw of N real
         // images strays, and so about how far a cell's FID moves from seed to seed. Without draws, the seed's own draw.
-        var floorFid = result.FloorDraws is { } draws ? draws.Fid.Mean : result.Floor.Fid;
-        if (result.FloorDraws is { } spread)
+        var draws = result.FloorDraws?.Fid;
+        var floorFid = draws?.Mean ?? result.Floor.Fid;
+        if (draws is not null)
         {
-            var band = plot.Add.VerticalSpan(spread.Fid.Mean - spread.Fid.StandardDeviation, spread.Fid.Mean + spread.Fid.StandardDeviation);
+            var band = plot.Add.VerticalSpan(draws.Mean - draws.StandardDeviation, draws.Mean + draws.StandardDeviation);
             band.FillStyle.Color = Colors.Gray.WithAlpha(0.18);
             band.LineStyle.Width = 0;
             band.LegendText = "± 1 SD of one floor draw";
         }
 
         var floor = plot.Add.HorizontalLine(floorFid);
-        floor.LegendText = result.FloorDraws is { } d
-            ? $"real-data floor (N = {result.Options.Count:N0}, mean of {d.Fid.Count} draws)"
-            : $"real-data floor (N = {result.Options.Count:N0})";
+        floor.LegendText = $"real-data floor (N = {result.Options.Count:N0}{(draws is null ? string.Empty : $", mean of {draws.Count} draws")})";
         floor.Color = Colors.Gray;
         floor.LinePattern = LinePattern.Dashed;
         floor.LineWidth = 1.5f;
@@ -189,8 +188,7 @@ public static class SweepReport
         var hi = positions.Max();
         var pad = Math.Max(0.08, (hi - lo) * 0.06);
         plot.Axes.SetLimitsX(lo - pad, hi + pad);
-        var top = result.FloorDraws is { } f ? f.Fid.Mean + f.Fid.StandardDeviation : result.Floor.Fid;
-        var fids = result.Cells.Select(c => c.Score.Fid).Append(top).Where(double.IsFinite).ToArray();
+        var fids = result.Cells.Select(c => c.Score.Fid).Append(floorFid + (draws?.StandardDeviation ?? 0)).Where(double.IsFinite).ToArray();
         plot.Axes.SetLimitsY(0, fids.Length == 0 ? 1 : fids.Max() * 1.08);
         plot.Title($"MNIST: FID (judge features) against sampling steps S, N = {result.Options.Count:N0}");
         plot.XLabel("S, sampling steps (log scale)");

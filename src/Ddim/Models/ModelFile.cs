@@ -154,10 +154,7 @@ public sealed class ModelFile
 
         var all = File.ReadAllBytes(path);
         sha256 = hash ? Convert.ToHexStringLower(SHA256.HashData(all)) : "";
-        if (all.Length < Magic.Length || !all.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-        {
-            throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
-        }
+        RequireMagic(all.AsSpan(0, Math.Min(all.Length, Magic.Length)), path);
 
         if (all.Length < Magic.Length + 36)
         {
@@ -194,16 +191,21 @@ public sealed class ModelFile
         using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
         try
         {
-            if (!r.ReadBytes(Magic.Length).AsSpan().SequenceEqual(Magic))
-            {
-                throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
-            }
-
+            RequireMagic(r.ReadBytes(Magic.Length), path);
             return ReadHeader(r, path);
         }
         catch (EndOfStreamException e)
         {
             throw new InvalidDataException($"{path} is corrupt or truncated (it ends inside its header). Restore it, or train/copy it again.", e);
+        }
+    }
+
+    /// <summary>Throws unless <paramref name="start"/>, a file's first bytes, is the magic DDIMFILE.</summary>
+    private static void RequireMagic(ReadOnlySpan<byte> start, string path)
+    {
+        if (!start.SequenceEqual(Magic))
+        {
+            throw new InvalidDataException($"{path} is not a Ddim model file (it does not start with DDIMFILE).");
         }
     }
 

@@ -55,6 +55,15 @@ public static class DdimSampler
                 $"A stochastic step (η > 0 or σ̂) goes toward clean data, ᾱ_next ≥ ᾱ_t; got ᾱ_t = {alphaBarT} and ᾱ_next = {alphaBarNext}. Only η = 0 runs the other way (inversion).");
         }
 
+        return StepUnchecked(x, eps, alphaBarT, alphaBarNext, options, z);
+    }
+
+    /// <summary>
+    /// <see cref="Step"/> without its checks, for <see cref="Sample"/> and <see cref="Invert"/>, whose options are
+    /// validated once per run and whose ᾱ come from a schedule in the right order: not again at every step.
+    /// </summary>
+    private static (Tensor XNext, Tensor PredX0) StepUnchecked(Tensor x, Tensor eps, double alphaBarT, double alphaBarNext, DdimOptions options, Tensor? z)
+    {
         var sqrtAbar = Math.Sqrt(alphaBarT);
         var sqrtOneMinusAbar = Math.Sqrt(1 - alphaBarT);
 
@@ -142,7 +151,7 @@ public static class DdimSampler
             }
 
             var z = options.IsStochastic ? noise!.Next(step.Index, x) : null;
-            var (xNext, predX0) = Step(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options.At(step.T), z);
+            var (xNext, predX0) = StepUnchecked(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options.At(step.T), z);
             observer?.Invoke(new SamplerStep(step.Index, timetable.Count, step.T, step.TNext, x, predX0, xNext));
             xNext.MoveToOuterDisposeScope();
             if (!ReferenceEquals(x, xT))
@@ -182,7 +191,7 @@ public static class DdimSampler
 
             // The clean end (t = −1, ᾱ = 1) has no network timestep: ε̂ is taken at t = 0 there.
             var eps = SamplerChecks.Predict(model, x, Math.Max(from, 0));
-            var (xNext, predX0) = Step(x, eps, schedule.AlphaBar(from), schedule.AlphaBar(to), options, null);
+            var (xNext, predX0) = StepUnchecked(x, eps, schedule.AlphaBar(from), schedule.AlphaBar(to), options, null);
             observer?.Invoke(new SamplerStep(i, ascending.Length, from, to, x, predX0, xNext));
             xNext.MoveToOuterDisposeScope();
             if (!ReferenceEquals(x, x0))

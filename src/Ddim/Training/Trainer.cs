@@ -200,7 +200,7 @@ public static class Trainer
         var startStep = step;
 
         // The state as it stands: the periodic, final and Ctrl-C checkpoints are the same save.
-        void Checkpoint() => SaveCheckpoint(checkpointPath, config, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+        void Checkpoint() => SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
 
         // --- The loop: one DDPM step at a time, everything inside a dispose scope.
         model.train();
@@ -413,13 +413,13 @@ public static class Trainer
         ema.mul_(decay).add_(weights, alpha: 1 - decay);
     }
 
-    private static void SaveCheckpoint(string path, TrainConfig config, string dataName, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, TimeSpan elapsed, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
+    private static void SaveCheckpoint(string path, TrainConfig config, NoiseSchedule schedule, string dataName, string dataHash, string? initHash, long step, (double Sum, int Count) logWindow, TimeSpan elapsed, UNet model, UNet ema, FlatParameters weights, AdamW optimizer, Generator generator)
     {
         var file = new ModelFile(new JsonObject
         {
             ["kind"] = "checkpoint",
             ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
-            ["schedule"] = ModelFile.ScheduleNode(NoiseSchedule.Create(config.Schedule, config.TimeSteps)),
+            ["schedule"] = ModelFile.ScheduleNode(schedule),
             ["train"] = JsonSerializer.SerializeToNode(config, ModelFile.Json),
             ["step"] = step,
             ["data"] = dataName,
