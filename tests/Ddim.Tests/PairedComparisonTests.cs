@@ -34,6 +34,22 @@ public sealed class PairedComparisonTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData(-1e-6)]
+    [InlineData(-1e-4)]
+    [InlineData(1e-5)]
+    [InlineData(-3e-9)]
+    public void Given_t_near_zero_When_the_t_CDF_is_taken_Then_it_keeps_every_digit_of_the_closed_forms(double t)
+    {
+        // Given: here 1 − ν/(ν + t²) taken from a rounded ν/(ν + t²) keeps only a few digits of t²/(ν + t²)
+        var cauchy = 0.5 + (Math.Atan(t) / Math.PI);
+        var two = 0.5 + (t / (2 * Math.Sqrt(2 + (t * t))));
+
+        // When / Then: to 15 decimals (it was 10⁻¹¹ off at t = −10⁻⁶)
+        Assert.Equal(cauchy, StudentT.Cdf(t, 1), 15);
+        Assert.Equal(two, StudentT.Cdf(t, 2), 15);
+    }
+
+    [Theory]
     [InlineData(6, 1.943180281)]
     [InlineData(12, 1.782287556)]
     [InlineData(30, 1.697260887)]

@@ -20,8 +20,10 @@ public static class StudentT
             return t > 0 ? 1 : 0;
         }
 
+        // x and 1 − x are both formed from t: near t = 0, 1 − x taken as 1 minus a rounded x keeps only the digits
+        // that t² left in it (at t = 10⁻⁶ the CDF was 10⁻¹¹ off).
         double nu = degreesOfFreedom;
-        var tail = 0.5 * SpecialFunctions.RegularizedIncompleteBeta(nu / 2, 0.5, nu / (nu + t * t));
+        var tail = 0.5 * SpecialFunctions.RegularizedIncompleteBeta(nu / 2, 0.5, nu / (nu + (t * t)), t * t / (nu + (t * t)));
         return t <= 0 ? tail : 1 - tail;
     }
 }
@@ -61,7 +63,13 @@ public static class SpecialFunctions
     /// The regularized incomplete beta function I_x(a, b) = B(x; a, b) / B(a, b), for a, b &gt; 0 and 0 ≤ x ≤ 1,
     /// by its continued fraction (evaluated with Lentz's method on whichever side of the mean converges fast).
     /// </summary>
-    public static double RegularizedIncompleteBeta(double a, double b, double x)
+    public static double RegularizedIncompleteBeta(double a, double b, double x) => RegularizedIncompleteBeta(a, b, x, 1 - x);
+
+    /// <summary>
+    /// I_x(a, b) as <see cref="RegularizedIncompleteBeta(double, double, double)"/>, with 1 − x given by a caller that
+    /// knows it to more digits than 1 minus a rounded x carries (x near 1).
+    /// </summary>
+    internal static double RegularizedIncompleteBeta(double a, double b, double x, double oneMinusX)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(a);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(b);
@@ -70,16 +78,17 @@ public static class SpecialFunctions
             throw new ArgumentOutOfRangeException(nameof(x), x, "x must lie in [0, 1].");
         }
 
-        if (x == 0 || x == 1)
+        if (x == 0 || oneMinusX == 0)
         {
-            return x;
+            // (x can round to 1 while the given 1 − x is still a number: then the series below has work to do)
+            return x == 0 ? 0 : 1;
         }
 
         // x^a (1 − x)^b / B(a, b), the factor in front of the continued fraction.
-        var front = Math.Exp(LogGamma(a + b) - LogGamma(a) - LogGamma(b) + (a * Math.Log(x)) + (b * Math.Log(1 - x)));
+        var front = Math.Exp(LogGamma(a + b) - LogGamma(a) - LogGamma(b) + (a * Math.Log(x)) + (b * Math.Log(oneMinusX)));
         return x < (a + 1) / (a + b + 2)
             ? front * ContinuedFraction(a, b, x) / a
-            : 1 - (front * ContinuedFraction(b, a, 1 - x) / b);
+            : 1 - (front * ContinuedFraction(b, a, oneMinusX) / b);
     }
 
     private static double ContinuedFraction(double a, double b, double x)
