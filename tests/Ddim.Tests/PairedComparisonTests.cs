@@ -242,6 +242,7 @@ public sealed class PairedComparisonTests : OneTorchThread
         for (var k = 0; k < 4; k++)
         {
             WriteSingle(folder.File($"a-seed{k}.json"), k, SevenSeeds[k].A, scoredWith: ("aaaa", "jjjj", "mnist-test (10,000)"));
+            WriteSingle(folder.File($"rerun-seed{k}.json"), k, SevenSeeds[k].A, scoredWith: ("aaaa", "jjjj", "mnist-test (10,000)"));
             WriteSingle(folder.File($"b-seed{k}.json"), k, SevenSeeds[k].B, eta: 1, scoredWith: (k < 2 ? "aaaa" : "bbbb", "jjjj", "mnist-test (10,000)"));
             WriteSingle(folder.File($"old-seed{k}.json"), k, SevenSeeds[k].B, eta: 1);
             WriteSingle(folder.File($"c-seed{k}.json"), k, SevenSeeds[k].B, eta: 1, scoredWith: ("cccc", "jjjj", "mnist-test (10,000)"));
@@ -250,8 +251,8 @@ public sealed class PairedComparisonTests : OneTorchThread
         var same = folder.File("same.json");
         var mixed = folder.File("mixed.json");
 
-        // When: A against itself (the same bytes), against another model, against the mixed B, and against files that record no hashes
-        var (code, output) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "a-seed*.json"), "--json", same);
+        // When: A against a rerun of itself (the same bytes), against another model, against the mixed B, and against files that record no hashes
+        var (code, output) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "rerun-seed*.json"), "--json", same);
         var (otherCode, otherOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "c-seed*.json"));
         var (mixedCode, mixedOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"), "--json", mixed);
         var (oldCode, oldOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "old-seed*.json"));
@@ -287,6 +288,7 @@ public sealed class PairedComparisonTests : OneTorchThread
     [InlineData("empty", "-a names no file")]
     [InlineData("judge", "A and B must be scored by one judge, and these files were not (")]
     [InlineData("reference", "A and B must be scored by one reference set")]
+    [InlineData("itself", "b-seed0.json is given to both -a and -b")]
     public void Given_files_that_do_not_pair_up_When_compare_runs_Then_it_refuses_with_what_to_change(string problem, string expected)
     {
         // Given: A at seeds 0–3, B at seeds 0–2 (or another N, or a bad option)
@@ -317,6 +319,7 @@ public sealed class PairedComparisonTests : OneTorchThread
             "typed" => folder.File("typed.json"),
             "images" => folder.File("images.json"),
             "empty" => " , ",
+            "itself" => folder.File("b-seed0.json"),
             _ => Path.Combine(folder.Path, "a-seed*.json"),
         };
 

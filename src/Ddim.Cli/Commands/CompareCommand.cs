@@ -69,6 +69,11 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
         var a = ScoreSet.Read("-a", settings.A, score.Key);
         var b = ScoreSet.Read("-b", settings.B, score.Key);
+        if (a.Files.Select(Path.GetFullPath).Intersect(b.Files.Select(Path.GetFullPath)).FirstOrDefault() is { } both)
+        {
+            throw new ArgumentException($"{both} is given to both -a and -b: a score compared with itself differs by nothing, and the tests have no spread to work with. Give B the files of the other configuration.");
+        }
+
         if (a.Num != b.Num)
         {
             throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"A was scored with N = {a.Num:N0} images per seed and B with N = {b.Num:N0}; scores at different N are not comparable. Compare runs made with the same --num."));
