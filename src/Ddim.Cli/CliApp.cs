@@ -13,21 +13,33 @@ public static class CliApp
     /// As <see cref="Run(string[])"/>, with the parser's output (help, version) written to <paramref name="console"/>
     /// when given; <paramref name="cancel"/> asks train, eval --sweep and eval --seeds to stop as a first Ctrl-C does.
     /// </summary>
-    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console, CancellationToken cancel = default)
+    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console, CancellationToken cancel = default) =>
+        Run(args, console, cancel, Ddim.Native.TorchRuntime.Initialize);
+
+    /// <summary>As <see cref="Run(string[], Spectre.Console.IAnsiConsole?, CancellationToken)"/>, with the native runtime prepared by <paramref name="initializeRuntime"/> (tests make it fail).</summary>
+    internal static int Run(string[] args, Spectre.Console.IAnsiConsole? console, CancellationToken cancel, Action initializeRuntime)
     {
+        Exception? runtimeError = null;
         try
         {
-            Ddim.Native.TorchRuntime.Initialize();
+            initializeRuntime();
         }
         catch (Exception e) when (e is IOException or InvalidDataException or InvalidOperationException)
         {
-            return CliErrors.Report(e, args); // the host's libstdc++ patch could not be made: one line, not a crash
+            // The host's libstdc++ patch could not be made (a read-only install, say). Help and the commands that never
+            // load TorchSharp still work; any other command stops before it starts, with this one-line error.
+            runtimeError = e;
         }
 
         var app = new CommandApp();
         app.Configure(config =>
         {
             config.SetApplicationName("ddim");
+            if (runtimeError is not null)
+            {
+                config.SetInterceptor(new RuntimeUnavailable(runtimeError));
+            }
+
             if (console is not null)
             {
                 config.ConfigureConsole(console);
@@ -73,5 +85,18 @@ public static class CliApp
                 .WithExample("loss", "--model", "models/mnist.ddim", "--model", "runs/mnist/model.ddim");
         });
         return app.Run(args, cancel);
+    }
+
+    /// <summary>Stops every command that needs TorchSharp's native library, when it could not be prepared, with the reason.</summary>
+    private sealed class RuntimeUnavailable(Exception error) : ICommandInterceptor
+    {
+        public void Intercept(CommandContext context, CommandSettings settings)
+        {
+            // data fetch and compare read and write files only.
+            if (settings is not (DataFetchCommand.Settings or CompareCommand.Settings))
+            {
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            }
+        }
     }
 }

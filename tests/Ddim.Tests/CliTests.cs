@@ -37,6 +37,46 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(string.Empty, error);
     }
 
+    [Fact]
+    public void Given_a_native_runtime_that_cannot_be_prepared_When_commands_run_Then_help_and_file_only_commands_work_and_the_rest_say_why()
+    {
+        // Given: the libstdc++ patch failing as on a read-only install
+        static void ReadOnlyInstall() => throw new IOException("TorchSharp's native library needs a one-byte patch on this host, and this process cannot write it.");
+        static (int Code, string Output, string Error) RunWith(params string[] args)
+        {
+            using var output = new StringWriter();
+            using var error = new StringWriter();
+            var savedError = Console.Error;
+            Console.SetError(error);
+            try
+            {
+                var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(output) });
+                var code = Ddim.Cli.CliApp.Run(args, console, CancellationToken.None, ReadOnlyInstall);
+                return (code, output.ToString(), error.ToString());
+            }
+            finally
+            {
+                Console.SetError(savedError);
+            }
+        }
+
+        // When
+        var help = RunWith("--help");
+        var sampleHelp = RunWith("sample", "--help");
+        var sample = RunWith("sample", "--num", "1", "--out", Path.Combine(Path.GetTempPath(), $"never-{Guid.NewGuid():N}.png"));
+        var compare = RunWith("compare", "-a", "no-such-a.json", "-b", "no-such-b.json");
+
+        // Then: help renders; sample stops with the patch's error; compare gets as far as its own input checks
+        Assert.True(help.Code == 0, help.Error);
+        Assert.Contains("sample", help.Output);
+        Assert.True(sampleHelp.Code == 0, sampleHelp.Error);
+        Assert.Contains("--steps", sampleHelp.Output);
+        Assert.NotEqual(0, sample.Code);
+        Assert.Equal("error: TorchSharp's native library needs a one-byte patch on this host, and this process cannot write it.", sample.Error.Trim());
+        Assert.NotEqual(0, compare.Code);
+        Assert.Contains("-a: no file no-such-a.json", compare.Error);
+    }
+
     [Theory]
     [InlineData("sample", "--steps --spacing --no-clip --keep-noise --eta --sampler --large-variance --eta-below --eps-scale --seed --precision", "")]
     [InlineData("eval", "--steps --spacing --no-clip --eta --sampler --eps-scale --seed --precision", "")]
