@@ -37,6 +37,14 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(string.Empty, error);
     }
 
+    [Theory]
+    [InlineData(6380, "01:46:20")]
+    [InlineData(0.4, "00:00:00")]
+    [InlineData(117424, "1d 08:37:04")]
+    [InlineData(2 * 86400, "2d 00:00:00")]
+    public void Given_a_span_of_time_When_the_command_line_writes_it_Then_it_reads_as_a_clock_with_days_in_front(double seconds, string expected) =>
+        Assert.Equal(expected, Ddim.Cli.Durations.Clock(TimeSpan.FromSeconds(seconds)));
+
     [Fact]
     public void Given_a_native_runtime_that_cannot_be_prepared_When_commands_run_Then_help_and_file_only_commands_work_and_the_rest_say_why()
     {

@@ -65,7 +65,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
 
             if (kind == "checkpoint")
             {
-                var elapsed = file.Metadata["elapsed_s"]?.GetValue<double>() is { } s ? $", after {TimeSpan.FromSeconds(s).ToString(@"d\.hh\:mm\:ss", CultureInfo.InvariantCulture)} of training" : string.Empty;
+                var elapsed = file.Metadata["elapsed_s"]?.GetValue<double>() is { } s ? $", after {Durations.Clock(TimeSpan.FromSeconds(s))} of training" : string.Empty;
                 var folder = Path.GetDirectoryName(path) is { Length: > 0 } d ? d : ".";
                 Row("saved", $"{file.Metadata["saved_utc"]?.GetValue<string>() ?? "time not recorded"}{elapsed}; 'ddim train --preset PRESET --out {folder} --resume' goes on, 'ddim export --checkpoint {path} --out FILE' writes its model");
             }

@@ -109,8 +109,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
                 if (p.Step % config.LogEvery == 0)
                 {
                     var left = TimeSpan.FromSeconds((p.TotalSteps - p.Step) * config.BatchSize / Math.Max(p.ImagesPerSecond, 1e-9));
-                    var eta = left.TotalDays >= 1 ? $"{(int)left.TotalDays}d {left:hh\\:mm\\:ss}" : $"{left:hh\\:mm\\:ss}";
-                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} this step's loss {p.Loss:F4} (loss.jsonl logs the mean of {config.LogEvery} steps) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {eta}");
+                    Console.WriteLine($"step {p.Step}/{p.TotalSteps} this step's loss {p.Loss:F4} (loss.jsonl logs the mean of {config.LogEvery} steps) lr {p.LearningRate:G3} {p.ImagesPerSecond:F1} img/s ETA {Durations.Clock(left)}");
                 }
             }, Log, device, stop.Token);
         }
