@@ -80,6 +80,40 @@ public sealed class TrainConfigTests
         Assert.Equal(2.4672e-7, config.LearningRateAt(199), 11); // ≈ 1e-3·π²/(4·100²): small, never 0 inside the run
     }
 
+    [Fact]
+    public void Given_a_decay_re_planned_twice_When_the_learning_rate_is_read_Then_each_stage_falls_from_where_the_last_left_off()
+    {
+        // Given: 200 steps decaying from 100, re-planned at step 150 to end at 300, and at step 250 to end at 260
+        var first = Config(100);
+        var second = first with { Steps = 300, DecayReplans = [new DecayReplan(150, 200)] };
+        var third = first with { Steps = 260, DecayReplans = [new DecayReplan(150, 200), new DecayReplan(250, 300)] };
+        third.Validate();
+
+        // When / Then: each plan keeps the rates of the steps before its re-plan, bit for bit
+        Assert.All(Enumerable.Range(0, 150), s => Assert.Equal(first.LearningRateAt(s), second.LearningRateAt(s)));
+        Assert.All(Enumerable.Range(0, 250), s => Assert.Equal(second.LearningRateAt(s), third.LearningRateAt(s)));
+
+        // ... and goes on from step 149's rate along a half-cosine over the 151 steps from 149 to 300
+        Assert.Equal(1.0, second.LearningRateAt(224) / (first.LearningRateAt(149) * CosineDecay.Factor(75, 151)), 12);
+        Assert.All(Enumerable.Range(101, 159), s => Assert.True(third.LearningRateAt(s) < third.LearningRateAt(s - 1)));
+        Assert.Equal(1.0, third.LearningRateAt(259) / (third.LearningRateAt(249) * CosineDecay.Factor(10, 11)), 12);
+        Assert.Equal(third.DecayFactorAt(259) * 1e-3, third.LearningRateAt(259));
+    }
+
+    [Theory]
+    [InlineData(null, 150, 200, 300, "DecayReplans needs CosineDecayFrom")]
+    [InlineData(100, 100, 200, 300, "each re-plan must come after CosineDecayFrom")]
+    [InlineData(100, 150, 149, 300, "each re-plan must come after CosineDecayFrom")]
+    [InlineData(100, 150, 200, 149, "ends before the last decay re-plan, at step 150: Steps must be 150 or more")]
+    public void Given_decay_re_plans_that_do_not_fit_When_validated_Then_the_error_names_DecayReplans(int? from, long at, int previous, int steps, string expected)
+    {
+        var config = Config(from) with { Steps = steps, DecayReplans = [new DecayReplan(at, previous)] };
+
+        var error = Assert.Throws<ArgumentException>(config.Validate);
+
+        Assert.Contains(expected, error.Message);
+    }
+
     [Theory]
     [InlineData(200)]
     [InlineData(-1)]

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Data;
 using Ddim.Models;
@@ -500,6 +501,25 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_without_its_generator_state_When_resuming_Then_the_missing_section_is_named_with_the_way_out()
+    {
+        // Given: a checkpoint whose "rng" section was left out by whatever wrote it
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var file = ModelFile.Load(path);
+        file.Sections.Remove("rng");
+        file.Save(path);
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => Train(Tiny(4), Bars(), dir.Path, resume: true));
+
+        // Then
+        Assert.Contains("has no 'rng' section, which an exact resume needs", error.Message);
+        Assert.Contains($"--init-from {path}", error.Message);
+    }
+
+    [Fact]
     public void Given_a_checkpoint_of_another_model_config_When_resuming_Then_made_with_another_configuration()
     {
         using var dir = new TempFolder();
@@ -509,7 +529,7 @@ public sealed class TrainerTests : OneTorchThread
         var error = Assert.Throws<InvalidDataException>(() => Train(wider, Bars(), dir.Path, resume: true));
 
         Assert.Contains("was made with another configuration", error.Message);
-        Assert.Contains("only Steps and CosineDecayFrom may change", error.Message);
+        Assert.Contains("only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery and SampleSteps may change", error.Message);
     }
 
     [Fact]
@@ -534,8 +554,8 @@ public sealed class TrainerTests : OneTorchThread
 
     [Theory]
     [InlineData(null, 3, 12, 5, true)]   // a decay from 0-based step 3 first lowers step 4 (the 5th), before the checkpoint's 6
-    [InlineData(4, 4, 12, 6, false)]     // the decay began at step 4 of 8; 12 Steps would reshape 0-based step 5 (the 6th)
-    [InlineData(4, 6, 8, 6, false)]      // moving a decay that has begun is no help either
+    [InlineData(4, 6, 8, 6, false)]      // moving a decay that has begun reshapes 0-based step 5 (the 6th)
+    [InlineData(4, 2, 12, 4, false)]     // and so does moving it earlier (0-based step 3 decays then), with more Steps or not
     public void Given_a_checkpoint_at_step_6_When_resumed_with_a_learning_rate_curve_that_changes_a_step_taken_Then_a_clear_error(
         int? savedFrom, int newFrom, int newSteps, int firstChanged, bool canMoveTheDecay)
     {
@@ -548,9 +568,103 @@ public sealed class TrainerTests : OneTorchThread
             () => Train(Tiny(newSteps) with { CosineDecayFrom = newFrom }, Bars(), dir.Path, resume: true));
 
         // Then: the first step that would change is named (1-based, like the log), with what to do instead.
-        Assert.Contains($"is at step 6, but this Steps/CosineDecayFrom would change the learning rate of step {firstChanged}, already taken", error.Message);
-        Assert.Contains("Keep Steps = 8 and CosineDecayFrom = " + (savedFrom?.ToString() ?? "none") + " as saved", error.Message);
-        Assert.Equal(canMoveTheDecay, error.Message.Contains("or set CosineDecayFrom to 6 or more"));
+        Assert.Contains($"is at step 6, but this CosineDecayFrom would change the learning rate of step {firstChanged}, already taken", error.Message);
+        Assert.Contains("Keep CosineDecayFrom = " + (savedFrom?.ToString() ?? "none") + " as saved", error.Message);
+        Assert.Equal(canMoveTheDecay, error.Message.Contains("or set it to 6 or more"));
+        Assert.Equal(!canMoveTheDecay, error.Message.Contains("Steps may still change"));
+    }
+
+    [Theory]
+    [InlineData(16)]
+    [InlineData(10)]
+    public void Given_a_checkpoint_inside_the_decay_When_resumed_with_other_Steps_Then_the_decay_is_re_planned_from_the_rate_it_had_reached(int newSteps)
+    {
+        // Given: 12 steps decaying from 0-based step 4, stopped after 8
+        using var dir = new TempFolder();
+        var planned = Tiny(12) with { CosineDecayFrom = 4 };
+        Train(planned, Bars(), dir.Path, cancelAfter: 8);
+        var before = LossLog(dir.Path);
+
+        // When: resumed with more (or fewer) Steps
+        var losses = Train(planned with { Steps = newSteps }, Bars(), dir.Path, resume: true);
+
+        // Then: the checkpoint records the re-plan, the steps taken keep their rates, and the rate goes on falling
+        // from where it was to near 0 at the new end
+        var saved = Checkpoint(dir.Path).Metadata["train"]!.Deserialize<TrainConfig>(ModelFile.Json)!;
+        Assert.Equal([new DecayReplan(8, 12)], saved.DecayReplans);
+        Assert.Equal(newSteps, saved.Steps);
+        Assert.Equal(newSteps - 8, losses.Count);
+        var log = LossLog(dir.Path);
+        Assert.Equal(before.Where(l => l.Step <= 8), log.Where(l => l.Step <= 8));
+        var rates = Enumerable.Range(0, newSteps).Select(s => saved.LearningRateAt(s)).ToList();
+        Assert.All(Enumerable.Range(0, 8), s => Assert.Equal(planned.LearningRateAt(s), rates[s]));
+        Assert.All(Enumerable.Range(5, newSteps - 5), s => Assert.True(rates[s] < rates[s - 1]));
+        Assert.Equal(1.0, rates[^1] / (planned.LearningRateAt(7) * CosineDecay.Factor(newSteps - 8, newSteps - 7)), 12);
+        Assert.Equal(rates[newSteps - 1], log[^1].Lr);
+        var (code, info) = CliRunner.RunCapturingOutput("info", Path.Combine(dir.Path, Trainer.CheckpointFile));
+        Assert.True(code == 0, info);
+        Assert.Contains($"half-cosine decay from step 4, re-planned at step 8 (it was to end at 12) to end at {newSteps}", info);
+    }
+
+    [Fact]
+    public void Given_a_re_planned_run_stopped_again_When_resumed_without_new_Steps_Then_it_equals_the_re_planned_run_left_alone()
+    {
+        // Given: one run stopped at 8 of 12 and resumed to 16; another stopped at 8, resumed to 16, and stopped at 12
+        using var once = new TempFolder();
+        using var twice = new TempFolder();
+        var planned = Tiny(12) with { CosineDecayFrom = 4 };
+        var expected = Train(planned, Bars(), once.Path, cancelAfter: 8);
+        expected.AddRange(Train(planned with { Steps = 16 }, Bars(), once.Path, resume: true));
+        var losses = Train(planned, Bars(), twice.Path, cancelAfter: 8);
+        losses.AddRange(Train(planned with { Steps = 16 }, Bars(), twice.Path, resume: true, cancelAfter: 12));
+
+        // When: resumed with the same 16 Steps (the preset's run folder keeps its re-plan)
+        losses.AddRange(Train(planned with { Steps = 16 }, Bars(), twice.Path, resume: true));
+
+        // Then: the same losses, log and weights, bit for bit, and one re-plan on record
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(once.Path), LossLog(twice.Path));
+        Assert.Equal(Checkpoint(once.Path).Sections["ema"], Checkpoint(twice.Path).Sections["ema"]);
+        Assert.Single(Checkpoint(twice.Path).Metadata["train"]!["DecayReplans"]!.AsArray());
+    }
+
+    [Fact]
+    public void Given_a_finished_or_decaying_run_When_resumed_with_Steps_that_add_nothing_Then_refused_with_what_to_do_instead()
+    {
+        // Given: a finished run, and a run stopped inside its decay
+        using var finished = new TempFolder();
+        using var stopped = new TempFolder();
+        var planned = Tiny(8) with { CosineDecayFrom = 4 };
+        Train(planned, Bars(), finished.Path);
+        Train(planned, Bars(), stopped.Path, cancelAfter: 6);
+
+        // When: the finished run is given more Steps, and the stopped one Steps where it stands
+        var longer = Assert.Throws<InvalidDataException>(() => Train(planned with { Steps = 12 }, Bars(), finished.Path, resume: true));
+        var here = Assert.Throws<InvalidDataException>(() => Train(planned with { Steps = 6 }, Bars(), stopped.Path, resume: true));
+
+        // Then: a new phase from the finished run, an export of the stopped one
+        Assert.Contains("finished its 8 steps", longer.Message);
+        Assert.Contains($"--init-from {Path.Combine(finished.Path, Trainer.CheckpointFile)}", longer.Message);
+        Assert.Contains("would end the run where it stands", here.Message);
+        Assert.Contains("ddim export --checkpoint", here.Message);
+    }
+
+    [Fact]
+    public void Given_a_stopped_run_When_resumed_with_other_checkpoint_and_sample_intervals_Then_it_trains_as_the_uninterrupted_run()
+    {
+        // Given
+        using var straight = new TempFolder();
+        using var resumed = new TempFolder();
+        var expected = Train(Tiny(8), Bars(), straight.Path);
+        var losses = Train(Tiny(8), Bars(), resumed.Path, cancelAfter: 4);
+
+        // When: checkpoints every 2 steps and a sample grid at the end, where the run had neither
+        losses.AddRange(Train(Tiny(8) with { CheckpointEvery = 2, SampleEvery = 8, SampleSteps = 5 }, Bars(), resumed.Path, resume: true));
+
+        // Then: the same training; the grid was written
+        Assert.Equal(expected, losses);
+        Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
+        Assert.True(File.Exists(Path.Combine(resumed.Path, "samples", "step-0000008.png")));
     }
 
     [Fact]

@@ -136,7 +136,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             string.Create(CultureInfo.InvariantCulture, $"{steps:N0} steps on {data}{(dataSha is null ? string.Empty : $" (SHA-256 {dataSha[..12]}…)")}"),
             c.InitFrom is null ? "from random weights" : $"starting from {c.InitFrom}{(initSha is null ? string.Empty : $" (SHA-256 {initSha[..12]}…)")}",
             string.Create(CultureInfo.InvariantCulture,
-                $"batch {c.BatchSize}, AdamW lr {c.LearningRate} (warm-up {c.WarmupSteps}{(c.CosineDecayFrom is { } from ? $", half-cosine decay from step {from}" : ", then constant")}), weight decay {c.WeightDecay}, gradient clip {c.GradClip}"),
+                $"batch {c.BatchSize}, AdamW lr {c.LearningRate} (warm-up {c.WarmupSteps}{(c.CosineDecayFrom is { } from ? $", half-cosine decay from step {from}{Replans(c)}" : ", then constant")}), weight decay {c.WeightDecay}, gradient clip {c.GradClip}"),
             string.Create(CultureInfo.InvariantCulture, $"EMA {c.EmaDecay}{(c.EmaWarmup ? " with warm-up" : string.Empty)}"),
             c.Precision == NetworkPrecision.BFloat16 ? "bfloat16 mixed precision" : "float32",
             string.Create(CultureInfo.InvariantCulture, $"seed {c.Seed}"),
@@ -148,4 +148,9 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
 
         return string.Join("; ", parts);
     }
+
+    /// <summary>", re-planned at step 4,400 (it was to end at 26,000) to end at 14,000", or nothing when the decay kept its first plan.</summary>
+    private static string Replans(TrainConfig c) => c.DecayReplans is { Count: > 0 } replans
+        ? string.Create(CultureInfo.InvariantCulture, $", re-planned at step {string.Join(", then at step ", replans.Select(r => $"{r.AtStep:N0} (it was to end at {r.PreviousSteps:N0})"))} to end at {c.Steps:N0}")
+        : string.Empty;
 }

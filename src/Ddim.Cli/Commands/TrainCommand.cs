@@ -28,7 +28,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string? DataDir { get; init; }
 
         [CommandOption("--steps <N>")]
-        [Description("Override the preset's total number of steps (with CosineDecayFrom, this also moves the end of the decay).")]
+        [Description("Override the preset's total number of steps (with CosineDecayFrom, this also moves the end of the decay; on a resume after the decay has begun, the decay is re-planned: the learning rate falls from the one it has reached to 0 at the new end, and the checkpoint records where).")]
         public int? Steps { get; init; }
 
         [CommandOption("--init-from <FILE>")]

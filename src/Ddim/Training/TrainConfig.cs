@@ -28,7 +28,8 @@ namespace Ddim.Training;
 /// From this (0-based) step on, the learning rate is multiplied by ½·(1 + cos(π·(step − CosineDecayFrom)/(Steps −
 /// CosineDecayFrom))): the full rate at CosineDecayFrom itself, falling towards 0 at Steps (the last step gets about
 /// LearningRate·π²/(4·(Steps − CosineDecayFrom)²)). Null: constant after the warm-up. A resume may add or move it, and
-/// change Steps, as long as the steps already taken keep their learning rates.
+/// change Steps, as long as the steps already taken keep their learning rates; a resume that changes Steps after the
+/// decay has begun re-plans it instead (<see cref="DecayReplans"/>).
 /// </param>
 /// <param name="InitFrom">
 /// Null: start from random weights. Otherwise a checkpoint (its network and EMA weights) or an exported model (its weights,
@@ -47,6 +48,12 @@ namespace Ddim.Training;
 /// Number format of the forward and backward passes. <see cref="NetworkPrecision.BFloat16"/> is mixed precision: the
 /// weights, gradients the optimiser sees, AdamW state and EMA stay float32. The default, Float32, is left out of saved
 /// configurations, so files of float32 runs are as before.
+/// </param>
+/// <param name="DecayReplans">
+/// Where resumes moved the end of a decay that had already begun, oldest first; null (left out of files) when none did.
+/// The trainer writes these, not presets: a re-plan at step p keeps every rate before p and lets the rate fall from the
+/// one step p − 1 had, along a new half-cosine, to 0 at the new end (<see cref="Steps"/>, or the next re-plan's
+/// <see cref="DecayReplan.PreviousSteps"/>).
 /// </param>
 public sealed partial record TrainConfig(
     UNetConfig Model,
@@ -69,7 +76,8 @@ public sealed partial record TrainConfig(
     int? CosineDecayFrom = null,
     string? InitFrom = null,
     int[]? TimestepRange = null,
-    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] NetworkPrecision Precision = NetworkPrecision.Float32)
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] NetworkPrecision Precision = NetworkPrecision.Float32,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<DecayReplan>? DecayReplans = null)
 {
     /// <summary>Throws <see cref="ArgumentException"/> naming the field to fix.</summary>
     public void Validate()
@@ -114,6 +122,22 @@ public sealed partial record TrainConfig(
             $"TimestepRange must be [lo, hi] with 0 ≤ lo < hi ≤ TimeSteps = {TimeSteps}, t drawn from lo … hi − 1 (got [{string.Join(", ", TimestepRange ?? [])}]), or left out for all timesteps.");
         Require(Enum.IsDefined(Precision), $"Precision must be Float32 or BFloat16 (got {Precision}).");
         Require(InitFrom is null || InitFrom.Trim().Length > 0, "InitFrom must name a checkpoint or model file, or be left out (null) to start from random weights.");
+        if (DecayReplans is { Count: > 0 } replans)
+        {
+            // Each stage's half-cosine needs a step count of at least 1: every re-plan after the one before, inside a
+            // decay that had begun and not ended, and Steps after the last.
+            Require(CosineDecayFrom is not null, "DecayReplans needs CosineDecayFrom: only a decay can be re-planned.");
+            var after = CosineDecayFrom ?? 0;
+            foreach (var r in replans)
+            {
+                Require(
+                    r.AtStep > after && r.PreviousSteps > r.AtStep - 1,
+                    $"DecayReplans: each re-plan must come after CosineDecayFrom and after the one before, inside the decay it re-plans (got AtStep {r.AtStep}, PreviousSteps {r.PreviousSteps} after step {after}). They are written by resumes, not by hand: remove them from a preset.");
+                after = (int)r.AtStep;
+            }
+
+            Require(Steps > after - 1, $"Steps = {Steps} ends before the last decay re-plan, at step {after}: Steps must be {after} or more.");
+        }
     }
 
     /// <summary>
@@ -123,8 +147,33 @@ public sealed partial record TrainConfig(
     public double LearningRateAt(long step)
     {
         var warmup = WarmupSteps == 0 ? 1.0 : Math.Min(1.0, (step + 1.0) / WarmupSteps);
-        var decay = CosineDecayFrom is { } from && step >= from ? CosineDecay.Factor(step - from, Steps - from) : 1.0;
-        return LearningRate * warmup * decay;
+        return LearningRate * warmup * DecayFactorAt(step);
+    }
+
+    /// <summary>
+    /// The decay's factor at a (0-based) step: 1 before <see cref="CosineDecayFrom"/>, then a half-cosine from 1 to 0 at
+    /// <see cref="Steps"/>; after a re-plan at step p, the factor of step p − 1 times a half-cosine from there to the new end.
+    /// </summary>
+    public double DecayFactorAt(long step)
+    {
+        if (CosineDecayFrom is not { } from || step < from)
+        {
+            return 1.0;
+        }
+
+        // factor = scale · ½(1 + cos(π·(step − origin)/(end − origin))) within each stage.
+        var (origin, scale) = ((long)from, 1.0);
+        foreach (var replan in DecayReplans ?? [])
+        {
+            if (step < replan.AtStep)
+            {
+                return scale * CosineDecay.Factor(step - origin, replan.PreviousSteps - origin);
+            }
+
+            (origin, scale) = (replan.AtStep - 1, scale * CosineDecay.Factor(replan.AtStep - 1 - origin, replan.PreviousSteps - origin));
+        }
+
+        return scale * CosineDecay.Factor(step - origin, Steps - origin);
     }
 
     /// <summary>EMA decay at a (0-based) step.</summary>
@@ -149,3 +198,8 @@ public sealed partial record TrainConfig(
         }
     }
 }
+
+/// <summary>A resume that moved the end of a learning-rate decay after it had begun (<see cref="TrainConfig.DecayReplans"/>).</summary>
+/// <param name="AtStep">The first (0-based) step of the resumed run: the checkpoint's step.</param>
+/// <param name="PreviousSteps">Where the decay was to end until then.</param>
+public sealed record DecayReplan(long AtStep, int PreviousSteps);

@@ -113,14 +113,19 @@ public static class Trainer
         if (resume)
         {
             string? savedInitFrom;
-            (step, logLoss, logCount, savedInitFrom, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
-            if (config.InitFrom is { } ignored && ignored != savedInitFrom)
+            var given = config;
+            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
+            savedInitFrom = config.InitFrom;
+            if (given.InitFrom is { } ignored && ignored != savedInitFrom)
             {
                 log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
             }
 
-            // The run's provenance stays what it was, whatever InitFrom the resume was given.
-            config = config with { InitFrom = savedInitFrom };
+            if (config.DecayReplans?.Count > (given.DecayReplans?.Count ?? 0) && config.DecayReplans[^1] is { } replan && replan.AtStep == step)
+            {
+                log(FormattableString.Invariant(
+                    $"The decay had begun, so it is re-planned: it was to end at step {replan.PreviousSteps:N0}, now at {config.Steps:N0}; from step {step:N0} the learning rate falls from {config.LearningRateAt(step - 1):G4} (step {step:N0}'s) to 0 along a new half-cosine."));
+            }
         }
         else if (File.Exists(checkpointPath))
         {
@@ -475,7 +480,12 @@ public static class Trainer
         return changed;
     }
 
-    private static (long Step, double LogSum, int LogCount, string? InitFrom, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
+    /// <summary>
+    /// Loads a checkpoint into the networks and the generators after checking it against <paramref name="config"/>, and
+    /// returns the run's state with the configuration to continue with: <paramref name="config"/> with the checkpoint's
+    /// InitFrom and decay re-plans, and a new re-plan when its Steps moves a decay that has begun.
+    /// </summary>
+    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
         {
@@ -490,12 +500,19 @@ public static class Trainer
 
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
-        // InitFrom only says where step 0 came from; a resume takes the weights from the checkpoint whatever it names.
-        JsonObject Fixed(TrainConfig c) => JsonSerializer.SerializeToNode(c with { Steps = 0, CosineDecayFrom = null, InitFrom = null }, ModelFile.Json)!.AsObject();
+        // What a resume may change: the learning-rate curve's future (checked below), and the settings that only decide
+        // when files are written (sample grids draw from a generator of their own). InitFrom only says where step 0
+        // came from; a resume takes the weights from the checkpoint whatever it names. LogEvery stays: the checkpoint's
+        // unfinished log window is counted in it.
+        JsonObject Fixed(TrainConfig c) => JsonSerializer.SerializeToNode(
+            c with { Steps = 0, CosineDecayFrom = null, InitFrom = null, DecayReplans = null, CheckpointEvery = 1, SampleEvery = 0, SampleSteps = 1 }, ModelFile.Json)!.AsObject();
         if (Differences(Fixed(saved), Fixed(config)) is { Count: > 0 } changed)
         {
-            throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps and CosineDecayFrom may change; InitFrom is not used), or start a new --out folder.");
+            throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery and SampleSteps may change; InitFrom is not used), or start a new --out folder.");
         }
+
+        // The run's own history: where it started from, and how its decay was re-planned.
+        config = config with { InitFrom = saved.InitFrom, DecayReplans = saved.DecayReplans };
 
         if (saved.WeightDecay > 0 && file.Metadata[DecayKey] is null)
         {
@@ -507,24 +524,55 @@ public static class Trainer
             throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) of {step} or more; the run was started with Steps = {saved.Steps}.");
         }
 
-        // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past.
+        if (config.Steps == step && saved.Steps != step)
+        {
+            // Nothing would be trained, so nothing would be saved either, and the next resume would take the old Steps again.
+            throw new InvalidDataException(
+                $"{path} is at step {step}, and Steps = {step} would end the run where it stands, before its planned {saved.Steps:N0}. " +
+                $"To use the model as it is, export it ('ddim export --checkpoint {path} --out FILE'); to go on, resume with Steps (or --steps) above {step}.");
+        }
+
+        // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past. A new
+        // Steps for a decay that has begun would reshape the steps taken, so the decay is re-planned from this step.
+        if (config.Steps != saved.Steps && config.CosineDecayFrom == saved.CosineDecayFrom && saved.CosineDecayFrom is { } from && step - 1 > from)
+        {
+            if (step >= saved.Steps)
+            {
+                throw new InvalidDataException(
+                    $"{path} finished its {saved.Steps:N0} steps, and its learning rate had decayed to {saved.LearningRateAt(step - 1):G3}: a longer run would go on at that rate. " +
+                    $"Train more as a new phase from it instead, in another --out folder with --init-from {path} (a fresh optimiser, and the preset's own warm-up and decay).");
+            }
+
+            config = config with { DecayReplans = [.. saved.DecayReplans ?? [], new DecayReplan(step, saved.Steps)] };
+            config.Validate();
+        }
+
         for (var s = 0L; s < step; s++)
         {
             if (saved.LearningRateAt(s) != config.LearningRateAt(s))
             {
                 // Moving the decay's start to the checkpoint or later only helps when no step taken has decayed yet.
                 var notDecayedYet = saved.CosineDecayFrom is not { } savedFrom || savedFrom >= step - 1;
+                // (Steps alone never gets here: before the decay it changes no step taken, and after it the decay is re-planned.)
                 throw new InvalidDataException(
-                    $"{path} is at step {step}, but this Steps/CosineDecayFrom would change the learning rate of step {s + 1}, already taken " +
-                    $"({saved.LearningRateAt(s):R} → {config.LearningRateAt(s):R}). Keep Steps = {saved.Steps} and " +
+                    $"{path} is at step {step}, but this CosineDecayFrom would change the learning rate of step {s + 1}, already taken " +
+                    $"({saved.LearningRateAt(s):R} → {config.LearningRateAt(s):R}). Keep " +
                     $"CosineDecayFrom = {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} as saved" +
-                    (notDecayedYet ? $", or set CosineDecayFrom to {step} or more" : " (the decay has begun)") + ", or start a new --out folder.");
+                    (notDecayedYet ? $", or set it to {step} or more" : " (the decay has begun; Steps may still change, and the decay is then re-planned from the rate it has reached)") +
+                    ", or start a new --out folder.");
             }
         }
 
         if (file.Metadata["data_sha256"]?.GetValue<string>() != dataHash)
         {
             throw new InvalidDataException($"{path} was trained on other data (SHA-256 differs). Resume with the same data set, or start a new --out folder.");
+        }
+
+        if (new[] { "model", "ema", "optimizer", "rng", "rng_global" }.FirstOrDefault(name => !file.Sections.ContainsKey(name)) is { } missing)
+        {
+            throw new InvalidDataException(
+                $"{path} has no '{missing}' section, which an exact resume needs (a checkpoint written by something other than this trainer?). " +
+                $"Start a new run from its weights instead, in another --out folder with --init-from {path}.");
         }
 
         ModelFile.Deserialize(model, file.Sections["model"], "checkpoint's model");
@@ -534,7 +582,7 @@ public static class Trainer
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, saved.InitFrom, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
+        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, config, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
             TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0)); // 0 for checkpoints saved before it was kept
     }
 
