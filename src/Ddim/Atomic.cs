@@ -58,6 +58,58 @@ public static class Atomic
     }
 
     /// <summary>
+    /// Removes the temporary files that <see cref="Write"/> left beside <paramref name="path"/> in processes that were
+    /// killed mid-write (a SIGKILL skips the clean-up); those of processes still running are kept. Returns the bytes freed.
+    /// </summary>
+    public static long RemoveLeftovers(string path)
+    {
+        var full = Path.GetFullPath(path);
+        var dir = Path.GetDirectoryName(full)!;
+        var prefix = $".{Path.GetFileName(full)}.";
+        if (!Directory.Exists(dir))
+        {
+            return 0;
+        }
+
+        long freed = 0;
+        foreach (var temp in Directory.EnumerateFiles(dir, $"{prefix}*.ddim-tmp"))
+        {
+            // .NAME.PID.GUID.ddim-tmp
+            var parts = Path.GetFileName(temp)[prefix.Length..].Split('.');
+            if (parts.Length != 3 || !int.TryParse(parts[0], out var pid) || IsRunning(pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var size = new FileInfo(temp).Length;
+                File.Delete(temp);
+                freed += size;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Best effort: a leftover that cannot be removed costs disk space, nothing else.
+            }
+        }
+
+        return freed;
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Gives <paramref name="temp"/> the read, write and execute bits of the file it will replace (a patched library stays
     /// executable, a file shared with a group stays shared); best effort: a target whose mode cannot be read (a dangling
     /// link) leaves the new file with the default mode, as before.

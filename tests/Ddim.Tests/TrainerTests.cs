@@ -501,6 +501,43 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_half_written_checkpoint_of_a_killed_process_When_resuming_Then_it_is_removed_and_one_of_a_live_process_is_kept()
+    {
+        // Given: beside the checkpoint, the temporary file of a save cut short in a process that no longer runs, and one
+        // of this (running) process
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var dead = Path.Combine(dir.Path, $".{Trainer.CheckpointFile}.{int.MaxValue}.{Guid.NewGuid():N}.ddim-tmp");
+        var live = Path.Combine(dir.Path, $".{Trainer.CheckpointFile}.{Environment.ProcessId}.{Guid.NewGuid():N}.ddim-tmp");
+        File.WriteAllBytes(dead, new byte[1000]);
+        File.WriteAllBytes(live, new byte[10]);
+        var messages = new List<string>();
+
+        // When
+        Trainer.Run(Tiny(3), Bars(), dir.Path, resume: true, log: messages.Add);
+
+        // Then
+        Assert.False(File.Exists(dead));
+        Assert.True(File.Exists(live));
+        Assert.Contains(messages, m => m.StartsWith("Removed 1,000 bytes of half-written checkpoints", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_that_cannot_be_written_When_training_Then_the_error_says_what_is_kept_and_how_to_go_on()
+    {
+        // Given: a folder standing where the checkpoint would go, so that the save's final rename fails as a full disk's would
+        using var dir = new TempFolder();
+        Directory.CreateDirectory(Path.Combine(dir.Path, Trainer.CheckpointFile));
+
+        // When
+        var error = Assert.Throws<IOException>(() => Train(Tiny(2) with { CheckpointEvery = 1 }, Bars(), dir.Path));
+
+        // Then
+        Assert.StartsWith("Saving the checkpoint of step 1 failed (", error.Message);
+        Assert.EndsWith("No checkpoint had been saved yet: free some space (or fix the folder) and start the run again.", error.Message);
+    }
+
+    [Fact]
     public void Given_a_checkpoint_without_its_generator_state_When_resuming_Then_the_missing_section_is_named_with_the_way_out()
     {
         // Given: a checkpoint whose "rng" section was left out by whatever wrote it

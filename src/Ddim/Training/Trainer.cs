@@ -179,6 +179,11 @@ public static class Trainer
             // Only now, with the whole state loaded, does the resume touch the run folder.
             replaceLastLine = TruncateLog(logPath, step, config);
             log($"Resumed from {checkpointPath} at step {step}.");
+            if (Atomic.RemoveLeftovers(checkpointPath) is > 0 and var freed)
+            {
+                var size = freed >= 1_000_000 ? FormattableString.Invariant($"{freed / 1e6:0.#} MB") : FormattableString.Invariant($"{freed:N0} bytes");
+                log($"Removed {size} of half-written checkpoints left by a process killed while saving (the checkpoint itself was intact).");
+            }
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
@@ -205,7 +210,22 @@ public static class Trainer
         var startStep = step;
 
         // The state as it stands: the periodic, final and Ctrl-C checkpoints are the same save.
-        void Checkpoint() => SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+        void Checkpoint()
+        {
+            try
+            {
+                SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+            }
+            catch (IOException e)
+            {
+                // A full disk, most often. The save is atomic, so what was there before is untouched.
+                throw new IOException(
+                    $"Saving the checkpoint of step {step} failed ({e.Message}). " +
+                    (File.Exists(checkpointPath)
+                        ? $"{checkpointPath} still holds the one saved before, whole: free some space (or fix the folder) and run the same command with --resume."
+                        : "No checkpoint had been saved yet: free some space (or fix the folder) and start the run again."), e);
+            }
+        }
 
         // --- The loop: one DDPM step at a time, everything inside a dispose scope.
         model.train();
