@@ -38,7 +38,7 @@ public sealed class TrainerTests : OneTorchThread
         return new ImageDataset("bars", pixels, count, 1, 8, 8);
     }
 
-    private static List<double> Train(TrainConfig config, ImageDataset data, string dir, bool resume = false, int cancelAfter = 0)
+    private static List<double> Train(TrainConfig config, ImageDataset data, string dir, bool resume = false, int cancelAfter = 0, List<string>? log = null)
     {
         var losses = new List<double>();
         using var cancel = new CancellationTokenSource();
@@ -50,7 +50,7 @@ public sealed class TrainerTests : OneTorchThread
             {
                 cancel.Cancel();
             }
-        }, cancel: cancel.Token);
+        }, log: log is null ? null : log.Add, cancel: cancel.Token);
         return losses;
     }
 
@@ -623,7 +623,8 @@ public sealed class TrainerTests : OneTorchThread
         var before = LossLog(dir.Path);
 
         // When: resumed with more (or fewer) Steps
-        var losses = Train(planned with { Steps = newSteps }, Bars(), dir.Path, resume: true);
+        var messages = new List<string>();
+        var losses = Train(planned with { Steps = newSteps }, Bars(), dir.Path, resume: true, log: messages);
 
         // Then: the checkpoint records the re-plan, the steps taken keep their rates, and the rate goes on falling
         // from where it was to near 0 at the new end
@@ -638,6 +639,7 @@ public sealed class TrainerTests : OneTorchThread
         Assert.All(Enumerable.Range(5, newSteps - 5), s => Assert.True(rates[s] < rates[s - 1]));
         Assert.Equal(1.0, rates[^1] / (planned.LearningRateAt(7) * CosineDecay.Factor(newSteps - 8, newSteps - 7)), 12);
         Assert.Equal(rates[newSteps - 1], log[^1].Lr);
+        Assert.Contains($"The decay had begun, so it is re-planned: it was to end at step 12, now at {newSteps}; from step 8 the learning rate falls from ", string.Join("\n", messages));
         var (code, info) = CliRunner.RunCapturingOutput("info", Path.Combine(dir.Path, Trainer.CheckpointFile));
         Assert.True(code == 0, info);
         Assert.Contains($"half-cosine decay from step 4, re-planned at step 8 (it was to end at 12) to end at {newSteps}", info);
@@ -715,9 +717,11 @@ public sealed class TrainerTests : OneTorchThread
         var losses = Train(Tiny(8) with { CosineDecayFrom = 6 }, Bars(), resumed.Path, cancelAfter: 5);
 
         // When: resumed with Steps and the decay's start both moved.
-        losses.AddRange(Train(longer, Bars(), resumed.Path, resume: true));
+        var messages = new List<string>();
+        losses.AddRange(Train(longer, Bars(), resumed.Path, resume: true, log: messages));
 
-        // Then
+        // Then: said, and done as the new preset would have from the start
+        Assert.Contains("CosineDecayFrom is 8 now, 6 in the checkpoint: the decay of this run starts there.", messages);
         Assert.Equal(expected, losses);
         Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
     }

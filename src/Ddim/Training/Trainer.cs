@@ -112,20 +112,7 @@ public static class Trainer
 
         if (resume)
         {
-            string? savedInitFrom;
-            var given = config;
-            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
-            savedInitFrom = config.InitFrom;
-            if (given.InitFrom is { } ignored && ignored != savedInitFrom)
-            {
-                log($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {savedInitFrom ?? "random weights"}).");
-            }
-
-            if (config.DecayReplans?.Count > (given.DecayReplans?.Count ?? 0) && config.DecayReplans[^1] is { } replan && replan.AtStep == step)
-            {
-                log(FormattableString.Invariant(
-                    $"The decay had begun, so it is re-planned: it was to end at step {replan.PreviousSteps:N0}, now at {config.Steps:N0}; from step {step:N0} the learning rate falls from {config.LearningRateAt(step - 1):G4} (step {step:N0}'s) to 0 along a new half-cosine."));
-            }
+            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator, log);
         }
         else if (File.Exists(checkpointPath))
         {
@@ -505,7 +492,7 @@ public static class Trainer
     /// returns the run's state with the configuration to continue with: <paramref name="config"/> with the checkpoint's
     /// InitFrom and decay re-plans, and a new re-plan when its Steps moves a decay that has begun.
     /// </summary>
-    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
+    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator, Action<string> log)
     {
         if (!File.Exists(path))
         {
@@ -531,7 +518,14 @@ public static class Trainer
             throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery and SampleSteps may change; InitFrom is not used), or start a new --out folder.");
         }
 
-        // The run's own history: where it started from, and how its decay was re-planned.
+        // The run's own history: where it started from, and how its decay was re-planned. What the resume changes is
+        // said once every check has passed.
+        var notes = new List<string>();
+        if (config.InitFrom is { } ignored && ignored != saved.InitFrom)
+        {
+            notes.Add($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {saved.InitFrom ?? "random weights"}).");
+        }
+
         config = config with { InitFrom = saved.InitFrom, DecayReplans = saved.DecayReplans };
 
         if (saved.WeightDecay > 0 && file.Metadata[DecayKey] is null)
@@ -565,6 +559,13 @@ public static class Trainer
 
             config = config with { DecayReplans = [.. saved.DecayReplans ?? [], new DecayReplan(step, saved.Steps)] };
             config.Validate();
+            notes.Add(FormattableString.Invariant(
+                $"The decay had begun, so it is re-planned: it was to end at step {saved.Steps:N0}, now at {config.Steps:N0}; from step {step:N0} the learning rate falls from {config.LearningRateAt(step - 1):G4} (step {step:N0}'s) to 0 along a new half-cosine."));
+        }
+        else if (config.CosineDecayFrom != saved.CosineDecayFrom)
+        {
+            // Allowed only while no step taken has decayed (checked below); said, since the preset is where it comes from.
+            notes.Add($"CosineDecayFrom is {config.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} now, {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} in the checkpoint: the decay of this run starts there.");
         }
 
         for (var s = 0L; s < step; s++)
@@ -601,6 +602,7 @@ public static class Trainer
         generator.set_state(state);
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
+        notes.ForEach(log);
         var window = file.Metadata["log_window"];
         return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, config, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
             TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0)); // 0 for checkpoints saved before it was kept
