@@ -329,6 +329,30 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_run_killed_after_log_lines_its_last_checkpoint_lacks_When_resumed_Then_those_lines_go_and_it_equals_the_uninterrupted_run()
+    {
+        // Given: a run killed (no checkpoint on the way out) at step 10, after its log lines at 8 and 10, with its last
+        // checkpoint at step 5: made from a run stopped at 10, whose checkpoint is replaced by the same run's at 5
+        using var straight = new TempFolder();
+        using var killed = new TempFolder();
+        using var atFive = new TempFolder();
+        var config = Tiny(12) with { LogEvery = 2 };
+        var expected = Train(config, Bars(), straight.Path);
+        Train(config, Bars(), killed.Path, cancelAfter: 10);
+        var lost = Train(config, Bars(), atFive.Path, cancelAfter: 5);
+        File.Copy(Path.Combine(atFive.Path, Trainer.CheckpointFile), Path.Combine(killed.Path, Trainer.CheckpointFile), overwrite: true);
+        Assert.Equal([2L, 4, 6, 8, 10], LossLog(killed.Path).Select(l => l.Step));
+
+        // When
+        var losses = lost.Concat(Train(config, Bars(), killed.Path, resume: true)).ToList();
+
+        // Then: steps 6–10 trained again, exactly as before; the log has each line once
+        Assert.Equal(expected, losses);
+        Assert.Equal(LossLog(straight.Path), LossLog(killed.Path));
+        Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(killed.Path).Sections["ema"]);
+    }
+
+    [Fact]
     public void Given_a_run_stopped_twice_between_log_lines_When_resumed_each_time_Then_it_equals_the_uninterrupted_run()
     {
         using var straight = new TempFolder();
@@ -842,7 +866,7 @@ public sealed class TrainerTests : OneTorchThread
         Assert.Empty(losses);
         Assert.Matches(@"^The loss became (NaN|∞|-∞|Infinity|-Infinity) at step 2\.", error.Message);
         Assert.Contains($"The last good checkpoint ({path}) is kept", error.Message);
-        Assert.Contains("start a new run", error.Message);
+        Assert.Contains($"start a new run in another --out folder, from the last good checkpoint's weights with --init-from {path}.", error.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
         Assert.Empty(Directory.GetFiles(dir.Path, "*.ddim-tmp"));

@@ -257,7 +257,8 @@ public static class Trainer
                     $"{what} at step {step + 1}. " +
                     (File.Exists(checkpointPath) ? $"The last good checkpoint ({checkpointPath}) is kept. " : "No checkpoint had been saved yet. ") +
                     "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
-                    "in the preset and start a new run in another --out folder.");
+                    "in the preset and start a new run in another --out folder" +
+                    (File.Exists(checkpointPath) ? $", from the last good checkpoint's weights with --init-from {checkpointPath}." : "."));
                 if (!double.IsFinite(loss))
                 {
                     throw Diverged($"The loss became {loss}");
