@@ -329,15 +329,17 @@ public static class Trainer
                 }
             }
 
-            if (step % config.CheckpointEvery == 0 || step == config.Steps)
-            {
-                Checkpoint();
-            }
-
+            // The grid before the checkpoint: a process killed in between resumes from an earlier checkpoint and draws
+            // this step's grid again, where the other order would leave it never drawn.
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
             {
                 WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device);
                 model.train();
+            }
+
+            if (step % config.CheckpointEvery == 0 || step == config.Steps)
+            {
+                Checkpoint();
             }
         }
 
