@@ -30,7 +30,10 @@ internal static class CliRunner
         return (code, output + error);
     }
 
-    private static (int Code, string Output, string Error) RunCapturing(string[] args, CancellationToken cancel)
+    /// <summary>As <see cref="Run"/>, with the native runtime prepared by <paramref name="initializeRuntime"/> (which may fail on purpose).</summary>
+    public static (int Code, string Output, string Error) RunWithRuntime(Action initializeRuntime, params string[] args) => RunCapturing(args, default, initializeRuntime);
+
+    private static (int Code, string Output, string Error) RunCapturing(string[] args, CancellationToken cancel, Action? initializeRuntime = null)
     {
         var savedConsole = AnsiConsole.Console;
         var savedError = Console.Error;
@@ -42,7 +45,8 @@ internal static class CliRunner
         Console.SetError(error);
         try
         {
-            var code = CliApp.Run(args, console, cancel); // the parser's own output (help) too: Spectre.Console.Cli otherwise keeps the first console it saw
+            // The parser's own output (help) goes to this console too: Spectre.Console.Cli otherwise keeps the first console it saw.
+            var code = initializeRuntime is null ? CliApp.Run(args, console, cancel) : CliApp.Run(args, console, cancel, initializeRuntime);
             return (code, output.ToString(), error.ToString());
         }
         finally

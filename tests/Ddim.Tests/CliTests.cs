@@ -50,23 +50,7 @@ public sealed class CliTests : OneTorchThread
     {
         // Given: the libstdc++ patch failing as on a read-only install
         static void ReadOnlyInstall() => throw new IOException("TorchSharp's native library needs a one-byte patch on this host, and this process cannot write it.");
-        static (int Code, string Output, string Error) RunWith(params string[] args)
-        {
-            using var output = new StringWriter();
-            using var error = new StringWriter();
-            var savedError = Console.Error;
-            Console.SetError(error);
-            try
-            {
-                var console = Spectre.Console.AnsiConsole.Create(new Spectre.Console.AnsiConsoleSettings { Out = new Spectre.Console.AnsiConsoleOutput(output) });
-                var code = Ddim.Cli.CliApp.Run(args, console, CancellationToken.None, ReadOnlyInstall);
-                return (code, output.ToString(), error.ToString());
-            }
-            finally
-            {
-                Console.SetError(savedError);
-            }
-        }
+        static (int Code, string Output, string Error) RunWith(params string[] args) => CliRunner.RunWithRuntime(ReadOnlyInstall, args);
 
         // When
         var help = RunWith("--help");

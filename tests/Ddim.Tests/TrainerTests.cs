@@ -543,7 +543,7 @@ public sealed class TrainerTests : OneTorchThread
         // Then
         Assert.False(File.Exists(dead));
         Assert.True(File.Exists(live));
-        Assert.Contains(messages, m => m.StartsWith("Removed 1,000 bytes of half-written checkpoints", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m == "Removed 1,000 bytes of half-written files left by a process killed while saving them.");
     }
 
     [Fact]
@@ -590,7 +590,7 @@ public sealed class TrainerTests : OneTorchThread
         var error = Assert.Throws<InvalidDataException>(() => Train(wider, Bars(), dir.Path, resume: true));
 
         Assert.Contains("was made with another configuration", error.Message);
-        Assert.Contains("only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery and SampleSteps may change", error.Message);
+        Assert.Contains("only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery, SampleSteps may change", error.Message);
     }
 
     [Fact]
@@ -689,6 +689,85 @@ public sealed class TrainerTests : OneTorchThread
         Assert.Equal(LossLog(once.Path), LossLog(twice.Path));
         Assert.Equal(Checkpoint(once.Path).Sections["ema"], Checkpoint(twice.Path).Sections["ema"]);
         Assert.Single(Checkpoint(twice.Path).Metadata["train"]!["DecayReplans"]!.AsArray());
+    }
+
+    [Fact]
+    public void Given_a_re_plan_stopped_before_its_first_step_When_resumed_with_other_Steps_Then_it_is_planned_again_from_the_same_point()
+    {
+        // Given: 12 steps decaying from 4, stopped at 8, resumed with a mistaken 300 Steps and stopped before any step
+        using var typo = new TempFolder();
+        using var direct = new TempFolder();
+        using var original = new TempFolder();
+        var planned = Tiny(12) with { CosineDecayFrom = 4 };
+        var losses = Train(planned, Bars(), typo.Path, cancelAfter: 8);
+        using (var stopNow = new CancellationTokenSource())
+        {
+            stopNow.Cancel();
+            Trainer.Run(planned with { Steps = 300 }, Bars(), typo.Path, resume: true, cancel: stopNow.Token);
+        }
+
+        Assert.Equal([new DecayReplan(8, 12)], Checkpoint(typo.Path).Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!.DecayReplans);
+        var expected = Train(planned, Bars(), direct.Path, cancelAfter: 8);
+        expected.AddRange(Train(planned with { Steps = 16 }, Bars(), direct.Path, resume: true));
+
+        // When: resumed with the Steps meant
+        losses.AddRange(Train(planned with { Steps = 16 }, Bars(), typo.Path, resume: true));
+
+        // Then: one re-plan, from step 8's end of 12, as if the mistake had not been made
+        Assert.Equal(expected, losses);
+        Assert.Equal(Checkpoint(direct.Path).Sections["ema"], Checkpoint(typo.Path).Sections["ema"]);
+        Assert.Equal([new DecayReplan(8, 12)], Checkpoint(typo.Path).Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!.DecayReplans);
+
+        // ... and back to the first plan, the re-plan goes: the run is the original one
+        var first = Train(planned, Bars(), original.Path);
+        using var back = new TempFolder();
+        var again = Train(planned, Bars(), back.Path, cancelAfter: 8);
+        using (var stopNow = new CancellationTokenSource())
+        {
+            stopNow.Cancel();
+            Trainer.Run(planned with { Steps = 300 }, Bars(), back.Path, resume: true, cancel: stopNow.Token);
+        }
+
+        again.AddRange(Train(planned, Bars(), back.Path, resume: true));
+        Assert.Equal(first, again);
+        Assert.Null(Checkpoint(back.Path).Metadata["train"]!["DecayReplans"]);
+        Assert.Equal(Checkpoint(original.Path).Sections["ema"], Checkpoint(back.Path).Sections["ema"]);
+    }
+
+    [Fact]
+    public void Given_decay_re_plans_in_a_new_run_or_a_preset_When_read_Then_refused_as_a_resume_s_record()
+    {
+        // Given
+        using var dir = new TempFolder();
+        var config = Tiny(12) with { CosineDecayFrom = 4, DecayReplans = [new DecayReplan(8, 10)] };
+        var preset = Path.Combine(dir.Path, "preset.json");
+        File.WriteAllText(preset, JsonSerializer.Serialize(config, ModelFile.Json));
+
+        // When
+        var run = Assert.Throws<ArgumentException>(() => Train(config, Bars(), Path.Combine(dir.Path, "run")));
+        var read = Assert.Throws<InvalidDataException>(() => TrainConfig.Load(preset));
+
+        // Then
+        Assert.StartsWith("DecayReplans record how a resume re-planned a run's decay; a new run has none.", run.Message);
+        Assert.Contains("has DecayReplans, which a checkpoint keeps", read.Message);
+        Assert.False(Directory.Exists(Path.Combine(dir.Path, "run")));
+    }
+
+    [Fact]
+    public void Given_a_sample_grid_that_cannot_be_written_When_a_resumed_run_reaches_it_Then_the_error_says_the_checkpoint_before_is_whole()
+    {
+        // Given: a run at step 2, and a file standing where its samples folder would go
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        File.WriteAllText(Path.Combine(dir.Path, "samples"), "not a folder");
+
+        // When
+        var error = Assert.Throws<IOException>(() => Train(Tiny(4) with { SampleEvery = 3 }, Bars(), dir.Path, resume: true));
+
+        // Then
+        Assert.StartsWith("Saving the sample grid of step 3 failed (", error.Message);
+        Assert.EndsWith($"{Path.Combine(dir.Path, Trainer.CheckpointFile)} still holds the checkpoint saved before, whole: free some space (or fix the folder) and run the same command with --resume.", error.Message);
+        Assert.Equal(2, Checkpoint(dir.Path).Metadata["step"]!.GetValue<long>());
     }
 
     [Fact]

@@ -151,6 +151,6 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
 
     /// <summary>", re-planned at step 4,400 (it was to end at 26,000) to end at 14,000", or nothing when the decay kept its first plan.</summary>
     private static string Replans(TrainConfig c) => c.DecayReplans is { Count: > 0 } replans
-        ? string.Create(CultureInfo.InvariantCulture, $", re-planned at step {string.Join(", then at step ", replans.Select(r => $"{r.AtStep:N0} (it was to end at {r.PreviousSteps:N0})"))} to end at {c.Steps:N0}")
+        ? string.Create(CultureInfo.InvariantCulture, $", re-planned at step {string.Join(", then at step ", replans.Select(r => FormattableString.Invariant($"{r.AtStep:N0} (it was to end at {r.PreviousSteps:N0})")))} to end at {c.Steps:N0}")
         : string.Empty;
 }

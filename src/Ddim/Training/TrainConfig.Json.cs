@@ -17,8 +17,11 @@ public sealed partial record TrainConfig
     {
         try
         {
-            return JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), PresetJson)
+            var config = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), PresetJson)
                 ?? throw new InvalidDataException($"Preset {path} is empty (null). Compare it with presets/mnist.json.");
+            return config.DecayReplans is null ? config : throw new InvalidDataException(
+                $"Preset {path} has DecayReplans, which a checkpoint keeps to record how resumes re-planned its run's decay; a preset does not take them. " +
+                "Remove the key (to re-plan a decay, resume the run with --steps).");
         }
         catch (JsonException e)
         {

@@ -127,12 +127,13 @@ public sealed partial record TrainConfig(
             // Each stage's half-cosine needs a step count of at least 1: every re-plan after the one before, inside a
             // decay that had begun and not ended, and Steps after the last.
             Require(CosineDecayFrom is not null, "DecayReplans needs CosineDecayFrom: only a decay can be re-planned.");
+            Require(replans.All(r => r is not null), "DecayReplans holds an empty (null) entry.");
             var after = CosineDecayFrom ?? 0;
             foreach (var r in replans)
             {
                 Require(
                     r.AtStep > after && r.PreviousSteps > r.AtStep - 1,
-                    $"DecayReplans: each re-plan must come after CosineDecayFrom and after the one before, inside the decay it re-plans (got AtStep {r.AtStep}, PreviousSteps {r.PreviousSteps} after step {after}). They are written by resumes, not by hand: remove them from a preset.");
+                    $"DecayReplans: each re-plan must come after CosineDecayFrom and after the one before, inside the decay it re-plans (got AtStep {r.AtStep}, PreviousSteps {r.PreviousSteps} after step {after}). They are written by the trainer's resumes, oldest first.");
                 after = (int)r.AtStep;
             }
 

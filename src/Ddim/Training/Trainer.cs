@@ -55,6 +55,17 @@ public static class Trainer
     /// <summary>Metadata of checkpoints whose weight decay skips biases and GroupNorm (all since it does, when WeightDecay &gt; 0).</summary>
     private const string DecayKey = "weight_decay_on";
 
+    /// <summary>The sections <see cref="SaveCheckpoint"/> writes, every one of which an exact resume reads.</summary>
+    private static readonly string[] CheckpointSections = ["model", "ema", "optimizer", "rng", "rng_global"];
+
+    /// <summary>
+    /// The settings a resume may change: the learning-rate curve's future (checked against the steps taken), and when files
+    /// are written (sample grids draw from a generator of their own). LogEvery stays: the checkpoint's unfinished log
+    /// window is counted in it.
+    /// </summary>
+    private static readonly string[] ChangeableOnResume =
+        [nameof(TrainConfig.Steps), nameof(TrainConfig.CosineDecayFrom), nameof(TrainConfig.CheckpointEvery), nameof(TrainConfig.SampleEvery), nameof(TrainConfig.SampleSteps)];
+
     /// <summary>Trains, or with <paramref name="resume"/> continues exactly from the folder's checkpoint.</summary>
     /// <remarks>
     /// It seeds torch's global generator (initial weights and dropout draw from it), or restores the checkpoint's state
@@ -109,10 +120,11 @@ public static class Trainer
 
         // Training time before this process: loss.jsonl's elapsed_s goes on across resumes.
         var elapsedBefore = TimeSpan.Zero;
+        List<string> resumeNotes = [];
 
         if (resume)
         {
-            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator, log);
+            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore, resumeNotes) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
         }
         else if (File.Exists(checkpointPath))
         {
@@ -124,6 +136,11 @@ public static class Trainer
         }
         else
         {
+            if (config.DecayReplans is not null)
+            {
+                throw new ArgumentException("DecayReplans record how a resume re-planned a run's decay; a new run has none. Leave them out (null), or resume the run they belong to.", nameof(config));
+            }
+
             if (config.InitFrom is { } source)
             {
                 initHash = InitializeFrom(source, config.Model, model, ema);
@@ -133,6 +150,14 @@ public static class Trainer
 
         // Every check has passed: only now does the run folder come to exist (a refused run leaves nothing behind).
         Directory.CreateDirectory(outDir);
+
+        // A process killed while saving (a SIGKILL skips the clean-up) leaves its temporary file; the file it was
+        // replacing is whole, since each save is atomic.
+        if (new[] { checkpointPath, logPath, Path.Combine(outDir, ModelFileName) }.Sum(Atomic.RemoveLeftovers) is > 0 and var freed)
+        {
+            var size = freed >= 1_000_000 ? FormattableString.Invariant($"{freed / 1e6:0.#} MB") : FormattableString.Invariant($"{freed:N0} bytes");
+            log($"Removed {size} of half-written files left by a process killed while saving them.");
+        }
 
         // Weights are loaded on the CPU and moved once; the one-buffer views and the optimiser come after that, because
         // moving replaces the parameters' storage (and the optimiser keys its state by the parameter tensors).
@@ -166,11 +191,7 @@ public static class Trainer
             // Only now, with the whole state loaded, does the resume touch the run folder.
             replaceLastLine = TruncateLog(logPath, step, config);
             log($"Resumed from {checkpointPath} at step {step}.");
-            if (Atomic.RemoveLeftovers(checkpointPath) is > 0 and var freed)
-            {
-                var size = freed >= 1_000_000 ? FormattableString.Invariant($"{freed / 1e6:0.#} MB") : FormattableString.Invariant($"{freed:N0} bytes");
-                log($"Removed {size} of half-written checkpoints left by a process killed while saving (the checkpoint itself was intact).");
-            }
+            resumeNotes.ForEach(log);
         }
 
         log($"U-Net with {model.ParameterCount:N0} parameters; {data.Count:N0} images; T = {schedule.T}; {config.Steps:N0} steps of {config.BatchSize}.");
@@ -197,19 +218,22 @@ public static class Trainer
         var startStep = step;
 
         // The state as it stands: the periodic, final and Ctrl-C checkpoints are the same save.
-        void Checkpoint()
+        void Checkpoint() => Saving("the checkpoint", () => SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator));
+
+        // A file of the run that cannot be written (a full disk, most often) stops it with what is kept: every write is
+        // atomic, so the checkpoint saved before is whole.
+        void Saving(string what, Action write)
         {
             try
             {
-                SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+                write();
             }
-            catch (IOException e)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                // A full disk, most often. The save is atomic, so what was there before is untouched.
                 throw new IOException(
-                    $"Saving the checkpoint of step {step} failed ({e.Message}). " +
+                    $"Saving {what} of step {step} failed ({e.Message}). " +
                     (File.Exists(checkpointPath)
-                        ? $"{checkpointPath} still holds the one saved before, whole: free some space (or fix the folder) and run the same command with --resume."
+                        ? $"{checkpointPath} still holds the checkpoint saved before, whole: free some space (or fix the folder) and run the same command with --resume."
                         : "No checkpoint had been saved yet: free some space (or fix the folder) and start the run again."), e);
             }
         }
@@ -333,7 +357,7 @@ public static class Trainer
             // this step's grid again, where the other order would leave it never drawn.
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
             {
-                WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device);
+                Saving("the sample grid", () => WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device));
                 model.train();
             }
 
@@ -493,9 +517,10 @@ public static class Trainer
     /// <summary>
     /// Loads a checkpoint into the networks and the generators after checking it against <paramref name="config"/>, and
     /// returns the run's state with the configuration to continue with: <paramref name="config"/> with the checkpoint's
-    /// InitFrom and decay re-plans, and a new re-plan when its Steps moves a decay that has begun.
+    /// InitFrom and decay re-plans, and a new re-plan when its Steps moves a decay that has begun; and notes saying what
+    /// the resume changes, to be logged once the whole state has loaded.
     /// </summary>
-    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator, Action<string> log)
+    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed, List<string> Notes) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
         {
@@ -510,19 +535,25 @@ public static class Trainer
 
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
-        // What a resume may change: the learning-rate curve's future (checked below), and the settings that only decide
-        // when files are written (sample grids draw from a generator of their own). InitFrom only says where step 0
-        // came from; a resume takes the weights from the checkpoint whatever it names. LogEvery stays: the checkpoint's
-        // unfinished log window is counted in it.
-        JsonObject Fixed(TrainConfig c) => JsonSerializer.SerializeToNode(
-            c with { Steps = 0, CosineDecayFrom = null, InitFrom = null, DecayReplans = null, CheckpointEvery = 1, SampleEvery = 0, SampleSteps = 1 }, ModelFile.Json)!.AsObject();
+        // A resume may change the settings in ChangeableOnResume; InitFrom and DecayReplans are the run's own history.
+        JsonObject Fixed(TrainConfig c)
+        {
+            var node = JsonSerializer.SerializeToNode(c, ModelFile.Json)!.AsObject();
+            foreach (var key in ChangeableOnResume.Append(nameof(TrainConfig.InitFrom)).Append(nameof(TrainConfig.DecayReplans)))
+            {
+                node.Remove(key);
+            }
+
+            return node;
+        }
+
         if (Differences(Fixed(saved), Fixed(config)) is { Count: > 0 } changed)
         {
-            throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only Steps, CosineDecayFrom, CheckpointEvery, SampleEvery and SampleSteps may change; InitFrom is not used), or start a new --out folder.");
+            throw new InvalidDataException($"{path} was made with another configuration: {string.Join("; ", changed)}. Resume with the same preset and the same --data and --precision, if the run was started with them (only {string.Join(", ", ChangeableOnResume)} may change; InitFrom is not used), or start a new --out folder.");
         }
 
         // The run's own history: where it started from, and how its decay was re-planned. What the resume changes is
-        // said once every check has passed.
+        // said by the caller once every check has passed.
         var notes = new List<string>();
         if (config.InitFrom is { } ignored && ignored != saved.InitFrom)
         {
@@ -530,6 +561,7 @@ public static class Trainer
         }
 
         config = config with { InitFrom = saved.InitFrom, DecayReplans = saved.DecayReplans };
+        var finished = step >= saved.Steps;
 
         if (saved.WeightDecay > 0 && file.Metadata[DecayKey] is null)
         {
@@ -538,12 +570,12 @@ public static class Trainer
 
         if (config.Steps < step)
         {
-            throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) of {step} or more; the run was started with Steps = {saved.Steps}.");
+            throw new InvalidDataException($"{path} is at step {step} already, past Steps = {config.Steps}. Resume with Steps (or --steps) {(finished ? $"of {step} or more" : $"above {step}")}; the checkpoint's Steps is {saved.Steps}.");
         }
 
         if (config.Steps == step && saved.Steps != step)
         {
-            // Nothing would be trained, so nothing would be saved either, and the next resume would take the old Steps again.
+            // Nothing would be trained and the checkpoint would keep its Steps, so the next resume would take them again.
             throw new InvalidDataException(
                 $"{path} is at step {step}, and Steps = {step} would end the run where it stands, before its planned {saved.Steps:N0}. " +
                 $"To use the model as it is, export it ('ddim export --checkpoint {path} --out FILE'); to go on, resume with Steps (or --steps) above {step}.");
@@ -553,14 +585,27 @@ public static class Trainer
         // Steps for a decay that has begun would reshape the steps taken, so the decay is re-planned from this step.
         if (config.Steps != saved.Steps && config.CosineDecayFrom == saved.CosineDecayFrom && saved.CosineDecayFrom is { } from && step - 1 > from)
         {
-            if (step >= saved.Steps)
+            if (finished)
             {
                 throw new InvalidDataException(
                     $"{path} finished its {saved.Steps:N0} steps, and its learning rate had decayed to {saved.LearningRateAt(step - 1):G3}: a longer run would go on at that rate. " +
                     $"Train more as a new phase from it instead, in another --out folder with --init-from {path} (a fresh optimiser, and the preset's own warm-up and decay).");
             }
 
-            config = config with { DecayReplans = [.. saved.DecayReplans ?? [], new DecayReplan(step, saved.Steps)] };
+            // A run re-planned at this very step and stopped before taking one is planned again from the same point:
+            // its re-plan keeps the end it had before (and goes when the new Steps is that end again).
+            var replans = saved.DecayReplans ?? [];
+            if (replans.Count > 0 && replans[^1].AtStep == step)
+            {
+                var last = replans[^1];
+                replans = config.Steps == last.PreviousSteps ? replans.Take(replans.Count - 1).ToList() : replans;
+            }
+            else
+            {
+                replans = [.. replans, new DecayReplan(step, saved.Steps)];
+            }
+
+            config = config with { DecayReplans = replans.Count > 0 ? replans : null };
             config.Validate();
             notes.Add(FormattableString.Invariant(
                 $"The decay had begun, so it is re-planned: it was to end at step {saved.Steps:N0}, now at {config.Steps:N0}; from step {step:N0} the learning rate falls from {config.LearningRateAt(step - 1):G4} (step {step:N0}'s) to 0 along a new half-cosine."));
@@ -568,7 +613,9 @@ public static class Trainer
         else if (config.CosineDecayFrom != saved.CosineDecayFrom)
         {
             // Allowed only while no step taken has decayed (checked below); said, since the preset is where it comes from.
-            notes.Add($"CosineDecayFrom is {config.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} now, {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} in the checkpoint: the decay of this run starts there.");
+            notes.Add(config.CosineDecayFrom is { } now
+                ? FormattableString.Invariant($"CosineDecayFrom is {now} now, {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} in the checkpoint: the decay of this run starts there.")
+                : FormattableString.Invariant($"CosineDecayFrom is left out now ({saved.CosineDecayFrom} in the checkpoint): the learning rate stays constant after the warm-up."));
         }
 
         for (var s = 0L; s < step; s++)
@@ -582,7 +629,7 @@ public static class Trainer
                     $"{path} is at step {step}, but this CosineDecayFrom would change the learning rate of step {s + 1}, already taken " +
                     $"({saved.LearningRateAt(s):R} → {config.LearningRateAt(s):R}). Keep " +
                     $"CosineDecayFrom = {saved.CosineDecayFrom?.ToString(CultureInfo.InvariantCulture) ?? "none"} as saved" +
-                    (notDecayedYet ? $", or set it to {step} or more" : " (the decay has begun; Steps may still change, and the decay is then re-planned from the rate it has reached)") +
+                    (notDecayedYet ? $", or set it to {step} or more" : finished ? " (the decay has begun)" : " (the decay has begun; Steps may still change, and the decay is then re-planned from the rate it has reached)") +
                     ", or start a new --out folder.");
             }
         }
@@ -592,7 +639,7 @@ public static class Trainer
             throw new InvalidDataException($"{path} was trained on other data (SHA-256 differs). Resume with the same data set, or start a new --out folder.");
         }
 
-        if (new[] { "model", "ema", "optimizer", "rng", "rng_global" }.FirstOrDefault(name => !file.Sections.ContainsKey(name)) is { } missing)
+        if (CheckpointSections.FirstOrDefault(name => !file.Sections.ContainsKey(name)) is { } missing)
         {
             throw new InvalidDataException(
                 $"{path} has no '{missing}' section, which an exact resume needs (a checkpoint written by something other than this trainer?). " +
@@ -605,10 +652,9 @@ public static class Trainer
         generator.set_state(state);
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
-        notes.ForEach(log);
         var window = file.Metadata["log_window"];
         return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, config, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
-            TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0)); // 0 for checkpoints saved before it was kept
+            TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0), notes); // 0 s for checkpoints saved before it was kept
     }
 
     /// <summary>
