@@ -34,7 +34,7 @@ public static class Atomic
         var dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir); // made when the file is written, not when the path is checked: a failed run leaves no empty folder
 
-        var temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.ddim-tmp");
+        var temp = TempPath(full, Environment.ProcessId);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
@@ -65,18 +65,15 @@ public static class Atomic
     {
         var full = Path.GetFullPath(path);
         var dir = Path.GetDirectoryName(full)!;
-        var prefix = $".{Path.GetFileName(full)}.";
         if (!Directory.Exists(dir))
         {
             return 0;
         }
 
         long freed = 0;
-        foreach (var temp in Directory.EnumerateFiles(dir, $"{prefix}*.ddim-tmp"))
+        foreach (var temp in Directory.EnumerateFiles(dir, $".{Path.GetFileName(full)}.*{TempSuffix}"))
         {
-            // .NAME.PID.GUID.ddim-tmp
-            var parts = Path.GetFileName(temp)[prefix.Length..].Split('.');
-            if (parts.Length != 3 || !int.TryParse(parts[0], out var pid) || IsRunning(pid))
+            if (TempWriter(full, temp) is not { } pid || IsRunning(pid))
             {
                 continue;
             }
@@ -94,6 +91,28 @@ public static class Atomic
         }
 
         return freed;
+    }
+
+    private const string TempSuffix = ".ddim-tmp";
+
+    /// <summary>The temporary file that process <paramref name="pid"/> writes before renaming it to <paramref name="fullPath"/>:
+    /// <c>.NAME.PID.GUID.ddim-tmp</c> beside it, hidden, unique, and naming its writer.</summary>
+    internal static string TempPath(string fullPath, int pid) =>
+        Path.Combine(Path.GetDirectoryName(fullPath)!, $".{Path.GetFileName(fullPath)}.{pid}.{Guid.NewGuid():N}{TempSuffix}");
+
+    /// <summary>The process that wrote <paramref name="temp"/>, when it is a <see cref="TempPath"/> of <paramref name="fullPath"/>;
+    /// otherwise null.</summary>
+    internal static int? TempWriter(string fullPath, string temp)
+    {
+        var name = Path.GetFileName(temp);
+        var prefix = $".{Path.GetFileName(fullPath)}.";
+        if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(TempSuffix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var parts = name[prefix.Length..^TempSuffix.Length].Split('.');
+        return parts.Length == 2 && int.TryParse(parts[0], out var pid) && Guid.TryParseExact(parts[1], "N", out _) ? pid : null;
     }
 
     private static bool IsRunning(int pid)

@@ -531,8 +531,9 @@ public sealed class TrainerTests : OneTorchThread
         // of this (running) process
         using var dir = new TempFolder();
         Train(Tiny(2), Bars(), dir.Path);
-        var dead = Path.Combine(dir.Path, $".{Trainer.CheckpointFile}.{int.MaxValue}.{Guid.NewGuid():N}.ddim-tmp");
-        var live = Path.Combine(dir.Path, $".{Trainer.CheckpointFile}.{Environment.ProcessId}.{Guid.NewGuid():N}.ddim-tmp");
+        var checkpoint = Path.GetFullPath(Path.Combine(dir.Path, Trainer.CheckpointFile));
+        var dead = Atomic.TempPath(checkpoint, int.MaxValue);
+        var live = Atomic.TempPath(checkpoint, Environment.ProcessId);
         File.WriteAllBytes(dead, new byte[1000]);
         File.WriteAllBytes(live, new byte[10]);
         var messages = new List<string>();
