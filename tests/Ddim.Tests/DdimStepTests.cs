@@ -48,6 +48,17 @@ public class DdimStepTests
     }
 
     [Fact]
+    public void Given_the_ends_of_the_schedule_When_sigma_is_asked_for_Then_the_step_to_x0_has_none_and_a_stochastic_step_from_x0_is_refused()
+    {
+        // Given / When / Then: to ᾱ = 1 eq. 16 is 0·(0/…) even from ᾱ_t = 1, where it would read 0/0
+        Assert.Equal(0.0, DdimSampler.Sigma(0.5, 1.0, 1.0));
+        Assert.Equal(0.0, DdimSampler.Sigma(1.0, 1.0, 0.5));
+        Assert.Equal(0.0, DdimSampler.Sigma(1.0, 0.5, 0.0));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => DdimSampler.Sigma(1.0, 0.5, 0.5));
+        Assert.Contains("from ᾱ_t = 1 has no σ", error.Message);
+    }
+
+    [Fact]
     public void Given_clean_data_When_the_first_inversion_step_is_taken_Then_it_adds_noise_along_eps()
     {
         // Given: x0 = 0.5 and ε̂ = 1 at ᾱ_t = 1, the clean end.

@@ -20,7 +20,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--batch-size 0", "--batch-size must be between 1 and 1,048,576; got 0")]
     [InlineData("--eta 1 --eta-below 101", "--eta-below must be between 1 and T = 100")]
     [InlineData("--eta-below 50", "--eta-below limits η to the low-noise steps, so it needs η > 0")]
-    [InlineData("--steps 10 --eta 1 --eta-below 19", "--eta-below 19 leaves no step with noise: the only steps that start below t = 19 end the run at x̂0, which never adds noise. Take --eta-below above 19")] // timesteps 99, 89, …, 19, 9
+    [InlineData("--steps 10 --eta 1 --eta-below 19", "--eta-below 19 leaves no step with noise: the steps that start below t = 19 go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above 19 (the smallest timestep whose step adds noise)")] // timesteps 99, 89, …, 19, 9
     [InlineData("--steps 1 --eta 1 --eta-below 50", "--eta-below leaves no step with noise at S = 1")]
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM), so --eta, --eta-below do not apply")]

@@ -233,6 +233,55 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_two_vectors_at_60_degrees_of_different_lengths_When_slerped_Then_the_point_is_on_the_arc_by_angle()
+    {
+        // Given: a at 0°, b at 60° with twice a's length (⟨a, b⟩ = 1: an L1 norm or a wrong angle would show)
+        using var scope = NewDisposeScope();
+        var a = torch.tensor(new double[] { 1, 0 }).reshape(1, 2);
+        var b = torch.tensor(new double[] { 1, Math.Sqrt(3) }).reshape(1, 2);
+
+        // When
+        var p = Interpolation.Slerp(a, b, 0.5);
+
+        // Then: sin(30°)/sin(60°)·(a + b), the closed form at α = ½
+        var w = Math.Sin(Math.PI / 6) / Math.Sin(Math.PI / 3);
+        Assert.Equal(w * 2, p[0, 0].item<double>(), 12);
+        Assert.Equal(w * Math.Sqrt(3), p[0, 1].item<double>(), 12);
+    }
+
+    [Theory]
+    [InlineData(-1.0, "opposite directions")]
+    [InlineData(0.0, "all zeros")]
+    public void Given_noises_with_no_one_arc_between_them_When_slerped_Then_a_clear_error(double scale, string phrase)
+    {
+        // Given: b = −a (every great circle joins them), or b = 0 (no angle at all)
+        using var scope = NewDisposeScope();
+        var a = torch.tensor(new double[] { 0.3, -1.2, 0.5 }).reshape(1, 3);
+        var b = a * scale;
+
+        // When
+        var error = Assert.Throws<ArgumentException>(() => Interpolation.Slerp(a, b, 0.5));
+
+        // Then
+        Assert.Contains(phrase, error.Message);
+    }
+
+    [Fact]
+    public void Given_quad_spacing_that_repeats_its_smallest_timestep_When_eta_below_leaves_only_the_repeat_Then_it_is_refused()
+    {
+        // Given: quad at T = 1000, S = 30 ends 8, 3, 0, 0; the steps 0 → 0 and 0 → x̂0 add no noise
+        var table = Timetable.Create(Spacing.Quad, 1000, 30);
+        Assert.Equal([8, 3, 0, 0], table.Steps.Skip(table.Count - 4).ToArray());
+
+        // When
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new DdimOptions(Eta: 1, EtaBelow: 3).Validate(table));
+
+        // Then: the limit must let in the step 3 → 0
+        Assert.Contains("Take --eta-below above 3", error.Message);
+        new DdimOptions(Eta: 1, EtaBelow: 4).Validate(table);
+    }
+
+    [Fact]
     public void Given_four_corners_When_a_grid_is_made_Then_its_corners_are_the_inputs()
     {
         using var scope = NewDisposeScope();

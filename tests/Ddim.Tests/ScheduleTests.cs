@@ -56,6 +56,20 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void Given_betas_that_drive_alpha_bar_to_zero_When_building_Then_a_clear_error_names_the_step_and_the_fix()
+    {
+        // Given / When: β up to 0.999 over 2,000 steps, whose ᾱ underflows (sampling would divide by √ᾱ = 0)
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => NoiseSchedule.Linear(2000, 1e-4, 0.999));
+
+        // Then
+        Assert.Contains("ᾱ falls below 1E-30 at t = ", error.Message);
+        Assert.Contains("beta_end 0.999", error.Message);
+        Assert.Contains("Lower T or the largest β.", error.Message);
+        Assert.True(NoiseSchedule.Linear(1000).AlphaBars[^1] > NoiseSchedule.MinAlphaBar); // the defaults stay far above it
+        Assert.True(NoiseSchedule.Cosine(1000).AlphaBars[^1] > NoiseSchedule.MinAlphaBar);
+    }
+
+    [Fact]
     public void Given_a_schedule_When_handed_out_as_float32_Then_values_are_the_rounded_float64()
     {
         var schedule = NoiseSchedule.Linear(1000);

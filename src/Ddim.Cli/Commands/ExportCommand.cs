@@ -46,7 +46,12 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         var file = ModelFile.Load(settings.Checkpoint);
         if (file.Metadata["kind"]?.GetValue<string>() != "checkpoint")
         {
-            throw new InvalidDataException($"{settings.Checkpoint} is not a training checkpoint.");
+            throw new InvalidDataException(file.Metadata["kind"]?.GetValue<string>() switch
+            {
+                "model" => $"{settings.Checkpoint} is already a model, not a training checkpoint: it needs no export, and sample, eval and the other commands take it as --model.",
+                Ddim.Evaluation.Judge.FileKind => $"{settings.Checkpoint} is a judge (ddim train-classifier), not a training checkpoint: export takes a run's checkpoint.ddim (ddim train --out DIR writes DIR/checkpoint.ddim).",
+                var kind => $"{settings.Checkpoint} is not a training checkpoint (its kind is '{kind ?? "none"}'): export takes a run's checkpoint.ddim (ddim train --out DIR writes DIR/checkpoint.ddim).",
+            });
         }
 
         var config = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;

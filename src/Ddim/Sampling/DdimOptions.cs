@@ -67,8 +67,9 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
 
     /// <summary>
     /// As <see cref="Validate()"/>, and checks <see cref="EtaBelow"/> against the steps that will run: the final step goes
-    /// to ᾱ = 1, where σ = 0 whatever η, so a limit at or below the second-smallest timestep leaves no step with noise,
-    /// a run that would be η = 0 under another name (ArgumentOutOfRangeException, saying what to change).
+    /// to ᾱ = 1 and a step between two equal timesteps stays put, where σ = 0 whatever η, so a limit at or below the
+    /// smallest timestep of any other step leaves no step with noise, a run that would be η = 0 under another name
+    /// (ArgumentOutOfRangeException, saying what to change).
     /// </summary>
     public void Validate(Timetable timetable)
     {
@@ -79,12 +80,16 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
             return;
         }
 
-        var steps = timetable.Steps;
-        if (steps.Length < 2 || steps[^2] >= limit)
+        // A step adds noise only when it starts below the limit and moves to a smaller, real timestep: the last step
+        // goes to x̂0 (ᾱ = 1, σ = 0), and a step between two equal timesteps (quad's repeated small t) has σ = 0 too.
+        var noisy = timetable.Pairs().Where(p => p.TNext >= 0 && p.TNext < p.T).Select(p => p.T).ToList();
+        if (!noisy.Any(t => t < limit))
         {
-            throw new ArgumentOutOfRangeException(nameof(EtaBelow), limit, steps.Length < 2
+            throw new ArgumentOutOfRangeException(nameof(EtaBelow), limit, timetable.Count < 2
                 ? "--eta-below leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
-                : $"--eta-below {limit} leaves no step with noise: the only steps that start below t = {limit} end the run at x̂0, which never adds noise. Take --eta-below above {steps[^2]} (the timetable's second-smallest timestep), or --eta 0 for a deterministic run.");
+                : noisy.Count == 0
+                ? $"--eta-below leaves no step with noise: with S = {timetable.Count} every step goes to x̂0 or repeats its timestep, and neither adds noise. Take more steps, or leave out --eta-below."
+                : $"--eta-below {limit} leaves no step with noise: the steps that start below t = {limit} go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above {noisy.Min()} (the smallest timestep whose step adds noise), or --eta 0 for a deterministic run.");
         }
     }
 

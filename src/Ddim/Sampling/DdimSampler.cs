@@ -10,9 +10,24 @@ namespace Ddim.Sampling;
 /// </summary>
 public static class DdimSampler
 {
-    /// <summary>σ_τi of eq. 16: η·√((1−ᾱ_next)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_next).</summary>
-    public static double Sigma(double alphaBarT, double alphaBarNext, double eta) =>
-        eta == 0 ? 0.0 : eta * Math.Sqrt((1 - alphaBarNext) / (1 - alphaBarT) * (1 - (alphaBarT / alphaBarNext)));
+    /// <summary>
+    /// σ_τi of eq. 16: η·√((1−ᾱ_next)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_next); 0 for the step to x̂0 (ᾱ_next = 1) whatever η. A
+    /// stochastic step from ᾱ_t = 1 (x_0 itself) has no σ: ArgumentOutOfRangeException.
+    /// </summary>
+    public static double Sigma(double alphaBarT, double alphaBarNext, double eta)
+    {
+        if (eta == 0 || alphaBarNext >= 1)
+        {
+            return 0.0;
+        }
+
+        if (alphaBarT >= 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(alphaBarT), alphaBarT, $"A stochastic step (η = {eta}) from ᾱ_t = 1 has no σ (eq. 16 divides by 1 − ᾱ_t): from x_0 only the deterministic step (η = 0) is defined.");
+        }
+
+        return eta * Math.Sqrt((1 - alphaBarNext) / (1 - alphaBarT) * (1 - (alphaBarT / alphaBarNext)));
+    }
 
     /// <summary>
     /// One update of eq. 12, from x_t to x_next:

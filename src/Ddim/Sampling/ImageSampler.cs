@@ -261,9 +261,10 @@ public sealed class ImageSampler : IDisposable
             throw new ArgumentException($"{name} must be a batch of images [B, {string.Join(", ", Shape)}] (this model's shape), B ≥ 1; got [{string.Join(", ", x.shape)}].", name);
         }
 
-        if (x.device_type != Device.type)
+        // "cuda" without an index means the current GPU: only two explicit indices can disagree.
+        if (x.device_type != Device.type || (x.device_index >= 0 && Device.index >= 0 && x.device_index != Device.index))
         {
-            throw new ArgumentException($"{name} is on {x.device_type} but the model runs on {Device.type}: move it with .to(sampler.Device).", name);
+            throw new ArgumentException($"{name} is on {x.device} but the model runs on {Device}: move it with .to(sampler.Device).", name);
         }
 
         if (Network is not null && Precision == NetworkPrecision.Float32 && x.dtype != ScalarType.Float32)

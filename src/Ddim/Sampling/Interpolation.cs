@@ -10,7 +10,8 @@ public static class Interpolation
     /// slerp(a, b, α) = sin((1−α)θ)/sin θ·a + sin(αθ)/sin θ·b, θ = arccos(⟨a, b⟩/(‖a‖‖b‖)), per batch row.
     /// α = 0 and α = 1 return exact copies of <paramref name="a"/> and <paramref name="b"/>.
     /// </summary>
-    /// <exception cref="ArgumentException"><paramref name="a"/> and <paramref name="b"/> differ in shape, or are not batches [B, …].</exception>
+    /// <exception cref="ArgumentException"><paramref name="a"/> and <paramref name="b"/> differ in shape, or are not batches
+    /// [B, …], or a row is all zeros or points opposite its partner (no angle, or no one great circle).</exception>
     public static Tensor Slerp(Tensor a, Tensor b, double alpha)
     {
         ArgumentNullException.ThrowIfNull(a);
@@ -33,11 +34,24 @@ public static class Interpolation
         using var scope = torch.NewDisposeScope();
         var fa = a.flatten(1).to(ScalarType.Float64);
         var fb = b.flatten(1).to(ScalarType.Float64);
-        var cos = ((fa * fb).sum(1) / (fa.norm(1) * fb.norm(1))).clamp(-1, 1);
+        var normA = (fa * fa).sum(1).sqrt(); // ‖a‖ per row (Euclidean)
+        var normB = (fb * fb).sum(1).sqrt();
+        if ((normA.min() * normB.min()).item<double>() == 0)
+        {
+            throw new ArgumentException("Slerp needs rows with a direction: a row of a or b is all zeros, which has no angle to another.", nameof(b));
+        }
+
+        var cos = ((fa * fb).sum(1) / (normA * normB)).clamp(-1, 1);
+        if (cos.min().item<double>() < -1 + 1e-12)
+        {
+            // Opposite directions: every great circle joins them, so no path is the slerp (a lerp would pass through 0).
+            throw new ArgumentException("Slerp needs rows that do not point in opposite directions: a row of b is −1 times its row of a, and every great circle joins them. Take another pair of noises.", nameof(b));
+        }
+
         var theta = cos.acos().unsqueeze(1);
         var sin = theta.sin();
 
-        // Nearly parallel vectors: fall back to linear interpolation.
+        // Nearly parallel vectors (θ ≈ 0; θ ≈ π is refused above): fall back to linear interpolation.
         var parallel = sin.abs() < 1e-8;
         var wa = torch.where(parallel, torch.full_like(sin, 1 - alpha), ((1 - alpha) * theta).sin() / sin);
         var wb = torch.where(parallel, torch.full_like(sin, alpha), (alpha * theta).sin() / sin);

@@ -37,7 +37,19 @@ public sealed class NoiseSchedule
         }
 
         AlphaBars = alphaBars.MoveToImmutable();
+        if (!(AlphaBars[^1] >= MinAlphaBar))
+        {
+            // x̂0 divides by √ᾱ_t: a schedule whose noisiest steps have ᾱ at or near 0 gives NaN or ∞ images (float32
+            // holds 1/√ᾱ only down to about 1e-76), not an error.
+            var first = AlphaBars.IndexOf(AlphaBars.First(a => !(a >= MinAlphaBar)));
+            throw new ArgumentOutOfRangeException(nameof(betas), FormattableString.Invariant(
+                $"This {kind} schedule's ᾱ falls below {MinAlphaBar} at t = {first} of T = {betas.Length} ({string.Join(", ", parameters.Select(p => $"{p.Key} {p.Value}"))}): ") +
+                "the noisiest steps would keep no trace of the image, and sampling would divide by √ᾱ ≈ 0. Lower T or the largest β.");
+        }
     }
+
+    /// <summary>The smallest ᾱ a schedule may reach (at t = T − 1): x̂0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t must stay finite in float32.</summary>
+    public const double MinAlphaBar = 1e-30;
 
     /// <summary>Which family this schedule belongs to.</summary>
     public ScheduleKind Kind { get; }
