@@ -68,7 +68,7 @@ public static class CliApp
             config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("The paper's Table 2 on MNIST: reconstruction MSE for several S, with image pairs.")
                 .WithExample("reconstruct", "--steps-list", "10,20,50,100,200");
             config.AddCommand<BenchCommand>("bench").WithDescription("Sampling speed and memory: DDIM S=10 and S=50, DDPM over all T, the sampler's overhead per step.")
-                .WithExample("bench", "--results", "docs/results/bench.md");
+                .WithExample("bench", "--results", "runs/bench.md");
             config.AddCommand<ExportCommand>("export").WithDescription("Write the EMA weights of a training checkpoint as a model file.")
                 .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.ddim", "--out", "runs/mnist/model.ddim");
             config.AddCommand<TrainClassifierCommand>("train-classifier").WithDescription("Train the MNIST judge (a small CNN) whose features ddim eval measures FID in.")

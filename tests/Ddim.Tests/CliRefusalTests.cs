@@ -265,11 +265,26 @@ public sealed class CliRefusalTests : OneTorchThread
         var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 100);
 
         // When
-        var (code, error) = Run("bench", "--model", model, "--skip-ddpm", "--num", "1", "--results", folder.File("bench.md"));
+        var (code, error) = Run("bench", "--model", model, "--skip-ddpm", "--num", "32", "--results", folder.File("bench.md"));
 
         // Then
         Assert.True(code == 0, error);
         Assert.Contains("Sampler overhead per step", File.ReadAllText(folder.File("bench.md")));
+    }
+
+    [Fact]
+    public void Given_a_number_of_images_that_is_not_whole_groups_When_bench_runs_Then_it_is_refused_before_timing_what_it_did_not_ask_for()
+    {
+        // Given: 40 images, which the network would run as two groups of 32 (64 images' work, timed as 40)
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 100);
+
+        // When
+        var (code, error) = Run("bench", "--model", model, "--skip-ddpm", "--num", "40");
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("--num must be a multiple of 32 (the network takes images in groups of 32, so 40 would cost as much as 64); got 40. Use 64.", OneLine(error));
     }
 
     [Fact]

@@ -75,6 +75,29 @@ public sealed class EvalCliTests : OneTorchThread
         Assert.DoesNotContain("   at ", error);
     }
 
+    [Theory]
+    [InlineData(0, 0, "--resume: 0 of this run's 5 cells are saved under D; the other 5 are sampled anew.")]
+    [InlineData(1, 8, "--resume: 1 of this run's 5 cells are saved under D, which also holds 8 cell files of other settings; the other 4 are sampled anew.")]
+    [InlineData(0, 1, "--resume: 0 of this run's 5 cells are saved under D, which also holds 1 cell file of other settings; the other 5 are sampled anew.")]
+    [InlineData(2, 0, null)] // a stopped run's own cells only: the normal resume
+    [InlineData(5, 3, null)] // everything found
+    public void Given_a_resume_When_its_saved_cells_are_counted_Then_it_warns_only_where_cells_of_this_run_are_missing_beside_others_or_all_are(int matched, int others, string? expected)
+    {
+        // Given / When
+        var warning = EvalCommand.UnmatchedCellsWarning("D", "cells", matched, 5, others);
+
+        // Then
+        if (expected is null)
+        {
+            Assert.Null(warning);
+        }
+        else
+        {
+            Assert.StartsWith(expected, warning);
+            Assert.Contains("--keep-noise", warning);
+        }
+    }
+
     [Fact]
     public void Given_a_diffusion_model_passed_as_the_judge_When_eval_runs_Then_it_says_to_pass_a_judge()
     {

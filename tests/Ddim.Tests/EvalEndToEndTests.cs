@@ -211,6 +211,29 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var plain = File.ReadAllText(mdOnly);
         Assert.DoesNotContain(".png", plain);
         Assert.Contains("| η = 0.0 |", plain);
+
+        // And a library caller in a culture with other separators gets the same page, byte for byte.
+        var culture = System.Globalization.CultureInfo.CurrentCulture;
+        try
+        {
+            System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.GetCultureInfo("de-DE");
+            Assert.Equal(SweepReport.Markdown(result, context, "table1-mnist.png"), text);
+            Assert.Equal("de-DE", System.Globalization.CultureInfo.CurrentCulture.Name);
+        }
+        finally
+        {
+            System.Globalization.CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    [Fact]
+    public void Given_etas_that_differ_in_the_third_decimal_When_the_rows_are_labelled_Then_each_label_shows_its_own_eta()
+    {
+        // Given / When
+        var plan = new SweepPlan([10], [0.0, 0.001, 0.2, 1.0]);
+
+        // Then
+        Assert.Equal(["η = 0.0", "η = 0.001", "η = 0.2", "η = 1.0", "σ̂"], plan.RowLabels);
     }
 
     [Fact]

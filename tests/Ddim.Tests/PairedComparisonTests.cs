@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
+using Ddim.Cli.Commands;
 using Ddim.Evaluation;
+using Ddim.Sampling;
+using Ddim.Schedules;
 
 namespace Ddim.Tests;
 
@@ -257,7 +260,7 @@ public sealed class PairedComparisonTests : OneTorchThread
         var (mixedCode, mixedOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"), "--json", mixed);
         var (oldCode, oldOutput) = CliRunner.RunCapturingOutput("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "old-seed*.json"));
 
-        // Then: the same bytes are named as such; B's two model files are a warning, not a refusal; unrecorded hashes are said
+        // Then: the same bytes are named as such; B's two model files are refused (its seeds would pair the wrong scores); unrecorded hashes are said
         Assert.True(code == 0, output);
         Assert.Contains("Models: A and B ran the same model file (SHA-256 aaaa).", output);
         Assert.Equal(0, otherCode);
@@ -266,13 +269,37 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.Equal("aaaa", root["a"]!["model_sha256"]!.GetValue<string>());
         Assert.Equal("aaaa", root["b"]!["model_sha256"]!.GetValue<string>());
         Assert.Equal("jjjj", root["judge_sha256"]!.GetValue<string>());
-        Assert.Equal(0, mixedCode);
-        Assert.Contains("but its SHA-256 differs between them: aaaa, bbbb", mixedOutput);
-        Assert.Contains("one side's files ran more than one model file", mixedOutput);
+        Assert.Equal(1, mixedCode);
+        Assert.Contains("-b's files come from 2 models (SHA-256 aaaa in b-seed0.json and 1 more; SHA-256 bbbb in b-seed2.json and 1 more): each side is one model's scores.", mixedOutput);
+        Assert.False(File.Exists(mixed));
         Assert.Contains("whether A and B ran the same bytes is not known", oldOutput);
-        Assert.Null(JsonNode.Parse(File.ReadAllText(mixed))!["b"]!["model_sha256"]);
         Assert.Equal(0, oldCode);
         Assert.Contains("4 of the 8 files record no SHA-256", oldOutput);
+    }
+
+    [Fact]
+    public void Given_one_side_whose_files_record_two_sampler_configurations_When_compare_runs_Then_it_is_refused_and_a_setting_that_changes_nothing_is_not()
+    {
+        // Given: X at seeds 0–3, two of them with --spacing leading; A at the same seeds with one spacing; B with the
+        // network's ε̂ kept at seed 0 only, which the DDPM sampler ignores (its canonical settings are one)
+        using var folder = new TempFolder();
+        for (var k = 0; k < 4; k++)
+        {
+            WriteSingle(folder.File($"x-seed{k}.json"), k, SevenSeeds[k].A, sampler: new SampleSettings(Steps: 10, Spacing: k < 2 ? Spacing.Seed : Spacing.Leading));
+            WriteSingle(folder.File($"a-seed{k}.json"), k, SevenSeeds[k].A, sampler: new SampleSettings(Steps: 10));
+            WriteSingle(folder.File($"b-seed{k}.json"), k, SevenSeeds[k].B, sampler: new SampleSettings(SamplerKind.Ddpm, RederiveNoise: k != 0));
+        }
+
+        // When
+        var (code, error) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "x-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"));
+        var (sameCode, sameError) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", Path.Combine(folder.Path, "b-seed*.json"));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains("-a's files ran 2 sampler configurations (", error);
+        Assert.Contains("in x-seed0.json and 1 more", error);
+        Assert.Contains("each side is one configuration at several seeds. Give each side the files of one.", error);
+        Assert.True(sameCode == 0, sameError);
     }
 
     [Theory]
@@ -331,7 +358,7 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.Contains(expected, error);
     }
 
-    private static void WriteSingle(string path, long seed, double fid, int num = 10000, int eta = 0, (string Model, string Judge, string Reference)? scoredWith = null) =>
+    private static void WriteSingle(string path, long seed, double fid, int num = 10000, int eta = 0, (string Model, string Judge, string Reference)? scoredWith = null, SampleSettings? sampler = null) =>
         File.WriteAllText(path, new JsonObject
         {
             ["command"] = "ddim eval",
@@ -340,6 +367,7 @@ public sealed class PairedComparisonTests : OneTorchThread
             ["num"] = num,
             ["seed"] = seed,
             ["settings"] = $"DDIM S=10 η={eta}",
+            ["sampler_settings"] = sampler is null ? null : EvalCommand.SettingsJson(sampler),
             ["samples"] = new JsonObject { ["fid"] = fid, ["precision"] = 0.8 },
         }.ToJsonString());
 

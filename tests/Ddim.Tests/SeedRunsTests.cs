@@ -171,28 +171,31 @@ public sealed class SeedRunsTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_seeds_saved_at_one_N_When_the_same_seeds_run_at_another_N_or_from_another_model_Then_the_N_runs_apart_and_the_model_is_refused_by_file()
+    public void Given_seeds_saved_at_one_N_When_the_same_seeds_run_at_another_N_or_of_another_model_Then_each_runs_apart_and_another_judge_is_refused_by_file()
     {
-        // Given: the CLI's layout, DIRECTORY/nN-DEVICE/seed-K/, with seeds 0 and 1 saved at N = 8
+        // Given: the CLI's layout, DIRECTORY/nN-DEVICE/MODEL/seed-K/, with seeds 0 and 1 of model A saved at N = 8
         using var folder = new TempFolder();
         var sampler = TinySampler(folder);
         var (evaluator, train) = Scoring.Value;
         var cells = folder.File("eval-seeds.cells");
-        Func<long, SweepCellStore> Stores(int n, string model) => SeedRuns.CellStores(cells, n, "cpu", seed => $"model {model}, N = {n}, seed {seed}");
+        Func<long, SweepCellStore> Stores(int n, string model, string judge = "J") =>
+            SeedRuns.CellStores(cells, n, "cpu", $"model-{model}", seed => $"model {model}, judge {judge}, N = {n}, seed {seed}");
         SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "A"));
 
-        // When: the same seeds and settings at N = 6, without --resume
+        // When: the same seeds and settings at N = 6, and of model B at N = 8, without --resume
         var atSix = SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 6, BatchSize: 6), [0, 1], storeOf: Stores(6, "A"));
+        var ofB = SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "B"));
 
-        // Then: they run (nothing of N = 8 is in their way), each N in its own folder
-        Assert.All(atSix.Runs, r => Assert.False(r.Reused));
-        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "seed-1")));
-        Assert.True(Directory.Exists(Path.Combine(cells, "n6-cpu", "seed-1")));
+        // Then: they run (nothing of A at N = 8 is in their way), each in its own folder
+        Assert.All(atSix.Runs.Concat(ofB.Runs), r => Assert.False(r.Reused));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "model-A", "seed-1")));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n6-cpu", "model-A", "seed-1")));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "model-B", "seed-1")));
 
-        // And another model's run at N = 8 is refused, naming the file to delete rather than the whole folder.
+        // And model A scored by another judge is refused, naming the file and keeping it: another --name, not a deletion.
         var refused = Assert.Throws<InvalidDataException>(() =>
-            SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "B"), resume: true));
-        Assert.Contains(Path.Combine("n8-cpu", "seed-0"), refused.Message);
-        Assert.Contains("delete that one file", refused.Message);
+            SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1], storeOf: Stores(8, "A", judge: "K"), resume: true));
+        Assert.Contains(Path.Combine("n8-cpu", "model-A", "seed-0"), refused.Message);
+        Assert.Contains("Its scores are kept; give this run another --name or --results-dir.", refused.Message);
     }
 }

@@ -19,7 +19,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
     public sealed class Settings : ModelSettingsBase
     {
         [CommandOption("-n|--num <N>")]
-        [Description("Images per configuration (one batch). Default 64.")]
+        [Description("Images per configuration (one batch), a multiple of 32 (the network's group of images). Default 64.")]
         public int Num { get; init; } = 64;
 
         [CommandOption("--skip-ddpm")]
@@ -27,7 +27,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         public bool SkipDdpm { get; init; }
 
         [CommandOption("--results <FILE.md>")]
-        [Description("Also write the results as markdown, e.g. docs/results/bench.md.")]
+        [Description("Also write the results as markdown, e.g. runs/bench.md (a new file: docs/results/bench.md is the curated record, with sections this report does not have).")]
         public string? Results { get; init; }
     }
 
@@ -50,6 +50,13 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         {
             throw new ArgumentException($"bench times DDIM at S = 10 and S = 50, so it needs a model trained with T ≥ 50; {modelPath} has T = {sampler.Schedule.T}.");
         }
+
+        if (sampler.WholeGroups(s.Num) != s.Num)
+        {
+            // The network runs on whole groups of images (FixedBatch), so another N would be timed as the next whole group's work.
+            throw new ArgumentException($"--num must be a multiple of {sampler.GroupSize} (the network takes images in groups of {sampler.GroupSize}, so {s.Num} would cost as much as {sampler.WholeGroups(s.Num)}); got {s.Num}. Use {sampler.WholeGroups(s.Num)}.");
+        }
+
         var rows = new List<(string Name, int Calls, double Seconds)>();
 
         // Warm up (first calls allocate and pick kernels), then measure peak memory on the first real run.

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Ddim.Evaluation;
+using Ddim.Models;
+using Ddim.Sampling;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -209,8 +211,8 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
     private static string P(double p) => double.IsNaN(p) ? "—" : p < 0.0001 ? "< 0.0001" : p.ToString("0.0000", CultureInfo.InvariantCulture);
 
-    /// <summary>What one file says it was scored with ("scored_with"); all null in files written before eval recorded it.</summary>
-    private sealed record FileInputs(string File, string? ModelSha256, string? JudgeSha256, string? Reference);
+    /// <summary>What one file says it was scored with ("scored_with", and its canonical "sampler_settings"); null in files written before eval recorded them.</summary>
+    private sealed record FileInputs(string File, string? ModelSha256, string? JudgeSha256, string? Reference, SampleSettings? Sampler);
 
     /// <summary>One side's scores by seed, read from eval JSONs.</summary>
     private sealed record ScoreSet(string Label, string Model, int Num, IReadOnlyDictionary<long, double> BySeed, IReadOnlyList<string> Files, IReadOnlyList<FileInputs> Inputs)
@@ -255,9 +257,10 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                     labels.Add(root["settings"]?.GetValue<string>() ?? throw new InvalidDataException("it has no settings"));
                     models.Add(root["model"]?.GetValue<string>() ?? "model not recorded");
                     var with = root["scored_with"];
-                    inputs.Add(new FileInputs(file, with?["model_sha256"]?.GetValue<string>(), with?["judge_sha256"]?.GetValue<string>(), with?["reference"]?.GetValue<string>()));
+                    var sampler = root["sampler_settings"] is { } node ? node.Deserialize<SampleSettings>(ModelFile.Json)?.ToCanonical() : null;
+                    inputs.Add(new FileInputs(file, with?["model_sha256"]?.GetValue<string>(), with?["judge_sha256"]?.GetValue<string>(), with?["reference"]?.GetValue<string>(), sampler));
                 }
-                catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException)
+                catch (Exception e) when (e is InvalidDataException or InvalidOperationException or FormatException or JsonException)
                 {
                     throw new InvalidDataException($"{file} is not an eval score file ({e.Message}). {option} takes the files that 'ddim eval --json' writes, with --seed or --seeds, not --sweep.", e);
                 }
@@ -285,6 +288,22 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                         throw new InvalidDataException($"Seed {seed} appears twice among {option}'s files (again in {file}); give each seed once.");
                     }
                 }
+            }
+
+            // Files that record their sampler settings and model bytes (every file eval writes now) must agree on them:
+            // a pattern that also caught another configuration's or model's files would pair the wrong scores.
+            if (inputs.All(f => f.Sampler is not null) && inputs.Select(f => f.Sampler).Distinct().Count() is > 1 and var configurations)
+            {
+                throw new InvalidDataException(
+                    $"{option}'s files ran {configurations} sampler configurations ({string.Join("; ", inputs.GroupBy(f => f.Sampler).Select(g => $"{g.Key} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
+                    "each side is one configuration at several seeds. Give each side the files of one.");
+            }
+
+            if (inputs.All(f => f.ModelSha256 is not null) && inputs.Select(f => f.ModelSha256).Distinct().Count() is > 1 and var modelCount)
+            {
+                throw new InvalidDataException(
+                    $"{option}'s files come from {modelCount} models ({string.Join("; ", inputs.GroupBy(f => f.ModelSha256).Select(g => $"SHA-256 {Short(g.Key!)} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
+                    "each side is one model's scores. Give each side the files of one model.");
             }
 
             var distinct = labels.Distinct().ToList();

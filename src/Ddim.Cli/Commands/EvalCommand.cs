@@ -80,7 +80,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? ResultsDir { get; init; }
 
         [CommandOption("--seeds <LIST>")]
-        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/seed-K/ as it finishes (DEVICE: cpu or cuda, with -bf16 under --precision bf16; --resume reuses them).")]
+        [Description("Evaluate the configuration at each of these seeds (comma-separated, e.g. 0,1,2,3) and report every score's mean ± SD over them: at N = 1,000 one seed's FID can move by several points. Each seed's scores are saved under RESULTS-DIR/NAME.cells/nN-DEVICE/model-SHA/seed-K/ as it finishes (DEVICE: cpu or cuda, with -bf16 under --precision bf16; SHA: the start of the model's SHA-256; --resume reuses them).")]
         public string? Seeds { get; init; }
 
         [CommandOption("--resume")]
@@ -305,9 +305,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             settings.CellsFrom is null ? null : "Check that --cells-from names the --device that made them, that --precision is theirs, and that --model, --judge, --num and --seed are the sweep's; the saved cells are kept.");
         AnsiConsole.MarkupLine($"Sweep: {configurations.Count} configuration{(configurations.Count == 1 ? string.Empty : "s")} × {options.Count:N0} images; each cell is saved under [grey]{Markup.Escape(store.Directory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
-        if (settings.Resume && settings.CellsFrom is null && store.Count == 0)
+        if (settings.Resume && settings.CellsFrom is null)
         {
-            WarnNothingToResume(store.Directory);
+            var matched = configurations.Count(c => File.Exists(store.PathOf(c)));
+            WarnOfUnmatchedCells(store.Directory, "cells", matched, configurations.Count, store.Count - matched);
         }
 
         var result = WithProgress("floor", options.Count, tick =>
@@ -405,10 +406,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var machine = SweepContext.ThisMachine(device);
         AnsiConsole.MarkupLine($"{Markup.Escape(sampleSettings.ToString())} at {seeds.Length} seeds × {options.Count:N0} images; each seed's scores are saved under [grey]{Markup.Escape(cellsDirectory)}[/]" +
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
-        var storeOf = SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, fingerprint);
-        if (settings.Resume && seeds.All(seed => storeOf(seed).Count == 0))
+        var storeOf = SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, SeedModelFolder(scored), fingerprint);
+        if (settings.Resume)
         {
-            WarnNothingToResume(Path.GetDirectoryName(storeOf(seeds[0]).Directory)!);
+            var matched = seeds.Count(seed => File.Exists(storeOf(seed).PathOf(sampleSettings)));
+            WarnOfUnmatchedCells(Path.GetDirectoryName(storeOf(seeds[0]).Directory)!, "seeds", matched, seeds.Length, seeds.Sum(seed => storeOf(seed).Count) - matched);
         }
 
         var summary = WithProgress($"seed {seeds[0]}", options.Count, tick => SeedRuns.Run(
@@ -435,6 +437,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         return 0;
     }
+
+    /// <summary>The folder of a model's seed cells: <c>model-</c> and the first 12 hex digits of its SHA-256.</summary>
+    internal static string SeedModelFolder(ScoredWith scored) => "model-" + scored.ModelSha256![..12];
 
     private static Table SeedsTable(string title, SeedSummary summary, int count, Evaluator evaluator)
     {
@@ -731,12 +736,28 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     };
 
     /// <summary>
-    /// A --resume that finds nothing saved would quietly sample everything again (hours at N = 10,000): say so, and where
-    /// saved cells usually are when they are not here.
+    /// A --resume whose saved cells do not match this run would quietly sample them again (hours at N = 10,000). Says
+    /// so when nothing of this run is saved, or when some of it is not while the folder holds cells of other settings
+    /// (<paramref name="others"/>: most likely a changed default or option), with where matching cells usually are.
+    /// A partial resume into a folder of this run's cells alone (a stopped run) is the normal case and passes quietly.
     /// </summary>
-    private static void WarnNothingToResume(string directory) =>
-        AnsiConsole.MarkupLine($"[yellow]--resume: nothing is saved under {Markup.Escape(directory)}, so every cell is sampled anew.[/] If an earlier run saved its cells elsewhere, " +
-                               "stop and point --results-dir (and --name) there; cells saved before ε̂ was re-derived by default are found only with --keep-noise, and cells of another device only with --cells-from (sweeps).");
+    private static void WarnOfUnmatchedCells(string directory, string unit, int matched, int total, int others)
+    {
+        if (UnmatchedCellsWarning(directory, unit, matched, total, others) is { } warning)
+        {
+            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
+        }
+    }
+
+    /// <summary>The text of <see cref="WarnOfUnmatchedCells"/>, or null when there is nothing to warn of.</summary>
+    internal static string? UnmatchedCellsWarning(string directory, string unit, int matched, int total, int others) =>
+        matched == total || (matched > 0 && others == 0)
+            ? null
+            : $"--resume: {matched} of this run's {total} {unit} are saved under {directory}" +
+              (others == 0 ? string.Empty : $", which also holds {others} cell file{(others == 1 ? string.Empty : "s")} of other settings") +
+              $"; the other {total - matched} are sampled anew. If an earlier run saved them elsewhere, stop and point --results-dir (and --name) there; " +
+              "cells saved before ε̂ was re-derived by default are found only with --keep-noise, cells of another device only with --cells-from (sweeps), " +
+              "and a sweep's cells only with the plan and --spacing it ran.";
 
     /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
     internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);

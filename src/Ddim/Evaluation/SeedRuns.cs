@@ -117,20 +117,32 @@ public static class SeedRuns
     }
 
     /// <summary>
-    /// The cell store of each seed of a run at N = <paramref name="count"/> on <paramref name="device"/>:
-    /// <c>DIRECTORY/nN-DEVICE/seed-K/</c>, one file per configuration, so that runs of other configurations share the
-    /// folder and runs at another N or on another device never meet each other's cells. A cell of another model or
-    /// judge (<paramref name="fingerprint"/> of the seed) is refused with a message naming the file.
+    /// The cell store of each seed of a run at N = <paramref name="count"/> on <paramref name="device"/> with
+    /// <paramref name="model"/>: <c>DIRECTORY/nN-DEVICE/MODEL/seed-K/</c>, one file per configuration, so that runs of
+    /// other configurations share the folder, and runs at another N, on another device or of another model never meet
+    /// each other's cells. A cell made from other inputs in the same folder (another judge or reference:
+    /// <paramref name="fingerprint"/> of the seed) is refused with a message naming the file, which is kept.
     /// </summary>
-    public static Func<long, SweepCellStore> CellStores(string directory, int count, string device, Func<long, string> fingerprint)
+    /// <param name="directory">The run's folder of cells (the CLI's RESULTS-DIR/NAME.cells).</param>
+    /// <param name="count">N.</param>
+    /// <param name="device">The device and precision, e.g. <c>cpu</c> or <c>cuda-bf16</c>.</param>
+    /// <param name="model">A folder name for the model, e.g. <c>model-</c> and the start of its SHA-256.</param>
+    /// <param name="fingerprint">Everything a seed's scores depend on besides the settings, by seed.</param>
+    public static Func<long, SweepCellStore> CellStores(string directory, int count, string device, string model, Func<long, string> fingerprint)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
         ArgumentNullException.ThrowIfNull(fingerprint);
-        var run = Path.Combine(directory, FormattableString.Invariant($"n{count}-{device}"));
+        if (model.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
+        {
+            throw new ArgumentException($"The model's folder name '{model}' is not a valid file name.", nameof(model));
+        }
+
+        var run = Path.Combine(directory, FormattableString.Invariant($"n{count}-{device}"), model);
         return seed => new SweepCellStore(
             Path.Combine(run, FormattableString.Invariant($"seed-{seed}")),
             fingerprint(seed),
-            "Give this run another --name or --results-dir, or delete that one file to run its seed again.");
+            "Its scores are kept; give this run another --name or --results-dir.");
     }
 
     /// <summary>

@@ -28,9 +28,9 @@ public sealed record SweepPlan(
     /// <summary>The paper's Table 1: η ∈ {0, 0.2, 0.5, 1} and σ̂, S ∈ {10, 20, 50, 100}, and DDPM over all T.</summary>
     public static SweepPlan Table1 { get; } = new([10, 20, 50, 100], [0.0, 0.2, 0.5, 1.0]);
 
-    /// <summary>The row labels, top to bottom: "η = 0.0", …, "σ̂".</summary>
+    /// <summary>The row labels, top to bottom: "η = 0.0", …, "σ̂"; every digit of η is shown, so no two rows share a label.</summary>
     public IReadOnlyList<string> RowLabels =>
-        [.. Etas.Select(e => $"η = {e:0.0#}"), .. LargeVariance ? new[] { "σ̂" } : []];
+        [.. Etas.Select(e => "η = " + e.ToString("0.0###############", System.Globalization.CultureInfo.InvariantCulture)), .. LargeVariance ? new[] { "σ̂" } : []];
 
     /// <summary>The DDIM settings of a row (index into <see cref="RowLabels"/>) and column S.</summary>
     public SampleSettings Cell(int row, int steps) => row < Etas.Count

@@ -47,8 +47,29 @@ public static class SweepReport
         return (md, png);
     }
 
-    /// <summary>The markdown page: FID table, wall-time table, confidence and balance tables, floor, provenance.</summary>
-    public static string Markdown(SweepResult result, SweepContext context, string? plotFile = null)
+    /// <summary>The markdown page: FID table, wall-time table, confidence and balance tables, floor, provenance; its numbers in the invariant culture.</summary>
+    public static string Markdown(SweepResult result, SweepContext context, string? plotFile = null) =>
+        InvariantCulture(() => MarkdownPage(result, context, plotFile));
+
+    /// <summary>
+    /// Runs <paramref name="make"/> with the invariant culture as the thread's current one, so that every number it
+    /// formats, ScottPlot's tick labels included, reads the same on every machine ("10,000", "0.0057").
+    /// </summary>
+    private static T InvariantCulture<T>(Func<T> make)
+    {
+        var culture = CultureInfo.CurrentCulture;
+        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+        try
+        {
+            return make();
+        }
+        finally
+        {
+            CultureInfo.CurrentCulture = culture;
+        }
+    }
+
+    private static string MarkdownPage(SweepResult result, SweepContext context, string? plotFile)
     {
         var plan = result.Plan;
         var n = result.Options.Count;
@@ -131,7 +152,10 @@ public static class SweepReport
     /// A PNG: FID against S (log scale), one line per η row, the DDPM cell at S = T, and the real-data floor (the mean over
     /// the floor's draws with a band of ± one SD, when it was drawn more than once; else the seed's own draw).
     /// </summary>
-    public static byte[] Plot(SweepResult result, int width = 1000, int height = 560)
+    public static byte[] Plot(SweepResult result, int width = 1000, int height = 560) =>
+        InvariantCulture(() => PlotPng(result, width, height));
+
+    private static byte[] PlotPng(SweepResult result, int width, int height)
     {
         var plan = result.Plan;
 
