@@ -45,6 +45,36 @@ public sealed class HeldOutLossTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_two_predictors_on_the_same_images_When_paired_Then_the_difference_and_its_standard_error_are_those_of_the_per_image_differences()
+    {
+        // Given: the exact predictor (A) and one that predicts 0 (B), on 4,096 images
+        using var x0 = GaussianImages(0.2, 0.5);
+        var exact = new GaussianDenoiser(Schedule, 0.2, 0.5);
+        int[] timesteps = [10, 300, 900];
+        var a = HeldOutLoss.PerImage(exact.Predict, x0, Schedule, timesteps, seed: 3);
+        var b = HeldOutLoss.PerImage((x, _) => torch.zeros_like(x), x0, Schedule, timesteps, seed: 3);
+
+        // When
+        var paired = HeldOutLoss.Paired(a, b);
+        var itself = HeldOutLoss.Paired(a, a);
+
+        // Then: the rows average to ByTimestep's losses; the difference is that of the means over t, its SE SD/√N of
+        // the per-image differences, computed here by hand; a model against itself differs by exactly 0 ± 0
+        var byTimestep = HeldOutLoss.ByTimestep(exact.Predict, x0, Schedule, timesteps, seed: 3);
+        Assert.Equal(byTimestep, a.Select(row => row.Average()), (x, y) => Math.Abs(x - y) < 1e-12);
+        Assert.Equal(4096, paired.Count);
+        var d = Enumerable.Range(0, 4096).Select(i => ((b[0][i] + b[1][i] + b[2][i]) / 3) - ((a[0][i] + a[1][i] + a[2][i]) / 3)).ToArray();
+        var mean = d.Average();
+        Assert.Equal(mean, paired.Mean, 1e-12);
+        Assert.Equal(Math.Sqrt(d.Sum(v => (v - mean) * (v - mean)) / 4095 / 4096), paired.StandardError, 1e-12);
+        Assert.Equal(b.Select(r => r.Average()).Average() - a.Select(r => r.Average()).Average(), paired.Mean, 1e-12);
+        Assert.True(paired.Mean > 10 * paired.StandardError); // predicting 0 is far worse, and the pairing shows it
+        Assert.Equal(0, itself.Mean);
+        Assert.Equal(0, itself.StandardDeviation);
+        Assert.Contains("same timesteps and images", Assert.Throws<ArgumentException>(() => HeldOutLoss.Paired(a, b[..2])).Message);
+    }
+
+    [Fact]
     public void Given_a_seed_When_measured_in_other_batch_sizes_or_again_Then_the_same_losses_and_another_seed_differs()
     {
         // Given

@@ -135,13 +135,13 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
 
             // --- Measure.
             using var x0 = Evaluator.Subset(data, num, settings.Seed).ToTensor(device);
-            var rows = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {num:N0} images", models.Count * timesteps.Length, advance =>
+            var perImage = ConsoleProgress.Run($"ε-MSE of {models.Count} model(s) at {timesteps.Length} timesteps × {num:N0} images", models.Count * timesteps.Length, advance =>
                 models.Select(m =>
                     // The network runs on fixed groups of images (FixedBatch): batches of whole groups waste no padding.
-                    HeldOutLoss.ByTimestep(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize), () => advance(1)))
+                    HeldOutLoss.PerImage(m.Sampler.Model, x0, m.Sampler.Schedule, timesteps, settings.Seed, m.Sampler.WholeGroups(settings.BatchSize), () => advance(1)))
                 .ToArray());
 
-            Report(settings, num, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), rows);
+            Report(settings, num, train, data, timesteps, models.Select(m => (m.Path, m.Text)).ToArray(), perImage);
             return 0;
         }
         finally
@@ -172,29 +172,45 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         return [.. paths];
     }
 
-    private static void Report(Settings settings, int num, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][] rows)
+    private static void Report(Settings settings, int num, bool train, ImageDataset data, int[] timesteps, (string Path, string Text)[] models, double[][][] perImage)
     {
         static string F(double v) => v.ToString("0.00000", CultureInfo.InvariantCulture);
+        var rows = perImage.Select(model => model.Select(t => t.Average()).ToArray()).ToArray();
+        // Model i against the first on the same images and noise: the mean per-image difference and its standard error.
+        var paired = perImage.Select((model, i) => i == 0 || num < 2 ? null : HeldOutLoss.Paired(perImage[0], model)).ToArray();
         var table = new Table().AddColumn("model");
         foreach (var t in timesteps)
         {
             table.AddColumn(new TableColumn($"t={t}").RightAligned());
         }
 
-        table.AddColumn(new TableColumn("mean").RightAligned()).AddColumn(new TableColumn("vs first").RightAligned());
+        table.AddColumn(new TableColumn("mean over t").RightAligned()).AddColumn(new TableColumn("vs first").RightAligned());
+        if (models.Length > 1 && num >= 2)
+        {
+            table.AddColumn(new TableColumn("Δ ± SE (paired)").RightAligned());
+        }
+
         var baseline = rows[0].Average();
         var labels = ShortestDistinctLabels([.. models.Select(m => m.Path)]);
         for (var i = 0; i < models.Length; i++)
         {
             var mean = rows[i].Average();
             var change = i == 0 ? "" : (100 * ((mean / baseline) - 1)).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
-            table.AddRow([Markup.Escape(labels[i]), .. rows[i].Select(F), F(mean), change]);
+            string[] difference = models.Length > 1 && num >= 2
+                ? [paired[i] is { } d ? $"{d.Mean.ToString("+0.00000;-0.00000;0.00000", CultureInfo.InvariantCulture)} ± {F(d.StandardError)}" : ""]
+                : [];
+            table.AddRow([Markup.Escape(labels[i]), .. rows[i].Select(F), F(mean), change, .. difference]);
         }
 
         // Held out only where it is known to be: a named data set's test split. A folder may be the training images.
         var kind = train ? "Training-set ε-MSE" : DatasetFetcher.TryFind(settings.Data) is not null ? "Held-out ε-MSE" : "ε-MSE";
         AnsiConsole.MarkupLine($"{kind} ‖ε − ε̂‖²/D on {num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
         AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine("[grey]mean over t: the plain average of the listed timesteps' columns (not the training objective, which weighs every t alike). " +
+                               (models.Length > 1 && num >= 2
+                                   ? "Δ ± SE: the mean over the images of this model's per-image loss (averaged over the listed t) minus the first model's, ± its standard error (SD/√N of the per-image differences): " +
+                                     "a |Δ| under about 2 SE is within what another draw of images could give.[/]"
+                                   : "[/]"));
         if (settings.Json is { } json)
         {
             Provenance.WriteJson(json, new JsonObject
@@ -208,7 +224,9 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 {
                     ["model"] = m.Text,
                     ["loss"] = new JsonArray(rows[i].Select(v => (JsonNode)v).ToArray()),
-                    ["mean"] = rows[i].Average(),
+                    ["mean"] = rows[i].Average(), // over the listed timesteps
+                    // Against the first model, paired image by image (null for the first, or for one image).
+                    ["vs_first"] = paired[i] is { } d ? new JsonObject { ["difference"] = d.Mean, ["standard_error"] = d.StandardError, ["sd"] = d.StandardDeviation } : null,
                 }).ToArray()),
             });
         }

@@ -22,12 +22,20 @@ public static class HeldOutLoss
 
     /// <summary>
     /// L_t for each of <paramref name="timesteps"/>, averaged over the images <paramref name="x0"/> [N, C, H, W] in
-    /// [−1, 1] and their dimensions. For timestep k the noise ε [N, C, H, W] is the k-th draw of
-    /// <c>Generator(seed)</c> (made on the CPU, then moved to x0's device), so the result does not depend on
-    /// <paramref name="batchSize"/>, nor on which other models are measured. <paramref name="timestepDone"/>, if given,
-    /// is called after each timestep (for progress).
+    /// [−1, 1] and their dimensions: the mean of <see cref="PerImage"/>'s rows.
     /// </summary>
-    public static double[] ByTimestep(NoisePredictor model, Tensor x0, NoiseSchedule schedule, IReadOnlyList<int> timesteps, long seed, int batchSize = 64, Action? timestepDone = null)
+    public static double[] ByTimestep(NoisePredictor model, Tensor x0, NoiseSchedule schedule, IReadOnlyList<int> timesteps, long seed, int batchSize = 64, Action? timestepDone = null) =>
+        [.. PerImage(model, x0, schedule, timesteps, seed, batchSize, timestepDone).Select(row => row.Average())];
+
+    /// <summary>
+    /// L_t of each image for each of <paramref name="timesteps"/>: [timestep][image], each averaged over the image's
+    /// dimensions, for images <paramref name="x0"/> [N, C, H, W] in [−1, 1]. For timestep k the noise ε [N, C, H, W] is
+    /// the k-th draw of <c>Generator(seed)</c> (made on the CPU, then moved to x0's device), so the result does not
+    /// depend on <paramref name="batchSize"/>, nor on which other models are measured: two models' losses of one image
+    /// pair up, and their difference's spread over the images gives a paired standard error (<see cref="Paired"/>).
+    /// <paramref name="timestepDone"/>, if given, is called after each timestep (for progress).
+    /// </summary>
+    public static double[][] PerImage(NoisePredictor model, Tensor x0, NoiseSchedule schedule, IReadOnlyList<int> timesteps, long seed, int batchSize = 64, Action? timestepDone = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(x0);
@@ -52,13 +60,13 @@ public static class HeldOutLoss
         using var generator = new Generator((ulong)seed);
         using var alphaBars = schedule.AlphaBarTensor(x0.dtype, x0.device);
         var n = (int)x0.shape[0];
-        var losses = new double[timesteps.Count];
+        var losses = new double[timesteps.Count][];
         for (var k = 0; k < timesteps.Count; k++)
         {
             using var scope = torch.NewDisposeScope();
             var noise = Draws.Normal(x0.shape, x0.dtype, x0.device, generator);
             var alphaBar = alphaBars[timesteps[k]]; // one ᾱ_t for the whole batch: broadcasts as [1, …, 1] would
-            double sum = 0;
+            losses[k] = new double[n];
             for (var i = 0; i < n; i += batchSize)
             {
                 using var batchScope = torch.NewDisposeScope();
@@ -66,13 +74,37 @@ public static class HeldOutLoss
                 var (x, eps) = (x0[i..end], noise[i..end]);
                 var xt = NoiseSchedule.Diffuse(x, eps, alphaBar);
                 var predicted = SamplerChecks.Predict(model, xt, timesteps[k]);
-                sum += (predicted - eps).to(ScalarType.Float64).square().sum().item<double>();
+                using var perImage = (predicted - eps).to(ScalarType.Float64).square().flatten(1).mean([1]).cpu();
+                perImage.data<double>().CopyTo(losses[k].AsSpan(i, end - i));
             }
 
-            losses[k] = sum / noise.numel();
             timestepDone?.Invoke();
         }
 
         return losses;
+    }
+
+    /// <summary>
+    /// Model B against model A on the same images and noise (<see cref="PerImage"/> of each): the mean over the images
+    /// of B's loss minus A's, each image's loss averaged over the listed timesteps, with that mean's standard error,
+    /// SD/√N of the per-image differences. The images are the sample, so the error says how far another draw of N
+    /// images (and their noise) could move the difference; it does not cover other choices of timesteps.
+    /// </summary>
+    public static Spread Paired(double[][] a, double[][] b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (a.Length == 0 || a.Length != b.Length || a.Zip(b).Any(p => p.First.Length != p.Second.Length) || a.Any(row => row.Length != a[0].Length))
+        {
+            throw new ArgumentException("Paired losses need the same timesteps and images for both models ([timestep][image] of one shape).", nameof(b));
+        }
+
+        var images = a[0].Length;
+        if (images < 2)
+        {
+            throw new ArgumentException($"A paired standard error needs at least two images; got {images}.", nameof(a));
+        }
+
+        return Spread.Of([.. Enumerable.Range(0, images).Select(i => b.Average(row => row[i]) - a.Average(row => row[i]))]);
     }
 }
