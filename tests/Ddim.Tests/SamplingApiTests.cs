@@ -267,6 +267,22 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_uniform_spacing_at_an_S_it_would_overrun_When_validated_Then_it_is_refused_with_the_nearest_exact_S()
+    {
+        // Given: range(0, 1000, 1000 // 300 = 3) is 334 timesteps, not 300
+        var schedule = NoiseSchedule.Linear(1000);
+        Assert.Equal(334, Timetable.Create(Spacing.Uniform, 1000, 300).Count);
+
+        // When
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SampleSettings(Steps: 300, Spacing: Spacing.Uniform).Validate(schedule));
+
+        // Then: the nearest S it runs exactly is 250 (stride 4); S = 50 (stride 20) passes as it is
+        Assert.Contains("at S = 300 and T = 1000 is 334 steps, not 300. Take --steps 250, the nearest S it runs exactly", error.Message);
+        new SampleSettings(Steps: 50, Spacing: Spacing.Uniform).Validate(schedule);
+        Assert.Equal("DDIM S=10 η=0.005", new SampleSettings(Steps: 10, Eta: 0.005).ToString());
+    }
+
+    [Fact]
     public void Given_quad_spacing_that_repeats_its_smallest_timestep_When_eta_below_leaves_only_the_repeat_Then_it_is_refused()
     {
         // Given: quad at T = 1000, S = 30 ends 8, 3, 0, 0; the steps 0 → 0 and 0 → x̂0 add no noise

@@ -70,6 +70,15 @@ public sealed record SampleSettings(
             throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
         }
 
+        if (Sampler == SamplerKind.Ddim && Spacing == Spacing.Uniform && Timetable(schedule).Count is var count && count != Steps)
+        {
+            // The paper's range(0, T, T // S) runs more than S steps unless the stride lands just so; every label and
+            // table would name S for a run of another length.
+            var nearest = Enumerable.Range(1, schedule.T).Where(s => Schedules.Timetable.Create(Spacing.Uniform, schedule.T, s).Count == s).MinBy(s => Math.Abs(s - Steps));
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps,
+                $"--spacing uniform takes every (T // S)-th timestep, which at S = {Steps} and T = {schedule.T} is {count} steps, not {Steps}. Take --steps {nearest}, the nearest S it runs exactly, or another --spacing.");
+        }
+
         if (Sampler == SamplerKind.Ddim)
         {
             DdimOptions.Validate(Timetable(schedule)); // with the timetable: an --eta-below that leaves no noisy step is refused
@@ -101,7 +110,7 @@ public sealed record SampleSettings(
     {
         var label = Sampler == SamplerKind.Ddpm
             ? $"DDPM T ({DdpmVariance})"
-            : LargeVariance ? $"DDIM S={Steps} σ̂" : $"DDIM S={Steps} η={Eta:0.##}";
+            : LargeVariance ? $"DDIM S={Steps} σ̂" : $"DDIM S={Steps} η={Eta.ToString("0.###############", System.Globalization.CultureInfo.InvariantCulture)}";
         var extras = new List<string>();
         if (Sampler == SamplerKind.Ddim && Spacing != Spacing.Seed)
         {

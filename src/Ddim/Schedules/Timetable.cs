@@ -23,7 +23,10 @@ public enum Spacing
     /// <summary>diffusers "linspace": <c>round(linspace(0, T−1, S))</c>, reversed.</summary>
     Linspace,
 
-    /// <summary>DDIM paper code, skip_type "uniform": <c>range(0, T, T // S)</c>, reversed (may give more than S steps).</summary>
+    /// <summary>
+    /// DDIM paper code, skip_type "uniform": <c>range(0, T, T // S)</c>, reversed. It gives more than S steps unless the
+    /// stride lands just so (334 at S = 300, T = 1000); <see cref="Sampling.SampleSettings.Validate"/> refuses such S.
+    /// </summary>
     Uniform,
 
     /// <summary>DDIM paper code, skip_type "quad": <c>int(linspace(0, √(0.8·T), S)²)</c>, reversed (may repeat small t).</summary>
