@@ -227,6 +227,25 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_cells_sampled_at_other_batch_sizes_When_the_sweep_reports_them_Then_each_size_is_named_with_its_cells()
+    {
+        // Given: a sweep run now at batch 64 that reused cells of a GPU run at 1,024 and of a run that did not record it
+        var score = new QualityScore("x", 8, 1.0, 1.0, 0.0, new long[10], TimeSpan.FromSeconds(1), TimeSpan.Zero);
+        var plan = new SweepPlan([10, 20], [0.0, 1.0], LargeVariance: false, Ddpm: false);
+        SweepCell Cell(int row, int s, bool reused, int? batch) => new(plan.Cell(row, s), s, score, reused, batch);
+        SweepResult Result(params SweepCell[] cells) =>
+            new(plan, new EvalOptions(Count: 8, BatchSize: 64), 1000, cells, score, "ref", 10, TimeSpan.FromMinutes(1));
+
+        // When
+        var mixed = Result(Cell(0, 10, false, 64), Cell(0, 20, true, 1024), Cell(1, 10, true, 1024), Cell(1, 20, true, null));
+        var same = Result(Cell(0, 10, false, 64), Cell(0, 20, true, 64));
+
+        // Then
+        Assert.Equal("64 (1 cell), 1,024 (2 cells), not recorded (1 cell)", mixed.BatchSizes());
+        Assert.Equal("64", same.BatchSizes());
+    }
+
+    [Fact]
     public void Given_etas_that_differ_in_the_third_decimal_When_the_rows_are_labelled_Then_each_label_shows_its_own_eta()
     {
         // Given / When
@@ -261,8 +280,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var ran = new List<string>();
         var resumed = Sweep.Run(evaluator, sampler, plan, floorSource, options, finished: c => { if (!c.Reused) { ran.Add(c.Settings.ToString()); } }, store: store, resume: true);
 
-        // Then: the two saved cells are read back exactly; the other three (2 + 3 + 20 calls on the one batch of 6) run now
+        // Then: the two saved cells are read back exactly, with the batch they ran at; the other three (2 + 3 + 20 calls on the one batch of 6) run now
         Assert.Equal(2, resumed.ReusedCount);
+        Assert.All(resumed.Cells, c => Assert.Equal(resumed.Options.BatchSize, c.BatchSize));
+        Assert.Equal(resumed.Options.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture), resumed.BatchSizes());
         Assert.Equal(3, ran.Count);
         Assert.Equal(2 + 3 + 20, calls.Value);
         Assert.Equal(whole.Cells.Select(c => c.Settings), resumed.Cells.Select(c => c.Settings));

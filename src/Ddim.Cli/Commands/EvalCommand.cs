@@ -811,8 +811,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ["network_calls"] = c.NetworkCalls,
             ["score"] = ScoreJson(c.Score),
             ["reused"] = c.Reused,
+            ["batch_size"] = c.BatchSize ?? (c.Reused ? null : result.Options.BatchSize), // null: a cell saved before it was recorded
         }).ToArray()),
-        ["batch_size"] = result.Options.BatchSize, // images per network call (wall times depend on it; scores do not)
+        ["batch_size"] = result.Options.BatchSize, // images per network call of the cells run now (each cell records its own)
         ["machine"] = context.Machine,
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };

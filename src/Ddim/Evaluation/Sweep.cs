@@ -98,7 +98,8 @@ public sealed record SweepPlan(
 /// <param name="NetworkCalls">Network evaluations per image.</param>
 /// <param name="Score">The scores (FID, confidence, balance, wall time).</param>
 /// <param name="Reused">True when the cell was read from a <see cref="SweepCellStore"/> (an earlier, stopped run of the sweep) rather than run now.</param>
-public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, QualityScore Score, bool Reused = false);
+/// <param name="BatchSize">Images per network call when it was sampled (its wall time depends on it, its scores do not); null for a cell saved before it was recorded.</param>
+public sealed record SweepCell(SampleSettings Settings, int NetworkCalls, QualityScore Score, bool Reused = false, int? BatchSize = null);
 
 /// <summary>A finished sweep.</summary>
 /// <param name="Plan">What was run.</param>
@@ -133,6 +134,18 @@ public sealed record SweepResult(
 
     /// <summary>How many cells came from an earlier run of the sweep (<see cref="SweepCell.Reused"/>).</summary>
     public int ReusedCount => Cells.Count(c => c.Reused);
+
+    /// <summary>
+    /// The batch sizes the cells were sampled at, for the reports: "64" when every cell ran at this run's
+    /// <see cref="EvalOptions.BatchSize"/>, else each size with its number of cells, e.g. "1,024 (16 cells), not recorded (4 cells)".
+    /// </summary>
+    public string BatchSizes()
+    {
+        var groups = Cells.GroupBy(c => c.BatchSize ?? (c.Reused ? null : Options.BatchSize)).OrderBy(g => g.Key ?? int.MaxValue).ToList();
+        return groups is [{ Key: { } only }] && only == Options.BatchSize
+            ? only.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
+            : string.Join(", ", groups.Select(g => (g.Key is { } size ? size.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) : "not recorded") + $" ({g.Count()} cell{(g.Count() == 1 ? string.Empty : "s")})"));
+    }
 }
 
 /// <summary>Runs a <see cref="SweepPlan"/>: every configuration from the same seeds (so the same x_T), scored by one evaluator.</summary>
@@ -165,6 +178,7 @@ public static class Sweep
         bool savedOnly = false)
     {
         options.Validate();
+        options = options with { BatchSize = sampler.WholeGroups(options.BatchSize) }; // the batch that really runs, as the result reports it
         plan.Validate(sampler.Schedule);
         if (savedOnly && !(resume && store is not null))
         {
@@ -209,7 +223,7 @@ public static class Sweep
             if (cell is null)
             {
                 var score = evaluator.ScoreSamples(sampler, settings, options, imagesDone);
-                cell = new SweepCell(settings, settings.NetworkCalls(sampler.Schedule), score);
+                cell = new SweepCell(settings, settings.NetworkCalls(sampler.Schedule), score, BatchSize: options.BatchSize);
                 store?.Save(cell, machine ?? SweepContext.ThisMachine());
             }
 

@@ -112,7 +112,7 @@ public sealed class SweepCellStore
                  $"Give this sweep another --name (or --results-dir), or delete {Directory} to start over."));
         }
 
-        return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true);
+        return new SweepCell(settings, saved.NetworkCalls, saved.Score!.ToScore(), Reused: true, BatchSize: saved.BatchSize);
     }
 
     /// <summary>How many cell files the folder holds (of any sweep).</summary>
@@ -137,7 +137,7 @@ public sealed class SweepCellStore
     public void Save(SweepCell cell, string machine)
     {
         ArgumentNullException.ThrowIfNull(cell);
-        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow, BuildInfo.Version);
+        var file = new CellFile(Version, Fingerprint, cell.Settings.ToCanonical(), cell.NetworkCalls, ScoreRecord.From(cell.Score), machine, DateTime.UtcNow, BuildInfo.Version, cell.BatchSize);
         Atomic.WriteAllText(PathOf(cell.Settings), JsonSerializer.Serialize(file, Json) + "\n");
     }
 
@@ -177,8 +177,8 @@ public sealed class SweepCellStore
             : [(saved, current)];
     }
 
-    /// <remarks>Cells saved before the Ddim build was recorded have no <c>Code</c>.</remarks>
-    private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc, string? Code = null);
+    /// <remarks>Cells saved before the Ddim build or the batch size were recorded have no <c>Code</c> or <c>BatchSize</c>.</remarks>
+    private sealed record CellFile(int Version, string Fingerprint, SampleSettings Settings, int NetworkCalls, ScoreRecord? Score, string Machine, DateTime FinishedUtc, string? Code = null, int? BatchSize = null);
 
     /// <summary>A <see cref="QualityScore"/> as stored; doubles and times are written so that they read back exactly.</summary>
     /// <remarks>Cells saved before the manifold scores or the FID's mean part existed have no <c>Manifold</c> or <c>FidMean</c>, and read back without them.</remarks>

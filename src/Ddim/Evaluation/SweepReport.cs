@@ -126,7 +126,7 @@ public static class SweepReport
         sb.AppendLine();
         sb.AppendLine($"- Model: {context.Model}");
         sb.AppendLine($"- Judge: {context.Judge}");
-        sb.AppendLine($"- N = {n:N0} samples per configuration, seed {result.Options.Seed}, batch size {result.Options.BatchSize}");
+        sb.AppendLine($"- N = {n:N0} samples per configuration, seed {result.Options.Seed}, batch size {result.BatchSizes()} (wall times depend on it, scores do not)");
         sb.AppendLine($"- Machine: {context.Machine}");
         if (result.ReusedCount > 0)
         {
