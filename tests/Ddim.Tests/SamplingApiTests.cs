@@ -266,6 +266,25 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.Contains(phrase, error.Message);
     }
 
+    [Theory]
+    [InlineData(Spacing.Leading)]
+    [InlineData(Spacing.Linspace)]
+    [InlineData(Spacing.Uniform)]
+    [InlineData(Spacing.Quad)]
+    public void Given_one_step_of_a_rule_that_starts_at_t_0_When_validated_Then_it_is_refused_and_the_seed_rule_s_one_step_is_not(Spacing spacing)
+    {
+        // Given
+        var schedule = NoiseSchedule.Linear(1000);
+
+        // When
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SampleSettings(Steps: 1, Spacing: spacing).Validate(schedule));
+
+        // Then
+        Assert.Contains($"At S = 1 the {spacing.ToString().ToLowerInvariant()} rule's only timestep is t = 0", error.Message);
+        new SampleSettings(Steps: 1).Validate(schedule);
+        new SampleSettings(Steps: 1, Spacing: Spacing.Trailing).Validate(schedule);
+    }
+
     [Fact]
     public void Given_uniform_spacing_at_an_S_it_would_overrun_When_validated_Then_it_is_refused_with_the_nearest_exact_S()
     {

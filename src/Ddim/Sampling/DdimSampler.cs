@@ -182,8 +182,9 @@ public static class DdimSampler
 
     /// <summary>
     /// DDIM inversion (paper §5.4): runs the η = 0 update forward in time, from clean x_0 through the timetable
-    /// in ascending order, to the latent x_T that DDIM decodes back to x_0 (up to discretisation error).
-    /// No clipping is applied.
+    /// in ascending order, to the latent at the timetable's top entry (x_T for spacings that start at T − 1; 0.8·T
+    /// for quad, T − T/S for leading), which DDIM over the same timetable decodes back to x_0 (up to discretisation
+    /// error). No clipping is applied.
     /// </summary>
     public static Tensor Invert(NoisePredictor model, Tensor x0, NoiseSchedule schedule, Timetable timetable, Action<SamplerStep>? observer = null)
     {

@@ -41,6 +41,11 @@ public static class DdpmSampler
         ArgumentNullException.ThrowIfNull(schedule);
         ArgumentNullException.ThrowIfNull(noise);
         options ??= new DdpmOptions();
+        if (!Enum.IsDefined(options.Variance))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Variance, "DdpmOptions.Variance must be Beta or Posterior.");
+        }
+
         SamplerChecks.RequireMatching(xT, schedule, schedule.T);
 
         using var noGrad = torch.no_grad();

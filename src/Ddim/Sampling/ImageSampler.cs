@@ -20,6 +20,13 @@ public sealed class ImageSampler : IDisposable
     /// <summary>Wraps a noise predictor for images of shape [C, H, W] that takes x_t on <paramref name="device"/> (default: the CPU).</summary>
     public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width, Device? device = null)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(schedule);
+        if (channels < 1 || height < 1 || width < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(channels), $"Images need at least one channel and pixel; got {channels}×{height}×{width}.");
+        }
+
         Model = model;
         Schedule = schedule;
         Shape = [channels, height, width];

@@ -12,7 +12,7 @@ public delegate Tensor NoisePredictor(Tensor x, Tensor t);
 /// <summary>What a sampler shows its observer after each step. The tensors are valid only during the call: clone what you keep.</summary>
 /// <param name="Index">0-based step number.</param>
 /// <param name="Count">Number of steps in the run.</param>
-/// <param name="T">The timestep just denoised.</param>
+/// <param name="T">The timestep the step starts from (−1: clean data, as at inversion's first step).</param>
 /// <param name="TNext">The timestep reached (−1: clean data).</param>
 /// <param name="X">x_t, the input of this step.</param>
 /// <param name="PredX0">x̂0, the model's estimate of clean data at this step (after clipping, if on).</param>
@@ -23,6 +23,12 @@ public sealed record SamplerStep(int Index, int Count, int T, int TNext, Tensor 
 /// Where the sampler's fresh Gaussian noise z comes from. Implementations must return a new tensor shaped like
 /// the <c>like</c> tensor, in its dtype and device.
 /// </summary>
+/// <remarks>
+/// Which steps ask differs by sampler, so that a seed's stream of draws lines up step by step: a stochastic DDIM run
+/// asks at every one of its S steps, the last too (its σ is 0, so that z is unused) and the steps that
+/// <see cref="DdimOptions.EtaBelow"/> makes deterministic; DDPM asks at its T − 1 steps from t &gt; 0, not at the
+/// last. A <see cref="ReplayNoise"/> for DDIM therefore holds S tensors, and one for DDPM T − 1.
+/// </remarks>
 public interface INoiseSource
 {
     /// <summary>The z of step <paramref name="stepIndex"/>.</summary>

@@ -70,6 +70,13 @@ public sealed record SampleSettings(
             throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
         }
 
+        if (Sampler == SamplerKind.Ddim && Steps >= 1 && Steps <= schedule.T && Timetable(schedule).Steps[0] == 0)
+        {
+            // leading, linspace, uniform and quad all start at t = 0 when S = 1, as diffusers and the paper's code do.
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps,
+                $"At S = {Steps} the {Spacing.ToString().ToLowerInvariant()} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take --steps 2 or more, or --spacing seed or trailing (their one step starts at t = T − 1).");
+        }
+
         if (Sampler == SamplerKind.Ddim && Spacing == Spacing.Uniform && Timetable(schedule).Count is var count && count != Steps)
         {
             // The paper's range(0, T, T // S) runs more than S steps unless the stride lands just so; every label and
