@@ -69,8 +69,46 @@ internal static class Provenance
     public static void WriteJson(string path, JsonObject json)
     {
         json.TryAdd("ddim_version", BuildInfo.Version);
+        NullNonFinite(json); // JSON has no NaN or ∞ (a diverged sampler's FID): null, rather than an exception at the end of a long run
         Atomic.WriteAllText(path, json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(path)}[/].");
+    }
+
+    /// <summary>Replaces every NaN or ±∞ number in <paramref name="node"/>'s tree with null.</summary>
+    internal static void NullNonFinite(JsonNode? node)
+    {
+        static bool NonFinite(JsonNode? n) => n is JsonValue v && v.TryGetValue<double>(out var d) && !double.IsFinite(d);
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var key in o.Select(p => p.Key).ToList())
+                {
+                    if (NonFinite(o[key]))
+                    {
+                        o[key] = null;
+                    }
+                    else
+                    {
+                        NullNonFinite(o[key]);
+                    }
+                }
+
+                break;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                {
+                    if (NonFinite(a[i]))
+                    {
+                        a[i] = null;
+                    }
+                    else
+                    {
+                        NullNonFinite(a[i]);
+                    }
+                }
+
+                break;
+        }
     }
 }
 

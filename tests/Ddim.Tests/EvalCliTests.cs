@@ -12,6 +12,33 @@ public sealed class EvalCliTests : OneTorchThread
 {
     private static (int Code, string Error) Run(params string[] args) => CliRunner.Run(args);
 
+    [Fact]
+    public void Given_a_score_file_with_NaN_and_infinity_When_written_Then_they_become_null_and_the_rest_is_kept()
+    {
+        // Given: a diverged cell's FID (NaN) and a ratio over it, nested in objects and arrays
+        using var folder = new TempFolder();
+        var json = new System.Text.Json.Nodes.JsonObject
+        {
+            ["fid"] = double.NaN,
+            ["ratio"] = double.PositiveInfinity,
+            ["ok"] = 1.5,
+            ["cells"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["fid"] = double.NegativeInfinity, ["label"] = "x" }, 2.0, double.NaN),
+        };
+
+        // When
+        Provenance.WriteJson(folder.File("s.json"), json);
+
+        // Then
+        var back = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(folder.File("s.json")))!;
+        Assert.Null(back["fid"]);
+        Assert.Null(back["ratio"]);
+        Assert.Equal(1.5, back["ok"]!.GetValue<double>());
+        Assert.Null(back["cells"]![0]!["fid"]);
+        Assert.Equal("x", back["cells"]![0]!["label"]!.GetValue<string>());
+        Assert.Equal(2.0, back["cells"]![1]!.GetValue<double>());
+        Assert.Null(back["cells"]![2]);
+    }
+
     [Theory]
     [InlineData("--num 1", "--num must be at least 2")]
     [InlineData("--sampler foo", "Unknown --sampler 'foo'")]

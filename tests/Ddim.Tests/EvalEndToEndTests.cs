@@ -227,6 +227,38 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_configuration_whose_sampler_diverges_When_a_sweep_runs_it_Then_the_cell_is_saved_as_diverged_and_the_sweep_goes_on()
+    {
+        // Given: a network that returns NaN at t = 12, a timestep of S = 3's timetable (19, 12, 5) and not of S = 2's (19, 9)
+        using var folder = new TempFolder();
+        using var inner = ImageSampler.Load(TinyModel(folder));
+        var sampler = new ImageSampler(
+            (x, t) => t[0].item<long>() == 12 ? TorchSharp.torch.full_like(x, double.NaN) : inner.Model(x, t), inner.Schedule, 1, SyntheticDigits.Size, SyntheticDigits.Size);
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
+        var plan = new SweepPlan([3, 2], [0.0], LargeVariance: false, Ddpm: false);
+        var options = new EvalOptions(Count: 6, Seed: 2, BatchSize: 6);
+        var store = new SweepCellStore(folder.File("cells"), "model A, N = 6");
+
+        // When
+        var result = Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(30, 8), options, store: store);
+        var reread = Sweep.Run(evaluator, sampler, plan, SyntheticDigits.Make(30, 8), options, store: store, resume: true);
+        var context = new SweepContext("ddim eval --sweep", "tiny.ddim", "judge.ddim", "test machine", DateTime.UtcNow);
+
+        // Then: S = 3 is diverged (FID NaN, no manifold scores, a label that says so), S = 2 after it was still scored
+        var diverged = result.Find(0, 3)!.Score;
+        Assert.True(diverged.Diverged);
+        Assert.Null(diverged.Manifold);
+        Assert.EndsWith("(diverged: 6 of 6 images NaN)", diverged.Label);
+        Assert.False(result.Find(0, 2)!.Score.Diverged);
+        Assert.True(double.IsFinite(result.Find(0, 2)!.Score.Fid));
+        Assert.True(reread.Find(0, 3)!.Reused);
+        Assert.True(reread.Find(0, 3)!.Score.Diverged);
+        Assert.Contains("| η = 0.0 | diverged |", SweepReport.Markdown(result, context));
+        Assert.True(SweepReport.Plot(result).Length > 1000);
+    }
+
+    [Fact]
     public void Given_cells_sampled_at_other_batch_sizes_When_the_sweep_reports_them_Then_each_size_is_named_with_its_cells()
     {
         // Given: a sweep run now at batch 64 that reused cells of a GPU run at 1,024 and of a run that did not record it

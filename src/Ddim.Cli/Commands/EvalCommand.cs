@@ -277,6 +277,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         if (plan is null)
         {
             var report = WithProgress($"{sampleSettings}", options.Count, tick => evaluator.Evaluate(sampler, sampleSettings, train, options, tick));
+            if (report.Samples.Diverged)
+            {
+                AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(ScoreLine(report.Samples))}");
+            }
+
             AnsiConsole.Write(ReportTable(report.Settings.ToString(), report.Samples, report.Floor, report.FloorDraws, report.NetworkCalls, options.Seed, evaluator));
             if (settings.Json is { } json)
             {
@@ -492,7 +497,9 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     /// <summary>A score on one line, as the sweep and <c>--seeds</c> print each result when it finishes.</summary>
-    private static string ScoreLine(QualityScore s) => string.Create(CultureInfo.InvariantCulture,
+    private static string ScoreLine(QualityScore s) => s.Diverged
+        ? $"FID not defined for {s.Label}: the sampler diverged (--no-clip, or a damaged model?)"
+        : string.Create(CultureInfo.InvariantCulture,
         $"FID {s.Fid,9:0.000}{(s.FidMean is { } mean ? $" (μ {mean:0.000})" : string.Empty)}{(s.Manifold is { } m ? $" P/R {m.Precision:0.000}/{m.Recall:0.000} D/C {m.Density:0.000}/{m.Coverage:0.000}" : string.Empty)} conf {s.ConfidentShare,6:0.0%} KL {s.ClassKl:0.000} {s.SamplingTime.TotalSeconds,6:0.0}s");
 
     /// <summary>"mean ± SD" as a table cell, or a dash where the score was not measured.</summary>

@@ -40,6 +40,9 @@ public sealed record QualityScore(
 
     /// <summary>Images produced per second of <see cref="SamplingTime"/>.</summary>
     public double ImagesPerSecond => Count / Math.Max(SamplingTime.TotalSeconds, 1e-9);
+
+    /// <summary>True when some images had NaN pixels (the sampler diverged): <see cref="Fid"/> is then NaN and <see cref="Label"/> says how many.</summary>
+    public bool Diverged => double.IsNaN(Fid);
 }
 
 /// <summary>What <c>ddim eval</c> asks for.</summary>
@@ -274,9 +277,20 @@ public sealed class Evaluator
         return meter;
     }
 
-    /// <summary>Scores whatever a meter has measured against the reference set.</summary>
+    /// <summary>
+    /// Scores whatever a meter has measured against the reference set. Images with NaN pixels (a sampler that
+    /// diverged) leave FID and the manifold scores undefined: the score then has FID NaN, no manifold scores, and a
+    /// label that says how many images diverged (<see cref="QualityScore.Diverged"/>), so that a sweep records the
+    /// cell and goes on instead of stopping.
+    /// </summary>
     public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime)
     {
+        if (meter.NaNImages > 0)
+        {
+            return new(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{label} (diverged: {meter.NaNImages:N0} of {meter.Count:N0} images NaN)"),
+                (int)meter.Count, double.NaN, meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime, null, double.NaN);
+        }
+
         var fid = FrechetDistance.Terms(meter.Features.ToGaussian(), Reference);
         return new(label, (int)meter.Count, fid.Total, meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime, Manifold(meter), fid.Mean);
     }

@@ -42,6 +42,12 @@ public sealed class JudgeMeter
     /// <summary>How many images the judge assigned to each class.</summary>
     public IReadOnlyList<long> ClassCounts => classCounts;
 
+    /// <summary>
+    /// Images with a NaN pixel (a sampler that diverged): the clamp to [−1, 1] keeps NaN, so their features are NaN
+    /// too, and no FID or manifold score of the set is defined (<see cref="Evaluator.Score"/> marks it diverged).
+    /// </summary>
+    public long NaNImages { get; private set; }
+
     /// <summary>Images whose top class probability exceeded <see cref="Confidence"/>.</summary>
     public long Confident { get; private set; }
 
@@ -62,6 +68,7 @@ public sealed class JudgeMeter
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
         var device = Judge.parameters().First().device;
+        NaNImages += images.detach().isnan().flatten(1).any(1).sum().item<long>();
         var (features, logits) = Judge.FeaturesAndLogits(Quantize(images.detach().to(ScalarType.Float32).to(device)));
         Features.Add(features);
         featureBatches.Add(features.to(ScalarType.Float32).cpu().contiguous().data<float>().ToArray());

@@ -274,7 +274,7 @@ public static class SweepReport
         sb.AppendLine();
     }
 
-    private static string F(double fid) => fid.ToString(fid < 10 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
+    private static string F(double fid) => double.IsNaN(fid) ? "diverged" : fid.ToString(fid < 10 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
 
     private static string P(double share) => share.ToString("0.0%", CultureInfo.InvariantCulture);
 
