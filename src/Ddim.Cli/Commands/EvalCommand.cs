@@ -456,7 +456,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                      (summary.Runs[0].Report.FloorDraws is { } draws
                          ? $"×floor: each seed's FID over the mean floor of {draws.Fid.Count} draws, {SpreadCell(draws.Fid, "0.00")}. "
                          : "×floor: each seed's FID over its own floor. ") +
-                     "Columns as in a one-seed 'ddim eval'.[/]");
+                     "Columns as in a one-seed 'ddim eval'; prec, recall, dens and cover meet the same N reference images at every seed (one fixed choice), so their SD leaves out how that choice moves them.[/]");
         table.AddColumn("seed");
         foreach (var column in new[] { "FID", "floor", "×floor", "FID μ", "prec", "recall", "dens", "cover", "conf", "KL", "time" })
         {
