@@ -106,7 +106,7 @@ public static class Atomic
     {
         var name = Path.GetFileName(temp);
         var prefix = $".{Path.GetFileName(fullPath)}.";
-        if (!name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(TempSuffix, StringComparison.Ordinal))
+        if (name.Length < prefix.Length + TempSuffix.Length || !name.StartsWith(prefix, StringComparison.Ordinal) || !name.EndsWith(TempSuffix, StringComparison.Ordinal))
         {
             return null;
         }

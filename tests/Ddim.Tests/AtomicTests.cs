@@ -16,6 +16,7 @@ public class AtomicTests
         Assert.Null(Atomic.TempWriter(target, temp[..^1]));
         Assert.Null(Atomic.TempWriter(target, Path.Combine("runs", ".checkpoint.ddim.12.not-a-guid.ddim-tmp")));
         Assert.Null(Atomic.TempWriter(target, Path.Combine("runs", ".checkpoint.ddim.x.0123456789abcdef0123456789abcdef.ddim-tmp")));
+        Assert.Null(Atomic.TempWriter(Path.GetFullPath("x"), ".x.ddim-tmp")); // prefix and suffix overlap: too short to hold a writer
     }
 
     [Fact]

@@ -188,6 +188,28 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_model_or_a_judge_instead_of_a_checkpoint_When_exported_Then_the_error_says_what_the_file_is()
+    {
+        // Given
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"), timeSteps: 20);
+        using (var net = new Judge(SyntheticDigits.TinyJudge))
+        {
+            net.Save(folder.File("judge.ddim"));
+        }
+
+        // When
+        var (modelCode, modelError) = Run("export", "--checkpoint", model, "--out", folder.File("out.ddim"));
+        var (judgeCode, judgeError) = Run("export", "--checkpoint", folder.File("judge.ddim"), "--out", folder.File("out.ddim"));
+
+        // Then
+        Assert.Equal((1, 1), (modelCode, judgeCode));
+        Assert.Contains("is already a model, not a training checkpoint: it needs no export", OneLine(modelError));
+        Assert.Contains("is a judge (ddim train-classifier), not a training checkpoint", OneLine(judgeError));
+        Assert.False(File.Exists(folder.File("out.ddim")));
+    }
+
+    [Fact]
     public void Given_export_or_train_classifier_without_out_When_run_Then_they_refuse_instead_of_replacing_a_bundled_file()
     {
         // Given

@@ -103,26 +103,27 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData(0, 0, "--resume: 0 of this run's 5 cells are saved under D; the other 5 are sampled anew.")]
-    [InlineData(1, 8, "--resume: 1 of this run's 5 cells are saved under D, which also holds 8 cell files of other settings; the other 4 are sampled anew.")]
-    [InlineData(0, 1, "--resume: 0 of this run's 5 cells are saved under D, which also holds 1 cell file of other settings; the other 5 are sampled anew.")]
-    [InlineData(2, 0, null)] // a stopped run's own cells only: the normal resume
-    [InlineData(5, 3, null)] // everything found
-    public void Given_a_resume_When_its_saved_cells_are_counted_Then_it_warns_only_where_cells_of_this_run_are_missing_beside_others_or_all_are(int matched, int others, string? expected)
+    [InlineData(0, 0, true, "--resume: none of this run's 5 cells is saved under D (it holds no cells), so every one is sampled anew.")]
+    [InlineData(0, 1, true, "--resume: none of this run's 5 cells is saved under D (it holds 1 cell file of other settings), so every one is sampled anew.")]
+    [InlineData(1, 8, false, "--resume: 1 of this run's 5 cells are saved under D; the other 4 are sampled now.")] // a folder shared with other configurations
+    [InlineData(5, 3, false, null)] // everything found
+    public void Given_a_resume_When_its_saved_cells_are_counted_Then_only_finding_none_is_a_warning(int matched, int others, bool warning, string? expected)
     {
         // Given / When
-        var warning = EvalCommand.UnmatchedCellsWarning("D", "cells", matched, 5, others);
+        var (text, isWarning) = EvalCommand.ResumeNotice("D", "cells", matched, 5, others);
 
         // Then
+        Assert.Equal(warning, isWarning);
         if (expected is null)
         {
-            Assert.Null(warning);
+            Assert.Null(text);
         }
         else
         {
-            Assert.StartsWith(expected, warning);
-            Assert.Contains("--keep-noise", warning);
+            Assert.StartsWith(expected, text);
         }
+
+        Assert.Equal(warning, text?.Contains("--keep-noise", StringComparison.Ordinal) ?? false);
     }
 
     [Fact]

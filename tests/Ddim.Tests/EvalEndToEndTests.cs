@@ -259,6 +259,29 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_set_with_some_NaN_images_When_judged_and_scored_Then_they_are_counted_and_the_score_is_diverged()
+    {
+        // Given: eight real-looking images, two of them with one NaN pixel
+        using var judge = SyntheticDigits.TrainedJudge(epochs: 1);
+        var evaluator = new Evaluator(judge, SyntheticDigits.Make(40, 7, "synthetic-test"));
+        using var images = SyntheticDigits.Make(8, 3).ToTensor(TorchSharp.torch.CPU);
+        images[1, 0, 2, 2] = TorchSharp.torch.tensor(double.NaN);
+        images[6, 0, 0, 0] = TorchSharp.torch.tensor(double.NaN);
+        var meter = new JudgeMeter(judge);
+
+        // When
+        meter.Add(images);
+        var score = evaluator.Score("set", meter, TimeSpan.Zero, TimeSpan.Zero);
+
+        // Then
+        Assert.Equal(2, meter.NaNImages);
+        Assert.True(score.Diverged);
+        Assert.Equal("set (diverged: 2 of 8 images NaN)", score.Label);
+        Assert.True(double.IsNaN(score.ConfidentShare));
+        Assert.Null(score.Manifold);
+    }
+
+    [Fact]
     public void Given_cells_sampled_at_other_batch_sizes_When_the_sweep_reports_them_Then_each_size_is_named_with_its_cells()
     {
         // Given: a sweep run now at batch 64 that reused cells of a GPU run at 1,024 and of a run that did not record it

@@ -24,6 +24,7 @@ public sealed class LibraryInputTests : OneTorchThread
         { "grid of the wrong length", () => ImageGrid.Grid(new byte[10], 2, 1, 2, 2, columns: 2, padding: 1), "10 bytes are not 2 images" },
         { "grid of 2 channels", () => ImageGrid.Grid(new byte[16], 2, 2, 2, 2, columns: 2, padding: 1), "C = 1 or 3" },
         { "FID of one image", () => FrechetDistance.Compute(zeros(1, 3), zeros(5, 3)), "at least 2 feature vectors (rows)" },
+        { "DDPM variance of no kind", () => DdpmSampler.Sample((x, _) => x, zeros(1, 1, 2, 2), Ddim.Schedules.NoiseSchedule.Linear(10), new ReplayNoise([]), new DdpmOptions((DdpmVariance)7)), "must be Beta or Posterior" },
     };
 
     [Theory]

@@ -296,7 +296,10 @@ public sealed class SamplingApiTests : OneTorchThread
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SampleSettings(Steps: 300, Spacing: Spacing.Uniform).Validate(schedule));
 
         // Then: the nearest S it runs exactly is 250 (stride 4); S = 50 (stride 20) passes as it is
-        Assert.Contains("at S = 300 and T = 1000 is 334 steps, not 300. Take --steps 250, the nearest S it runs exactly", error.Message);
+        Assert.Contains("at S = 300 and T = 1000 is 334 steps, not 300. Take S = 250, the nearest S it runs exactly", error.Message);
+        var sweep = Assert.Throws<ArgumentOutOfRangeException>(() => new Ddim.Evaluation.SweepPlan([10, 300], [0.0], Spacing: Spacing.Uniform).Validate(schedule));
+        Assert.Contains("is 334 steps, not 300", sweep.Message); // a sweep refuses it before its first cell, not at S = 300
+        Assert.Contains("Take S = 7,", Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.RequireExactSteps(Spacing.Uniform, 1001, 3)).Message);
         new SampleSettings(Steps: 50, Spacing: Spacing.Uniform).Validate(schedule);
         Assert.Equal("DDIM S=10 η=0.005", new SampleSettings(Steps: 10, Eta: 0.005).ToString());
     }

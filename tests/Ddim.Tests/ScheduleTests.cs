@@ -62,10 +62,11 @@ public class ScheduleTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => NoiseSchedule.Linear(2000, 1e-4, 0.999));
 
         // Then
-        Assert.Contains("ᾱ falls below 1E-30 at t = ", error.Message);
+        Assert.Contains("ᾱ falls below 1E-70 at t = ", error.Message);
         Assert.Contains("beta_end 0.999", error.Message);
         Assert.Contains("Lower T or the largest β.", error.Message);
         Assert.True(NoiseSchedule.Linear(1000).AlphaBars[^1] > NoiseSchedule.MinAlphaBar); // the defaults stay far above it
+        Assert.True(NoiseSchedule.Linear(15000).AlphaBars[^1] > NoiseSchedule.MinAlphaBar);
         Assert.True(NoiseSchedule.Cosine(1000).AlphaBars[^1] > NoiseSchedule.MinAlphaBar);
     }
 

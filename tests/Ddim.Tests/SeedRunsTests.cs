@@ -198,4 +198,34 @@ public sealed class SeedRunsTests : OneTorchThread
         Assert.Contains(Path.Combine("n8-cpu", "model-A", "seed-0"), refused.Message);
         Assert.Contains("Its scores are kept; give this run another --name or --results-dir.", refused.Message);
     }
+
+    [Fact]
+    public void Given_seeds_saved_in_the_layout_before_model_folders_When_resumed_Then_this_model_s_are_reused_and_another_model_s_are_passed_over()
+    {
+        // Given: seeds 0 and 1 of model A saved under DIRECTORY/n8-cpu/seed-K/, as runs before model folders saved them
+        using var folder = new TempFolder();
+        var sampler = TinySampler(folder);
+        var (evaluator, train) = Scoring.Value;
+        var cells = folder.File("eval-seeds.cells");
+        static string Print(string model, long seed) => $"model {model}, N = 8, seed {seed}";
+        SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1],
+            storeOf: seed => new SweepCellStore(Path.Combine(cells, "n8-cpu", $"seed-{seed}"), Print("A", seed)));
+
+        // When: model A resumes in today's layout; model B runs there too
+        var ofA = SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1, 2],
+            storeOf: SeedRuns.CellStores(cells, 8, "cpu", "model-A", seed => Print("A", seed)), resume: true);
+        var ofB = SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1],
+            storeOf: SeedRuns.CellStores(cells, 8, "cpu", "model-B", seed => Print("B", seed)), resume: true);
+
+        // Then: A's two old seeds are read back, its new seed is saved in its model folder; B's seeds all run
+        Assert.Equal([true, true, false], ofA.Runs.Select(r => r.Reused));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "model-A", "seed-2")));
+        Assert.All(ofB.Runs, r => Assert.False(r.Reused));
+        Assert.True(Directory.Exists(Path.Combine(cells, "n8-cpu", "model-B", "seed-0")));
+
+        // And without --resume, A's old seed is refused by the path it is really at
+        var refused = Assert.Throws<InvalidOperationException>(() => SeedRuns.Run(evaluator, sampler, Settings, train, new EvalOptions(Count: 8, BatchSize: 8), [0, 1],
+            storeOf: SeedRuns.CellStores(cells, 8, "cpu", "model-A", seed => Print("A", seed))));
+        Assert.Contains(Path.Combine("n8-cpu", "seed-0"), refused.Message);
+    }
 }

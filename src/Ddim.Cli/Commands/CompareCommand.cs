@@ -280,7 +280,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                 {
                     if (value is null)
                     {
-                        throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (manifold scores are left out at tiny N, and older files lack some scores).");
+                        throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (a run whose sampler diverged has no FID or manifold scores, manifold scores are left out at tiny N, and older files lack some scores).");
                     }
 
                     if (!bySeed.TryAdd(seed, value.Value))
@@ -292,17 +292,20 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
             // Files that record their sampler settings and model bytes (every file eval writes now) must agree on them:
             // a pattern that also caught another configuration's or model's files would pair the wrong scores.
-            if (inputs.All(f => f.Sampler is not null) && inputs.Select(f => f.Sampler).Distinct().Count() is > 1 and var configurations)
+            // Older files record neither; they are left out of this check (the label warning below still reads them).
+            var withSettings = inputs.Where(f => f.Sampler is not null).ToList();
+            if (withSettings.Select(f => f.Sampler).Distinct().Count() is > 1 and var configurations)
             {
                 throw new InvalidDataException(
-                    $"{option}'s files ran {configurations} sampler configurations ({string.Join("; ", inputs.GroupBy(f => f.Sampler).Select(g => $"{g.Key} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
+                    $"{option}'s files ran {configurations} sampler configurations ({string.Join("; ", withSettings.GroupBy(f => f.Sampler).Select(g => $"{g.Key} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
                     "each side is one configuration at several seeds. Give each side the files of one.");
             }
 
-            if (inputs.All(f => f.ModelSha256 is not null) && inputs.Select(f => f.ModelSha256).Distinct().Count() is > 1 and var modelCount)
+            var withModel = inputs.Where(f => f.ModelSha256 is not null).ToList();
+            if (withModel.Select(f => f.ModelSha256).Distinct().Count() is > 1 and var modelCount)
             {
                 throw new InvalidDataException(
-                    $"{option}'s files come from {modelCount} models ({string.Join("; ", inputs.GroupBy(f => f.ModelSha256).Select(g => $"SHA-256 {Short(g.Key!)} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
+                    $"{option}'s files come from {modelCount} models ({string.Join("; ", withModel.GroupBy(f => f.ModelSha256).Select(g => $"SHA-256 {Short(g.Key!)} in {Path.GetFileName(g.First().File)}{(g.Count() > 1 ? $" and {g.Count() - 1} more" : string.Empty)}"))}): " +
                     "each side is one model's scores. Give each side the files of one model.");
             }
 
@@ -318,11 +321,6 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
             if (described.Count > 1)
             {
                 AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files come from {described.Count} models: {Markup.Escape(string.Join("; ", described))}.");
-            }
-            else if (inputs.Select(f => f.ModelSha256).OfType<string>().Distinct().Count() > 1)
-            {
-                // The same description (path, parameters, training steps) can hide other bytes: a model retrained in place.
-                AnsiConsole.MarkupLine($"[yellow]warning:[/] {Markup.Escape(option)}'s files name one model, {Markup.Escape(described[0])}, but its SHA-256 differs between them: {Markup.Escape(string.Join(", ", inputs.Select(f => f.ModelSha256).OfType<string>().Distinct().Select(Short)))}.");
             }
 
             return new ScoreSet(distinct[0], described.Count == 1 ? described[0] : $"{described.Count} models", num!.Value, bySeed, files, inputs);

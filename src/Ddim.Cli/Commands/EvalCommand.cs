@@ -325,7 +325,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                 options,
                 starting: (s, i, n) => Current = $"[{i + 1}/{n}] {s}",
                 finished: cell => AnsiConsole.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                    $"{cell.Settings,-22} {ScoreLine(cell.Score)} {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}"))),
+                    $"{cell.Settings,-22} {ScoreLine(cell.Score)} {cell.Score.ImagesPerSecond,6:0.00} img/s{(cell.Reused ? " (saved earlier)" : string.Empty)}") +
+                    (cell.Reused && cell.Score.Diverged ? $"; delete {store.PathOf(cell.Settings)} to run it again" : string.Empty))),
                 imagesDone: tick,
                 cancel: cancellationToken,
                 store: store,
@@ -414,7 +415,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var storeOf = SeedRuns.CellStores(cellsDirectory, options.Count, deviceName, SeedModelFolder(scored), fingerprint);
         if (settings.Resume)
         {
-            var matched = seeds.Count(seed => File.Exists(storeOf(seed).PathOf(sampleSettings)));
+            var matched = seeds.Count(seed => storeOf(seed).SavedPath(sampleSettings) is not null);
             WarnOfUnmatchedCells(Path.GetDirectoryName(storeOf(seeds[0]).Directory)!, "seeds", matched, seeds.Length, seeds.Sum(seed => storeOf(seed).Count) - matched);
         }
 
@@ -743,28 +744,28 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     };
 
     /// <summary>
-    /// A --resume whose saved cells do not match this run would quietly sample them again (hours at N = 10,000). Says
-    /// so when nothing of this run is saved, or when some of it is not while the folder holds cells of other settings
-    /// (<paramref name="others"/>: most likely a changed default or option), with where matching cells usually are.
-    /// A partial resume into a folder of this run's cells alone (a stopped run) is the normal case and passes quietly.
+    /// What a --resume found: nothing of this run saved is a warning (it would quietly sample everything again, hours at
+    /// N = 10,000), with how many cell files of other settings the folder holds (<paramref name="others"/>: most likely
+    /// a changed default or option) and where matching cells usually are; part of it saved is a plain line, since
+    /// folders are shared by configurations and a stopped run leaves part; all of it saved needs no word.
     /// </summary>
     private static void WarnOfUnmatchedCells(string directory, string unit, int matched, int total, int others)
     {
-        if (UnmatchedCellsWarning(directory, unit, matched, total, others) is { } warning)
+        if (ResumeNotice(directory, unit, matched, total, others) is ({ } text, var warning))
         {
-            AnsiConsole.MarkupLine($"[yellow]{Markup.Escape(warning)}[/]");
+            AnsiConsole.MarkupLine(warning ? $"[yellow]{Markup.Escape(text)}[/]" : $"[grey]{Markup.Escape(text)}[/]");
         }
     }
 
-    /// <summary>The text of <see cref="WarnOfUnmatchedCells"/>, or null when there is nothing to warn of.</summary>
-    internal static string? UnmatchedCellsWarning(string directory, string unit, int matched, int total, int others) =>
-        matched == total || (matched > 0 && others == 0)
-            ? null
-            : $"--resume: {matched} of this run's {total} {unit} are saved under {directory}" +
-              (others == 0 ? string.Empty : $", which also holds {others} cell file{(others == 1 ? string.Empty : "s")} of other settings") +
-              $"; the other {total - matched} are sampled anew. If an earlier run saved them elsewhere, stop and point --results-dir (and --name) there; " +
-              "cells saved before ε̂ was re-derived by default are found only with --keep-noise, cells of another device only with --cells-from (sweeps), " +
-              "and a sweep's cells only with the plan and --spacing it ran.";
+    /// <summary>The text of <see cref="WarnOfUnmatchedCells"/> and whether it is a warning; null text when all is saved.</summary>
+    internal static (string? Text, bool Warning) ResumeNotice(string directory, string unit, int matched, int total, int others) =>
+        matched == total ? (null, false)
+        : matched > 0 ? ($"--resume: {matched} of this run's {total} {unit} are saved under {directory}; the other {total - matched} are sampled now.", false)
+        : ($"--resume: none of this run's {total} {unit} is saved under {directory}" +
+           (others == 0 ? " (it holds no cells)" : $" (it holds {others} cell file{(others == 1 ? string.Empty : "s")} of other settings)") +
+           ", so every one is sampled anew. If an earlier run saved them elsewhere, stop and point --results-dir (and --name) there; " +
+           "cells saved before ε̂ was re-derived by default are found only with --keep-noise, cells of another device only with --cells-from (sweeps), " +
+           "and a sweep's cells only with the plan and --spacing it ran.", true);
 
     /// <summary>Every sampler setting by name (clip, re-derived ε̂, …), so that a score file says what made it whatever the defaults were.</summary>
     internal static JsonNode? SettingsJson(SampleSettings settings) => JsonSerializer.SerializeToNode(settings.ToCanonical(), SettingsJsonOptions);

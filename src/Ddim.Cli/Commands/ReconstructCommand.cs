@@ -72,6 +72,11 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
                 : $"The default --steps-list ({DefaultStepsList}) has S = {outside[0]}, beyond T = {sampler.Schedule.T} of this model: give --steps-list with S from 1 to {sampler.Schedule.T}.");
         }
 
+        foreach (var steps in stepList)
+        {
+            Timetable.RequireExactSteps(spacing, sampler.Schedule.T, steps); // before any image is loaded: the table names each S
+        }
+
         var data = s.Images is not null
             ? ImageFolder.Load(s.Images, greyWhenChannelsEqual: sampler.Shape[0] == 1) // grey images another tool saved as RGB, for a grey model
             : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);

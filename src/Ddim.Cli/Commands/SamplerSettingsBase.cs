@@ -23,7 +23,7 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
     public bool LargeVariance { get; init; }
 
     [CommandOption("--eta-below <T>")]
-    [Description("DDIM: apply η only to the steps that start below timestep T; the steps from t ≥ T are deterministic (e.g. --eta 1 --eta-below 500). The final step, to x̂0, never adds noise, so T must lie above the timetable's second-smallest timestep. Shows where along the trajectory fresh noise matters.")]
+    [Description("DDIM: apply η only to the steps that start below timestep T; the steps from t ≥ T are deterministic (e.g. --eta 1 --eta-below 500). The final step, to x̂0, never adds noise (nor does a step between two equal timesteps, as quad repeats them), so T must lie above the smallest timestep of a step that does. Shows where along the trajectory fresh noise matters.")]
     public int? EtaBelow { get; init; }
 
     [CommandOption("--eps-scale <LAMBDA>")]

@@ -279,8 +279,9 @@ public sealed class Evaluator
 
     /// <summary>
     /// Scores whatever a meter has measured against the reference set. Images with NaN pixels (a sampler that
-    /// diverged) leave FID and the manifold scores undefined: the score then has FID NaN, no manifold scores, and a
-    /// label that says how many images diverged (<see cref="QualityScore.Diverged"/>), so that a sweep records the
+    /// diverged) leave FID and the manifold scores undefined: the score then has FID NaN, no manifold scores, NaN
+    /// confidence and class balance (a NaN image's class is no class: its counts are kept as the judge's argmax gave
+    /// them, NaN images in class 0), and a label that says how many images diverged (<see cref="QualityScore.Diverged"/>), so that a sweep records the
     /// cell and goes on instead of stopping.
     /// </summary>
     public QualityScore Score(string label, JudgeMeter meter, TimeSpan elapsed, TimeSpan judgeTime)
@@ -288,7 +289,7 @@ public sealed class Evaluator
         if (meter.NaNImages > 0)
         {
             return new(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{label} (diverged: {meter.NaNImages:N0} of {meter.Count:N0} images NaN)"),
-                (int)meter.Count, double.NaN, meter.ConfidentShare, meter.ClassKl, meter.ClassCounts.ToArray(), elapsed, judgeTime, null, double.NaN);
+                (int)meter.Count, double.NaN, double.NaN, double.NaN, meter.ClassCounts.ToArray(), elapsed, judgeTime, null, double.NaN);
         }
 
         var fid = FrechetDistance.Terms(meter.Features.ToGaussian(), Reference);

@@ -121,7 +121,8 @@ public static class SeedRuns
     /// <paramref name="model"/>: <c>DIRECTORY/nN-DEVICE/MODEL/seed-K/</c>, one file per configuration, so that runs of
     /// other configurations share the folder, and runs at another N, on another device or of another model never meet
     /// each other's cells. A cell made from other inputs in the same folder (another judge or reference:
-    /// <paramref name="fingerprint"/> of the seed) is refused with a message naming the file, which is kept.
+    /// <paramref name="fingerprint"/> of the seed) is refused with a message naming the file, which is kept. Cells of
+    /// the layout before model folders, <c>DIRECTORY/nN-DEVICE/seed-K/</c>, are still read where they are this run's.
     /// </summary>
     /// <param name="directory">The run's folder of cells (the CLI's RESULTS-DIR/NAME.cells).</param>
     /// <param name="count">N.</param>
@@ -138,11 +139,12 @@ public static class SeedRuns
             throw new ArgumentException($"The model's folder name '{model}' is not a valid file name.", nameof(model));
         }
 
-        var run = Path.Combine(directory, FormattableString.Invariant($"n{count}-{device}"), model);
+        var shared = Path.Combine(directory, FormattableString.Invariant($"n{count}-{device}"));
         return seed => new SweepCellStore(
-            Path.Combine(run, FormattableString.Invariant($"seed-{seed}")),
+            Path.Combine(shared, model, FormattableString.Invariant($"seed-{seed}")),
             fingerprint(seed),
-            "Its scores are kept; give this run another --name or --results-dir.");
+            "Its scores are kept; give this run another --name or --results-dir.",
+            fallbackDirectory: Path.Combine(shared, FormattableString.Invariant($"seed-{seed}"))); // the layout before model folders: read, never written
     }
 
     /// <summary>
@@ -189,7 +191,7 @@ public static class SeedRuns
         // Read (and check) every saved cell before any work, so that a mismatch or a refusal costs nothing.
         var stores = seeds.Select(s => storeOf?.Invoke(s)).ToArray();
         var saved = stores.Select(store => store?.TryLoad(settings)).ToArray();
-        if (!resume && saved.Select((cell, i) => cell is null ? null : stores[i]!.PathOf(settings)).FirstOrDefault(p => p is not null) is { } existing)
+        if (!resume && saved.Select((cell, i) => cell is null ? null : stores[i]!.SavedPath(settings)).FirstOrDefault(p => p is not null) is { } existing)
         {
             throw new InvalidOperationException(
                 $"{existing} holds the scores of {settings} saved by an earlier run. Add --resume to reuse them (they must come from the same " +
@@ -209,7 +211,7 @@ public static class SeedRuns
             if (samples is null)
             {
                 samples = evaluator.ScoreSamples(sampler, settings, seeded, imagesDone);
-                stores[i]?.Save(new SweepCell(settings, calls, samples), machine ?? SweepContext.ThisMachine());
+                stores[i]?.Save(new SweepCell(settings, calls, samples, BatchSize: sampler.WholeGroups(options.BatchSize)), machine ?? SweepContext.ThisMachine());
             }
 
             var run = new SeedRun(seeds[i], new EvalReport(settings, calls, samples, floor, evaluator.Reference.Count, draws), saved[i] is not null);

@@ -90,6 +90,11 @@ public sealed record SweepPlan(
         {
             throw new ArgumentException("--sweep-steps and --sweep-etas must not repeat a value.");
         }
+
+        foreach (var configuration in Configurations())
+        {
+            configuration.Validate(schedule); // every cell's own checks (e.g. the spacing rule at its S) before the first cell runs
+        }
     }
 }
 

@@ -28,6 +28,7 @@ public sealed class SweepCellStore
     };
 
     private readonly string? mismatchAdvice;
+    private readonly string? fallbackDirectory;
 
     /// <summary>Opens (without creating) the store in <paramref name="directory"/>.</summary>
     /// <param name="directory">The folder of cell files; created on the first save.</param>
@@ -37,13 +38,18 @@ public sealed class SweepCellStore
     /// only in their device or precision, the option that uses them; otherwise give the sweep another --name or
     /// --results-dir, or delete the folder to start over.
     /// </param>
-    public SweepCellStore(string directory, string fingerprint, string? mismatchAdvice = null)
+    /// <param name="fallbackDirectory">
+    /// A folder of an older layout whose cells are read, never written, where <paramref name="directory"/> lacks one; a
+    /// cell there made from other inputs is not this run's (that layout mixed them) and is passed over quietly.
+    /// </param>
+    public SweepCellStore(string directory, string fingerprint, string? mismatchAdvice = null, string? fallbackDirectory = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentException.ThrowIfNullOrWhiteSpace(fingerprint);
         Directory = directory;
         Fingerprint = fingerprint;
         this.mismatchAdvice = mismatchAdvice;
+        this.fallbackDirectory = fallbackDirectory;
     }
 
     /// <summary>The folder of cell files.</summary>
@@ -58,7 +64,9 @@ public sealed class SweepCellStore
     /// choice that changes nothing (re-deriving ε̂ for DDPM or without clipping) does not make another cell; the cells
     /// saved before re-derived ε̂ became the default keep their names.
     /// </summary>
-    public string PathOf(SampleSettings settings)
+    public string PathOf(SampleSettings settings) => PathIn(Directory, settings);
+
+    private static string PathIn(string directory, SampleSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings = settings.ToCanonical();
@@ -68,7 +76,7 @@ public sealed class SweepCellStore
             : settings.LargeVariance
                 ? $"ddim-s{settings.Steps}-sigmahat"
                 : FormattableString.Invariant($"ddim-s{settings.Steps}-eta{settings.Eta:0.###}");
-        return System.IO.Path.Combine(Directory, $"{name}-{hash}.json");
+        return System.IO.Path.Combine(directory, $"{name}-{hash}.json");
     }
 
     /// <summary>
@@ -78,11 +86,26 @@ public sealed class SweepCellStore
     public SweepCell? TryLoad(SampleSettings settings)
     {
         var path = PathOf(settings);
-        if (!File.Exists(path))
+        if (File.Exists(path))
         {
-            return null;
+            return Load(path, settings, quietMismatch: false);
         }
 
+        return fallbackDirectory is not null && PathIn(fallbackDirectory, settings) is var old && File.Exists(old) ? Load(old, settings, quietMismatch: true) : null;
+    }
+
+    /// <summary>
+    /// The file <see cref="TryLoad"/> reads for <paramref name="settings"/>: the folder's own when it exists (whoever made
+    /// it: <see cref="TryLoad"/> then checks it), else the fallback folder's when it holds this run's cell; null when
+    /// neither does.
+    /// </summary>
+    public string? SavedPath(SampleSettings settings) =>
+        File.Exists(PathOf(settings)) ? PathOf(settings)
+        : fallbackDirectory is not null && PathIn(fallbackDirectory, settings) is var old && File.Exists(old) && Load(old, settings, quietMismatch: true) is not null ? old
+        : null;
+
+    private SweepCell? Load(string path, SampleSettings settings, bool quietMismatch)
+    {
         CellFile? file;
         try
         {
@@ -104,6 +127,11 @@ public sealed class SweepCellStore
         }
 
         var saved = file!;
+        if (saved.Fingerprint != Fingerprint && quietMismatch)
+        {
+            return null;
+        }
+
         if (saved.Fingerprint != Fingerprint)
         {
             throw new InvalidDataException(

@@ -70,24 +70,9 @@ public sealed record SampleSettings(
             throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
         }
 
-        if (Sampler == SamplerKind.Ddim && Steps >= 1 && Steps <= schedule.T && Timetable(schedule).Steps[0] == 0)
-        {
-            // leading, linspace, uniform and quad all start at t = 0 when S = 1, as diffusers and the paper's code do.
-            throw new ArgumentOutOfRangeException(nameof(Steps), Steps,
-                $"At S = {Steps} the {Spacing.ToString().ToLowerInvariant()} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take --steps 2 or more, or --spacing seed or trailing (their one step starts at t = T − 1).");
-        }
-
-        if (Sampler == SamplerKind.Ddim && Spacing == Spacing.Uniform && Timetable(schedule).Count is var count && count != Steps)
-        {
-            // The paper's range(0, T, T // S) runs more than S steps unless the stride lands just so; every label and
-            // table would name S for a run of another length.
-            var nearest = Enumerable.Range(1, schedule.T).Where(s => Schedules.Timetable.Create(Spacing.Uniform, schedule.T, s).Count == s).MinBy(s => Math.Abs(s - Steps));
-            throw new ArgumentOutOfRangeException(nameof(Steps), Steps,
-                $"--spacing uniform takes every (T // S)-th timestep, which at S = {Steps} and T = {schedule.T} is {count} steps, not {Steps}. Take --steps {nearest}, the nearest S it runs exactly, or another --spacing.");
-        }
-
         if (Sampler == SamplerKind.Ddim)
         {
+            Schedules.Timetable.RequireExactSteps(Spacing, schedule.T, Steps); // S = 1 from t = 0, uniform overrunning S
             DdimOptions.Validate(Timetable(schedule)); // with the timetable: an --eta-below that leaves no noisy step is refused
         }
         else

@@ -94,7 +94,7 @@ public sealed class Timetable
             Spacing.Leading => Enumerable.Range(0, s).Select(i => i * (tt / s)),
             Spacing.Trailing => TrailingAscending(tt, s),
             Spacing.Linspace => Enumerable.Range(0, s).Select(i => (int)Math.Round(LinspacePoint(0, tt - 1, s, i), MidpointRounding.ToEven)),
-            Spacing.Uniform => Enumerable.Range(0, ((tt - 1) / (tt / s)) + 1).Select(i => i * (tt / s)),
+            Spacing.Uniform => Enumerable.Range(0, UniformCount(tt, s)).Select(i => i * (tt / s)),
             Spacing.Quad => Enumerable.Range(0, s).Select(i => (int)Math.Pow(LinspacePoint(0, Math.Sqrt(tt * 0.8), s, i), 2)),
             _ => throw new ArgumentOutOfRangeException(nameof(spacing), spacing, "Unknown spacing rule."),
         };
@@ -108,6 +108,35 @@ public sealed class Timetable
         }
 
         return new Timetable(list, trainingSteps);
+    }
+
+    /// <summary>The number of timesteps of <see cref="Spacing.Uniform"/>'s <c>range(0, T, T // S)</c>.</summary>
+    private static int UniformCount(int trainingSteps, int steps) => ((trainingSteps - 1) / (trainingSteps / steps)) + 1;
+
+    /// <summary>
+    /// Refuses (ArgumentOutOfRangeException, saying what to take instead) an S whose timetable would not be the S-step run
+    /// that labels and tables name: one step of a rule that starts at t = 0 (leading, linspace, uniform and quad at
+    /// S = 1, which would take pure noise for nearly clean data), and <see cref="Spacing.Uniform"/> at an S its stride
+    /// overruns (334 steps at S = 300, T = 1000). <see cref="Create"/> itself reproduces every rule as it is.
+    /// </summary>
+    public static void RequireExactSteps(Spacing spacing, int trainingSteps, int steps)
+    {
+        var table = Create(spacing, trainingSteps, steps);
+        var rule = spacing.ToString().ToLowerInvariant();
+        if (table.Steps[0] == 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(steps), steps,
+                $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more, or the seed or trailing rule (their one step starts at t = T − 1).");
+        }
+
+        if (spacing == Spacing.Uniform && table.Count != steps)
+        {
+            // The nearest S ≥ 2 whose stride lands just so, searched outward from S (the count has a closed form).
+            var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
+                .First(s => s >= 2 && s <= trainingSteps && UniformCount(trainingSteps, s) == s);
+            throw new ArgumentOutOfRangeException(nameof(steps), steps,
+                $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest}, the nearest S it runs exactly, or another rule.");
+        }
     }
 
     /// <summary>
