@@ -28,15 +28,17 @@ print_scores() {
   python3 - "$@" <<'PY'
 import json, glob, os, sys
 files = [g for a in sys.argv[1:] for g in (sorted(glob.glob(a + "/eval-*.json")) if os.path.isdir(a) else [a])]
+def n(v, fmt):  # a diverged run's FID (and its spread) is null in the JSON
+    return "diverged" if v is None else format(v, fmt)
 for f in files:
     try:
         d = json.load(open(f))
         if "summary" in d:
             m = d["summary"]
-            print(f"{f.split('/')[-1]}: seeds {d['seeds']} FID {m['fid']['mean']:.3f} ± {m['fid']['sd']:.3f}, per seed {[round(r['samples']['fid'], 3) for r in d['runs']]}")
+            print(f"{f.split('/')[-1]}: seeds {d['seeds']} FID {n(m['fid']['mean'], '.3f')} ± {n(m['fid']['sd'], '.3f')}, per seed {[n(r['samples']['fid'], '.3f') for r in d['runs']]}")
         else:
             s = d["samples"]
-            print(f"{f.split('/')[-1]}: FID {s['fid']:.3f} floor {d['floor']['fid']:.3f} conf {s['confident_share']:.3f} kl {s['class_kl']:.4f} {s['sampling_seconds']:.1f} s")
+            print(f"{f.split('/')[-1]}: FID {n(s['fid'], '.3f')} floor {d['floor']['fid']:.3f} conf {n(s['confident_share'], '.3f')} kl {n(s['class_kl'], '.4f')} {s['sampling_seconds']:.1f} s")
     except Exception as e:
         print(f"{f.split('/')[-1]}: unreadable ({e})")
 PY
