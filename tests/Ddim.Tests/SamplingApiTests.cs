@@ -266,6 +266,21 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.Contains(phrase, error.Message);
     }
 
+    [Fact]
+    public void Given_settings_the_chosen_sampler_would_ignore_When_validated_Then_they_are_refused()
+    {
+        // Given
+        var schedule = NoiseSchedule.Linear(100);
+
+        // When / Then: DDPM with η, σ̂ or a spacing; DDIM with DDPM's variance
+        Assert.Contains("are DDIM settings (got η = 0.7", Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, Eta: 0.7).Validate(schedule)).Message);
+        Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, LargeVariance: true).Validate(schedule));
+        Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Leading).Validate(schedule));
+        Assert.Contains("DdpmVariance is a DDPM setting", Assert.Throws<ArgumentException>(() => new SampleSettings(DdpmVariance: DdpmVariance.Posterior).Validate(schedule)).Message);
+        new SampleSettings(SamplerKind.Ddpm, DdpmVariance: DdpmVariance.Posterior).Validate(schedule);
+        new Ddim.Evaluation.SweepPlan([10], [0.0, 1.0]).Validate(schedule); // the sweep's cells, DDPM's among them, pass
+    }
+
     [Theory]
     [InlineData(Spacing.Leading)]
     [InlineData(Spacing.Linspace)]

@@ -70,6 +70,17 @@ public sealed record SampleSettings(
             throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
         }
 
+        // A setting the chosen sampler ignores would make two labels and two cell names for one run: refused, not ignored.
+        if (Sampler == SamplerKind.Ddpm && (Eta != 0 || LargeVariance || Spacing != Spacing.Seed))
+        {
+            throw new ArgumentException($"Eta, LargeVariance and Spacing are DDIM settings (got η = {Eta}, σ̂ {LargeVariance}, {Spacing} spacing): DDPM runs all T steps with its own variance (DdpmVariance). Leave them at their defaults.", nameof(Sampler));
+        }
+
+        if (Sampler == SamplerKind.Ddim && DdpmVariance != DdpmVariance.Beta)
+        {
+            throw new ArgumentException($"DdpmVariance is a DDPM setting (got {DdpmVariance}); DDIM's noise is set by Eta or LargeVariance. Leave it at Beta.", nameof(DdpmVariance));
+        }
+
         if (Sampler == SamplerKind.Ddim)
         {
             Schedules.Timetable.RequireExactSteps(Spacing, schedule.T, Steps); // S = 1 from t = 0, uniform overrunning S
