@@ -50,7 +50,7 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
     [InlineData("sample --num 300 --batch-size 320 --steps 2 --trajectory t.png --trajectory-images 300", "A trajectory of 300 images would be 92×18002 pixels, over the 16384-pixel limit: lower --trajectory-images.")]
-    [InlineData("sample --batch-size 2147483647", "--batch-size must be between 1 and 1,048,576; got 2,147,483,647.")]
+    [InlineData("sample --batch-size 2147483647", "The batch size (--batch-size) must be between 1 and 1,048,576; got 2,147,483,647.")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
     {
         // Given

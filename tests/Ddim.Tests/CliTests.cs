@@ -179,9 +179,9 @@ public sealed class CliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData("--steps 0", "--steps must be between 1 and T = 100")]
-    [InlineData("--steps -3", "--steps must be between 1 and T = 100")]
-    [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
+    [InlineData("--steps 0", "Steps (--steps) must be between 1 and T = 100")]
+    [InlineData("--steps -3", "Steps (--steps) must be between 1 and T = 100")]
+    [InlineData("--steps 101", "Steps (--steps) must be between 1 and T = 100")]
     [InlineData("--eta 1.5", "η must be between 0")]
     [InlineData("--eta -0.1", "η must be between 0")]
     [InlineData("--num 0", "--num must be at least 1")]

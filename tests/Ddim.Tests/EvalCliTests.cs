@@ -40,15 +40,15 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData("--num 1", "--num must be at least 2")]
+    [InlineData("--num 1", "Count (--num) must be at least 2")]
     [InlineData("--sampler foo", "Unknown --sampler 'foo'")]
     [InlineData("--ddpm-variance big", "Unknown --ddpm-variance 'big'")]
-    [InlineData("--steps 101", "--steps must be between 1 and T = 100")]
-    [InlineData("--batch-size 0", "--batch-size must be between 1 and 1,048,576; got 0")]
-    [InlineData("--eta 1 --eta-below 101", "--eta-below must be between 1 and T = 100")]
-    [InlineData("--eta-below 50", "--eta-below limits η to the low-noise steps, so it needs η > 0")]
-    [InlineData("--steps 10 --eta 1 --eta-below 19", "--eta-below 19 leaves no step with noise: the steps that start below t = 19 go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above 19 (the smallest timestep whose step adds noise)")] // timesteps 99, 89, …, 19, 9
-    [InlineData("--steps 1 --eta 1 --eta-below 50", "--eta-below leaves no step with noise at S = 1")]
+    [InlineData("--steps 101", "Steps (--steps) must be between 1 and T = 100")]
+    [InlineData("--batch-size 0", "The batch size (--batch-size) must be between 1 and 1,048,576; got 0")]
+    [InlineData("--eta 1 --eta-below 101", "EtaBelow (--eta-below) must be between 1 and T = 100")]
+    [InlineData("--eta-below 50", "EtaBelow (--eta-below) limits η to the low-noise steps, so it needs η > 0")]
+    [InlineData("--steps 10 --eta 1 --eta-below 19", "EtaBelow (--eta-below) 19 leaves no step with noise: the steps that start below t = 19 go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above 19 (the smallest timestep whose step adds noise)")] // timesteps 99, 89, …, 19, 9
+    [InlineData("--steps 1 --eta 1 --eta-below 50", "EtaBelow (--eta-below) leaves no step with noise at S = 1")]
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM), so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eps-scale 1.005", "(plus σ̂ and DDPM), so --eps-scale does not apply")]
@@ -64,17 +64,17 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--no-clip --keep-noise", "--keep-noise chooses the ε̂ used after x̂0 is clamped, and --no-clip leaves x̂0 unclamped")]
     [InlineData("--no-clip --rederive-noise", "--rederive-noise chooses the ε̂ used after x̂0 is clamped")]
     [InlineData("--sweep --sweep-steps 10,x", "--sweep-steps: 'x' is not an integer")]
-    [InlineData("--sweep --sweep-steps 10,500", "Every S in --sweep-steps must be between 1 and T = 100")]
-    [InlineData("--sweep --sweep-etas 0,1.5", "Every η in --sweep-etas must be in [0, 1]")]
+    [InlineData("--sweep --sweep-steps 10,500", "Every S in Steps (--sweep-steps) must be between 1 and T = 100")]
+    [InlineData("--sweep --sweep-etas 0,1.5", "Every η in Etas (--sweep-etas) must be in [0, 1]")]
     [InlineData("--sweep --sweep-steps 10,10", "must not repeat")]
     [InlineData("--resume", "--resume continues a stopped --sweep")]
     [InlineData("--sweep --cells-from cuda", "--cells-from reports the saved cells of a sweep: use it with --sweep --resume")]
     [InlineData("--sweep --resume --cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
     [InlineData("--cells-from gpu", "Unknown --cells-from 'gpu'; use cpu or cuda")]
-    [InlineData("--seeds 3", "--seeds needs at least two seeds")]
-    [InlineData("--floor-draws 1", "--floor-draws must be 0 (only the seed's own floor) or at least 2")]
+    [InlineData("--seeds 3", "The seed list (--seeds) needs at least two seeds")]
+    [InlineData("--floor-draws 1", "FloorDraws (--floor-draws) must be 0 (only the seed's own floor) or at least 2")]
     [InlineData("--seeds 0,x", "--seeds: 'x' is not an integer")]
-    [InlineData("--seeds 0,1,0", "--seeds must not repeat a seed")]
+    [InlineData("--seeds 0,1,0", "The seed list (--seeds) must not repeat a seed")]
     [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]
     [InlineData("--seeds 0,1 --seed 0", "Give either --seed (one seed) or --seeds (several)")] // refused at the default too
     [InlineData("--ddpm-variance beta", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm'")]
@@ -229,8 +229,8 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData("--epochs 0", "--epochs must be at least 1")]
-    [InlineData("--batch-size 0", "--batch-size must be between 1 and 1,048,576; got 0")]
+    [InlineData("--epochs 0", "Epochs (--epochs) must be at least 1")]
+    [InlineData("--batch-size 0", "The batch size (--batch-size) must be between 1 and 1,048,576; got 0")]
     public void Given_bad_train_classifier_options_When_run_Then_one_clear_error(string options, string expected)
     {
         using var folder = new TempFolder();

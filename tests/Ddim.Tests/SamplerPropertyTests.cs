@@ -83,9 +83,9 @@ public class SamplerPropertyTests
     }
 
     [Theory]
-    [InlineData(0.0, false, 0, "--eta-below must be a timestep of at least 1")]
+    [InlineData(0.0, false, 0, "EtaBelow (--eta-below) must be a timestep of at least 1")]
     [InlineData(0.0, false, 100, "needs η > 0")]
-    [InlineData(1.0, true, 100, "no --large-variance")]
+    [InlineData(1.0, true, 100, "no LargeVariance (--large-variance)")]
     public void Given_a_bad_eta_below_When_validated_Then_a_clear_error(double eta, bool largeVariance, int below, string expected)
     {
         var e = Assert.ThrowsAny<ArgumentException>(() => new DdimOptions(Eta: eta, LargeVariance: largeVariance, EtaBelow: below).Validate());
@@ -122,7 +122,7 @@ public class SamplerPropertyTests
     public void Given_an_eps_scale_outside_its_range_When_validated_Then_a_clear_error(double lambda)
     {
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new DdimOptions(EpsScale: lambda).Validate());
-        Assert.Contains("--eps-scale λ must lie in [0.9, 1.1]", e.Message);
+        Assert.Contains("EpsScale λ (--eps-scale) must lie in [0.9, 1.1]", e.Message);
     }
 
     [Fact]

@@ -394,7 +394,7 @@ public sealed class SamplingApiTests : OneTorchThread
 
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => settings.Validate(NoiseSchedule.Create(ScheduleKind.Linear, 100)));
 
-        Assert.Contains("--eta-below is a DDIM option; DDPM is stochastic at every step.", error.Message);
+        Assert.Contains("EtaBelow (--eta-below) is a DDIM option; DDPM is stochastic at every step.", error.Message);
     }
 
     [Fact]
@@ -404,7 +404,7 @@ public sealed class SamplingApiTests : OneTorchThread
 
         var error = Assert.Throws<ArgumentException>(() => settings.Validate(NoiseSchedule.Create(ScheduleKind.Linear, 100)));
 
-        Assert.Contains("--eps-scale is a DDIM option.", error.Message);
+        Assert.Contains("EpsScale (--eps-scale) is a DDIM option.", error.Message);
     }
 
     [Fact]

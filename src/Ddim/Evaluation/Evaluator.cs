@@ -62,14 +62,14 @@ public sealed record EvalOptions(int Count = 1000, long Seed = 0, int BatchSize 
     {
         if (Count < 2)
         {
-            throw new ArgumentException($"--num must be at least 2 (a covariance needs two images); got {Count}. Use 1000 for quick checks and 10000 for final numbers.");
+            throw new ArgumentException($"Count (--num) must be at least 2 (a covariance needs two images); got {Count}. Use 1000 for quick checks and 10000 for final numbers.");
         }
 
         ImageSampler.RequireBatchSize(BatchSize);
 
         if (FloorDraws is < 0 or 1)
         {
-            throw new ArgumentException($"--floor-draws must be 0 (only the seed's own floor) or at least 2 (a mean and its spread); got {FloorDraws}. 20 costs seconds at N = 1,000.");
+            throw new ArgumentException($"FloorDraws (--floor-draws) must be 0 (only the seed's own floor) or at least 2 (a mean and its spread); got {FloorDraws}. 20 costs seconds at N = 1,000.");
         }
     }
 }

@@ -20,7 +20,7 @@ public sealed record JudgeTrainConfig(JudgeConfig Model, int Epochs = 3, int Bat
         Model.Validate();
         if (Epochs < 1)
         {
-            throw new ArgumentException($"--epochs must be at least 1; got {Epochs}.");
+            throw new ArgumentException($"Epochs (--epochs) must be at least 1; got {Epochs}.");
         }
 
         Sampling.ImageSampler.RequireBatchSize(BatchSize);

@@ -102,17 +102,17 @@ public static class SeedRuns
         ArgumentNullException.ThrowIfNull(seeds);
         if (seeds.Count < 2)
         {
-            throw new ArgumentException($"--seeds needs at least two seeds to measure a spread, e.g. --seeds 0,1,2,3; got {seeds.Count}. For one seed use --seed.");
+            throw new ArgumentException($"The seed list (--seeds) needs at least two seeds to measure a spread, e.g. --seeds 0,1,2,3; got {seeds.Count}. For one seed use --seed.");
         }
 
         if (seeds.Distinct().Count() != seeds.Count)
         {
-            throw new ArgumentException($"--seeds must not repeat a seed (the same seed gives the same images); got {string.Join(",", seeds)}.");
+            throw new ArgumentException($"The seed list (--seeds) must not repeat a seed (the same seed gives the same images); got {string.Join(",", seeds)}.");
         }
 
         if (seeds.Any(s => s < 0))
         {
-            throw new ArgumentException($"--seeds takes seeds of 0 or more; got {string.Join(",", seeds)}.");
+            throw new ArgumentException($"The seed list (--seeds) takes seeds of 0 or more; got {string.Join(",", seeds)}.");
         }
     }
 

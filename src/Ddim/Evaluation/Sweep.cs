@@ -62,19 +62,19 @@ public sealed record SweepPlan(
     {
         if (Steps.Count == 0 && !Ddpm)
         {
-            throw new ArgumentException("The sweep has nothing to run: give at least one S in --sweep-steps, or keep the DDPM cell.");
+            throw new ArgumentException("The sweep has nothing to run: give at least one S in Steps (--sweep-steps), or keep the DDPM cell.");
         }
 
         if (Steps.Count > 0 && RowLabels.Count == 0)
         {
-            throw new ArgumentException("The sweep has no rows: give at least one η in --sweep-etas, or keep the σ̂ row.");
+            throw new ArgumentException("The sweep has no rows: give at least one η in Etas (--sweep-etas), or keep the σ̂ row.");
         }
 
         foreach (var s in Steps)
         {
             if (s < 1 || s > schedule.T)
             {
-                throw new ArgumentException($"Every S in --sweep-steps must be between 1 and T = {schedule.T} for this model; got {s}.");
+                throw new ArgumentException($"Every S in Steps (--sweep-steps) must be between 1 and T = {schedule.T} for this model; got {s}.");
             }
         }
 
@@ -82,13 +82,13 @@ public sealed record SweepPlan(
         {
             if (!(e >= 0 && e <= 1))
             {
-                throw new ArgumentException($"Every η in --sweep-etas must be in [0, 1]; got {e}.");
+                throw new ArgumentException($"Every η in Etas (--sweep-etas) must be in [0, 1]; got {e}.");
             }
         }
 
         if (Steps.Distinct().Count() != Steps.Count || Etas.Distinct().Count() != Etas.Count)
         {
-            throw new ArgumentException("--sweep-steps and --sweep-etas must not repeat a value.");
+            throw new ArgumentException("Steps and Etas (--sweep-steps, --sweep-etas) must not repeat a value.");
         }
 
         foreach (var configuration in Configurations())

@@ -48,19 +48,19 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
         if (EpsScale is { } lambda && !(lambda >= MinEpsScale && lambda <= MaxEpsScale))
         {
             throw new ArgumentOutOfRangeException(nameof(EpsScale), lambda, FormattableString.Invariant(
-                $"--eps-scale λ must lie in [{MinEpsScale}, {MaxEpsScale}] (ε̂ is divided by it; useful values lie within a few hundredths of 1, e.g. 0.97 or 1.005); got {lambda}."));
+                $"EpsScale λ (--eps-scale) must lie in [{MinEpsScale}, {MaxEpsScale}] (ε̂ is divided by it; useful values lie within a few hundredths of 1, e.g. 0.97 or 1.005); got {lambda}."));
         }
 
         if (EtaBelow is { } below)
         {
             if (below < 1)
             {
-                throw new ArgumentOutOfRangeException(nameof(EtaBelow), below, $"--eta-below must be a timestep of at least 1; got {below}.");
+                throw new ArgumentOutOfRangeException(nameof(EtaBelow), below, $"EtaBelow (--eta-below) must be a timestep of at least 1; got {below}.");
             }
 
             if (LargeVariance || Eta == 0)
             {
-                throw new ArgumentException($"--eta-below limits η to the low-noise steps, so it needs η > 0 and no --large-variance (η = {Eta}{(LargeVariance ? ", σ̂" : "")}).", nameof(EtaBelow));
+                throw new ArgumentException($"EtaBelow (--eta-below) limits η to the low-noise steps, so it needs η > 0 and no LargeVariance (--large-variance) (η = {Eta}{(LargeVariance ? ", σ̂" : "")}).", nameof(EtaBelow));
             }
         }
     }
@@ -86,10 +86,10 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
         if (!noisy.Any(t => t < limit))
         {
             throw new ArgumentOutOfRangeException(nameof(EtaBelow), limit, timetable.Count < 2
-                ? "--eta-below leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
+                ? "EtaBelow (--eta-below) leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
                 : noisy.Count == 0
-                ? $"--eta-below leaves no step with noise: with S = {timetable.Count} every step goes to x̂0 or repeats its timestep, and neither adds noise. Take more steps, or leave out --eta-below."
-                : $"--eta-below {limit} leaves no step with noise: the steps that start below t = {limit} go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above {noisy.Min()} (the smallest timestep whose step adds noise), or --eta 0 for a deterministic run.");
+                ? $"EtaBelow (--eta-below) leaves no step with noise: with S = {timetable.Count} every step goes to x̂0 or repeats its timestep, and neither adds noise. Take more steps, or leave out --eta-below."
+                : $"EtaBelow (--eta-below) {limit} leaves no step with noise: the steps that start below t = {limit} go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above {noisy.Min()} (the smallest timestep whose step adds noise), or --eta 0 for a deterministic run.");
         }
     }
 

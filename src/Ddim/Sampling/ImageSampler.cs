@@ -74,7 +74,7 @@ public sealed class ImageSampler : IDisposable
     {
         if (batchSize is < 1 or > MaxBatchSize)
         {
-            throw new ArgumentException($"--batch-size must be between 1 and {MaxBatchSize:N0}; got {batchSize:N0}.", nameof(batchSize));
+            throw new ArgumentException($"The batch size (--batch-size) must be between 1 and {MaxBatchSize:N0}; got {batchSize:N0}.", nameof(batchSize));
         }
     }
 

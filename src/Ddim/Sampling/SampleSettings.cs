@@ -55,19 +55,19 @@ public sealed record SampleSettings(
     {
         if (Sampler == SamplerKind.Ddim && (Steps < 1 || Steps > schedule.T))
         {
-            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"--steps must be between 1 and T = {schedule.T} for this model; got {Steps}.");
+            throw new ArgumentOutOfRangeException(nameof(Steps), Steps, $"Steps (--steps) must be between 1 and T = {schedule.T} for this model; got {Steps}.");
         }
 
         if (EtaBelow is { } below && (Sampler != SamplerKind.Ddim || below > schedule.T))
         {
             throw new ArgumentOutOfRangeException(nameof(EtaBelow), below, Sampler != SamplerKind.Ddim
-                ? "--eta-below is a DDIM option; DDPM is stochastic at every step."
-                : $"--eta-below must be between 1 and T = {schedule.T} for this model; got {below}.");
+                ? "EtaBelow (--eta-below) is a DDIM option; DDPM is stochastic at every step."
+                : $"EtaBelow (--eta-below) must be between 1 and T = {schedule.T} for this model; got {below}.");
         }
 
         if (EpsScale is not null && Sampler != SamplerKind.Ddim)
         {
-            throw new ArgumentException("--eps-scale is a DDIM option.", nameof(EpsScale));
+            throw new ArgumentException("EpsScale (--eps-scale) is a DDIM option.", nameof(EpsScale));
         }
 
         // A setting the chosen sampler ignores would make two labels and two cell names for one run: refused, not ignored.
