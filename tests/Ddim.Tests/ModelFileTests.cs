@@ -81,6 +81,55 @@ public class ModelFileTests
         Assert.Equal(["x.ddim"], Directory.GetFiles(dir.Path).Select(Path.GetFileName));
     }
 
+    [Theory]
+    [InlineData(1_000_000L, 0, "section 'w' claims 1,000,000 bytes where 4 remain")]
+    [InlineData(-5L, 0, "section 'w' claims -5 bytes")]
+    [InlineData(4L, 3, "3 bytes follow its last section")]
+    public void Given_a_file_with_a_valid_checksum_but_a_wrong_layout_When_loaded_Then_a_clear_error_says_it_was_written_wrongly(long claimed, int trailing, string expected)
+    {
+        // Given: a file as a faulty writer might make it: the checksum matches, the section table does not
+        using var folder = new TempFolder();
+        var path = folder.File("bad.ddim");
+        using (var body = new MemoryStream())
+        {
+            using (var w = new BinaryWriter(body, System.Text.Encoding.UTF8, leaveOpen: true))
+            {
+                w.Write("DDIMFILE"u8.ToArray());
+                w.Write(ModelFile.FormatVersion);
+                w.Write("{\"kind\":\"model\"}");
+                w.Write(1);
+                w.Write("w");
+                w.Write(claimed);
+                w.Write(new byte[4 + trailing]);
+            }
+
+            var bytes = body.ToArray();
+            File.WriteAllBytes(path, [.. bytes, .. System.Security.Cryptography.SHA256.HashData(bytes)]);
+        }
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.Load(path));
+
+        // Then
+        Assert.Contains("has a valid checksum but", error.Message);
+        Assert.Contains(expected, error.Message);
+        Assert.Contains("it was written wrongly", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_large_file_of_another_kind_When_loaded_Then_it_is_refused_by_its_first_bytes()
+    {
+        // Given / When
+        using var folder = new TempFolder();
+        var path = folder.File("other.ddim");
+        File.WriteAllBytes(path, new byte[1 << 20]);
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.Load(path));
+
+        // Then
+        Assert.Contains("is not a Ddim model file (it does not start with DDIMFILE)", error.Message);
+        Assert.Contains("Model file not found", Assert.Throws<FileNotFoundException>(() => ModelFile.ReadMetadata(folder.File("none.ddim"))).Message);
+    }
+
     [Fact]
     public void Given_a_saved_file_When_loaded_with_its_hash_Then_the_hash_is_the_SHA256_of_the_file()
     {

@@ -220,4 +220,40 @@ public sealed class UNetTests : OneTorchThread
         Assert.DoesNotContain("ImageChannels", error.Message);
         Assert.DoesNotContain("System.Int32[]", error.Message);
     }
+
+    [Fact]
+    public void Given_the_bundled_model_file_When_loaded_with_this_build_Then_it_predicts_the_noise_it_predicted_when_this_test_was_written()
+    {
+        // Given: the bundled model, and two seeded noisy images at t = 10 and t = 500 (a change to the network's names,
+        // layout or arithmetic that still loads the file would change these numbers, not fail the load)
+        var path = Path.Combine(TestSetup.RepositoryRoot(), "models", "mnist.ddim");
+        var (network, schedule, _) = ModelFile.LoadNetwork(path);
+        using var _ = network;
+        using var scope = NewDisposeScope();
+        using var generator = new Generator(7);
+        var x = randn([2, 1, 28, 28], generator: generator);
+        var t = tensor(new long[] { 10, 500 });
+
+        // When
+        Tensor eps;
+        using (no_grad())
+        {
+            eps = network.forward(x, t).to(ScalarType.Float64);
+        }
+
+        // Then: per image, the mean and the mean square of ε̂, and one pixel (to 1e-4: CPUs differ in the last bits)
+        Assert.Equal(1000, schedule.T);
+        double[] actual = [.. Enumerable.Range(0, 2).SelectMany(i => new[] { eps[i].mean().item<double>(), eps[i].square().mean().item<double>(), eps[i, 0, 14, 14].item<double>() })];
+        double[] expected = [0.38239316, 2.91041275, -0.82158190, 0.21576068, 1.09916275, -1.25035942];
+        Assert.True(actual.Zip(expected).All(p => Math.Abs(p.First - p.Second) < 1e-4), $"ε̂ summaries [{string.Join(", ", actual.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}]");
+    }
+
+    [Theory]
+    [InlineData(12, new[] { 2, 4 }, 8, "BaseChannels = 12 and BaseChannels·multiplier (got 12)")] // the first skip has 12 channels
+    [InlineData(8, new[] { 1, 1, 1, 1, 1, 1 }, 4, "a 28-pixel image can be halved only 4 times")]
+    public void Given_a_shape_that_cannot_be_built_When_validated_Then_a_clear_error(int baseChannels, int[] multipliers, int groups, string expected)
+    {
+        var error = Assert.Throws<ArgumentException>(() => new UNetConfig(BaseChannels: baseChannels, ChannelMultipliers: multipliers, Groups: groups).Validate());
+        Assert.Contains(expected, error.Message);
+    }
 }

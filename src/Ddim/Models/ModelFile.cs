@@ -117,7 +117,6 @@ public sealed class ModelFile
     {
         Atomic.Write(path, stream =>
         {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             using var body = new MemoryStream();
             using (var w = new BinaryWriter(body, Encoding.UTF8, leaveOpen: true))
             {
@@ -133,7 +132,7 @@ public sealed class ModelFile
                 }
             }
 
-            var all = body.ToArray();
+            var all = body.GetBuffer().AsSpan(0, (int)body.Length); // no second copy of a checkpoint's tens of megabytes
             stream.Write(all);
             stream.Write(SHA256.HashData(all));
         });
@@ -152,9 +151,19 @@ public sealed class ModelFile
             throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
         }
 
+        // The magic first, from the file's first bytes: a large file of another kind is refused before it is read whole.
+        using (var head = File.OpenRead(path))
+        {
+            var start = new byte[Magic.Length];
+            RequireMagic(start.AsSpan(0, head.ReadAtLeast(start, start.Length, throwOnEndOfStream: false)), path);
+            if (head.Length > Array.MaxLength)
+            {
+                throw new InvalidDataException($"{path} is {head.Length:N0} bytes, more than a model file can hold; it is damaged or not a model file.");
+            }
+        }
+
         var all = File.ReadAllBytes(path);
         sha256 = hash ? Convert.ToHexStringLower(SHA256.HashData(all)) : "";
-        RequireMagic(all.AsSpan(0, Math.Min(all.Length, Magic.Length)), path);
 
         if (all.Length < Magic.Length + 36)
         {
@@ -170,12 +179,36 @@ public sealed class ModelFile
         using var r = new BinaryReader(new MemoryStream(all, 0, body.Length, writable: false), Encoding.UTF8);
         r.ReadBytes(Magic.Length); // checked above
         var file = new ModelFile(ReadHeader(r, path));
-        var count = r.ReadInt32();
-        for (var i = 0; i < count; i++)
+        // The checksum matched, so only a faulty writer can have made the layout below wrong: still an error that says so.
+        string Damaged(string what) => $"{path} has a valid checksum but {what}: it was written wrongly. Train or copy it again.";
+        try
         {
-            var name = r.ReadString();
-            var length = r.ReadInt64();
-            file.Sections[name] = r.ReadBytes(checked((int)length));
+            var count = r.ReadInt32();
+            if (count < 0)
+            {
+                throw new InvalidDataException(Damaged($"a negative section count ({count})"));
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var name = r.ReadString();
+                var length = r.ReadInt64();
+                if (length < 0 || length > r.BaseStream.Length - r.BaseStream.Position)
+                {
+                    throw new InvalidDataException(Damaged($"section '{name}' claims {length:N0} bytes where {r.BaseStream.Length - r.BaseStream.Position:N0} remain"));
+                }
+
+                file.Sections[name] = r.ReadBytes((int)length);
+            }
+        }
+        catch (Exception e) when (e is EndOfStreamException or FormatException)
+        {
+            throw new InvalidDataException(Damaged("it ends inside a section"), e);
+        }
+
+        if (r.BaseStream.Position != r.BaseStream.Length)
+        {
+            throw new InvalidDataException(Damaged($"{r.BaseStream.Length - r.BaseStream.Position:N0} bytes follow its last section"));
         }
 
         return file;
@@ -188,13 +221,18 @@ public sealed class ModelFile
     /// <exception cref="InvalidDataException">Not a model file, another format version, or cut short in its header.</exception>
     public static JsonObject ReadMetadata(string path)
     {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
+        }
+
         using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
         try
         {
             RequireMagic(r.ReadBytes(Magic.Length), path);
             return ReadHeader(r, path);
         }
-        catch (EndOfStreamException e)
+        catch (Exception e) when (e is EndOfStreamException or FormatException)
         {
             throw new InvalidDataException($"{path} is corrupt or truncated (it ends inside its header). Restore it, or train/copy it again.", e);
         }

@@ -101,17 +101,23 @@ public sealed record UNetConfig(
             throw new ArgumentException("ChannelMultipliers needs at least one positive entry.");
         }
 
+        if (Multipliers.Count > 1 + Math.Log2(ImageSize))
+        {
+            throw new ArgumentException($"ChannelMultipliers has {Multipliers.Count} levels, but a {ImageSize}-pixel image can be halved only {(int)Math.Log2(ImageSize)} times.");
+        }
+
         var divisor = 1 << (Multipliers.Count - 1);
         if (ImageSize % divisor != 0)
         {
             throw new ArgumentException($"ImageSize {ImageSize} cannot be halved {Multipliers.Count - 1} times without padding; use fewer ChannelMultipliers or a size divisible by {divisor}.");
         }
 
-        foreach (var m in Multipliers)
+        // The first convolution's BaseChannels (the first skip connection, and the first block's GroupNorm) count too.
+        foreach (var channels in Multipliers.Select(m => BaseChannels * m).Prepend(BaseChannels))
         {
-            if (BaseChannels * m % Groups != 0)
+            if (channels % Groups != 0)
             {
-                throw new ArgumentException($"Groups = {Groups} must divide every level's channels (BaseChannels·multiplier = {BaseChannels * m}).");
+                throw new ArgumentException($"Groups = {Groups} must divide every level's channels, BaseChannels = {BaseChannels} and BaseChannels·multiplier (got {channels}).");
             }
         }
 
@@ -127,6 +133,15 @@ public sealed record UNetConfig(
 /// embedding, ResNet blocks (GroupNorm, SiLU, time injection, dropout), strided-conv down-sampling, nearest
 /// up-sampling, skip connections and optional self-attention.
 /// </summary>
+/// <remarks>
+/// Two departures from DDPM's code, kept because every saved model was trained with them: at a resolution with
+/// attention, the skip connection is taken after the ResNet block and before its attention block (DDPM takes it
+/// after the attention), so the way up receives un-attended features there; and only the output convolution starts
+/// at zero (DDPM also zeroes each ResNet block's second convolution and the attention's projection). Changing either
+/// would change what every saved file computes without changing its parameter names or shapes, so it would need a
+/// new <see cref="UNetConfig"/> setting. Attention is single-headed with scale 1/√C (scaled_dot_product_attention's
+/// default), as in DDPM.
+/// </remarks>
 public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
 {
     private readonly Linear timeIn;
@@ -225,6 +240,9 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
     /// <summary>ε̂ for images <paramref name="x"/> [B, C, H, W] at timesteps <paramref name="t"/> [B].</summary>
     public override Tensor forward(Tensor x, Tensor t)
     {
+        // The embedding, the skip connections and the concatenations go with the call; only ε̂ is handed out.
+        using var scope = torch.NewDisposeScope();
+
         // When the whole batch shares one timestep (always so when sampling), embed it once as [1, C] and let it
         // broadcast: the result of each image then does not depend on the batch it is in.
         var tIn = t.numel() > 1 && t.eq(t[0]).all().item<bool>() ? t[..1] : t;
@@ -254,7 +272,7 @@ public sealed class UNet : nn.Module<Tensor, Tensor, Tensor>
             h = Apply(layer, h, temb);
         }
 
-        return outputConv.forward(F.silu(outputNorm.forward(h)));
+        return outputConv.forward(F.silu(outputNorm.forward(h))).MoveToOuterDisposeScope();
     }
 
     /// <summary>

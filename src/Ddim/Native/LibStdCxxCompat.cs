@@ -240,7 +240,8 @@ public static class LibStdCxxCompat
         var versym = Array.Find(sections, s => s.Type == ShtGnuVersym);
         if (dynsym.EntSize == 0 || versym.Size == 0)
         {
-            return result;
+            // Without the symbol tables nothing shows which symbols need the version: patching then would be a guess.
+            throw new InvalidOperationException("The library has a version requirement but no dynamic symbol or symbol-version table to check it against, so it is left as it is.");
         }
 
         var names = sections[dynsym.Link].Offset;
