@@ -117,6 +117,25 @@ public class ModelFileTests
     }
 
     [Fact]
+    public void Given_a_model_whose_network_settings_this_build_does_not_know_When_loaded_Then_it_says_a_newer_Ddim_wrote_it()
+    {
+        // Given: a model file whose configuration has a setting that might change what the network computes
+        using var folder = new TempFolder();
+        var path = TinyModel.Write(folder.File("m.ddim"), timeSteps: 20);
+        var file = ModelFile.Load(path);
+        file.Metadata["model"]!["SkipAfterAttention"] = true;
+        file.Save(path);
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => ModelFile.LoadNetwork(path));
+
+        // Then
+        Assert.Contains("has a setting this Ddim does not know", error.Message);
+        Assert.Contains("SkipAfterAttention", error.Message);
+        Assert.Contains("written by a newer Ddim. Update Ddim to use it.", error.Message);
+    }
+
+    [Fact]
     public void Given_a_large_file_of_another_kind_When_loaded_Then_it_is_refused_by_its_first_bytes()
     {
         // Given / When

@@ -48,9 +48,27 @@ public sealed class ModelFile
     /// <summary>Named binary sections.</summary>
     public Dictionary<string, byte[]> Sections { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>The network's shape, from metadata "model".</summary>
-    public UNetConfig ModelConfig =>
-        Metadata["model"]?.Deserialize<UNetConfig>(Json) ?? throw new InvalidDataException("The model file has no 'model' configuration.");
+    /// <summary>
+    /// The network's shape, from metadata "model". Read strictly: a setting this Ddim does not know may change what the
+    /// network computes without changing its weights' names or shapes, so it is an error, not a default kept silently.
+    /// </summary>
+    /// <exception cref="InvalidDataException">The entry is missing, or holds a setting this Ddim does not know.</exception>
+    public UNetConfig ModelConfig
+    {
+        get
+        {
+            try
+            {
+                return Metadata["model"]?.Deserialize<UNetConfig>(StrictJson) ?? throw new InvalidDataException("The model file has no 'model' configuration.");
+            }
+            catch (JsonException e)
+            {
+                throw new InvalidDataException($"The model file's network configuration has a setting this Ddim does not know ({e.Message.Split(" Path:")[0]}): it was written by a newer Ddim. Update Ddim to use it.", e);
+            }
+        }
+    }
+
+    private static readonly JsonSerializerOptions StrictJson = ReadOnly(new(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow });
 
     /// <summary>The noise schedule the network was trained with, from metadata "schedule".</summary>
     /// <exception cref="InvalidDataException">The entry is missing or names no schedule this Ddim can build.</exception>
