@@ -46,6 +46,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("reconstruct --steps-list ,", "--steps-list is empty: give a comma-separated list, e.g. --steps-list 10,20,50.")]
     [InlineData("reconstruct --steps-list 10,0", "--steps-list: each S must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
+    [InlineData("invert --spacing quad --steps 1", "At S = 1 the quad rule's only timestep is t = 0")]
+    [InlineData("reconstruct --spacing uniform --steps-list 10,30", "is 34 steps, not 30. Take S = 25 (--steps)")]
     [InlineData("invert --images some-folder --data-dir elsewhere", "--images names the folder of PNGs to invert, and --data-dir says where MNIST lives, so --data-dir does not apply: leave it out.")]
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid

@@ -52,6 +52,8 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM), so --eta, --eta-below do not apply")]
     [InlineData("--sweep --eps-scale 1.005", "(plus σ̂ and DDPM), so --eps-scale does not apply")]
+    [InlineData("--sweep --spacing leading --sweep-steps 1,10", "At S = 1 the leading rule's only timestep is t = 0")] // refused before the floor and the first cell
+    [InlineData("--spacing uniform --steps 30", "is 34 steps, not 30. Take S = 25 (--steps)")] // T = 100: range(0, 100, 3)
     [InlineData("--seed -3", "--seed takes 0 or more; got -3.")]
     [InlineData("--sweep --steps 10 --eta 0.5", "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM), so --steps, --eta do not apply")]
     [InlineData("--sweep --large-variance", "so --large-variance does not apply")]
@@ -105,7 +107,7 @@ public sealed class EvalCliTests : OneTorchThread
     [Theory]
     [InlineData(0, 0, true, "--resume: none of this run's 5 cells is saved under D (it holds no cells), so every one is sampled anew.")]
     [InlineData(0, 1, true, "--resume: none of this run's 5 cells is saved under D (it holds 1 cell file of other settings), so every one is sampled anew.")]
-    [InlineData(1, 8, false, "--resume: 1 of this run's 5 cells are saved under D; the other 4 are sampled now.")] // a folder shared with other configurations
+    [InlineData(1, 8, false, "--resume: 1 of this run's 5 cells are saved; the other 4 are sampled now.")] // a folder shared with other configurations
     [InlineData(5, 3, false, null)] // everything found
     public void Given_a_resume_When_its_saved_cells_are_counted_Then_only_finding_none_is_a_warning(int matched, int others, bool warning, string? expected)
     {

@@ -273,12 +273,13 @@ public sealed class SamplingApiTests : OneTorchThread
         var schedule = NoiseSchedule.Linear(100);
 
         // When / Then: DDPM with η, σ̂ or a spacing; DDIM with DDPM's variance
-        Assert.Contains("are DDIM settings (got η = 0.7", Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, Eta: 0.7).Validate(schedule)).Message);
+        Assert.Contains("Eta (--eta) 0.7: DDIM settings, which DDPM would ignore", Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, Eta: 0.7).Validate(schedule)).Message);
         Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, LargeVariance: true).Validate(schedule));
         Assert.Throws<ArgumentException>(() => new SampleSettings(SamplerKind.Ddpm, Spacing: Spacing.Leading).Validate(schedule));
         Assert.Contains("DdpmVariance is a DDPM setting", Assert.Throws<ArgumentException>(() => new SampleSettings(DdpmVariance: DdpmVariance.Posterior).Validate(schedule)).Message);
         new SampleSettings(SamplerKind.Ddpm, DdpmVariance: DdpmVariance.Posterior).Validate(schedule);
         new Ddim.Evaluation.SweepPlan([10], [0.0, 1.0]).Validate(schedule); // the sweep's cells, DDPM's among them, pass
+        Assert.Equal(new SampleSettings(SamplerKind.Ddpm).ToCanonical(), new SampleSettings(SamplerKind.Ddpm, Steps: 1000).ToCanonical()); // Steps means nothing to DDPM
     }
 
     [Theory]
@@ -311,10 +312,10 @@ public sealed class SamplingApiTests : OneTorchThread
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SampleSettings(Steps: 300, Spacing: Spacing.Uniform).Validate(schedule));
 
         // Then: the nearest S it runs exactly is 250 (stride 4); S = 50 (stride 20) passes as it is
-        Assert.Contains("at S = 300 and T = 1000 is 334 steps, not 300. Take S = 250, the nearest S it runs exactly", error.Message);
+        Assert.Contains("at S = 300 and T = 1000 is 334 steps, not 300. Take S = 250 (--steps), the nearest S it runs exactly", error.Message);
         var sweep = Assert.Throws<ArgumentOutOfRangeException>(() => new Ddim.Evaluation.SweepPlan([10, 300], [0.0], Spacing: Spacing.Uniform).Validate(schedule));
         Assert.Contains("is 334 steps, not 300", sweep.Message); // a sweep refuses it before its first cell, not at S = 300
-        Assert.Contains("Take S = 7,", Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.RequireExactSteps(Spacing.Uniform, 1001, 3)).Message);
+        Assert.Contains("Take S = 7 (--steps)", Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.RequireExactSteps(Spacing.Uniform, 1001, 3)).Message);
         new SampleSettings(Steps: 50, Spacing: Spacing.Uniform).Validate(schedule);
         Assert.Equal("DDIM S=10 η=0.005", new SampleSettings(Steps: 10, Eta: 0.005).ToString());
     }

@@ -525,6 +525,29 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_whose_network_has_a_setting_this_build_does_not_know_When_resumed_or_exported_Then_both_refuse_it()
+    {
+        // Given: a checkpoint as a newer Ddim might write it, with a network setting in its training configuration
+        using var dir = new TempFolder();
+        Train(Tiny(2), Bars(), dir.Path);
+        var path = Path.Combine(dir.Path, Trainer.CheckpointFile);
+        var file = ModelFile.Load(path);
+        file.Metadata["train"]!["Model"]!["SkipAfterAttention"] = true;
+        file.Save(path);
+
+        // When
+        var resume = Assert.Throws<InvalidDataException>(() => Train(Tiny(3), Bars(), dir.Path, resume: true));
+        var (exportCode, exportError) = CliRunner.Run("export", "--checkpoint", path, "--out", Path.Combine(dir.Path, "out.ddim"));
+
+        // Then: neither drops the setting and goes on
+        Assert.Contains("('train.Model') has a setting this Ddim does not know", resume.Message);
+        Assert.Contains("written by a newer Ddim", resume.Message);
+        Assert.Equal(1, exportCode);
+        Assert.Contains("written by a newer Ddim", exportError);
+        Assert.False(File.Exists(Path.Combine(dir.Path, "out.ddim")));
+    }
+
+    [Fact]
     public void Given_a_half_written_checkpoint_of_a_killed_process_When_resuming_Then_it_is_removed_and_one_of_a_live_process_is_kept()
     {
         // Given: beside the checkpoint, the temporary file of a save cut short in a process that no longer runs, and one

@@ -250,7 +250,7 @@ public sealed class UNetTests : OneTorchThread
 
     [Theory]
     [InlineData(12, new[] { 2, 4 }, 8, "BaseChannels = 12 and BaseChannels·multiplier (got 12)")] // the first skip has 12 channels
-    [InlineData(8, new[] { 1, 1, 1, 1, 1, 1 }, 4, "a 28-pixel image can be halved only 4 times")]
+    [InlineData(8, new[] { 1, 1, 1, 1, 1, 1 }, 4, "more than a 28-pixel image has room for: it is down to one pixel after 4 halvings")]
     public void Given_a_shape_that_cannot_be_built_When_validated_Then_a_clear_error(int baseChannels, int[] multipliers, int groups, string expected)
     {
         var error = Assert.Throws<ArgumentException>(() => new UNetConfig(BaseChannels: baseChannels, ChannelMultipliers: multipliers, Groups: groups).Validate());

@@ -280,7 +280,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
                 {
                     if (value is null)
                     {
-                        throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (a run whose sampler diverged has no FID or manifold scores, manifold scores are left out at tiny N, and older files lack some scores).");
+                        throw new InvalidDataException($"{file} has no '{key}' for seed {seed} (a run whose sampler diverged has no FID, manifold scores, confidence or class balance; manifold scores are left out at tiny N, and older files lack some scores).");
                     }
 
                     if (!bySeed.TryAdd(seed, value.Value))

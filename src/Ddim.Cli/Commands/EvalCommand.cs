@@ -760,7 +760,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     /// <summary>The text of <see cref="WarnOfUnmatchedCells"/> and whether it is a warning; null text when all is saved.</summary>
     internal static (string? Text, bool Warning) ResumeNotice(string directory, string unit, int matched, int total, int others) =>
         matched == total ? (null, false)
-        : matched > 0 ? ($"--resume: {matched} of this run's {total} {unit} are saved under {directory}; the other {total - matched} are sampled now.", false)
+        : matched > 0 ? ($"--resume: {matched} of this run's {total} {unit} are saved; the other {total - matched} are sampled now.", false)
         : ($"--resume: none of this run's {total} {unit} is saved under {directory}" +
            (others == 0 ? " (it holds no cells)" : $" (it holds {others} cell file{(others == 1 ? string.Empty : "s")} of other settings)") +
            ", so every one is sampled anew. If an earlier run saved them elsewhere, stop and point --results-dir (and --name) there; " +
@@ -826,5 +826,5 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         ["finished_utc"] = context.FinishedUtc.ToString("O", CultureInfo.InvariantCulture),
     };
 
-    private static string Fmt(double value, string format) => value.ToString(format, CultureInfo.InvariantCulture);
+    private static string Fmt(double value, string format) => double.IsNaN(value) ? "—" : value.ToString(format, CultureInfo.InvariantCulture); // NaN: a diverged run's scores
 }

@@ -54,6 +54,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             });
         }
 
+        file.RequireKnownNetworkSettings(settings.Checkpoint); // read leniently below, the network's shape would drop a newer setting unseen
         var config = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         using var weights = new UNet(config.Model);
         ModelFile.Deserialize(weights, file.Sections[raw ? "model" : "ema"], raw ? "checkpoint's model" : "checkpoint's EMA");

@@ -106,7 +106,7 @@ public static class SweepReport
 
         Table(sb, "Sampling wall time, seconds (images/s)", result, c => $"{c.Score.SamplingTime.TotalSeconds:0.0} ({c.Score.ImagesPerSecond:0.00})");
         Table(sb, "Share of samples classified with confidence > 0.9", result, c => P(c.Score.ConfidentShare));
-        Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
+        Table(sb, "Class balance: KL(predicted classes ‖ uniform), nats", result, c => double.IsNaN(c.Score.ClassKl) ? "—" : c.Score.ClassKl.ToString("0.0000", CultureInfo.InvariantCulture));
         if (result.Cells.Any(c => c.Score.Manifold is not null))
         {
             Table(sb, $"Precision / recall (k = {ManifoldScores.PrecisionRecallK}; fidelity / diversity, higher is better; — for cells saved before they were measured)", result,
@@ -276,7 +276,7 @@ public static class SweepReport
 
     private static string F(double fid) => double.IsNaN(fid) ? "diverged" : fid.ToString(fid < 10 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
 
-    private static string P(double share) => share.ToString("0.0%", CultureInfo.InvariantCulture);
+    private static string P(double share) => double.IsNaN(share) ? "—" : share.ToString("0.0%", CultureInfo.InvariantCulture); // NaN: a diverged cell
 
     private static string PrecisionAndRecall(ManifoldScores m) => string.Create(CultureInfo.InvariantCulture, $"{m.Precision:0.000} / {m.Recall:0.000}");
 

@@ -52,19 +52,46 @@ public sealed class ModelFile
     /// The network's shape, from metadata "model". Read strictly: a setting this Ddim does not know may change what the
     /// network computes without changing its weights' names or shapes, so it is an error, not a default kept silently.
     /// </summary>
-    /// <exception cref="InvalidDataException">The entry is missing, or holds a setting this Ddim does not know.</exception>
-    public UNetConfig ModelConfig
+    /// <exception cref="InvalidDataException">The entry is missing, not a network configuration, or holds a setting this Ddim does not know.</exception>
+    public UNetConfig ModelConfig => ReadNetworkConfig(Metadata["model"] ?? throw new InvalidDataException("The model file has no 'model' configuration."), "model");
+
+    /// <summary>
+    /// Checks every network configuration the file holds ("model", and a checkpoint's training configuration's
+    /// "Model", which export and resume build from) as <see cref="ModelConfig"/> reads it; <paramref name="path"/> names
+    /// the file in the error.
+    /// </summary>
+    /// <exception cref="InvalidDataException">A configuration holds a setting this Ddim does not know, or is not one.</exception>
+    public void RequireKnownNetworkSettings(string path)
     {
-        get
+        try
         {
-            try
+            foreach (var (node, where) in new[] { (Metadata["model"], "model"), (Metadata["train"]?["Model"], "train.Model") })
             {
-                return Metadata["model"]?.Deserialize<UNetConfig>(StrictJson) ?? throw new InvalidDataException("The model file has no 'model' configuration.");
+                if (node is not null)
+                {
+                    ReadNetworkConfig(node, where);
+                }
             }
-            catch (JsonException e)
-            {
-                throw new InvalidDataException($"The model file's network configuration has a setting this Ddim does not know ({e.Message.Split(" Path:")[0]}): it was written by a newer Ddim. Update Ddim to use it.", e);
-            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
+        }
+    }
+
+    private static UNetConfig ReadNetworkConfig(JsonNode node, string where)
+    {
+        try
+        {
+            return node.Deserialize<UNetConfig>(StrictJson) ?? throw new InvalidDataException($"The file's '{where}' configuration is empty.");
+        }
+        catch (JsonException e) when (e.Message.Contains("could not be mapped to any .NET member", StringComparison.Ordinal))
+        {
+            throw new InvalidDataException($"The file's network configuration ('{where}') has a setting this Ddim does not know ({e.Message.Split(" Path:")[0]}): it was written by a newer Ddim. Update Ddim to use it.", e);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"The file's network configuration ('{where}') is not valid: {e.Message.Split(" Path:")[0]}", e);
         }
     }
 
@@ -302,6 +329,10 @@ public sealed class ModelFile
         {
             config = file.ModelConfig;
             config.Validate();
+        }
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: {e.Message}", e);
         }
         catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {

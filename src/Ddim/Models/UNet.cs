@@ -103,7 +103,7 @@ public sealed record UNetConfig(
 
         if (Multipliers.Count > 1 + Math.Log2(ImageSize))
         {
-            throw new ArgumentException($"ChannelMultipliers has {Multipliers.Count} levels, but a {ImageSize}-pixel image can be halved only {(int)Math.Log2(ImageSize)} times.");
+            throw new ArgumentException($"ChannelMultipliers has {Multipliers.Count} levels, more than a {ImageSize}-pixel image has room for: it is down to one pixel after {(int)Math.Log2(ImageSize)} halvings.");
         }
 
         var divisor = 1 << (Multipliers.Count - 1);

@@ -220,7 +220,7 @@ public static class LibStdCxxCompat
             return Outcome.NotNeeded;
         }
 
-        var users = SymbolsBoundTo(span, sections, versionIndex.Value);
+        var users = SymbolsBoundTo(span, sections, versionIndex.Value, nameForErrors);
         var unexpected = users.Except(UnusedSymbols).ToList();
         if (unexpected.Count > 0)
         {
@@ -233,7 +233,7 @@ public static class LibStdCxxCompat
         return Outcome.Patched;
     }
 
-    private static List<string> SymbolsBoundTo(ReadOnlySpan<byte> span, (uint Type, long Offset, long Size, uint Link, uint Info, long EntSize)[] sections, ushort versionIndex)
+    private static List<string> SymbolsBoundTo(ReadOnlySpan<byte> span, (uint Type, long Offset, long Size, uint Link, uint Info, long EntSize)[] sections, ushort versionIndex, string nameForErrors)
     {
         var result = new List<string>();
         var dynsym = Array.Find(sections, s => s.Type == ShtDynsym);
@@ -241,7 +241,9 @@ public static class LibStdCxxCompat
         if (dynsym.EntSize == 0 || versym.Size == 0)
         {
             // Without the symbol tables nothing shows which symbols need the version: patching then would be a guess.
-            throw new InvalidOperationException("The library has a version requirement but no dynamic symbol or symbol-version table to check it against, so it is left as it is.");
+            throw new InvalidOperationException(
+                $"{nameForErrors} needs {Version}, which this host's libstdc++ lacks, and has no dynamic symbol or symbol-version table to show which calls need it, so it cannot be made to load safely. " +
+                "Install a libstdc++ from GCC 13 or newer (for example Debian 13 or Ubuntu 24.04).");
         }
 
         var names = sections[dynsym.Link].Offset;

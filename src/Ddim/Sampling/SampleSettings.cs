@@ -73,7 +73,8 @@ public sealed record SampleSettings(
         // A setting the chosen sampler ignores would make two labels and two cell names for one run: refused, not ignored.
         if (Sampler == SamplerKind.Ddpm && (Eta != 0 || LargeVariance || Spacing != Spacing.Seed))
         {
-            throw new ArgumentException($"Eta, LargeVariance and Spacing are DDIM settings (got η = {Eta}, σ̂ {LargeVariance}, {Spacing} spacing): DDPM runs all T steps with its own variance (DdpmVariance). Leave them at their defaults.", nameof(Sampler));
+            string[] given = [.. new[] { Eta != 0 ? $"Eta (--eta) {Eta}" : null, LargeVariance ? "LargeVariance (--large-variance)" : null, Spacing != Spacing.Seed ? $"Spacing (--spacing) {Spacing}" : null }.OfType<string>()];
+            throw new ArgumentException($"{string.Join(", ", given)}: DDIM settings, which DDPM would ignore (it runs all T steps with its own variance, DdpmVariance). Leave them at their defaults.", nameof(Sampler));
         }
 
         if (Sampler == SamplerKind.Ddim && DdpmVariance != DdpmVariance.Beta)
@@ -94,9 +95,17 @@ public sealed record SampleSettings(
 
     /// <summary>
     /// The same settings with <see cref="RederiveNoise"/> false where it changes nothing (DDPM, or DDIM without
-    /// clipping), so that two spellings of one configuration compare equal (the sweep's cell store keys on this).
+    /// clipping) and DDPM's ignored <see cref="Steps"/> at its default, so that two spellings of one configuration
+    /// compare equal (the sweep's cell store keys on this).
     /// </summary>
-    public SampleSettings ToCanonical() => NoiseChoiceMatters || !RederiveNoise ? this : this with { RederiveNoise = false };
+    public SampleSettings ToCanonical()
+    {
+        var canonical = NoiseChoiceMatters || !RederiveNoise ? this : this with { RederiveNoise = false };
+        // DDPM runs all T steps whatever Steps says: one step count (the default, which every saved DDPM cell has).
+        return Sampler == SamplerKind.Ddpm && Steps != Default.Steps ? canonical with { Steps = Default.Steps } : canonical;
+    }
+
+    private static readonly SampleSettings Default = new();
 
     /// <summary>True when <see cref="RederiveNoise"/> matters: DDIM with clipping.</summary>
     private bool NoiseChoiceMatters => Sampler == SamplerKind.Ddim && Clip;

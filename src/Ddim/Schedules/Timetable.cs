@@ -126,7 +126,7 @@ public sealed class Timetable
         if (table.Steps[0] == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
-                $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more, or the seed or trailing rule (their one step starts at t = T − 1).");
+                $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more (--steps), or the seed or trailing rule (--spacing): their one step starts at t = T − 1.");
         }
 
         if (spacing == Spacing.Uniform && table.Count != steps)
@@ -135,7 +135,7 @@ public sealed class Timetable
             var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
                 .First(s => s >= 2 && s <= trainingSteps && UniformCount(trainingSteps, s) == s);
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
-                $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest}, the nearest S it runs exactly, or another rule.");
+                $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest} (--steps), the nearest S it runs exactly, or another rule (--spacing).");
         }
     }
 

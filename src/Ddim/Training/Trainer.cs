@@ -533,6 +533,7 @@ public static class Trainer
             throw new InvalidDataException($"{path} is an exported model, not a training checkpoint; it cannot be resumed.");
         }
 
+        file.RequireKnownNetworkSettings(path); // the lenient read below would drop a newer network setting unseen
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
         // A resume may change the settings in ChangeableOnResume; InitFrom and DecayReplans are the run's own history.
