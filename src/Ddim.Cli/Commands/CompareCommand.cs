@@ -32,7 +32,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("-a|--first <FILES>")]
-        [Description("Configuration A's score files, written by 'ddim eval --json' (one seed each, or a --seeds run): paths, comma-separated, or a quoted pattern with * or ? in the file name, such as 'evals/s10-e0-seed*.json'; repeat the option to add more. The verdict is for 'A is better': swap -a and -b to test the other way.")]
+        [Description("Configuration A's score files, written by 'ddim eval --json' (one seed each, or a --seeds run): paths, comma-separated, or a quoted pattern with * or ? in the file name, such as 'evals/s10-e0-seed*.json'; repeat the option to add more. All of a side's files must record one sampler configuration and one model (files too old to record them are only checked by their labels). The verdict is for 'A is better': swap -a and -b to test the other way.")]
         public string[] A { get; init; } = [];
 
         [CommandOption("-b|--second <FILES>")]
@@ -197,8 +197,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
     {
         ({ } x, { } y) when x == y => $"Models: A and B ran the same model file (SHA-256 {Short(x)}).",
         ({ } x, { } y) => $"Models: A ran {Short(x)} and B {Short(y)} (SHA-256): two different model files.",
-        _ when a.Inputs.Concat(b.Inputs).Any(f => f.ModelSha256 is null) => "Models: not every file records its model's SHA-256, so whether A and B ran the same bytes is not known.",
-        _ => "Models: one side's files ran more than one model file (see the warning above).",
+        _ => "Models: not every file records its model's SHA-256, so whether A and B ran the same bytes is not known.", // a side with two hashes is refused when read
     };
 
     private static string Short(string sha256) => sha256.Length > 12 ? sha256[..12] + "…" : sha256;

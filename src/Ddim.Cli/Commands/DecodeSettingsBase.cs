@@ -15,7 +15,7 @@ internal class DecodeSettingsBase : TimetableSettingsBase
     public const int DefaultSteps = 50;
 
     [CommandOption("--steps <S>")]
-    [Description("DDIM steps S (1 … T). Default 50.")]
+    [Description("DDIM steps S (1 … T; S = 1 only with --spacing seed or trailing, and uniform only at an S it runs exactly). Default 50.")]
     public int? Steps { get; init; }
 
     /// <summary>

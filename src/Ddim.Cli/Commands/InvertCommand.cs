@@ -11,7 +11,7 @@ internal sealed class InvertCommand : Command<InvertCommand.Settings>
     public sealed class Settings : ReconstructCommand.Settings
     {
         [CommandOption("--steps <S>")]
-        [Description("DDIM steps S (1 … T) of the inversion and the decoding. Default 50.")]
+        [Description("DDIM steps S (1 … T; S = 1 only with --spacing seed or trailing, and uniform only at an S it runs exactly) of the inversion and the decoding. Default 50.")]
         public int? Steps { get; init; }
     }
 

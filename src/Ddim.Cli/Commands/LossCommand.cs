@@ -16,7 +16,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
     public sealed class Settings : CommandSettings
     {
         [CommandOption("--model <FILE>")]
-        [Description("Model file (.ddim); repeat to compare several on the same images and noise. Default: the bundled models/mnist.ddim.")]
+        [Description("Model file (.ddim); repeat to compare several on the same images and noise: each model after the first gets its mean difference from the first ± a paired standard error. Default: the bundled models/mnist.ddim.")]
         public string[] Models { get; init; } = [];
 
         [CommandOption("--data <NAME|DIR>")]

@@ -12,7 +12,7 @@ namespace Ddim.Cli.Commands;
 internal class TimetableSettingsBase : ModelSettingsBase
 {
     [CommandOption("--spacing <RULE>")]
-    [Description("Timetable rule (the S timesteps visited): seed (default; the reference tutorial's linspace(−1, T−1, S+1) truncated: 999, 979, …, 19 at S = 50), leading (the paper's linear ⌊c·i⌋, diffusers' rule: 980, …, 0), trailing (diffusers': 999, …, 19), linspace (both ends: 999, …, 0), uniform (the DDIM paper's code, range(0, T, T//S); an S it would overrun, 334 steps at S = 300, is refused), quad (the paper's CIFAR10 rule, denser near t = 0).")]
+    [Description("Timetable rule (the S timesteps visited): seed (default; the reference tutorial's linspace(−1, T−1, S+1) truncated: 999, 979, …, 19 at S = 50), leading (the paper's linear ⌊c·i⌋, diffusers' rule: 980, …, 0), trailing (diffusers': 999, …, 19), linspace (both ends: 999, …, 0), uniform (the DDIM paper's code, range(0, T, T//S); an S it would overrun, 334 steps at S = 300, is refused), quad (the paper's CIFAR10 rule, denser near t = 0). leading, linspace, uniform and quad refuse S = 1, whose one step would start at t = 0.")]
     public string? Spacing { get; init; }
 
     [CommandOption("--device <DEVICE>")]
