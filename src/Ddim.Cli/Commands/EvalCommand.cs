@@ -312,7 +312,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                                (settings.Resume ? " and reused from there if an earlier run finished it." : " (--resume goes on from there if this run stops)."));
         if (settings.Resume && settings.CellsFrom is null)
         {
-            var matched = configurations.Count(c => File.Exists(store.PathOf(c)));
+            var matched = configurations.Count(c => store.SavedPath(c) is not null);
             WarnOfUnmatchedCells(store.Directory, "cells", matched, configurations.Count, store.Count - matched);
         }
 
@@ -819,7 +819,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             ["network_calls"] = c.NetworkCalls,
             ["score"] = ScoreJson(c.Score),
             ["reused"] = c.Reused,
-            ["batch_size"] = c.BatchSize ?? (c.Reused ? null : result.Options.BatchSize), // null: a cell saved before it was recorded
+            ["batch_size"] = c.BatchSize, // null: a cell saved before it was recorded
         }).ToArray()),
         ["batch_size"] = result.Options.BatchSize, // images per network call of the cells run now (each cell records its own)
         ["machine"] = context.Machine,

@@ -178,6 +178,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         var rows = perImage.Select(model => model.Select(t => t.Average()).ToArray()).ToArray();
         // Model i against the first on the same images and noise: the mean per-image difference and its standard error.
         var paired = perImage.Select((model, i) => i == 0 || num < 2 ? null : HeldOutLoss.Paired(perImage[0], model)).ToArray();
+        var showPaired = paired.Any(p => p is not null); // two or more models, two or more images
         var table = new Table().AddColumn("model");
         foreach (var t in timesteps)
         {
@@ -185,7 +186,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         }
 
         table.AddColumn(new TableColumn("mean over t").RightAligned()).AddColumn(new TableColumn("vs first").RightAligned());
-        if (models.Length > 1 && num >= 2)
+        if (showPaired)
         {
             table.AddColumn(new TableColumn("Δ ± SE (paired)").RightAligned());
         }
@@ -196,7 +197,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         {
             var mean = rows[i].Average();
             var change = i == 0 ? "" : (100 * ((mean / baseline) - 1)).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + "%";
-            string[] difference = models.Length > 1 && num >= 2
+            string[] difference = showPaired
                 ? [paired[i] is { } d ? $"{d.Mean.ToString("+0.00000;-0.00000;0.00000", CultureInfo.InvariantCulture)} ± {F(d.StandardError)}" : ""]
                 : [];
             table.AddRow([Markup.Escape(labels[i]), .. rows[i].Select(F), F(mean), change, .. difference]);
@@ -207,7 +208,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
         AnsiConsole.MarkupLine($"{kind} ‖ε − ε̂‖²/D on {num:N0} images of {Markup.Escape(data.Name)} (seed {settings.Seed}; the same x_t for every model):");
         AnsiConsole.Write(table);
         AnsiConsole.MarkupLine("[grey]mean over t: the plain average of the listed timesteps' columns (not the training objective, which weighs every t alike). " +
-                               (models.Length > 1 && num >= 2
+                               (showPaired
                                    ? "Δ ± SE: the mean over the images of this model's per-image loss (averaged over the listed t) minus the first model's, ± its standard error (SD/√N of the per-image differences): " +
                                      "a |Δ| under about 2 SE is within what another draw of images could give.[/]"
                                    : "[/]"));

@@ -146,7 +146,7 @@ public sealed record SweepResult(
     /// </summary>
     public string BatchSizes()
     {
-        var groups = Cells.GroupBy(c => c.BatchSize ?? (c.Reused ? null : Options.BatchSize)).OrderBy(g => g.Key ?? int.MaxValue).ToList();
+        var groups = Cells.GroupBy(c => c.BatchSize).OrderBy(g => g.Key ?? int.MaxValue).ToList();
         return groups is [{ Key: { } only }] && only == Options.BatchSize
             ? only.ToString("N0", System.Globalization.CultureInfo.InvariantCulture)
             : string.Join(", ", groups.Select(g => (g.Key is { } size ? size.ToString("N0", System.Globalization.CultureInfo.InvariantCulture) : "not recorded") + $" ({g.Count()} cell{(g.Count() == 1 ? string.Empty : "s")})"));

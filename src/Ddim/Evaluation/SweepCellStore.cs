@@ -91,7 +91,7 @@ public sealed class SweepCellStore
             return Load(path, settings, quietMismatch: false);
         }
 
-        return fallbackDirectory is not null && PathIn(fallbackDirectory, settings) is var old && File.Exists(old) ? Load(old, settings, quietMismatch: true) : null;
+        return FallbackFile(settings) is { } old ? Load(old, settings, quietMismatch: true) : null;
     }
 
     /// <summary>
@@ -100,9 +100,13 @@ public sealed class SweepCellStore
     /// neither does.
     /// </summary>
     public string? SavedPath(SampleSettings settings) =>
-        File.Exists(PathOf(settings)) ? PathOf(settings)
-        : fallbackDirectory is not null && PathIn(fallbackDirectory, settings) is var old && File.Exists(old) && Load(old, settings, quietMismatch: true) is not null ? old
+        PathOf(settings) is var own && File.Exists(own) ? own
+        : FallbackFile(settings) is { } old && Load(old, settings, quietMismatch: true) is not null ? old
         : null;
+
+    /// <summary>The fallback folder's file of <paramref name="settings"/>, when there is such a folder and file.</summary>
+    private string? FallbackFile(SampleSettings settings) =>
+        fallbackDirectory is not null && PathIn(fallbackDirectory, settings) is var old && File.Exists(old) ? old : null;
 
     private SweepCell? Load(string path, SampleSettings settings, bool quietMismatch)
     {
@@ -127,13 +131,13 @@ public sealed class SweepCellStore
         }
 
         var saved = file!;
-        if (saved.Fingerprint != Fingerprint && quietMismatch)
-        {
-            return null;
-        }
-
         if (saved.Fingerprint != Fingerprint)
         {
+            if (quietMismatch)
+            {
+                return null;
+            }
+
             throw new InvalidDataException(
                 $"{path} was made from other inputs than this run: {DescribeDifference(saved.Fingerprint, Fingerprint)}. " +
                 (mismatchAdvice ?? OtherDeviceAdvice(saved.Fingerprint, Fingerprint) ??

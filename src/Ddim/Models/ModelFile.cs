@@ -191,10 +191,7 @@ public sealed class ModelFile
 
     private static ModelFile Load(string path, out string sha256, bool hash)
     {
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
-        }
+        RequireExists(path);
 
         // The magic first, from the file's first bytes: a large file of another kind is refused before it is read whole.
         using (var head = File.OpenRead(path))
@@ -266,10 +263,7 @@ public sealed class ModelFile
     /// <exception cref="InvalidDataException">Not a model file, another format version, or cut short in its header.</exception>
     public static JsonObject ReadMetadata(string path)
     {
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
-        }
+        RequireExists(path);
 
         using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
         try
@@ -280,6 +274,15 @@ public sealed class ModelFile
         catch (Exception e) when (e is EndOfStreamException or FormatException)
         {
             throw new InvalidDataException($"{path} is corrupt or truncated (it ends inside its header). Restore it, or train/copy it again.", e);
+        }
+    }
+
+    /// <summary>A missing file is a FileNotFoundException that says what to pass instead.</summary>
+    private static void RequireExists(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
         }
     }
 
