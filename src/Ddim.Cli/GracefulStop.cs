@@ -6,7 +6,8 @@ namespace Ddim.Cli;
 /// For runs that save their work in units (training's checkpoint after a step, a sweep's cells, --seeds' seeds): the
 /// first Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) cancels <see cref="Token"/>, and the run stops once
 /// the unit in progress is done and saved; a second signal of any of them ends the process at once. Commands without
-/// units to save keep .NET's default: a signal ends them.
+/// units to save keep .NET's default: a signal ends them. So does a run whose stop is not yet armed (see
+/// <see cref="Arm"/>): while it is still loading, there is nothing to save and nothing to wait for.
 /// </summary>
 internal sealed class GracefulStop : IDisposable
 {
@@ -14,11 +15,14 @@ internal sealed class GracefulStop : IDisposable
     private readonly ConsoleCancelEventHandler onCtrlC;
     private readonly PosixSignalRegistration onSigterm;
     private readonly PosixSignalRegistration onSighup;
+    private volatile bool armed;
 
     /// <param name="outer">The command's own token (what <c>CliApp.Run</c> was given), linked in.</param>
     /// <param name="saving">What happens before the run stops, for the line the first signal prints ("the cell in progress is scored and saved").</param>
-    public GracefulStop(CancellationToken outer, string saving)
+    /// <param name="armed">False for a run that loads first: signals end it at once until <see cref="Arm"/> is called.</param>
+    public GracefulStop(CancellationToken outer, string saving, bool armed = true)
     {
+        this.armed = armed;
         source = CancellationTokenSource.CreateLinkedTokenSource(outer);
         void Stop(string signal)
         {
@@ -44,7 +48,7 @@ internal sealed class GracefulStop : IDisposable
         // SIGTERM and SIGHUP: the first is a graceful stop, a second one ends the process (the default action).
         void OnSignal(PosixSignalContext c, string name)
         {
-            if (source.IsCancellationRequested)
+            if (!this.armed || source.IsCancellationRequested)
             {
                 return;
             }
@@ -55,9 +59,9 @@ internal sealed class GracefulStop : IDisposable
 
         onCtrlC = (_, e) =>
         {
-            if (source.IsCancellationRequested)
+            if (!this.armed || source.IsCancellationRequested)
             {
-                return; // the second Ctrl-C: let it end the process
+                return; // not armed yet, or the second Ctrl-C: let it end the process
             }
 
             e.Cancel = true;
@@ -67,6 +71,9 @@ internal sealed class GracefulStop : IDisposable
         onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, "SIGTERM"));
         onSighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => OnSignal(c, "SIGHUP"));
     }
+
+    /// <summary>From now on the first signal stops the run gracefully: call it when the first unit of work starts.</summary>
+    public void Arm() => armed = true;
 
     /// <summary>Cancelled by the first Ctrl-C, SIGTERM or SIGHUP, or by the command's own token.</summary>
     public CancellationToken Token => source.Token;

@@ -52,11 +52,9 @@ internal sealed class TrajectoryRecorder(int images)
             // One frame per step: top row x_t, bottom row x̂0; the last frame shows the result twice.
             var frames = steps.Select(s => Concat(s.X, s.X0)).Append(Concat(final!, final!)).ToList();
             var (frameCells, frameColumns) = Layout(gif: true, n, steps.Count);
-            var pngs = frames.Select(f => ImageGrid.Grid(f, frameCells, c, h, w, frameColumns, Padding, 64)).ToList();
-            var decoded = pngs.Select(ImageGrid.DecodePng).ToList();
-            var greys = decoded.Select(d => d.Pixels).ToList(); // grey: RequireFits refused colour GIFs
+            var greys = frames.Select(f => ImageGrid.Compose(f, frameCells, c, h, w, frameColumns, Padding, 64)).ToList(); // grey: RequireFits refused colour GIFs
             var delays = 20;
-            Atomic.WriteAllBytes(path, GifWriter.Encode(greys, decoded[0].Width, decoded[0].Height, delays));
+            Atomic.WriteAllBytes(path, GifWriter.Encode(greys.Select(g => g.Pixels).ToList(), greys[0].Width, greys[0].Height, delays));
             return;
         }
 

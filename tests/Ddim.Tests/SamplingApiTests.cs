@@ -160,6 +160,31 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.Equal(0, pixels[0]); // padding
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Given_image_bytes_When_composed_Then_they_are_the_PNG_grid_s_pixels_and_each_image_sits_in_its_cell(int channels)
+    {
+        // Given three 2×3 images whose bytes are all different (image n, row y, column x, channel k → 1 + n·18 + …)
+        const int count = 3, height = 2, width = 3, columns = 2, padding = 1;
+        var pixels = Enumerable.Range(1, count * height * width * channels).Select(v => (byte)v).ToArray();
+
+        // When composed, and when encoded as PNG and decoded
+        var (grid, gridH, gridW) = ImageGrid.Compose(pixels, count, channels, height, width, columns, padding, background: 200);
+        var (decoded, pngH, pngW, pngChannels) = ImageGrid.DecodePng(ImageGrid.Grid(pixels, count, channels, height, width, columns, padding, background: 200));
+
+        // Then the PNG holds exactly the composed pixels
+        Assert.Equal((gridH, gridW, channels), (pngH, pngW, pngChannels));
+        Assert.Equal(grid, decoded);
+
+        // And image 2 (third, second row, first column) starts at (padding + height + padding, padding), padding around it
+        Assert.Equal(((2 * (height + padding)) + padding, (2 * (width + padding)) + padding), (gridH, gridW));
+        var start = ((((height + padding + padding) * gridW) + padding) * channels);
+        Assert.Equal(pixels[(2 * height * width * channels)..((2 * height * width * channels) + (width * channels))], grid[start..(start + (width * channels))]);
+        Assert.Equal(200, grid[0]);
+        Assert.Equal(200, grid[^1]); // the empty fourth cell
+    }
+
     [Fact]
     public void Given_a_single_2x2_image_When_encoded_Then_it_is_a_2x2_PNG_with_values_mapped_to_0_255()
     {

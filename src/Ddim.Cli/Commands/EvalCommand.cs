@@ -115,12 +115,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
             return Evaluate(settings, cancellationToken); // one configuration saves nothing until it is done: Ctrl-C ends it
         }
 
-        // A sweep and --seeds save each cell or seed as it finishes: Ctrl-C lets the one in progress finish first.
+        // A sweep and --seeds save each cell or seed as it finishes: once they start, Ctrl-C lets the one in progress
+        // finish first. While the model, judge and data load, Ctrl-C ends the run at once: there is nothing to save yet.
         var unit = settings.Sweep ? "cell" : "seed";
-        using var stop = new GracefulStop(cancellationToken, $"the {unit} in progress is scored and saved");
+        using var stop = new GracefulStop(cancellationToken, $"the {unit} in progress is scored and saved", armed: false);
         try
         {
-            return Evaluate(settings, stop.Token);
+            return Evaluate(settings, stop.Token, stop.Arm);
         }
         catch (OperationCanceledException) when (stop.Requested)
         {
@@ -129,7 +130,8 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         }
     }
 
-    private static int Evaluate(Settings settings, CancellationToken cancellationToken)
+    // startingWork: called when the loading is done and the first cell or seed (or its floor) is about to start.
+    private static int Evaluate(Settings settings, CancellationToken cancellationToken, Action? startingWork = null)
     {
         ThreadsOption.Apply(settings.Threads);
         if (settings.Images is not null)
@@ -269,6 +271,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         string Fingerprint(long seed, string deviceName) => string.Create(CultureInfo.InvariantCulture,
             $"{scored.CellInputs}, N = {options.Count:N0}, seed {seed}, device {deviceName}");
 
+        startingWork?.Invoke();
         if (seeds is not null)
         {
             return RunSeeds(settings, sampleSettings, seeds, options, evaluator, sampler, train, device, deviceName, Path.Combine(resultsDir, name + ".cells"), seed => Fingerprint(seed, deviceName), scored, cancellationToken);

@@ -85,8 +85,38 @@ public static class ImageGrid
         return (cols, rows, (cols * ((long)width + padding)) + padding, (rows * ((long)height + padding)) + padding);
     }
 
-    /// <summary>Grid from bytes [B, H, W, C] (C = 1 or 3).</summary>
+    /// <summary>Grid from bytes [B, H, W, C] (C = 1 or 3), encoded as PNG.</summary>
     public static byte[] Grid(byte[] pixels, int count, int channels, int height, int width, int columns, int padding, byte background = 0)
+    {
+        var (grid, gridH, gridW) = Compose(pixels, count, channels, height, width, columns, padding, background);
+        var colorType = channels == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888;
+        var buffer = grid;
+        if (channels == 3)
+        {
+            // Skia has no packed RGB format: widen to RGBA, opaque.
+            buffer = new byte[gridW * gridH * 4];
+            for (int i = 0, j = 0; i < grid.Length; i += 3, j += 4)
+            {
+                buffer[j] = grid[i];
+                buffer[j + 1] = grid[i + 1];
+                buffer[j + 2] = grid[i + 2];
+                buffer[j + 3] = 255;
+            }
+        }
+
+        using var bitmap = new SKBitmap(new SKImageInfo(gridW, gridH, colorType, SKAlphaType.Opaque));
+        System.Runtime.InteropServices.Marshal.Copy(buffer, 0, bitmap.GetPixels(), buffer.Length);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+
+    /// <summary>
+    /// The grid's pixels without encoding them: bytes [B, H, W, C] (C = 1 or 3) laid out as <see cref="GridSize"/> says,
+    /// returned as bytes [gridH, gridW, C] with the grid's size. <see cref="Grid(byte[], int, int, int, int, int, int, byte)"/>
+    /// encodes this as PNG; a GIF frame uses it as it is.
+    /// </summary>
+    public static (byte[] Pixels, int Height, int Width) Compose(byte[] pixels, int count, int channels, int height, int width, int columns, int padding, byte background = 0)
     {
         if (columns < 1 || padding < 0)
         {
@@ -99,43 +129,26 @@ public static class ImageGrid
             throw new ArgumentException($"{pixels.Length} bytes are not {count} images [H, W, C] of {height}×{width}×{channels} with C = 1 or 3.", nameof(pixels));
         }
 
-        (columns, var rows, var gridW, var gridH) = GridSize(count, columns, padding, height, width);
+        (columns, _, var gridW, var gridH) = GridSize(count, columns, padding, height, width);
         if (gridW > MaxSide || gridH > MaxSide)
         {
             throw new ArgumentException($"A {gridW}×{gridH} grid is too large (limit {MaxSide} pixels a side); use more columns, fewer images, or --out-dir for one file per image.");
         }
 
-        var colorType = channels == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888;
-        var bpp = channels == 1 ? 1 : 4;
-        using var bitmap = new SKBitmap(new SKImageInfo((int)gridW, (int)gridH, colorType, SKAlphaType.Opaque));
-        var buffer = new byte[gridW * gridH * bpp];
-        for (var i = 0; i < buffer.Length; i++)
-        {
-            buffer[i] = bpp == 4 && i % 4 == 3 ? (byte)255 : background;
-        }
-
+        var buffer = new byte[gridW * gridH * channels];
+        Array.Fill(buffer, background);
+        var row = width * channels;
         for (var n = 0; n < count; n++)
         {
             var x0 = padding + ((n % columns) * (width + padding));
             var y0 = padding + ((n / columns) * (height + padding));
             for (var y = 0; y < height; y++)
             {
-                for (var x = 0; x < width; x++)
-                {
-                    var src = ((((long)n * height) + y) * width + x) * channels;
-                    var dst = (((y0 + y) * gridW) + x0 + x) * bpp;
-                    for (var k = 0; k < channels; k++)
-                    {
-                        buffer[dst + k] = pixels[src + k];
-                    }
-                }
+                Array.Copy(pixels, (((long)n * height) + y) * row, buffer, ((((y0 + y) * gridW) + x0) * channels), row);
             }
         }
 
-        System.Runtime.InteropServices.Marshal.Copy(buffer, 0, bitmap.GetPixels(), buffer.Length);
-        using var image = SKImage.FromBitmap(bitmap);
-        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
-        return data.ToArray();
+        return (buffer, (int)gridH, (int)gridW);
     }
 
     /// <summary>Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size.</summary>
