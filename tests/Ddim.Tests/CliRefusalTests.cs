@@ -32,6 +32,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --eps-scale 1.005", "so --eps-scale does not apply")]
     [InlineData("sample --sampler ddpm --eta 0", "so --eta does not apply")] // an option that does not apply is refused at its default value too
     [InlineData("sample --sampler ddpm --spacing seed --steps 50", "so --steps, --spacing do not apply")]
+    [InlineData("sample --ddpm-variance posterior", "--ddpm-variance sets the variance of --sampler ddpm (DDIM's noise is set by --eta or --large-variance): give it with --sampler ddpm, or leave it out.")]
+    [InlineData("sample --sampler ddpm --ddpm-variance small", "Unknown --ddpm-variance 'small'; use beta or posterior.")]
     [InlineData("sample --large-variance --eta 0", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
     [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]
     [InlineData("sample --precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
@@ -136,6 +138,27 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.True(code == 0, error);
         Assert.Equal(0, clipped);
         Assert.NotEqual(File.ReadAllBytes(folder.File("clipped.png")), File.ReadAllBytes(folder.File("raw.png")));
+    }
+
+    [Fact]
+    public void Given_DDPM_with_the_posterior_variance_When_sampled_Then_it_runs_differs_from_beta_and_repeats_its_bytes()
+    {
+        // Given: a random tiny model (T = 100)
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+
+        // When: β̃_t twice, and β_t named at its default
+        var (code, error) = Run("sample", "--model", model, "--sampler", "ddpm", "--ddpm-variance", "posterior", "--num", "2", "--out", folder.File("posterior.png"));
+        var (again, _) = Run("sample", "--model", model, "--sampler", "ddpm", "--ddpm-variance", "posterior", "--num", "2", "--out", folder.File("again.png"));
+        var (beta, _) = Run("sample", "--model", model, "--sampler", "ddpm", "--ddpm-variance", "beta", "--num", "2", "--out", folder.File("beta.png"));
+        var (byDefault, _) = Run("sample", "--model", model, "--sampler", "ddpm", "--num", "2", "--out", folder.File("default.png"));
+
+        // Then
+        Assert.True(code == 0, error);
+        Assert.Equal((0, 0, 0), (again, beta, byDefault));
+        Assert.Equal(File.ReadAllBytes(folder.File("posterior.png")), File.ReadAllBytes(folder.File("again.png")));
+        Assert.Equal(File.ReadAllBytes(folder.File("default.png")), File.ReadAllBytes(folder.File("beta.png")));
+        Assert.NotEqual(File.ReadAllBytes(folder.File("beta.png")), File.ReadAllBytes(folder.File("posterior.png")));
     }
 
     [Fact]

@@ -51,10 +51,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         [Description("Also score M draws of N real training images (draw k is seed k's floor) and divide by their mean FID in ×floor: one draw's FID moves by as much as a sampler's does between seeds. Default 20 (seconds at N = 1,000); 0 divides by the seed's own draw only.")]
         public int FloorDraws { get; init; } = 20;
 
-        [CommandOption("--ddpm-variance <NAME>")]
-        [Description("DDPM's σ_t²: beta (default) or posterior.")]
-        public string? DdpmVariance { get; init; }
-
         [CommandOption("--sweep")]
         [Description("Run the DDIM paper's Table 1 on MNIST: rows η (and σ̂), columns S, plus DDPM over all T; writes a markdown table and a PNG plot.")]
         public bool Sweep { get; init; }
@@ -145,7 +141,6 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
                     (settings.Precision is not null, "--precision"),
                     (settings.Num is not null, "--num"),
                     .. settings.OptionsGiven(clipping: false, seed: true),
-                    (settings.DdpmVariance is not null, "--ddpm-variance"),
                     (settings.DeviceGiven is not null, "--device"),
                     (settings.BatchSizeGiven is not null, "--batch-size"),
                 ]);
@@ -579,19 +574,13 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SampleSettings ParseSampleSettings(Settings s)
     {
-        var variance = (s.DdpmVariance ?? "beta").ToLowerInvariant() switch
-        {
-            "beta" => DdpmVariance.Beta,
-            "posterior" => DdpmVariance.Posterior,
-            _ => throw new ArgumentException($"Unknown --ddpm-variance '{s.DdpmVariance}'; use beta or posterior."),
-        };
         var settings = s.ToSampleSettings();
-        if (s.DdpmVariance is not null && (settings.Sampler != SamplerKind.Ddpm || s.Sweep))
+        if (s.DdpmVariance is not null && s.Sweep)
         {
-            throw new ArgumentException("--ddpm-variance sets the variance of 'ddim eval --sampler ddpm' (the sweep's DDPM cell uses beta): give it with --sampler ddpm, or leave it out.");
+            throw new ArgumentException("--ddpm-variance sets the variance of 'ddim eval --sampler ddpm', and the sweep's DDPM cell uses beta: leave it out.");
         }
 
-        return settings with { DdpmVariance = variance };
+        return settings;
     }
 
     private static SweepPlan ParsePlan(Settings s, SampleSettings sample)

@@ -6,7 +6,7 @@ namespace Ddim.Cli.Commands;
 
 /// <summary>
 /// Options of the commands that run any sampler (sample and eval): the decoding and clipping options, plus η, the
-/// sampler kind, σ̂, where η applies, ε̂ scaling and the seed.
+/// sampler kind, DDPM's variance, σ̂, where η applies, ε̂ scaling and the seed.
 /// </summary>
 internal class SamplerSettingsBase : ClippedDecodeSettingsBase
 {
@@ -17,6 +17,10 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
     [CommandOption("--sampler <KIND>")]
     [Description("ddim (default) or ddpm (all T steps).")]
     public string? Sampler { get; init; }
+
+    [CommandOption("--ddpm-variance <NAME>")]
+    [Description("With --sampler ddpm, its σ_t²: beta (β_t, the DDPM paper's default) or posterior (β̃_t, the true posterior variance; DDIM with η = 1 over all T steps is DDPM with this one).")]
+    public string? DdpmVariance { get; init; }
 
     [CommandOption("--large-variance")]
     [Description("DDIM with the paper's σ̂ (DDPM's larger variance) in place of η: give no --eta with it.")]
@@ -43,6 +47,17 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
             "ddpm" => SamplerKind.Ddpm,
             _ => throw new ArgumentException($"Unknown --sampler '{Sampler}'; use ddim or ddpm."),
         };
+        var variance = (DdpmVariance ?? "beta").ToLowerInvariant() switch
+        {
+            "beta" => Ddim.Sampling.DdpmVariance.Beta,
+            "posterior" => Ddim.Sampling.DdpmVariance.Posterior,
+            _ => throw new ArgumentException($"Unknown --ddpm-variance '{DdpmVariance}'; use beta or posterior."),
+        };
+        if (DdpmVariance is not null && sampler != SamplerKind.Ddpm)
+        {
+            throw new ArgumentException("--ddpm-variance sets the variance of --sampler ddpm (DDIM's noise is set by --eta or --large-variance): give it with --sampler ddpm, or leave it out.");
+        }
+
         var settings = base.ToSampleSettings();
         if (Seed < 0)
         {
@@ -61,7 +76,7 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
             throw new ArgumentException("--large-variance draws the noise with the paper's σ̂, so --eta does not apply: leave it out.");
         }
 
-        return settings with { Sampler = sampler, Eta = Eta ?? 0, LargeVariance = LargeVariance, EtaBelow = EtaBelow, EpsScale = EpsScale };
+        return settings with { Sampler = sampler, Eta = Eta ?? 0, LargeVariance = LargeVariance, EtaBelow = EtaBelow, EpsScale = EpsScale, DdpmVariance = variance };
     }
 
     /// <summary>
@@ -80,6 +95,7 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
     [
         (Sampler is not null, "--sampler"),
         .. SamplerOptions(clipping, clipping).Where(o => !kept.Contains(o.Name)),
+        (DdpmVariance is not null && !kept.Contains("--ddpm-variance"), "--ddpm-variance"),
         (!seed && Seed is not null, "--seed"),
     ];
 
