@@ -138,10 +138,14 @@ public class ModelFileTests
     [Fact]
     public void Given_a_large_file_of_another_kind_When_loaded_Then_it_is_refused_by_its_first_bytes()
     {
-        // Given / When
+        // Given / When: a sparse file larger than any array, which reading whole would fail on with an IOException
         using var folder = new TempFolder();
         var path = folder.File("other.ddim");
-        File.WriteAllBytes(path, new byte[1 << 20]);
+        using (var file = File.Create(path))
+        {
+            file.SetLength(3L << 30);
+        }
+
         var error = Assert.Throws<InvalidDataException>(() => ModelFile.Load(path));
 
         // Then
@@ -212,7 +216,8 @@ public class ModelFileTests
     [Theory]
     [InlineData("""{"kind":"Linear","T":100,"parameters":{"beta_stop":0.03}}""", "no parameter 'beta_stop'")]
     [InlineData("""{"kind":"Wavy","T":100}""", "Wavy")]
-    [InlineData("""{"kind":"Linear"}""", "schedule")]
+    [InlineData("""{"kind":"Linear"}""", "is not one this Ddim can build: it gives no 'T'.")]
+    [InlineData("""{"T":100}""", "is not one this Ddim can build: it names no 'kind'.")]
     public void Given_a_schedule_entry_this_Ddim_cannot_build_When_loading_a_network_Then_a_clear_InvalidDataException(string schedule, string phrase)
     {
         using var dir = new TempFolder();

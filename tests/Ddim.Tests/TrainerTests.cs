@@ -135,29 +135,34 @@ public sealed class TrainerTests : OneTorchThread
     [Fact]
     public void Given_weight_decay_When_one_step_is_trained_Then_it_shrinks_the_matrices_as_AdamW_does_and_leaves_biases_and_norms_alone()
     {
-        // Given: the same one-step run without and with decay (the gradient of step 1 is the same in both).
+        // Given: known starting weights θ0 (a one-step run's, so that no matrix is zero), and the same one-step run from
+        // them without and with decay: the gradient, and so Adam's update u, is the same in both.
+        using var start = new TempFolder();
         using var plain = new TempFolder();
         using var withDecay = new TempFolder();
         using var scope = NewDisposeScope();
-        const double lambda = 0.5;
-        var config = Tiny(1);
+        const double lambda = 25;
+        Train(Tiny(1), Bars(), start.Path);
+        var config = Tiny(1) with { InitFrom = Path.Combine(start.Path, Trainer.CheckpointFile) };
         Train(config, Bars(), plain.Path);
 
         // When
         Train(config with { WeightDecay = lambda }, Bars(), withDecay.Path);
 
-        // Then: matrices lose lr·λ·θ (θ before the step, within the step's own size), 1-D parameters are bit-identical.
+        // Then: matrices lose exactly lr·λ·θ0, decayed before the update as AdamW does (decaying after it would take
+        // lr·λ·(θ0 − u), about 4e-6 off here); 1-D parameters are bit-identical.
+        using var theta0 = Network(Checkpoint(start.Path).Sections["model"]);
         using var a = Network(Checkpoint(plain.Path).Sections["model"]);
         using var b = Network(Checkpoint(withDecay.Path).Sections["model"]);
         var shrink = config.LearningRateAt(0) * lambda;
         var decayed = 0;
-        foreach (var ((name, p), (_, q)) in a.named_parameters().Zip(b.named_parameters()))
+        foreach (var (((name, p), (_, q)), (_, p0)) in a.named_parameters().Zip(b.named_parameters()).Zip(theta0.named_parameters()))
         {
             if (p.dim() >= 2)
             {
-                decayed += p.eq(q).all().item<bool>() ? 0 : 1; // not the zero-initialised output convolution
-                var expected = p.mul(shrink);
-                Assert.True((p - q - expected).abs().max().item<float>() < 1e-6, $"{name}: not θ·lr·λ less");
+                decayed += p.eq(q).all().item<bool>() ? 0 : 1;
+                var expected = p0.mul(shrink);
+                Assert.True((p - q - expected).abs().max().item<float>() < 5e-7, $"{name}: not θ0·lr·λ less");
             }
             else
             {
@@ -824,12 +829,14 @@ public sealed class TrainerTests : OneTorchThread
         var expected = Train(Tiny(8), Bars(), straight.Path);
         var losses = Train(Tiny(8), Bars(), resumed.Path, cancelAfter: 4);
 
-        // When: checkpoints every 2 steps and a sample grid at the end, where the run had neither
-        losses.AddRange(Train(Tiny(8) with { CheckpointEvery = 2, SampleEvery = 8, SampleSteps = 5 }, Bars(), resumed.Path, resume: true));
+        // When: checkpoints every 2 steps and sample grids every 3, where the run had neither: a grid at step 6 has
+        // training after it, which it must not disturb (its generator, the network's mode)
+        losses.AddRange(Train(Tiny(8) with { CheckpointEvery = 2, SampleEvery = 3, SampleSteps = 5 }, Bars(), resumed.Path, resume: true));
 
-        // Then: the same training; the grid was written
+        // Then: the same training; the grids were written, mid-run and at the end
         Assert.Equal(expected, losses);
         Assert.Equal(Checkpoint(straight.Path).Sections["ema"], Checkpoint(resumed.Path).Sections["ema"]);
+        Assert.True(File.Exists(Path.Combine(resumed.Path, "samples", "step-0000006.png")));
         Assert.True(File.Exists(Path.Combine(resumed.Path, "samples", "step-0000008.png")));
     }
 

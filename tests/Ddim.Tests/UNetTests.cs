@@ -134,6 +134,7 @@ public sealed class UNetTests : OneTorchThread
         Assert.NotEmpty(gone);
         Assert.All(gone, name => Assert.StartsWith("midAttention.", name));
         Assert.Equal(middle.ParameterCount - gone.Sum(n => middle.named_parameters().First(p => p.name == n).parameter.numel()), none.ParameterCount);
+        Assert.DoesNotContain(none.named_parameters(), p => p.name.Contains("ttention", StringComparison.Ordinal)); // none of the block is left
     }
 
     [Fact]

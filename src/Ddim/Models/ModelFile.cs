@@ -106,8 +106,8 @@ public sealed class ModelFile
             var s = Metadata["schedule"] as JsonObject ?? throw new InvalidDataException("The model file has no 'schedule'.");
             try
             {
-                var kind = Enum.Parse<ScheduleKind>(s["kind"]!.GetValue<string>(), ignoreCase: true);
-                var t = s["T"]!.GetValue<int>();
+                var kind = Enum.Parse<ScheduleKind>(s["kind"]?.GetValue<string>() ?? throw new FormatException("it names no 'kind'."), ignoreCase: true);
+                var t = s["T"]?.GetValue<int>() ?? throw new FormatException("it gives no 'T'.");
                 return s["parameters"] is JsonObject parameters
                     ? NoiseSchedule.Create(kind, t, parameters.ToDictionary(p => p.Key, p => p.Value!.GetValue<double>()))
                     : NoiseSchedule.Create(kind, t);
