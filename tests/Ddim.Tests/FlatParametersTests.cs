@@ -80,6 +80,14 @@ public sealed class FlatParametersTests : OneTorchThread
         var sumOfParts = net.parameters().Sum(p => p.grad!.abs().sum().item<float>());
         Assert.True(sumOfParts > 0);
         Assert.Equal(1.0, flat.Grad.abs().sum().item<float>() / sumOfParts, 1e-5);
+
+        // And each gradient is a view of the buffer, not a copy: zeroing the buffer zeroes every one of them
+        using (torch.no_grad())
+        {
+            flat.Grad.zero_();
+        }
+
+        Assert.All(net.named_parameters(), p => Assert.True(p.parameter.grad!.abs().sum().item<float>() == 0, $"{p.name}'s gradient is not in the buffer"));
     }
 
     [Fact]

@@ -65,6 +65,25 @@ public class FrechetDistanceTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_correlated_set_and_the_same_set_scaled_by_1_5_When_compared_Then_each_term_has_its_closed_form()
+    {
+        // Given: Σc = 2.25·Σa (full, not diagonal), so (Σa·Σc)^½ = 1.5·Σa and tr(Σa + Σc − 2·(Σa·Σc)^½) = 0.25·tr(Σa);
+        // the means differ by 0.5·μa
+        using var scope = NewDisposeScope();
+        var features = CorrelatedFeatures(500, 8, 5);
+        var a = GaussianFit.FromFeatures(features);
+        var c = GaussianFit.FromFeatures(features * 1.5);
+
+        // When
+        var terms = FrechetDistance.Terms(a, c);
+
+        // Then
+        var trace = Enumerable.Range(0, a.Dimension).Sum(i => a.Covariance[(i * a.Dimension) + i]);
+        Assert.Equal(0.25 * trace, terms.Covariance, 1e-9);
+        Assert.Equal(0.25 * a.Mean.Sum(m => m * m), terms.Mean, 1e-12);
+    }
+
+    [Fact]
     public void Given_growing_Gaussian_noise_When_added_to_a_feature_set_Then_FID_grows_monotonically()
     {
         // Given

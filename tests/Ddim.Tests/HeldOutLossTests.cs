@@ -45,6 +45,31 @@ public sealed class HeldOutLossTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_predictor_that_shows_its_input_and_timestep_When_measured_Then_each_loss_is_the_closed_form_of_that_draw()
+    {
+        // Given: 5 float64 images and a "network" ε̂ = x_t + t/1000, so that the loss depends on ᾱ_t, on the timestep the
+        // model is given, and on the noise: a timestep off by one, or ᾱ of another t, moves it far beyond 1e-12
+        using var scope = NewDisposeScope();
+        var x0 = torch.linspace(-0.9, 0.8, 5 * 1 * 2 * 2, dtype: ScalarType.Float64).reshape(5, 1, 2, 2);
+        int[] timesteps = [10, 300, 900];
+        static Tensor Shows(Tensor x, Tensor t) => x + (t.to(ScalarType.Float64) / 1000.0).view(-1, 1, 1, 1);
+
+        // When
+        var losses = HeldOutLoss.PerImage(Shows, x0, Schedule, timesteps, seed: 11, batchSize: 2);
+
+        // Then: timestep k's noise is the k-th draw of Generator(seed), and x_t = √ᾱ_t·x0 + √(1 − ᾱ_t)·ε
+        using var generator = new Generator(11);
+        for (var k = 0; k < timesteps.Length; k++)
+        {
+            var eps = Draws.Normal(x0.shape, ScalarType.Float64, CPU, generator);
+            var abar = Schedule.AlphaBar(timesteps[k]);
+            var xt = (Math.Sqrt(abar) * x0) + (Math.Sqrt(1 - abar) * eps);
+            var expected = (xt + (timesteps[k] / 1000.0) - eps).square().flatten(1).mean([1]).data<double>().ToArray();
+            Assert.Equal(expected, losses[k], (a, b) => Math.Abs(a - b) < 1e-12);
+        }
+    }
+
+    [Fact]
     public void Given_two_predictors_on_the_same_images_When_paired_Then_the_difference_and_its_standard_error_are_those_of_the_per_image_differences()
     {
         // Given: the exact predictor (A) and one that predicts 0 (B), on 4,096 images

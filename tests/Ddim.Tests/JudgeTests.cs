@@ -98,4 +98,18 @@ public sealed class JudgeTests : OneTorchThread
 
         Assert.True(JudgeMeter.Quantize(images).eq(images).all().item<bool>());
     }
+
+    [Fact]
+    public void Given_generated_values_off_the_8_bit_grid_When_quantized_Then_they_are_clamped_and_rounded_to_the_nearest_level()
+    {
+        // Given: out of range on both sides, and two values between levels (0.003 → level 127.88 → 128; 0.9 → 242.25 → 242)
+        using var scope = NewDisposeScope();
+        var images = tensor(new float[] { -1.5f, 0.003f, 0.9f, 1.2f }).reshape(1, 1, 2, 2);
+
+        // When
+        var quantized = JudgeMeter.Quantize(images).flatten().data<float>().ToArray();
+
+        // Then: level k of 0 … 255 is k/127.5 − 1
+        Assert.Equal(new[] { -1f, (128 / 127.5f) - 1, (242 / 127.5f) - 1, 1f }, quantized, (a, b) => Math.Abs(a - b) < 1e-6);
+    }
 }

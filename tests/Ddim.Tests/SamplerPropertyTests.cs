@@ -49,32 +49,36 @@ public class SamplerPropertyTests
     [Fact]
     public void Given_eta_below_a_timestep_When_DDIM_runs_Then_steps_from_above_it_are_deterministic_and_the_rest_use_eta()
     {
-        // Given: a 20-step timetable of T = 300 and one recorded noise draw per step
+        // Given: a 20-step timetable of T = 300, one recorded noise draw per step, and the limit at one of its timesteps
+        // (the step that starts there is deterministic: t ≥ limit)
         using var scope = NewDisposeScope();
         var denoiser = new GaussianDenoiser(Schedule, 0.3, 0.5);
         var timetable = Timetable.Create(Spacing.Seed, Schedule.T, 20);
         var (xT, draws) = StartAndNoise(seed: 5, timetable.Count);
-        var options = new DdimOptions(Eta: 1, EtaBelow: 150);
-        var steps = new List<(int T, Tensor X, Tensor XNext)>();
+        var limit = timetable.Steps[10];
+        var options = new DdimOptions(Eta: 1, EtaBelow: limit);
+        var steps = new List<(int T, Tensor X, Tensor XNext, Tensor PredX0)>();
 
         // When
         DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options, new ReplayNoise(draws),
-            s => steps.Add((s.T, s.X.clone().DetachFromDisposeScope(), s.XNext.clone().DetachFromDisposeScope())));
+            s => steps.Add((s.T, s.X.clone().DetachFromDisposeScope(), s.XNext.clone().DetachFromDisposeScope(), s.PredX0.clone().DetachFromDisposeScope())));
         var everywhere = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = Schedule.T }, new ReplayNoise(draws));
         var nowhere = Assert.Throws<ArgumentOutOfRangeException>(() => DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, options with { EtaBelow = timetable.Steps[^2] }, new ReplayNoise(draws)));
 
-        // Then: each step is eq. 12 with σ = 0 from t ≥ 150 and η = 1 below, the same noise either way
-        Assert.Contains(steps, s => s.T >= 150);
-        Assert.Contains(steps, s => s.T < 150);
+        // Then: each step is eq. 12 with σ = 0 from t ≥ limit and η = 1 below, the same noise either way, and the observer
+        // sees that step's x_t and its (clipped) x̂0
+        Assert.Contains(steps, s => s.T == limit);
+        Assert.Contains(steps, s => s.T < limit);
         for (var i = 0; i < steps.Count; i++)
         {
             using var stepScope = NewDisposeScope();
-            var (t, x, xNext) = steps[i];
+            var (t, x, xNext, predX0) = steps[i];
             using var tensorT = full([4], t, ScalarType.Int64);
             var eps = denoiser.Predict(x, tensorT);
-            var eta = t >= 150 ? 0.0 : 1.0;
-            var (expected, _) = DdimSampler.Step(x, eps, Schedule.AlphaBar(t), Schedule.AlphaBar(timetable.Pairs().ElementAt(i).TNext), new DdimOptions(eta), draws[i]);
+            var eta = t >= limit ? 0.0 : 1.0;
+            var (expected, expectedX0) = DdimSampler.Step(x, eps, Schedule.AlphaBar(t), Schedule.AlphaBar(timetable.Pairs().ElementAt(i).TNext), new DdimOptions(eta), draws[i]);
             Assert.True(xNext.allclose(expected, rtol: 0, atol: 1e-12), $"step {i} (t = {t})");
+            Assert.True(predX0.allclose(expectedX0, rtol: 0, atol: 1e-12), $"x̂0 of step {i} (t = {t})");
         }
 
         var plain = DdimSampler.Sample(denoiser.Predict, xT, Schedule, timetable, new DdimOptions(Eta: 1), new ReplayNoise(draws));
@@ -239,6 +243,25 @@ public class SamplerPropertyTests
 
         Assert.Equal(timetable.Pairs().Select(p => (p.T, p.TNext)), seen.Select(s => (s.T, s.TNext)));
         Assert.Equal(ScalarType.Float32, result.dtype);
+    }
+
+    [Fact]
+    public void Given_the_large_variance_option_When_one_step_is_taken_Then_the_direction_uses_the_eta_1_sigma_and_the_noise_sigma_hat()
+    {
+        // Given: ᾱ_t = 0.5 → ᾱ_next = 0.8, no clipping. σ(η = 1)² = (1 − 0.8)/(1 − 0.5)·(1 − 0.5/0.8) = 0.15; σ̂² = 1 − 0.5/0.8 = 0.375.
+        using var scope = NewDisposeScope();
+        var x = tensor(new[] { 0.3, -0.7, 1.9 });
+        var eps = tensor(new[] { 0.5, 1.2, -0.4 });
+        var z = tensor(new[] { 0.1, -2.0, 0.7 });
+
+        // When
+        var (xNext, predX0) = DdimSampler.Step(x, eps, 0.5, 0.8, new DdimOptions(ClipDenoised: false, LargeVariance: true), z);
+
+        // Then: x_next = √0.8·x̂0 + √(1 − 0.8 − 0.15)·ε + √0.375·z (the paper's σ̂ in the noise, η = 1's σ in the direction)
+        var expectedX0 = (x - (Math.Sqrt(0.5) * eps)) / Math.Sqrt(0.5);
+        var expected = (Math.Sqrt(0.8) * expectedX0) + (Math.Sqrt(0.05) * eps) + (Math.Sqrt(0.375) * z);
+        Assert.True(predX0.allclose(expectedX0, rtol: 0, atol: 1e-15));
+        Assert.True(xNext.allclose(expected, rtol: 0, atol: 1e-15), $"max diff {(xNext - expected).abs().max().item<double>()}");
     }
 
     [Fact]
