@@ -316,7 +316,10 @@ public sealed class CliRefusalTests : OneTorchThread
 
         // Then
         Assert.True(code == 0, error);
-        Assert.Contains("Sampler overhead per step", File.ReadAllText(folder.File("bench.md")));
+        var report = File.ReadAllText(folder.File("bench.md"));
+        Assert.Contains("Sampler overhead per step", report);
+        Assert.Contains("| DDIM S=10", report);
+        Assert.Contains("| DDIM S=50", report);
     }
 
     [Fact]

@@ -151,13 +151,22 @@ public sealed class CliTests : OneTorchThread
     [Fact]
     public void Given_eta_0_When_sample_runs_with_two_batch_sizes_Then_the_files_are_byte_identical()
     {
+        // Given: 40 images, one batch of 64 against batches of 32 and 8 (the grid and the folder are filled batch by batch)
         using var folder = new TempFolder();
         var model = TinyModel.Write(folder.File("m.ddim"));
 
-        Run("sample", "--model", model, "--num", "6", "--steps", "3", "--seed", "11", "--batch-size", "6", "--out", folder.File("a.png"));
-        Run("sample", "--model", model, "--num", "6", "--steps", "3", "--seed", "11", "--batch-size", "1", "--out", folder.File("b.png"));
+        // When
+        var one = Run("sample", "--model", model, "--num", "40", "--steps", "3", "--seed", "11", "--batch-size", "64", "--out", folder.File("a.png"), "--out-dir", folder.File("one"));
+        var two = Run("sample", "--model", model, "--num", "40", "--steps", "3", "--seed", "11", "--batch-size", "32", "--out", folder.File("b.png"), "--out-dir", folder.File("two"));
 
+        // Then: the same grid, and the same 40 files, whatever the batches
+        Assert.True(one.Code == 0, one.Error);
+        Assert.True(two.Code == 0, two.Error);
         Assert.Equal(File.ReadAllBytes(folder.File("a.png")), File.ReadAllBytes(folder.File("b.png")));
+        var names = Directory.GetFiles(folder.File("one")).Select(Path.GetFileName).Order().ToArray();
+        Assert.Equal(Enumerable.Range(0, 40).Select(i => $"{i:D5}.png"), names);
+        Assert.All(names, name => Assert.Equal(File.ReadAllBytes(Path.Combine(folder.File("one"), name!)), File.ReadAllBytes(Path.Combine(folder.File("two"), name!))));
+        Assert.NotEqual(File.ReadAllBytes(Path.Combine(folder.File("one"), "00000.png")), File.ReadAllBytes(Path.Combine(folder.File("one"), "00039.png")));
     }
 
     [Fact]
@@ -507,7 +516,10 @@ public sealed class CliTests : OneTorchThread
         // Given: a finished two-step run
         using var folder = new TempFolder();
         var (preset, run) = FinishedTinyRun(folder);
+        File.AppendAllText(Path.Combine(run, "loss.jsonl"), "{\"step\":3,\"loss\":1,\"lr\":0.001}\n"); // past the checkpoint: a resume that went ahead would drop it
         var log = File.ReadAllBytes(Path.Combine(run, "loss.jsonl"));
+        var checkpointBytes = File.ReadAllBytes(Path.Combine(run, "checkpoint.ddim"));
+        var modelBytes = File.ReadAllBytes(Path.Combine(run, "model.ddim"));
         File.Move(Path.Combine(run, "checkpoint.ddim"), folder.File("checkpoint.ddim"));
 
         // When: a new run into the folder whose checkpoint is gone; then, checkpoint back, resumes that would rewind or change it
@@ -526,6 +538,8 @@ public sealed class CliTests : OneTorchThread
         Assert.Contains("is at step 2 already, past Steps = 1", backError);
         Assert.Contains("LearningRate: 0.0005 in the checkpoint, 0.001 now", lrError);
         Assert.Equal(log, File.ReadAllBytes(Path.Combine(run, "loss.jsonl")));
+        Assert.Equal(checkpointBytes, File.ReadAllBytes(Path.Combine(run, "checkpoint.ddim")));
+        Assert.Equal(modelBytes, File.ReadAllBytes(Path.Combine(run, "model.ddim")));
     }
 
     [Fact]

@@ -228,6 +228,7 @@ public sealed class EvalCliTests : OneTorchThread
 
         Assert.Equal(1, code);
         Assert.Contains(expected, error);
+        Assert.False(Directory.Exists(folder.File("no-data-here")), "the data were looked for (fetching makes the data folder)");
     }
 
     [Theory]

@@ -236,6 +236,7 @@ public class LibStdCxxCompatTests(ITestOutputHelper output)
         Assert.True(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4"));
         Assert.True(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4.1"));
         Assert.False(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4.0"));
+        Assert.False(LibStdCxxCompat.HostHasVersion("GLIBCXX_3.4.")); // a prefix of every later version
         Assert.False(LibStdCxxCompat.HostHasVersion("GLIBCXX_9.9.99"));
 
         // The check that decides the patch asks the libstdc++ this process has loaded; where only the system's copy

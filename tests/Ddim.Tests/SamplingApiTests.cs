@@ -194,6 +194,29 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_the_analytic_Gaussian_model_When_inverted_over_two_steps_Then_each_step_is_eq_12_run_upward_with_eps_at_its_start()
+    {
+        // Given: images x0 in float64, and the timetable 600, 200 (inverted: −1 → 200 → 600)
+        using var scope = NewDisposeScope();
+        var schedule = NoiseSchedule.Linear(1000);
+        var denoiser = new GaussianDenoiser(schedule, 0.3, 0.5);
+        var x0 = (torch.randn([4, 1, 2, 2], dtype: ScalarType.Float64, generator: new Generator(9)) * 0.5) + 0.3;
+
+        // When
+        var latent = DdimSampler.Invert(denoiser.Predict, x0, schedule, Timetable.Custom([600, 200], 1000));
+
+        // Then: from ᾱ = 1 the first step is √ᾱ_200·x0 + √(1 − ᾱ_200)·ε̂(x0, 0) (x̂0 = x0; ε̂ at t = 0, the clean end
+        // having no timestep of its own); the second re-estimates x̂0 at t = 200 and moves to 600 with ε̂ taken there
+        Tensor Eps(Tensor x, int t) => denoiser.Predict(x, torch.full([4], t, ScalarType.Int64));
+        var (a200, a600) = (schedule.AlphaBar(200), schedule.AlphaBar(600));
+        var x200 = (Math.Sqrt(a200) * x0) + (Math.Sqrt(1 - a200) * Eps(x0, 0));
+        var eps200 = Eps(x200, 200);
+        var predX0 = (x200 - (Math.Sqrt(1 - a200) * eps200)) / Math.Sqrt(a200);
+        var x600 = (Math.Sqrt(a600) * predX0) + (Math.Sqrt(1 - a600) * eps200);
+        Assert.True(latent.allclose(x600, rtol: 0, atol: 1e-12), $"max diff {(latent - x600).abs().max().item<double>()}");
+    }
+
+    [Fact]
     public void Given_the_analytic_Gaussian_model_When_inverted_and_decoded_Then_the_error_falls_as_S_grows()
     {
         // Given data ~ N(0.3, 0.5²) in 64 dimensions, and "images" drawn from it

@@ -249,6 +249,9 @@ public sealed class TrainerTests : OneTorchThread
         Assert.NotEqual(full, mixed);
         Assert.All(full.Zip(mixed), p => Assert.True(Math.Abs(p.First - p.Second) < 0.05 * p.First, $"float32 {p.First:F5}, bfloat16 {p.Second:F5}"));
 
+        // The dropout masks came from the same draws: the global generator (which drives dropout) ends where float32's did.
+        Assert.Equal(Checkpoint(a.Path).Sections["rng_global"], Checkpoint(b.Path).Sections["rng_global"]);
+
         // Both save float32 weights (sections of the same size); a float32 run's files do not name its precision.
         foreach (var section in new[] { "model", "ema", "optimizer" })
         {
@@ -891,6 +894,7 @@ public sealed class TrainerTests : OneTorchThread
         var checkpoint = Checkpoint(dir.Path);
         checkpoint.Sections["optimizer"] = [1, 2, 3];
         checkpoint.Save(Path.Combine(dir.Path, Trainer.CheckpointFile));
+        File.AppendAllText(Path.Combine(dir.Path, "loss.jsonl"), "{\"step\":3,\"loss\":1,\"lr\":0.001}\n"); // past the checkpoint, as a killed run leaves: a resume would drop it
         var log = File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl"));
 
         // When
