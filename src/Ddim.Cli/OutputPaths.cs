@@ -5,14 +5,15 @@ internal static class OutputPaths
 {
     /// <summary>
     /// Checks that <paramref name="path"/> can be written: not a folder, and its folder writable or makeable. Nothing is
-    /// created, so a run that fails later leaves no empty folder behind.
+    /// created, so a run that fails later leaves no empty folder behind. <paramref name="example"/>: a file name of the
+    /// kind this option writes, for the advice when the path is a folder.
     /// </summary>
-    public static void RequireWritableFile(string path)
+    public static void RequireWritableFile(string path, string example)
     {
         var full = Path.GetFullPath(path);
         if (Directory.Exists(full))
         {
-            throw new IOException($"Cannot write {path}: it is a folder. Give a file name such as {Path.Combine(path, "samples.png")}.");
+            throw new IOException($"Cannot write {path}: it is a folder. Give a file name such as {Path.Combine(path, example)}.");
         }
 
         RequireWritableFolder(Path.GetDirectoryName(full)!, path, create: false); // the write makes the folder (Atomic.Write)
@@ -56,7 +57,7 @@ internal static class OutputPaths
     {
         var output = path ?? throw new ArgumentException($"Give --out FILE.ddim: where to write {what} (e.g. {example}; naming {bundled} replaces the bundled one).");
         RequireExtension(output, ".ddim");
-        RequireWritableFile(output);
+        RequireWritableFile(output, Path.GetFileName(example));
         return output;
     }
 

@@ -12,9 +12,10 @@ internal sealed class TrajectoryRecorder(int images)
     /// <summary>
     /// Refuses, before any sampling, a trajectory whose picture would exceed <see cref="ImageGrid.MaxSide"/> (a PNG strip
     /// is one column per step: DDPM's T = 1000 steps make it 30,032 px wide; a GIF frame one column per image), and a
-    /// GIF of colour images, which its grey palette would turn grey.
+    /// GIF of colour images, which its grey palette would turn grey. <paramref name="stepsFixed"/>: the sampler runs all T
+    /// steps (DDPM), so the advice cannot be fewer steps.
     /// </summary>
-    public static void RequireFits(string path, int images, int steps, int channels, int height, int width)
+    public static void RequireFits(string path, int images, int steps, int channels, int height, int width, bool stepsFixed = false)
     {
         var gif = IsGif(path);
         if (gif && channels != 1)
@@ -27,9 +28,12 @@ internal sealed class TrajectoryRecorder(int images)
         if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)
         {
             var maxSteps = ((ImageGrid.MaxSide - Padding) / (width + Padding)) - 1;
+            var fewerSteps = stepsFixed ? $"or sample with DDIM and --steps {maxSteps} or fewer (DDPM always runs all T steps)" : $"or sample with at most {maxSteps} steps";
             throw new ArgumentException(gif || w <= ImageGrid.MaxSide
                 ? $"A trajectory of {images} images would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit: lower --trajectory-images."
-                : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with at most {maxSteps} steps.");
+                : channels == 1
+                ? $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), {fewerSteps}."
+                : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): {fewerSteps[3..]} (a GIF would be grey, and this model makes colour images).");
         }
     }
 

@@ -49,7 +49,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("reconstruct --steps-list 10,0", "--steps-list: each S must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("invert --steps 0", "--steps must be between 1 and T = 100 for this model; got 0.")]
     [InlineData("invert --spacing quad --steps 1", "At S = 1 the quad rule's only timestep is t = 0")]
-    [InlineData("reconstruct --spacing uniform --steps-list 10,30", "is 34 steps, not 30. Take S = 25 (--steps)")]
+    [InlineData("reconstruct --spacing uniform --steps-list 10,30", "is 34 steps, not 30. Take S = 25 (--steps-list)")]
+    [InlineData("invert --spacing uniform --steps 30", "is 34 steps, not 30. Take S = 25 (--steps)")]
     [InlineData("invert --images some-folder --data-dir elsewhere", "--images names the folder of PNGs to invert, and --data-dir says where MNIST lives, so --data-dir does not apply: leave it out.")]
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
@@ -138,6 +139,35 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.True(code == 0, error);
         Assert.Equal(0, clipped);
         Assert.NotEqual(File.ReadAllBytes(folder.File("clipped.png")), File.ReadAllBytes(folder.File("raw.png")));
+    }
+
+    [Theory]
+    [InlineData("0", "got 0.")]
+    [InlineData("2000000", "got 2,000,000.")] // not "--batch-size", which bench does not have
+    public void Given_a_bench_num_out_of_range_When_run_Then_it_names_num_and_its_range(string num, string got)
+    {
+        var (code, error) = Run("bench", "--num", num);
+
+        Assert.Equal(1, code);
+        Assert.Contains($"--num must be between 1 and 1,048,576 (bench samples them as one batch); {got}", OneLine(error));
+    }
+
+    [Theory]
+    [InlineData("loss --json", "loss.json")]
+    [InlineData("bench --results", "bench.md")]
+    [InlineData("eval --json", "scores.json")]
+    public void Given_a_folder_where_a_file_goes_When_run_Then_the_advice_names_a_file_of_the_right_kind(string command, string example)
+    {
+        // Given
+        using var folder = new TempFolder();
+        var target = folder.Folder("out");
+
+        // When
+        var (code, error) = Run([.. command.Split(' '), target]);
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains($"Cannot write {target}: it is a folder. Give a file name such as {Path.Combine(target, example)}.", OneLine(error));
     }
 
     [Fact]
@@ -271,7 +301,7 @@ public sealed class CliRefusalTests : OneTorchThread
 
         // Then
         Assert.Equal(1, code);
-        Assert.Contains("A trajectory PNG of 1000 steps would be 30032×482 pixels, over the 16384-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with at most 545 steps.", OneLine(error));
+        Assert.Contains("A trajectory PNG of 1000 steps would be 30032×482 pixels, over the 16384-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with DDIM and --steps 545 or fewer (DDPM always runs all T steps).", OneLine(error));
         Assert.False(File.Exists(folder.File("out.png")));
     }
 

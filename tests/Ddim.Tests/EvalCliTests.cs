@@ -50,17 +50,20 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--steps 10 --eta 1 --eta-below 19", "EtaBelow (--eta-below) 19 leaves no step with noise: the steps that start below t = 19 go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above 19 (the smallest timestep whose step adds noise)")] // timesteps 99, 89, …, 19, 9
     [InlineData("--steps 1 --eta 1 --eta-below 50", "EtaBelow (--eta-below) leaves no step with noise at S = 1")]
     [InlineData("--sampler ddpm --eta 1 --eta-below 50", "--sampler ddpm runs all T steps with fresh noise at each, so --eta, --eta-below do not apply")]
-    [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM), so --eta, --eta-below do not apply")]
-    [InlineData("--sweep --eps-scale 1.005", "(plus σ̂ and DDPM), so --eps-scale does not apply")]
+    [InlineData("--sweep --eta 1 --eta-below 50", "(plus σ̂ and DDPM, whose variance is beta), so --eta, --eta-below do not apply")]
+    [InlineData("--sweep --eps-scale 1.005", "(plus σ̂ and DDPM, whose variance is beta), so --eps-scale does not apply")]
     [InlineData("--sweep --spacing leading --sweep-steps 1,10", "At S = 1 the leading rule's only timestep is t = 0")] // refused before the floor and the first cell
     [InlineData("--spacing uniform --steps 30", "is 34 steps, not 30. Take S = 25 (--steps)")] // T = 100: range(0, 100, 3)
+    [InlineData("--sweep --spacing uniform --sweep-steps 10,30", "is 34 steps, not 30. Take S = 25 (--sweep-steps)")]
     [InlineData("--seed -3", "--seed takes 0 or more; got -3.")]
-    [InlineData("--sweep --steps 10 --eta 0.5", "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM), so --steps, --eta do not apply")]
+    [InlineData("--sweep --steps 10 --eta 0.5", "--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM, whose variance is beta), so --steps, --eta do not apply")]
     [InlineData("--sweep --large-variance", "so --large-variance does not apply")]
     [InlineData("--sweep-etas 0.5 --no-ddpm", "--sweep-steps, --sweep-etas, --no-large-variance and --no-ddpm shape a --sweep, and this run is none, so --sweep-etas, --no-ddpm do not apply")]
     [InlineData("--results-dir somewhere", "One configuration at one seed saves nothing under a results folder (--json FILE writes its scores), so --results-dir does not apply")]
     [InlineData("--ddpm-variance posterior", "--ddpm-variance sets the variance of --sampler ddpm (DDIM's noise is set by --eta or --large-variance): give it with --sampler ddpm, or leave it out.")]
-    [InlineData("--sweep --sampler ddpm --ddpm-variance posterior", "--ddpm-variance sets the variance of 'ddim eval --sampler ddpm', and the sweep's DDPM cell uses beta: leave it out.")]
+    [InlineData("--sweep --sampler ddpm --ddpm-variance posterior", "(plus σ̂ and DDPM, whose variance is beta), so --sampler, --ddpm-variance do not apply: leave them out.")]
+    [InlineData("--sweep --ddpm-variance posterior", "so --ddpm-variance does not apply")] // not "give it with --sampler ddpm", which the sweep refuses too
+    [InlineData("--sweep --large-variance --eta 0.5", "so --eta, --large-variance do not apply")] // both at once, not one after the other
     [InlineData("--threads 0", "--threads must be between 1 and")]
     [InlineData("--keep-noise --rederive-noise", "--keep-noise and --rederive-noise contradict each other")]
     [InlineData("--no-clip --keep-noise", "--keep-noise chooses the ε̂ used after x̂0 is clamped, and --no-clip leaves x̂0 unclamped")]
@@ -80,7 +83,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --seed 2", "Give either --seed (one seed) or --seeds (several)")]
     [InlineData("--seeds 0,1 --seed 0", "Give either --seed (one seed) or --seeds (several)")] // refused at the default too
     [InlineData("--ddpm-variance beta", "--ddpm-variance sets the variance of --sampler ddpm")]
-    [InlineData("--sweep --sampler ddim", "(plus σ̂ and DDPM), so --sampler does not apply")]
+    [InlineData("--sweep --sampler ddim", "(plus σ̂ and DDPM, whose variance is beta), so --sampler does not apply")]
     [InlineData("--seeds 0,1 --sweep", "--seeds evaluates one sampler configuration at several seeds; it does not combine with --sweep")]
     [InlineData("--seeds 0,1 --name a/b", "--name 'a/b' is not a valid file name")]
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds

@@ -33,15 +33,15 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
 
     public override int Execute(CommandContext context, Settings s, CancellationToken cancellationToken)
     {
-        if (s.Num < 1)
+        if (s.Num is < 1 or > ImageSampler.MaxBatchSize)
         {
-            throw new ArgumentException($"--num must be at least 1; got {s.Num}.");
+            throw new ArgumentException($"--num must be between 1 and {ImageSampler.MaxBatchSize:N0} (bench samples them as one batch); got {s.Num:N0}.");
         }
 
         ThreadsOption.Apply(s.Threads);
         if (s.Results is not null)
         {
-            OutputPaths.RequireWritableFile(s.Results);
+            OutputPaths.RequireWritableFile(s.Results, "bench.md");
         }
 
         var modelPath = ModelLocator.Resolve(s.Model);

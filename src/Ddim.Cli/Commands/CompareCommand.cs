@@ -66,7 +66,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json);
+            OutputPaths.RequireWritableFile(settings.Json, "compare.json");
         }
 
         var a = ScoreSet.Read("-a", settings.A, score.Key);

@@ -224,7 +224,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var precision = settings.Images is null ? settings.ParsePrecision(device) : NetworkPrecision.Float32;
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json);
+            OutputPaths.RequireWritableFile(settings.Json, "scores.json");
         }
 
         if (settings.Images is { } folder)
@@ -557,7 +557,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     };
 
     private static string ResolveJudge(Settings settings) =>
-        ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier'.");
+        ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier --out runs/judge/judge.ddim' and pass --judge runs/judge/judge.ddim.");
 
     /// <summary>Loads MNIST (test split: the reference; train split: the floor's source) and fits the reference.</summary>
     private static (Evaluator Evaluator, ImageDataset Train) LoadEvaluator(Judge judge, string? dataDir)
@@ -574,19 +574,18 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
     private static SampleSettings ParseSampleSettings(Settings s)
     {
-        var settings = s.ToSampleSettings();
-        if (s.DdpmVariance is not null && s.Sweep)
+        if (s.Sweep)
         {
-            throw new ArgumentException("--ddpm-variance sets the variance of 'ddim eval --sampler ddpm', and the sweep's DDPM cell uses beta: leave it out.");
+            // The sweep keeps the timetable rule, the clipping choices and the seed; it sets everything else per cell.
+            // Said first, so that no advice about the options it refuses (e.g. "add --sampler ddpm") comes before it.
+            s.RefuseAllBut("--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM, whose variance is beta)", clipping: true, seed: true, "--spacing");
         }
 
-        return settings;
+        return s.ToSampleSettings();
     }
 
     private static SweepPlan ParsePlan(Settings s, SampleSettings sample)
     {
-        // The sweep keeps the timetable rule, the clipping choices and the seed; it sets everything else per cell.
-        s.RefuseAllBut("--sweep runs S from --sweep-steps and η from --sweep-etas (plus σ̂ and DDPM)", clipping: true, seed: true, "--spacing");
         var steps = NumberList.Parse<int>(s.SweepSteps ?? DefaultSweepSteps, "--sweep-steps", DefaultSweepSteps);
         var etas = NumberList.Parse<double>(s.SweepEtas ?? DefaultSweepEtas, "--sweep-etas", DefaultSweepEtas);
         return new SweepPlan(steps, etas, !s.NoLargeVariance, !s.NoDdpm, sample.Spacing, sample.Clip, sample.RederiveNoise);

@@ -30,7 +30,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
     {
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json);
+            OutputPaths.RequireWritableFile(settings.Json, "info.json");
         }
 
         var path = ModelLocator.Resolve(settings.File, option: "FILE", advice: "Name a .ddim file: 'ddim info runs/NAME/checkpoint.ddim'.");
@@ -67,7 +67,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             {
                 var elapsed = file.Metadata["elapsed_s"]?.GetValue<double>() is { } s ? $", after {Durations.Clock(TimeSpan.FromSeconds(s))} of training" : string.Empty;
                 var folder = Path.GetDirectoryName(path) is { Length: > 0 } d ? d : ".";
-                Row("saved", $"{file.Metadata["saved_utc"]?.GetValue<string>() ?? "time not recorded"}{elapsed}; 'ddim train --preset PRESET --out {folder} --resume' goes on, 'ddim export --checkpoint {path} --out FILE' writes its model");
+                Row("saved", $"{file.Metadata["saved_utc"]?.GetValue<string>() ?? "time not recorded"}{elapsed}; 'ddim train --preset PRESET --out {folder} --resume' goes on, 'ddim export --checkpoint {path} --out {Path.Combine(folder, "model.ddim")}' writes its model");
             }
         }
         else if (kind == Evaluation.Judge.FileKind)

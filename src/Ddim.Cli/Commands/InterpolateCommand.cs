@@ -40,7 +40,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
         }
 
         OutputPaths.RequireExtension(s.Out, ".png");
-        OutputPaths.RequireWritableFile(s.Out);
+        OutputPaths.RequireWritableFile(s.Out, "interpolation.png");
         ImageGrid.RequireNativeLibrary("interpolate writes a PNG"); // before the sampling, not after it
         using var sampler = s.LoadSampler(out _);
         settings.Validate(sampler.Schedule);

@@ -78,7 +78,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
 
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json);
+            OutputPaths.RequireWritableFile(settings.Json, "loss.json");
         }
 
         var train = settings.Split.ToLowerInvariant() switch

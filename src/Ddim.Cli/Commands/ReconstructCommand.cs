@@ -59,7 +59,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         }
 
         OutputPaths.RequireExtension(s.Out, ".png");
-        OutputPaths.RequireWritableFile(s.Out);
+        OutputPaths.RequireWritableFile(s.Out, "reconstruction.png");
         ImageGrid.RequireNativeLibrary($"{(fromSteps ? "invert" : "reconstruct")} writes a PNG of the originals and their reconstructions"); // before the work
         using var sampler = s.LoadSampler(out _);
         var outside = stepList.Where(steps => steps < 1 || steps > sampler.Schedule.T).ToArray();
@@ -74,7 +74,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
 
         foreach (var steps in stepList)
         {
-            Timetable.RequireExactSteps(spacing, sampler.Schedule.T, steps); // before any image is loaded: the table names each S
+            Timetable.RequireExactSteps(spacing, sampler.Schedule.T, steps, fromSteps && s.StepsList is null ? "--steps" : "--steps-list"); // before any image is loaded: the table names each S
         }
 
         var data = s.Images is not null
@@ -99,6 +99,8 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
         var batches = (originals.shape[0] + batchSize - 1) / batchSize;
         foreach (var steps in stepList)
         {
+            // One scope per S: only the shown rows outlive it, so memory does not grow with the number of S.
+            using var stepScope = torch.NewDisposeScope();
             var timetable = Timetable.Create(spacing, sampler.Schedule.T, steps);
             var clock = Stopwatch.StartNew();
             var recon = ConsoleProgress.Run($"invert + decode, S={steps}", batches, advance =>
@@ -107,15 +109,19 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
                 for (var i = 0; i < originals.shape[0]; i += batchSize)
                 {
                     var batch = originals[i..(int)Math.Min(originals.shape[0], i + batchSize)];
-                    parts.Add(sampler.Reconstruct(batch, timetable).Reconstructions);
+                    var (latents, reconstructions) = sampler.Reconstruct(batch, timetable);
+                    latents.Dispose(); // only the reconstructions are scored
+                    parts.Add(reconstructions);
                     advance(1);
                 }
 
-                return torch.cat(parts, 0);
+                var all = torch.cat(parts, 0);
+                parts.ForEach(p => p.Dispose());
+                return all;
             });
             var mse = ImageSampler.MeanSquaredError01(originals, recon);
             table.AddRow(steps.ToString(System.Globalization.CultureInfo.InvariantCulture), mse.ToString("0.0000", System.Globalization.CultureInfo.InvariantCulture), $"{clock.Elapsed.TotalSeconds:F1} s");
-            rows.Add(recon[..shown]);
+            rows.Add(recon[..shown].clone().MoveToOuterDisposeScope()); // a copy: a view would keep all of recon alive
         }
 
         AnsiConsole.MarkupLine($"DDIM inversion then decoding (η = 0, {spacing} spacing, no clipping) of {originals.shape[0]} {Markup.Escape(data.Name)} images{PrecisionOption.Note(sampler)}:");

@@ -78,20 +78,20 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
         if (gridPath is not null)
         {
             OutputPaths.RequireExtension(gridPath, ".png");
-            OutputPaths.RequireWritableFile(gridPath);
+            OutputPaths.RequireWritableFile(gridPath, "samples.png");
             GridCheck(s.Num, columns, padding, h, w);
         }
 
         if (s.Trajectory is not null)
         {
             OutputPaths.RequireExtension(s.Trajectory, ".gif", ".png");
-            OutputPaths.RequireWritableFile(s.Trajectory);
+            OutputPaths.RequireWritableFile(s.Trajectory, "denoise.gif");
             if (s.TrajectoryImages > firstBatchSize)
             {
                 throw new ArgumentException($"--trajectory-images {s.TrajectoryImages}: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of {sampler.GroupSize}) = {firstBatchSize}.");
             }
 
-            TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), c, h, w);
+            TrajectoryRecorder.RequireFits(s.Trajectory, TrajectoryImages(s, firstBatchSize), settings.NetworkCalls(sampler.Schedule), c, h, w, stepsFixed: settings.Sampler == SamplerKind.Ddpm);
         }
 
         ImageGrid.RequireNativeLibrary("sample writes PNG images"); // before the sampling, not after it

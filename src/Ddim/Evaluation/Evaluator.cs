@@ -358,8 +358,9 @@ public sealed class Evaluator
         using (var generator = new Generator((ulong)seed))
         using (var order = torch.randperm(total, generator: generator))
         using (var head = order[..count])
+        using (var ints = head.to(ScalarType.Int32))
         {
-            chosen = head.to(ScalarType.Int32).data<int>().ToArray();
+            chosen = ints.data<int>().ToArray();
         }
 
         Array.Sort(chosen);

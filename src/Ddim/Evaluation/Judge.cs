@@ -132,7 +132,7 @@ public sealed class Judge : nn.Module<Tensor, Tensor>
         if (!File.Exists(path))
         {
             throw new FileNotFoundException(
-                $"Judge file not found: {path}. Pass --judge with the bundled models/judge/judge.ddim, or train one with 'ddim train-classifier --out {path}'.", path);
+                $"Judge file not found: {path}. Pass --judge with the bundled models/judge/judge.ddim, or train one with 'ddim train-classifier --out {(path.EndsWith(".ddim", StringComparison.OrdinalIgnoreCase) ? path : "runs/judge/judge.ddim")}'.", path);
         }
 
         var file = ModelFile.Load(path);

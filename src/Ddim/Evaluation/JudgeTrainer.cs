@@ -72,7 +72,8 @@ public static class JudgeTrainer
         using var generator = new Generator((ulong)config.Seed);
         using var optimizer = optim.Adam(judge.parameters(), lr: config.LearningRate);
         using var images = train.ToTensor();
-        using var labels = torch.tensor(train.Labels!, dtype: ScalarType.Byte).to(ScalarType.Int64);
+        using var labelBytes = torch.tensor(train.Labels!, dtype: ScalarType.Byte);
+        using var labels = labelBytes.to(ScalarType.Int64);
         var stepsPerEpoch = (train.Count + config.BatchSize - 1) / config.BatchSize;
         var totalSteps = (long)stepsPerEpoch * config.Epochs;
         var clock = Stopwatch.StartNew();

@@ -91,6 +91,11 @@ public sealed record SweepPlan(
             throw new ArgumentException("Steps and Etas (--sweep-steps, --sweep-etas) must not repeat a value.");
         }
 
+        foreach (var s in Steps)
+        {
+            Timetable.RequireExactSteps(Spacing, schedule.T, s, "--sweep-steps"); // first, to name the sweep's own option
+        }
+
         foreach (var configuration in Configurations())
         {
             configuration.Validate(schedule); // every cell's own checks (e.g. the spacing rule at its S) before the first cell runs

@@ -193,8 +193,9 @@ public sealed class SweepCellStore
         }
 
         var (savedDevice, savedBf16) = (there[prefix.Length..].Split('-')[0], there.EndsWith("-bf16", StringComparison.Ordinal));
+        var precision = savedBf16 != here.EndsWith("-bf16", StringComparison.Ordinal) ? $" --precision {(savedBf16 ? "bf16" : "fp32")}" : string.Empty;
         return savedDevice != here[prefix.Length..].Split('-')[0]
-            ? $"Run with --device {savedDevice} to add cells to them, or with --cells-from {savedDevice} and --resume to report them here; the saved cells are kept."
+            ? $"Run with --device {savedDevice}{precision} to add cells to them, or with --cells-from {savedDevice}{precision} and --resume to report them here; the saved cells are kept."
             : $"They were made with --precision {(savedBf16 ? "bf16" : "fp32")}: run with it to use them; the saved cells are kept.";
     }
 

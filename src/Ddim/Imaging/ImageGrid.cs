@@ -49,7 +49,16 @@ public static class ImageGrid
     }
 
     /// <summary>Encodes one image [C, H, W] or [1, C, H, W] as PNG.</summary>
-    public static byte[] ToPng(Tensor image) => Grid(image.dim() == 3 ? image.unsqueeze(0) : image, columns: 1, padding: 0);
+    public static byte[] ToPng(Tensor image)
+    {
+        if (image.dim() != 3)
+        {
+            return Grid(image, columns: 1, padding: 0);
+        }
+
+        using var batch = image.unsqueeze(0);
+        return Grid(batch, columns: 1, padding: 0);
+    }
 
     /// <summary>
     /// Lays out images [B, C, H, W] in [−1, 1] in rows of <paramref name="columns"/>, separated by

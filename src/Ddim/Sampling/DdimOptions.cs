@@ -89,7 +89,7 @@ public sealed record DdimOptions(double Eta = 0.0, bool ClipDenoised = true, boo
                 ? "EtaBelow (--eta-below) leaves no step with noise at S = 1: the one step goes to x̂0, which never adds noise. Take S ≥ 2, or leave out --eta-below."
                 : noisy.Count == 0
                 ? $"EtaBelow (--eta-below) leaves no step with noise: with S = {timetable.Count} every step goes to x̂0 or repeats its timestep, and neither adds noise. Take more steps, or leave out --eta-below."
-                : $"EtaBelow (--eta-below) {limit} leaves no step with noise: the steps that start below t = {limit} go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above {noisy.Min()} (the smallest timestep whose step adds noise), or --eta 0 for a deterministic run.");
+                : $"EtaBelow (--eta-below) {limit} leaves no step with noise: the steps that start below t = {limit} go to x̂0 or repeat their timestep, and neither adds noise. Take --eta-below above {noisy.Min()} (the smallest timestep whose step adds noise), or leave out --eta-below and give --eta 0 for a deterministic run.");
         }
     }
 

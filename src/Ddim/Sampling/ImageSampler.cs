@@ -231,9 +231,9 @@ public sealed class ImageSampler : IDisposable
     public Tensor Generate(int count, long seed, SampleSettings settings, int batchSize = 64, Action<SamplerStep>? observer = null)
     {
         var parts = new List<Tensor>();
-        Generate(count, seed, settings, batchSize, (_, batch) => parts.Add(batch.detach().clone().DetachFromDisposeScope()), observer);
         try
         {
+            Generate(count, seed, settings, batchSize, (_, batch) => parts.Add(batch.detach().clone().DetachFromDisposeScope()), observer);
             return torch.cat(parts, 0);
         }
         finally

@@ -119,14 +119,18 @@ public sealed class Timetable
     /// S = 1, which would take pure noise for nearly clean data), and <see cref="Spacing.Uniform"/> at an S its stride
     /// overruns (334 steps at S = 300, T = 1000). <see cref="Create"/> itself reproduces every rule as it is.
     /// </summary>
-    public static void RequireExactSteps(Spacing spacing, int trainingSteps, int steps)
+    /// <param name="spacing">The rule.</param>
+    /// <param name="trainingSteps">T.</param>
+    /// <param name="steps">S.</param>
+    /// <param name="stepsOption">The option the S came from, named in the advice: --steps, --steps-list or --sweep-steps.</param>
+    public static void RequireExactSteps(Spacing spacing, int trainingSteps, int steps, string stepsOption = "--steps")
     {
         var table = Create(spacing, trainingSteps, steps);
         var rule = spacing.ToString().ToLowerInvariant();
         if (table.Steps[0] == 0)
         {
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
-                $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more (--steps), or the seed or trailing rule (--spacing): their one step starts at t = T − 1.");
+                $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more ({stepsOption}), or the seed or trailing rule (--spacing): their one step starts at t = T − 1.");
         }
 
         if (spacing == Spacing.Uniform && table.Count != steps)
@@ -135,7 +139,7 @@ public sealed class Timetable
             var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
                 .First(s => s >= 2 && s <= trainingSteps && UniformCount(trainingSteps, s) == s);
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
-                $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest} (--steps), the nearest S it runs exactly, or another rule (--spacing).");
+                $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest} ({stepsOption}), the nearest S it runs exactly, or another rule (--spacing).");
         }
     }
 

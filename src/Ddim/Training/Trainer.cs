@@ -579,7 +579,7 @@ public static class Trainer
             // Nothing would be trained and the checkpoint would keep its Steps, so the next resume would take them again.
             throw new InvalidDataException(
                 $"{path} is at step {step}, and Steps = {step} would end the run where it stands, before its planned {saved.Steps:N0}. " +
-                $"To use the model as it is, export it ('ddim export --checkpoint {path} --out FILE'); to go on, resume with Steps (or --steps) above {step}.");
+                $"To use the model as it is, export it ('ddim export --checkpoint {path} --out {Path.Combine(Path.GetDirectoryName(path) ?? ".", ModelFileName)}'); to go on, resume with Steps (or --steps) above {step}.");
         }
 
         // Steps and CosineDecayFrom shape the learning-rate curve; a resume may change its future, never its past. A new
@@ -711,8 +711,9 @@ public static class Trainer
     private static byte[] TensorBytes(Tensor t)
     {
         using (t)
+        using (var bytes = t.to(ScalarType.Byte))
         {
-            return t.to(ScalarType.Byte).data<byte>().ToArray();
+            return bytes.data<byte>().ToArray();
         }
     }
 
