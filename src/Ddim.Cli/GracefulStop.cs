@@ -14,7 +14,7 @@ internal sealed class GracefulStop : IDisposable
     private readonly CancellationTokenSource source;
     private readonly ConsoleCancelEventHandler onCtrlC;
     private readonly PosixSignalRegistration onSigterm;
-    private readonly PosixSignalRegistration onSighup;
+    private readonly PosixSignalRegistration? onSighup;
     private volatile bool armed;
 
     /// <param name="outer">The command's own token (what <c>CliApp.Run</c> was given), linked in.</param>
@@ -69,7 +69,9 @@ internal sealed class GracefulStop : IDisposable
         };
         Console.CancelKeyPress += onCtrlC;
         onSigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => OnSignal(c, "SIGTERM"));
-        onSighup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => OnSignal(c, "SIGHUP"));
+        // On Windows SIGHUP is the console closing, and the process ends as soon as the handler returns: no stop could
+        // finish there, so it is left to end the run at once rather than promise a save.
+        onSighup = OperatingSystem.IsWindows() ? null : PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => OnSignal(c, "SIGHUP"));
     }
 
     /// <summary>From now on the first signal stops the run gracefully: call it when the first unit of work starts.</summary>
@@ -86,7 +88,7 @@ internal sealed class GracefulStop : IDisposable
     {
         Console.CancelKeyPress -= onCtrlC;
         onSigterm.Dispose();
-        onSighup.Dispose();
+        onSighup?.Dispose();
         source.Dispose();
     }
 }

@@ -18,7 +18,7 @@ internal static class Provenance
     public static string DescribeModel(string path, ModelFile file, UNet network)
     {
         var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
-        var data = file.Metadata["training"]?["data"]?.GetValue<string>();
+        var data = (file.Metadata["training"]?["data"] ?? file.Metadata["data"])?.GetValue<string>(); // a model's, or a checkpoint's
         var initFrom = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["InitFrom"]?.GetValue<string>();
         var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
         if (steps is { } s)

@@ -48,12 +48,32 @@ public static class Atomic
                 KeepMode(full, temp);
             }
 
-            File.Move(temp, full, overwrite: true);
+            MoveOver(temp, full);
         }
         catch
         {
             File.Delete(temp);
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Renames <paramref name="temp"/> over <paramref name="full"/>. On Windows a file another process holds open for a
+    /// moment (a reader, an antivirus scan) cannot be replaced: a few tries, a little apart, before giving up.
+    /// </summary>
+    private static void MoveOver(string temp, string full)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                File.Move(temp, full, overwrite: true);
+                return;
+            }
+            catch (Exception e) when (OperatingSystem.IsWindows() && attempt < 5 && e is IOException or UnauthorizedAccessException)
+            {
+                Thread.Sleep(100 * attempt);
+            }
         }
     }
 

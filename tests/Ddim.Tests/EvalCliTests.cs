@@ -209,6 +209,33 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData("training", "mnist")] // a folder of PNGs named mnist: not MNIST's training split
+    [InlineData(null, "fashion-mnist-train")] // a checkpoint records its data at the top
+    public void Given_a_model_not_trained_on_MNIST_When_eval_runs_Then_it_warns_that_the_scores_mean_little(string? under, string data)
+    {
+        // Given
+        using var folder = new TempFolder();
+        var path = TinyModel.Write(folder.File("m.ddim"));
+        var file = Ddim.Models.ModelFile.Load(path);
+        if (under is null)
+        {
+            file.Metadata["data"] = data;
+        }
+        else
+        {
+            file.Metadata[under] = new System.Text.Json.Nodes.JsonObject { ["data"] = data };
+        }
+
+        file.Save(path);
+
+        // When: the run stops later, at the data (the tests have none)
+        var (_, output) = CliRunner.RunCapturingOutput("eval", "--model", path, "--num", "10");
+
+        // Then
+        Assert.Contains($"warning: the model was trained on '{data}', but the judge and the reference are MNIST", output.Replace("\n", " ", StringComparison.Ordinal));
+    }
+
+    [Theory]
     [InlineData(8, 3, "The judge takes 1×28×28 images but")]
     [InlineData(28, 1, "--images needs 2 … 60,000 images")]
     public void Given_a_folder_the_judge_cannot_score_When_eval_runs_Then_a_clear_error_before_any_data_is_loaded(int size, int count, string expected)

@@ -143,6 +143,25 @@ public class ImageFolderTests
         Assert.Contains("b.png is not a readable PNG", error.Message);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Given_a_PNG_cut_short_in_its_pixel_data_When_loaded_Then_truncated_instead_of_black_rows(int channels)
+    {
+        // Given: a 32×32 image of varied pixels (its compressed data run to a few kB), cut to 60% of its bytes
+        using var dir = new TempFolder();
+        var bytes = Enumerable.Range(0, channels * 32 * 32).Select(i => (byte)((i * 7919) % 251)).ToArray();
+        WritePng(dir.File("b.png"), bytes, channels, 32, 32);
+        var whole = File.ReadAllBytes(dir.File("b.png"));
+        File.WriteAllBytes(dir.File("a.png"), whole[..(whole.Length * 6 / 10)]); // a.png, cut; b.png, whole
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => ImageFolder.Load(dir.Path));
+
+        // Then
+        Assert.Contains("a.png is not a readable PNG: it is truncated (its pixel data stop early)", error.Message);
+    }
+
     [Fact]
     public void Given_a_PNG_with_transparent_pixels_When_loaded_Then_a_clear_error_instead_of_guessed_colours()
     {

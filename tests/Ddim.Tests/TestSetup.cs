@@ -10,6 +10,11 @@ internal static class TestSetup
     {
         Ddim.Native.TorchRuntime.Initialize();
 
+        // Messages format numbers in the current culture (1,048,576); the tests pin English text, so they run in the
+        // invariant culture whatever the machine's (the CLI itself runs with invariant globalization).
+        System.Globalization.CultureInfo.DefaultThreadCurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
+        System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
+
         // $DDIM_DATA below a file, which no OS can make a folder of: a test that reaches for a real data set without
         // its own --data-dir fails at once ("Cannot write the data to …") instead of reading this machine's cache
         // (~/.cache/ddim/datasets) or downloading MNIST on a fresh one.

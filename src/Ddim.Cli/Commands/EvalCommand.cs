@@ -250,8 +250,10 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
         Evaluator.RequireShape(judge, (int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2], "the model's images"); // before the reference is loaded
-        var modelData = modelFile.Metadata["training"]?["data"]?.GetValue<string>();
-        if (modelData is not null && !modelData.StartsWith("mnist", StringComparison.OrdinalIgnoreCase))
+        // A model file records its data under "training", a checkpoint at the top; MNIST's training split is "mnist-train"
+        // (a PNG folder named mnist… is not MNIST to the judge).
+        var modelData = (modelFile.Metadata["training"]?["data"] ?? modelFile.Metadata["data"])?.GetValue<string>();
+        if (modelData is not null && !modelData.Equals("mnist-train", StringComparison.OrdinalIgnoreCase))
         {
             AnsiConsole.MarkupLine($"[yellow]warning:[/] the model was trained on '{Markup.Escape(modelData)}', but the judge and the reference are MNIST; the scores will not mean much.");
         }

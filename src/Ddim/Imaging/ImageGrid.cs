@@ -165,20 +165,21 @@ public static class ImageGrid
     {
         ArgumentNullException.ThrowIfNull(png);
 
-        // SkiaSharp answers bytes it has no codec for with an ArgumentNullException ('codec'), others with null.
-        SKBitmap? bitmapOrNull;
-        try
+        // Through the codec, not SKBitmap.Decode: that one returns a file cut short as a whole image, its missing rows
+        // filled with 0, where the codec says IncompleteInput.
+        using var data = SKData.CreateCopy(png);
+        using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a decodable image (not a PNG, or its header is damaged).");
+        var grey = codec.Info.ColorType == SKColorType.Gray8;
+        var target = new SKImageInfo(codec.Info.Width, codec.Info.Height, grey ? SKColorType.Gray8 : SKColorType.Rgba8888, grey ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
+        using var bitmap = new SKBitmap(target);
+        var outcome = codec.GetPixels(target, bitmap.GetPixels());
+        if (outcome != SKCodecResult.Success)
         {
-            bitmapOrNull = SKBitmap.Decode(png);
-        }
-        catch (ArgumentNullException)
-        {
-            bitmapOrNull = null;
+            throw new InvalidDataException(outcome == SKCodecResult.IncompleteInput
+                ? "it is truncated (its pixel data stop early): copy or download it again."
+                : $"its pixels do not decode ({outcome}): the file is damaged.");
         }
 
-        using var decoded = bitmapOrNull ?? throw new InvalidDataException("not a decodable image (not a PNG, or truncated).");
-        var grey = decoded.ColorType == SKColorType.Gray8;
-        using var bitmap = decoded.Copy(grey ? SKColorType.Gray8 : SKColorType.Rgba8888);
         var channels = grey ? 1 : 3;
         var raw = bitmap.Bytes;
         if (!grey)
