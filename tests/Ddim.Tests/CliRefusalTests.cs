@@ -142,6 +142,25 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData("reconstruct", "Without --images, reconstruct inverts MNIST test digits (1×28×28), and this model makes 3×32×32 images: give --images DIR")]
+    [InlineData("invert", "Without --images, invert inverts MNIST test digits (1×28×28), and this model makes 3×32×32 images: give --images DIR")]
+    [InlineData("loss", "--data mnist is 1×28×28 images, and the model makes 3×32×32: give --data DIR")]
+    public void Given_a_colour_model_and_no_images_of_its_own_When_a_command_would_use_MNIST_Then_it_asks_for_them_before_fetching_any(string command, string expected)
+    {
+        // Given: a 3×32×32 model
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("rgb.ddim"), timeSteps: 1000, config: TinyModel.Config with { ImageChannels = 3, ImageSize = 32, AttentionResolutions = [16] });
+
+        // When
+        var (code, error) = Run(command, "--model", model, "--data-dir", folder.File("data"));
+
+        // Then: said, and no data folder made (nothing was fetched)
+        Assert.Equal(1, code);
+        Assert.Contains(expected, OneLine(error));
+        Assert.False(Directory.Exists(folder.File("data")));
+    }
+
+    [Theory]
     [InlineData("0", "got 0.")]
     [InlineData("2000000", "got 2,000,000.")] // not "--batch-size", which bench does not have
     public void Given_a_bench_num_out_of_range_When_run_Then_it_names_num_and_its_range(string num, string got)

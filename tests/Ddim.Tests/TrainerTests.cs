@@ -1104,6 +1104,23 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_whose_network_writes_out_defaults_the_preset_leaves_out_When_a_new_run_starts_from_it_Then_it_is_the_same_shape()
+    {
+        // Given: a run whose Model names the middle attention and the multipliers at their defaults, and a preset that
+        // leaves them out (null): the same network
+        using var dir = new TempFolder();
+        var spelled = TinyNet with { MiddleAttention = true };
+        Train(Tiny(2) with { Model = spelled }, Bars(), dir.Folder("first"));
+        var plain = Tiny(2) with { Model = TinyNet with { MiddleAttention = null }, InitFrom = Path.Combine(dir.Folder("first"), Trainer.CheckpointFile) };
+
+        // When
+        var losses = Train(plain, Bars(), dir.Folder("second"));
+
+        // Then
+        Assert.Equal(2, losses.Count);
+    }
+
+    [Fact]
     public void Given_an_InitFrom_file_that_does_not_exist_When_training_Then_FileNotFoundException_naming_it()
     {
         using var dir = new TempFolder();

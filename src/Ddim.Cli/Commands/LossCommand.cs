@@ -120,10 +120,17 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got {settings.Timesteps}.");
             }
 
+            var known = DatasetFetcher.Known.Any(k => string.Equals(k.Name, settings.Data, StringComparison.OrdinalIgnoreCase));
+            if (known && !first.Shape.SequenceEqual([1L, 28, 28]))
+            {
+                // Before fetching it: MNIST's and Fashion-MNIST's images are 1×28×28.
+                throw new ArgumentException($"--data {settings.Data} is 1×28×28 images, and the model makes {string.Join("×", first.Shape)}: give --data DIR, a folder of PNGs of its own kind.");
+            }
+
             var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: train);
             if (data.Channels != first.Shape[0] || data.Height != first.Shape[1] || data.Width != first.Shape[2])
             {
-                throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}.");
+                throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}: give --data DIR with images of that size.");
             }
 
             if (settings.Num > data.Count)

@@ -77,12 +77,18 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             Timetable.RequireExactSteps(spacing, sampler.Schedule.T, steps, fromSteps && s.StepsList is null ? "--steps" : "--steps-list"); // before any image is loaded: the table names each S
         }
 
+        if (s.Images is null && !sampler.Shape.SequenceEqual([1L, 28, 28]))
+        {
+            // Before fetching MNIST: its digits could not be this model's images anyway.
+            throw new ArgumentException($"Without --images, {(fromSteps ? "invert" : "reconstruct")} inverts MNIST test digits (1×28×28), and this model makes {string.Join("×", sampler.Shape)} images: give --images DIR, a folder of PNGs of its own kind.");
+        }
+
         var data = s.Images is not null
             ? ImageFolder.Load(s.Images, greyWhenChannelsEqual: sampler.Shape[0] == 1) // grey images another tool saved as RGB, for a grey model
             : DatasetFetcher.Load(DatasetFetcher.Mnist, train: false, s.DataDir);
         if (data.Channels != sampler.Shape[0] || data.Height != sampler.Shape[1] || data.Width != sampler.Shape[2])
         {
-            throw new ArgumentException($"The images are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", sampler.Shape)}.");
+            throw new ArgumentException($"The images are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", sampler.Shape)}: give --images DIR with images of that size.");
         }
 
         if (s.Num > data.Count)

@@ -678,7 +678,8 @@ public static class Trainer
             throw new InvalidDataException($"InitFrom: {path} is neither a training checkpoint nor an exported model (kind '{kind}').");
         }
 
-        // Dropout is no part of the shape: a second phase may change it.
+        // Dropout is no part of the shape: a second phase may change it. Compared as configurations (a setting left out
+        // equals its default written out), shown as JSON.
         string Shape(UNetConfig c) => JsonSerializer.Serialize(c with { Dropout = 0 }, ModelFile.Json);
         UNetConfig saved;
         try
@@ -690,7 +691,7 @@ public static class Trainer
             throw new InvalidDataException($"InitFrom: {path} holds no valid network configuration: {e.Message}", e);
         }
 
-        if (Shape(saved) != Shape(expected))
+        if (saved with { Dropout = 0 } != expected with { Dropout = 0 })
         {
             throw new InvalidDataException(
                 $"InitFrom: {path} holds a network of another shape than this preset's Model. Copy its Model into the preset, or start from random weights.\n" +
