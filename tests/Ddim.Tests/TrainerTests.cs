@@ -1113,11 +1113,13 @@ public sealed class TrainerTests : OneTorchThread
         Train(Tiny(2) with { Model = spelled }, Bars(), dir.Folder("first"));
         var plain = Tiny(2) with { Model = TinyNet with { MiddleAttention = null }, InitFrom = Path.Combine(dir.Folder("first"), Trainer.CheckpointFile) };
 
-        // When
+        // When: a new run from it, then a resume of the first run with the shorter form of its own network
         var losses = Train(plain, Bars(), dir.Folder("second"));
+        var resumed = Train(Tiny(4) with { Model = TinyNet with { MiddleAttention = null } }, Bars(), dir.Folder("first"), resume: true);
 
-        // Then
+        // Then: both go ahead
         Assert.Equal(2, losses.Count);
+        Assert.Equal(2, resumed.Count);
     }
 
     [Fact]
