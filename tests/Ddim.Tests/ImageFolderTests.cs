@@ -74,11 +74,14 @@ public class ImageFolderTests
         // When
         var set = ImageFolder.Load(dir.Path, greyWhenChannelsEqual: true);
         var stored = ImageFolder.Load(dir.Path);
+        var forGreyModel = ImageFolder.Resolve(dir.Path, greyWhenChannelsEqual: true); // as train and loss read it for a grey model
 
-        // Then: one channel, the same pixels; by default (training data) the channels as stored
+        // Then: one channel, the same pixels; by default (a colour model's data) the channels as stored
         Assert.Equal((2, 1), (set.Count, set.Channels));
         Assert.Equal(grey.Concat(grey).ToArray(), set.Pixels);
         Assert.Equal(3, stored.Channels);
+        Assert.Equal(set.Pixels, forGreyModel.Pixels);
+        Assert.Equal(1, forGreyModel.Channels);
     }
 
     [Fact]

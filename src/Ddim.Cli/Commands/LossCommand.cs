@@ -127,7 +127,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 throw new ArgumentException($"--data {settings.Data} is 1×28×28 images, and the model makes {string.Join("×", first.Shape)}: give --data DIR, a folder of PNGs of its own kind.");
             }
 
-            var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: train);
+            var data = ImageFolder.Resolve(settings.Data, settings.DataDir, train: train, greyWhenChannelsEqual: first.Shape[0] == 1);
             if (data.Channels != first.Shape[0] || data.Height != first.Shape[1] || data.Width != first.Shape[2])
             {
                 throw new ArgumentException($"The images of '{data.Name}' are {data.Channels}×{data.Height}×{data.Width} but the model makes {string.Join("×", first.Shape)}: give --data DIR with images of that size.");

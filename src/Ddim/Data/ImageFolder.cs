@@ -79,14 +79,16 @@ public static class ImageFolder
             }
         }
 
-        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(folder)), pixels, decoded.Length, channels, h, w);
+        return new ImageDataset(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder))), pixels, decoded.Length, channels, h, w); // "." has a name too
     }
 
     /// <summary>
     /// Resolves a data spec: a known data set name (its train split, or its test split when <paramref name="train"/> is
-    /// false) wins over a folder of the same name; anything else must be a folder of PNGs (used whole).
+    /// false) wins over a folder of the same name; anything else must be a folder of PNGs (used whole), read as
+    /// <see cref="Load"/> reads it with <paramref name="greyWhenChannelsEqual"/> (true for a grey model: grey images
+    /// another tool saved as RGB or with a palette are grey to it).
     /// </summary>
-    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null, bool train = true)
+    public static ImageDataset Resolve(string spec, string? dataRoot = null, Action<string>? log = null, bool train = true, bool greyWhenChannelsEqual = false)
     {
         var known = DatasetFetcher.TryFind(spec);
         if (known is not null)
@@ -99,7 +101,7 @@ public static class ImageFolder
             throw new ArgumentException($"The data {spec} is a folder of images, and a data root (--data-dir) says where the named data sets ({string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}) live, so it does not apply: leave it out.");
         }
 
-        return Directory.Exists(spec) || File.Exists(spec) ? Load(spec) : throw new ArgumentException(
+        return Directory.Exists(spec) || File.Exists(spec) ? Load(spec, greyWhenChannelsEqual) : throw new ArgumentException(
             $"Unknown data '{spec}': use {string.Join(", ", DatasetFetcher.Known.Select(k => k.Name))}{(train ? "" : " (their test split)")}, or the path of a folder of same-size PNG images " +
             $"(there is no folder {Path.GetFullPath(spec)}; a relative path is taken from the working directory, {Environment.CurrentDirectory}).");
     }
