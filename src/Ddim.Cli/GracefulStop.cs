@@ -4,7 +4,8 @@ namespace Ddim.Cli;
 
 /// <summary>
 /// For runs that save their work in units (training's checkpoint after a step, a sweep's cells, --seeds' seeds): the
-/// first Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed) cancels <see cref="Token"/>, and the run stops once
+/// first Ctrl-C (SIGINT), SIGTERM or SIGHUP (the terminal closed; not on Windows, whose closing console cannot wait)
+/// cancels <see cref="Token"/>, and the run stops once
 /// the unit in progress is done and saved; a second signal of any of them ends the process at once. Commands without
 /// units to save keep .NET's default: a signal ends them. So does a run whose stop is not yet armed (see
 /// <see cref="Arm"/>): while it is still loading, there is nothing to save and nothing to wait for.
@@ -77,7 +78,7 @@ internal sealed class GracefulStop : IDisposable
     /// <summary>From now on the first signal stops the run gracefully: call it when the first unit of work starts.</summary>
     public void Arm() => armed = true;
 
-    /// <summary>Cancelled by the first Ctrl-C, SIGTERM or SIGHUP, or by the command's own token.</summary>
+    /// <summary>Cancelled by the first Ctrl-C, SIGTERM or SIGHUP once armed, or by the command's own token.</summary>
     public CancellationToken Token => source.Token;
 
     /// <summary>Whether a stop was asked for, by a signal or by the command's own token.</summary>

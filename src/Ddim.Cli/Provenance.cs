@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Ddim.Data;
 using Ddim.Models;
 using Spectre.Console;
 
@@ -14,11 +15,30 @@ internal static class Provenance
         "ddim " + string.Join(" ", Environment.GetCommandLineArgs().Skip(1).Select(a =>
             a.Length > 0 && a.All(c => char.IsLetterOrDigit(c) || "-_./=,:+@".Contains(c)) ? a : "'" + a.Replace("'", "'\\''", StringComparison.Ordinal) + "'"));
 
+    /// <summary>
+    /// The data a model or checkpoint was trained on, as the trainer names it: "mnist-train" or "fashion-mnist-train" for
+    /// a known data set's training split, else the PNG folder's name; null when the file does not say. A model file
+    /// records it under "training", a checkpoint at the top; files written before either did are read from their
+    /// training configuration's Data, where a known name always meant that data set (and an export of such a checkpoint
+    /// recorded that name as it was, "mnist"; a folder named mnist is told apart by its Data, a path).
+    /// </summary>
+    public static string? TrainedOn(ModelFile file)
+    {
+        var recorded = (file.Metadata["training"]?["data"] ?? file.Metadata["data"])?.GetValue<string>();
+        var configured = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["Data"]?.GetValue<string>();
+        return recorded is null ? (configured is null ? null : TrainingSplitName(configured))
+            : configured is not null && string.Equals(recorded, configured, StringComparison.OrdinalIgnoreCase) ? TrainingSplitName(configured)
+            : recorded;
+    }
+
+    /// <summary>"mnist" (a known data set, as a config names it) → "mnist-train"; anything else as it is.</summary>
+    public static string TrainingSplitName(string data) => DatasetFetcher.TryFind(data) is { } known ? $"{known.Name}-train" : data;
+
     /// <summary>A model file and what its metadata says of its training, e.g. "models/mnist.ddim (1,623,169 parameters, T = 1000, …)".</summary>
     public static string DescribeModel(string path, ModelFile file, UNet network)
     {
         var steps = file.Metadata["training"]?["steps"]?.GetValue<long>() ?? file.Metadata["step"]?.GetValue<long>();
-        var data = (file.Metadata["training"]?["data"] ?? file.Metadata["data"])?.GetValue<string>(); // a model's, or a checkpoint's
+        var data = TrainedOn(file);
         var initFrom = (file.Metadata["training"]?["config"] ?? file.Metadata["train"])?["InitFrom"]?.GetValue<string>();
         var parts = new List<string> { $"{network.ParameterCount:N0} parameters", $"T = {file.Schedule.T}" };
         if (steps is { } s)

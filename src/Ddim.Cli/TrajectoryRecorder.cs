@@ -28,12 +28,12 @@ internal sealed class TrajectoryRecorder(int images)
         if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)
         {
             var maxSteps = ((ImageGrid.MaxSide - Padding) / (width + Padding)) - 1;
-            var fewerSteps = stepsFixed ? $"or sample with DDIM and --steps {maxSteps} or fewer (DDPM always runs all T steps)" : $"or sample with at most {maxSteps} steps";
+            var fewerSteps = stepsFixed ? $"sample with DDIM and --steps {maxSteps} or fewer (DDPM always runs all T steps)" : $"sample with at most {maxSteps} steps";
             throw new ArgumentException(gif || w <= ImageGrid.MaxSide
                 ? $"A trajectory of {images} images would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit: lower --trajectory-images."
                 : channels == 1
-                ? $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), {fewerSteps}."
-                : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): {fewerSteps[3..]} (a GIF would be grey, and this model makes colour images).");
+                ? $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): write a .gif instead (one frame per step), or {fewerSteps}."
+                : $"A trajectory PNG of {steps} steps would be {w}×{h} pixels, over the {ImageGrid.MaxSide}-pixel limit (one column per step): {fewerSteps} (a GIF would be grey, and this model makes colour images).");
         }
     }
 

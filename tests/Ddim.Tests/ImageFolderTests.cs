@@ -151,7 +151,7 @@ public class ImageFolderTests
     [InlineData(3)]
     public void Given_a_PNG_cut_short_in_its_pixel_data_When_loaded_Then_truncated_instead_of_black_rows(int channels)
     {
-        // Given: a 32×32 image of varied pixels (its compressed data run to a few kB), cut to 60% of its bytes
+        // Given: a 32×32 image of varied pixels, cut to 60% of its bytes (inside its pixel data)
         using var dir = new TempFolder();
         var bytes = Enumerable.Range(0, channels * 32 * 32).Select(i => (byte)((i * 7919) % 251)).ToArray();
         WritePng(dir.File("b.png"), bytes, channels, 32, 32);

@@ -135,10 +135,12 @@ public class ModelFileTests
         Assert.Contains("written by a newer Ddim. Update Ddim to use it.", error.Message);
     }
 
-    [Fact]
+    [SkippableFact]
     public void Given_a_large_file_of_another_kind_When_loaded_Then_it_is_refused_by_its_first_bytes()
     {
-        // Given / When: a sparse file larger than any array, which reading whole would fail on with an IOException
+        // Given / When: a sparse file larger than any array, which reading whole would fail on with an IOException (Linux
+        // and macOS make it without writing 3 GiB; other file systems may not)
+        Skip.IfNot(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "needs a file system with sparse files");
         using var folder = new TempFolder();
         var path = folder.File("other.ddim");
         using (var file = File.Create(path))

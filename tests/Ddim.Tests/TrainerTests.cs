@@ -1106,8 +1106,8 @@ public sealed class TrainerTests : OneTorchThread
     [Fact]
     public void Given_a_checkpoint_whose_network_writes_out_defaults_the_preset_leaves_out_When_a_new_run_starts_from_it_Then_it_is_the_same_shape()
     {
-        // Given: a run whose Model names the middle attention and the multipliers at their defaults, and a preset that
-        // leaves them out (null): the same network
+        // Given: a run whose Model names the middle attention at its default, and a preset that leaves it out (null): the
+        // same network
         using var dir = new TempFolder();
         var spelled = TinyNet with { MiddleAttention = true };
         Train(Tiny(2) with { Model = spelled }, Bars(), dir.Folder("first"));

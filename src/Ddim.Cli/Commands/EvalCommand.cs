@@ -250,9 +250,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
 
         using var judge = Ddim.Evaluation.Judge.Load(judgePath, out var judgeMetadata);
         Evaluator.RequireShape(judge, (int)sampler.Shape[0], (int)sampler.Shape[1], (int)sampler.Shape[2], "the model's images"); // before the reference is loaded
-        // A model file records its data under "training", a checkpoint at the top; MNIST's training split is "mnist-train"
-        // (a PNG folder named mnist… is not MNIST to the judge).
-        var modelData = (modelFile.Metadata["training"]?["data"] ?? modelFile.Metadata["data"])?.GetValue<string>();
+        var modelData = Provenance.TrainedOn(modelFile);
         if (modelData is not null && !modelData.Equals("mnist-train", StringComparison.OrdinalIgnoreCase))
         {
             AnsiConsole.MarkupLine($"[yellow]warning:[/] the model was trained on '{Markup.Escape(modelData)}', but the judge and the reference are MNIST; the scores will not mean much.");

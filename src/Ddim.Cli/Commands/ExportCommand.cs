@@ -61,7 +61,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
         using var weights = new UNet(config.Model);
         ModelFile.Deserialize(weights, file.Sections[raw ? "model" : "ema"], raw ? "checkpoint's model" : "checkpoint's EMA");
         var step = file.Metadata["step"]!.GetValue<long>();
-        Trainer.ExportModel(output, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, weights, file.Schedule, file.Metadata["data"]?.GetValue<string>() ?? config.Data, raw);
+        Trainer.ExportModel(output, config, file.Metadata["data_sha256"]!.GetValue<string>(), file.Metadata["init_from_sha256"]?.GetValue<string>(), step, weights, file.Schedule, Provenance.TrainedOn(file) ?? config.Data, raw);
         AnsiConsole.MarkupLine($"Exported the {(raw ? "raw" : "EMA")} weights at step {step} to [green]{Markup.Escape(output)}[/].");
         return 0;
     }

@@ -13,8 +13,8 @@ public static class ImageFolder
     /// <param name="folder">The folder of same-size PNGs.</param>
     /// <param name="greyWhenChannelsEqual">
     /// Read RGB images whose R, G and B are equal everywhere as grey, as many tools save grey images (for a judge or a
-    /// network that takes one channel: eval --images, invert --images). Off by default: training data keep the channels
-    /// they are stored with, and their SHA-256.
+    /// network that takes one channel: eval --images, invert --images, and train and loss for a grey model). Off by
+    /// default: the channels as stored (a colour model's data).
     /// </param>
     public static ImageDataset Load(string folder, bool greyWhenChannelsEqual = false)
     {

@@ -540,8 +540,11 @@ public static class Trainer
         JsonObject Fixed(TrainConfig c)
         {
             // The network's settings written out, so that one left at its default (null) equals the default given.
-            var m = c.Model;
-            c = c with { Model = m with { ChannelMultipliers = [.. m.Multipliers], AttentionResolutions = [.. m.Attention], MiddleAttention = m.HasMiddleAttention } };
+            if (c.Model is { } m)
+            {
+                c = c with { Model = m with { ChannelMultipliers = [.. m.Multipliers], AttentionResolutions = [.. m.Attention], MiddleAttention = m.HasMiddleAttention } };
+            }
+
             var node = JsonSerializer.SerializeToNode(c, ModelFile.Json)!.AsObject();
             foreach (var key in ChangeableOnResume.Append(nameof(TrainConfig.InitFrom)).Append(nameof(TrainConfig.DecayReplans)))
             {
