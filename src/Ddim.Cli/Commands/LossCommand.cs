@@ -120,7 +120,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
                 throw new ArgumentException($"--timesteps must be in 0 … {first.Schedule.T - 1} (the model's T = {first.Schedule.T}); got {settings.Timesteps}.");
             }
 
-            if (DatasetFetcher.TryFind(settings.Data) is not null && !first.Shape.SequenceEqual([1L, 28, 28]))
+            if (DatasetFetcher.TryFind(settings.Data) is not null && !first.Shape.SequenceEqual(DatasetFetcher.KnownImageShape))
             {
                 // Before fetching it: MNIST's and Fashion-MNIST's images are 1×28×28.
                 throw new ArgumentException($"--data {settings.Data} is 1×28×28 images, and the model makes {string.Join("×", first.Shape)}: give --data DIR, a folder of PNGs of its own kind.");

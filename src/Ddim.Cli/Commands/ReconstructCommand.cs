@@ -77,7 +77,7 @@ internal sealed class ReconstructCommand : Command<ReconstructCommand.Settings>
             Timetable.RequireExactSteps(spacing, sampler.Schedule.T, steps, fromSteps && s.StepsList is null ? "--steps" : "--steps-list"); // before any image is loaded: the table names each S
         }
 
-        if (s.Images is null && !sampler.Shape.SequenceEqual([1L, 28, 28]))
+        if (s.Images is null && !sampler.Shape.SequenceEqual(DatasetFetcher.KnownImageShape))
         {
             // Before fetching MNIST: its digits could not be this model's images anyway.
             throw new ArgumentException($"Without --images, {(fromSteps ? "invert" : "reconstruct")} inverts MNIST test digits (1×28×28), and this model makes {string.Join("×", sampler.Shape)} images: give --images DIR, a folder of PNGs of its own kind.");

@@ -53,6 +53,9 @@ public static class DatasetFetcher
     /// <summary>The known data sets by name.</summary>
     public static IReadOnlyList<DatasetSource> Known { get; } = [Mnist, FashionMnist];
 
+    /// <summary>The shape [C, H, W] of every known data set's images: MNIST and Fashion-MNIST are 1×28×28.</summary>
+    public static IReadOnlyList<long> KnownImageShape { get; } = [1, 28, 28];
+
     /// <summary>The default data folder: $DDIM_DATA, else ~/.cache/ddim/datasets.</summary>
     public static string DefaultRoot =>
         Environment.GetEnvironmentVariable("DDIM_DATA") is { Length: > 0 } env
