@@ -39,8 +39,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
     [InlineData("interpolate --precision half", "--precision must be fp32 or bf16 (got 'half').")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
-    [InlineData("sample --num 4 --trajectory t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of 32) = 4.")]
-    [InlineData("sample --trajectory t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
+    [InlineData("sample --num 4 --trajectory DIR/t.gif --trajectory-images 5", "--trajectory-images 5: the trajectory shows images of the first batch, at most min(--num, --batch-size rounded up to whole groups of 32) = 4.")]
+    [InlineData("sample --trajectory DIR/t.gif --trajectory-images 0", "--trajectory-images must be at least 1; got 0.")]
     [InlineData("sample --threads 100000", "--threads must be between 1 and")]
     [InlineData("sample --num 2 --padding 100000", "Use a smaller --padding")]
     [InlineData("reconstruct --steps 10", "Unknown option 'steps'. 'ddim reconstruct --help' lists the options it takes.")]
@@ -54,17 +54,17 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("invert --images some-folder --data-dir elsewhere", "--images names the folder of PNGs to invert, and --data-dir says where MNIST lives, so --data-dir does not apply: leave it out.")]
     [InlineData("reconstruct --num 2", "The default --steps-list (10,20,50,100,200) has S = 200, beyond T = 100 of this model: give --steps-list with S from 1 to 100.")]
     [InlineData("sample --num 2 --padding 2147483640", "Use a smaller --padding")] // no int overflow to a small grid
-    [InlineData("sample --num 300 --batch-size 320 --steps 2 --trajectory t.png --trajectory-images 300", "A trajectory of 300 images would be 92×18002 pixels, over the 16384-pixel limit: lower --trajectory-images.")]
+    [InlineData("sample --num 300 --batch-size 320 --steps 2 --trajectory DIR/t.png --trajectory-images 300", "A trajectory of 300 images would be 92×18002 pixels, over the 16384-pixel limit: lower --trajectory-images.")]
     [InlineData("sample --batch-size 2147483647", "The batch size (--batch-size) must be between 1 and 1,048,576; got 2,147,483,647.")]
     public void Given_an_option_the_command_would_ignore_When_it_runs_Then_it_is_refused_and_nothing_is_written(string command, string expected)
     {
-        // Given
+        // Given: DIR/ names a path in this test's own folder, so a refusal that fails writes nothing into the working directory
         using var folder = new TempFolder();
         var model = TinyModel.Write(folder.File("m.ddim"));
         var output = folder.File("out.png");
 
         // When
-        var (code, error) = Run([.. command.Split(' '), "--model", model, "--out", output]);
+        var (code, error) = Run([.. command.Split(' ').Select(o => o.StartsWith("DIR/", StringComparison.Ordinal) ? folder.File(o[4..]) : o), "--model", model, "--out", output]);
 
         // Then
         Assert.Equal(1, code);
@@ -322,6 +322,22 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.Equal(1, code);
         Assert.Contains("A trajectory PNG of 1000 steps would be 30032×482 pixels, over the 16384-pixel limit (one column per step): write a .gif instead (one frame per step), or sample with DDIM and --steps 545 or fewer (DDPM always runs all T steps).", OneLine(error));
         Assert.False(File.Exists(folder.File("out.png")));
+    }
+
+    [Fact]
+    public void Given_256_pixel_images_When_a_64_point_interpolation_is_asked_for_Then_it_is_refused_before_sampling_with_the_most_points_that_fit()
+    {
+        // Given: a model of 256×256 images, whose 64-point row would be 64 × (256 + 2) + 2 = 16,514 px wide
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("big.ddim"), config: TinyModel.Config with { ImageSize = 256, AttentionResolutions = [] });
+
+        // When
+        var (code, error) = Run("interpolate", "--model", model, "--points", "64", "--steps", "2", "--out", folder.File("row.png"));
+
+        // Then: refused before any sampling, with the largest --points that fits (63 × 258 + 2 = 16,256 px)
+        Assert.Equal(1, code);
+        Assert.Contains("64 points of 256×256 images make a 16514×260 picture, over the 16384-pixel limit; use --points 63 or fewer.", OneLine(error));
+        Assert.False(File.Exists(folder.File("row.png")));
     }
 
     [Fact]

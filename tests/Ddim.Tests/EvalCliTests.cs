@@ -89,7 +89,7 @@ public sealed class EvalCliTests : OneTorchThread
     [InlineData("--seeds 0,1 --resume --name a/b", "--name 'a/b' is not a valid file name")] // --resume goes with --seeds
     [InlineData("--precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
     [InlineData("--seeds 0,1 --results-dir MODEL", "is a file, not a folder.")] // MODEL: the model file's path; refused before any scoring
-    [InlineData("--sweep --resume --cells-from cpu --precision bf16 --results-dir nowhere --num 10 --sweep-steps 2", "No sweep cells are saved under nowhere/table1-mnist-bf16.cells")] // a bf16 sweep's own folder
+    [InlineData("--sweep --resume --cells-from cpu --precision bf16 --results-dir DIR/nowhere --num 10 --sweep-steps 2", "nowhere/table1-mnist-bf16.cells, and this run only reports saved cells")] // a bf16 sweep's own folder (DIR: the test's folder)
     public void Given_bad_eval_options_When_run_Then_one_clear_error_and_exit_code_1(string options, string expected)
     {
         using var folder = new TempFolder();
@@ -100,7 +100,7 @@ public sealed class EvalCliTests : OneTorchThread
             j.Save(judge);
         }
 
-        var (code, error) = Run(["eval", "--model", model, "--judge", judge, .. options.Split(' ').Select(o => o == "MODEL" ? model : o)]);
+        var (code, error) = Run(["eval", "--model", model, "--judge", judge, .. options.Split(' ').Select(o => o == "MODEL" ? model : o.StartsWith("DIR/", StringComparison.Ordinal) ? folder.File(o[4..]) : o)]);
 
         Assert.Equal(1, code);
         Assert.Contains(expected, error);

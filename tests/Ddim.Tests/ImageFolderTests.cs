@@ -165,6 +165,77 @@ public class ImageFolderTests
         Assert.Contains("a.png is not a readable PNG: it is truncated (its pixel data stop early)", error.Message);
     }
 
+    [Theory]
+    [InlineData(0)] // grey
+    [InlineData(2)] // RGB
+    public void Given_a_16_bit_PNG_When_decoded_Then_it_is_read_at_8_bits_by_its_high_bytes(byte colourType)
+    {
+        // Given: a 1×6 16-bit PNG, made by hand (Skia writes no 16-bit PNGs); 0x10A0 and 0x00FF would round up, not down
+        ushort[] values = [0x0000, 0x10A0, 0x8080, 0xFFFF, 0x00FF, 0x7FFF];
+        var samples = colourType == 0 ? values : values.SelectMany(v => new[] { v, v, v }).ToArray();
+        var png = Png16(width: values.Length, colourType, samples);
+
+        // When
+        var (pixels, height, width, channels) = ImageGrid.DecodePng(png);
+
+        // Then: as the summary says, each value keeps its high byte
+        Assert.Equal((1, 6, colourType == 0 ? 1 : 3), (height, width, channels));
+        byte[] high = [0, 16, 128, 255, 0, 127];
+        Assert.Equal(colourType == 0 ? high : high.SelectMany(b => new[] { b, b, b }).ToArray(), pixels);
+    }
+
+    /// <summary>A one-row PNG of 16-bit samples (colour type 0 grey or 2 RGB), written chunk by chunk.</summary>
+    private static byte[] Png16(int width, byte colourType, ushort[] samples)
+    {
+        var row = new byte[1 + (samples.Length * 2)]; // filter type 0, then big-endian samples
+        for (var i = 0; i < samples.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(row.AsSpan(1 + (2 * i)), samples[i]);
+        }
+
+        using var deflated = new MemoryStream();
+        using (var z = new System.IO.Compression.ZLibStream(deflated, System.IO.Compression.CompressionLevel.Optimal))
+        {
+            z.Write(row);
+        }
+
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, width);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), 1);
+        header[8] = 16;
+        header[9] = colourType;
+        using var png = new MemoryStream();
+        png.Write([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]);
+        foreach (var (type, data) in new[] { ("IHDR", header), ("IDAT", deflated.ToArray()), ("IEND", Array.Empty<byte>()) })
+        {
+            var typed = System.Text.Encoding.ASCII.GetBytes(type).Concat(data).ToArray();
+            var field = new byte[4];
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(field, data.Length);
+            png.Write(field);
+            png.Write(typed);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(field, Crc32(typed));
+            png.Write(field);
+        }
+
+        return png.ToArray();
+    }
+
+    /// <summary>The CRC-32 (polynomial 0xEDB88320) a PNG chunk ends with.</summary>
+    private static uint Crc32(byte[] bytes)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in bytes)
+        {
+            crc ^= b;
+            for (var k = 0; k < 8; k++)
+            {
+                crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+            }
+        }
+
+        return ~crc;
+    }
+
     [Fact]
     public void Given_a_PNG_with_transparent_pixels_When_loaded_Then_a_clear_error_instead_of_guessed_colours()
     {

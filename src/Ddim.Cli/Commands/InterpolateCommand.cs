@@ -9,6 +9,9 @@ namespace Ddim.Cli.Commands;
 
 internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 {
+    /// <summary>Pixels between the pictures.</summary>
+    private const int Padding = 2;
+
     public sealed class Settings : ClippedDecodeSettingsBase
     {
         [CommandOption("--seeds <S1,S2[,S3,S4]>")]
@@ -44,6 +47,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
         ImageGrid.RequireNativeLibrary("interpolate writes a PNG"); // before the sampling, not after it
         using var sampler = s.LoadSampler(out _);
         settings.Validate(sampler.Schedule);
+        RequireGridFits(s.Points, seeds.Length == 4 ? s.Points : 1, (int)sampler.Shape[^2], (int)sampler.Shape[^1]);
 
         using var scope = torch.NewDisposeScope();
         var corners = seeds.Select(seed => sampler.InitialNoise(seed, 0, 1)).ToArray();
@@ -63,8 +67,19 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
 
             return TorchSharp.torch.cat(parts, 0);
         });
-        Atomic.WriteAllBytes(s.Out, ImageGrid.Grid(images, columns: s.Points, padding: 2));
+        Atomic.WriteAllBytes(s.Out, ImageGrid.Grid(images, columns: s.Points, padding: Padding));
         AnsiConsole.MarkupLine($"Wrote [green]{Markup.Escape(s.Out)}[/]: {(seeds.Length == 2 ? $"1×{s.Points} row" : $"{s.Points}×{s.Points} grid")} from seeds {string.Join(", ", seeds)} (slerp of x_T, DDIM S={settings.Steps}, η = 0){PrecisionOption.Note(sampler)}.");
         return 0;
+    }
+
+    /// <summary>Refuses, before any sampling, a row or grid of this model's images wider than <see cref="ImageGrid.MaxSide"/>.</summary>
+    internal static void RequireGridFits(int points, int rows, int height, int width)
+    {
+        var (_, _, w, h) = ImageGrid.GridSize(points * rows, points, Padding, height, width);
+        if (w > ImageGrid.MaxSide || h > ImageGrid.MaxSide)
+        {
+            var most = (ImageGrid.MaxSide - Padding) / (Math.Max(height, width) + Padding);
+            throw new ArgumentException($"{points} points of {height}×{width} images make a {w}×{h} picture, over the {ImageGrid.MaxSide}-pixel limit; use --points {most} or fewer.");
+        }
     }
 }

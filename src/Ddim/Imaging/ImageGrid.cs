@@ -160,7 +160,10 @@ public static class ImageGrid
         return (buffer, (int)gridH, (int)gridW);
     }
 
-    /// <summary>Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size.</summary>
+    /// <summary>
+    /// Decodes a PNG into bytes [H, W, C] (C = 1 for grey images, else 3) with its size. A 16-bit PNG is read at 8 bits:
+    /// Skia keeps each value's high byte (truncation, not rounding), so a pixel can read up to 1/255 low.
+    /// </summary>
     public static (byte[] Pixels, int Height, int Width, int Channels) DecodePng(byte[] png)
     {
         ArgumentNullException.ThrowIfNull(png);
