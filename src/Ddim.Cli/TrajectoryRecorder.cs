@@ -58,7 +58,7 @@ internal sealed class TrajectoryRecorder(int images)
             var (frameCells, frameColumns) = Layout(gif: true, n, steps.Count);
             var greys = frames.Select(f => ImageGrid.Compose(f, frameCells, c, h, w, frameColumns, Padding, 64)).ToList(); // grey: RequireFits refused colour GIFs
             var delays = 20;
-            Atomic.WriteAllBytes(path, GifWriter.Encode(greys.Select(g => g.Pixels).ToList(), greys[0].Width, greys[0].Height, delays));
+            Atomic.WriteAllBytes(path, GifWriter.Encode(greys.Select(g => g.Pixels).ToList(), greys[0].Height, greys[0].Width, delays));
             return;
         }
 

@@ -24,6 +24,7 @@ public sealed class LibraryInputTests : OneTorchThread
         { "grid of the wrong length", () => ImageGrid.Grid(new byte[10], 2, 1, 2, 2, columns: 2, padding: 1), "10 bytes are not 2 images" },
         { "grid of 2 channels", () => ImageGrid.Grid(new byte[16], 2, 2, 2, 2, columns: 2, padding: 1), "C = 1 or 3" },
         { "FID of one image", () => FrechetDistance.Compute(zeros(1, 3), zeros(5, 3)), "at least 2 feature vectors (rows)" },
+        { "error of two shapes", () => ImageSampler.MeanSquaredError01(zeros(10, 1, 2, 2), zeros(1, 1, 2, 2)), "same shape; got [10, 1, 2, 2] and [1, 1, 2, 2]" },
         { "DDPM variance of no kind", () => DdpmSampler.Sample((x, _) => x, zeros(1, 1, 2, 2), Ddim.Schedules.NoiseSchedule.Linear(10), new ReplayNoise([]), new DdpmOptions((DdpmVariance)7)), "must be Beta or Posterior" },
     };
 
@@ -37,5 +38,36 @@ public sealed class LibraryInputTests : OneTorchThread
 
         // Then
         Assert.True(error.Message.Contains(phrase, StringComparison.Ordinal), $"{what}: {error.Message}");
+    }
+
+    [Fact]
+    public void Given_a_disposed_sampler_When_it_is_used_Then_ObjectDisposedException_not_a_dead_handle()
+    {
+        // Given: a sampler that loaded (and so owns) its network, disposed
+        using var folder = new TempFolder();
+        var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        sampler.Dispose();
+
+        // When / Then
+        Assert.Throws<ObjectDisposedException>(() => sampler.InitialNoise(1, 0, 1));
+        Assert.Throws<ObjectDisposedException>(() => sampler.Generate(1, 1, new SampleSettings(Steps: 2)));
+        Assert.Throws<ObjectDisposedException>(() => sampler.Decode(zeros(1, 1, 28, 28), new SampleSettings(Steps: 2)));
+    }
+
+    [Fact]
+    public void Given_the_test_program_When_the_bundled_files_are_looked_up_Then_they_are_found_in_its_own_folder_and_a_missing_one_names_both_places()
+    {
+        // Given: the test program's folder, where the reference to Ddim copies models/ (the working directory may differ)
+        var own = AppContext.BaseDirectory;
+
+        // When
+        var model = Ddim.Models.BundledModels.Mnist;
+        var judge = Ddim.Models.BundledModels.Judge;
+        var missing = Assert.Throws<FileNotFoundException>(() => Ddim.Models.BundledModels.Find("models/none.ddim"));
+
+        // Then
+        Assert.Equal(Path.Combine(own, "models/mnist.ddim"), model);
+        Assert.Equal(Path.Combine(own, "models/judge/judge.ddim"), judge);
+        Assert.Contains($"The bundled models/none.ddim was not found (looked in {Path.Combine(own, "models/none.ddim")} and {Path.GetFullPath("models/none.ddim")})", missing.Message);
     }
 }

@@ -405,7 +405,7 @@ public sealed class SamplingApiTests : OneTorchThread
         var frames = Enumerable.Range(0, 3).Select(_ => Enumerable.Range(0, width * height).Select(_ => (byte)rng.Next(256)).ToArray()).ToList();
 
         // When
-        var gif = GifWriter.Encode(frames, width, height, 10);
+        var gif = GifWriter.Encode(frames, height, width, 10);
 
         // Then
         using var codec = SkiaSharp.SKCodec.Create(new MemoryStream(gif));

@@ -15,9 +15,6 @@ namespace Ddim.Cli.Commands;
 
 internal sealed class EvalCommand : Command<EvalCommand.Settings>
 {
-    /// <summary>The bundled judge, relative to the repository or the tool's folder.</summary>
-    public const string BundledJudge = "models/judge/judge.ddim";
-
     /// <summary>The sweep's S values when --sweep-steps is left out (the paper's Table 1 columns).</summary>
     private const string DefaultSweepSteps = "10,20,50,100";
 
@@ -557,7 +554,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     };
 
     private static string ResolveJudge(Settings settings) =>
-        ModelLocator.Resolve(settings.Judge, BundledJudge, "--judge", "Pass --judge, or train one with 'ddim train-classifier --out runs/judge/judge.ddim' and pass --judge runs/judge/judge.ddim.");
+        ModelLocator.Resolve(settings.Judge, BundledModels.JudgePath, "--judge", "Pass --judge, or train one with 'ddim train-classifier --out runs/judge/judge.ddim' and pass --judge runs/judge/judge.ddim.");
 
     /// <summary>Loads MNIST (test split: the reference; train split: the floor's source) and fits the reference.</summary>
     private static (Evaluator Evaluator, ImageDataset Train) LoadEvaluator(Judge judge, string? dataDir)

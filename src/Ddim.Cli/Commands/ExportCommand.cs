@@ -32,7 +32,7 @@ internal sealed class ExportCommand : Command<ExportCommand.Settings>
             "raw" => true,
             _ => throw new ArgumentException($"Unknown --weights '{settings.Weights}'; use ema or raw."),
         };
-        var output = OutputPaths.RequireDdimOut(settings.Out, "the model", "runs/mnist/model.ddim", ModelLocator.BundledModel);
+        var output = OutputPaths.RequireDdimOut(settings.Out, "the model", "runs/mnist/model.ddim", BundledModels.MnistPath);
         if (!File.Exists(settings.Checkpoint))
         {
             throw new FileNotFoundException($"Checkpoint not found: {settings.Checkpoint}. Pass --checkpoint with the checkpoint.ddim that 'ddim train --out DIR' wrote in DIR.", settings.Checkpoint);

@@ -46,7 +46,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         ThreadsOption.Apply(settings.Threads);
         var config = new JudgeTrainConfig(new JudgeConfig(), settings.Epochs, settings.BatchSize, Seed: settings.Seed);
         config.Validate();
-        var output = OutputPaths.RequireDdimOut(settings.Out, "the judge", "runs/judge/judge.ddim", EvalCommand.BundledJudge);
+        var output = OutputPaths.RequireDdimOut(settings.Out, "the judge", "runs/judge/judge.ddim", BundledModels.JudgePath);
         var outDir = Path.GetDirectoryName(Path.GetFullPath(output))!;
 
         void Log(string m) => AnsiConsole.MarkupLine($"[grey]{Markup.Escape(m)}[/]");

@@ -6,8 +6,11 @@ namespace Ddim.Imaging;
 /// </summary>
 public static class GifWriter
 {
-    /// <summary>Encodes grey frames (each width·height bytes, row-major) with a per-frame delay in 1/100 s.</summary>
-    public static byte[] Encode(IReadOnlyList<byte[]> frames, int width, int height, int delayCentiseconds = 10, bool loop = true)
+    /// <summary>
+    /// Encodes grey frames (each height·width bytes, row-major) with a per-frame delay in 1/100 s. Height comes before
+    /// width, as everywhere in Imaging (<see cref="ImageGrid.Compose"/> returns them in this order).
+    /// </summary>
+    public static byte[] Encode(IReadOnlyList<byte[]> frames, int height, int width, int delayCentiseconds = 10, bool loop = true)
     {
         if (frames.Count == 0)
         {

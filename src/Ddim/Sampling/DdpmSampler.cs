@@ -14,7 +14,10 @@ public enum DdpmVariance
     Posterior,
 }
 
-/// <summary>Settings of a DDPM ancestral run.</summary>
+/// <summary>
+/// Settings of a DDPM ancestral run. Unlike <see cref="DdimOptions"/>, clipping is off by default here (Algorithm 2 as
+/// printed), so its images can stray outside [−1, 1]; <see cref="SampleSettings"/> turns it on for both samplers.
+/// </summary>
 /// <param name="Variance">σ_t²: β_t or β̃_t.</param>
 /// <param name="ClipDenoised">
 /// Clamp x̂0 to [−1, 1] and use the posterior mean μ̃(x_t, x̂0), as Ho et al.'s code does. Off: Algorithm 2 as printed.

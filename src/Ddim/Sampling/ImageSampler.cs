@@ -16,6 +16,7 @@ namespace Ddim.Sampling;
 public sealed class ImageSampler : IDisposable
 {
     private bool ownsNetwork;
+    private bool disposed;
 
     /// <summary>Wraps a noise predictor for images of shape [C, H, W] that takes x_t on <paramref name="device"/> (default: the CPU).</summary>
     public ImageSampler(NoisePredictor model, NoiseSchedule schedule, int channels, int height, int width, Device? device = null)
@@ -34,7 +35,8 @@ public sealed class ImageSampler : IDisposable
     }
 
     /// <summary>
-    /// Wraps a trained <see cref="UNet"/> (put in eval mode). The network is called on fixed groups of
+    /// Wraps a trained <see cref="UNet"/> (put in eval mode), which stays the caller's to dispose: disposing this sampler
+    /// does not free it (one from <see cref="Load"/> does). The network is called on fixed groups of
     /// <see cref="FixedBatch.DefaultSize"/> images, so results do not depend on the batch size. A network whose weights
     /// are bfloat16 (<see cref="Load"/> with <see cref="NetworkPrecision.BFloat16"/>) runs on bfloat16 copies of x_t,
     /// and its ε̂ comes back in x_t's dtype, so the sampler's own arithmetic keeps its precision.
@@ -117,9 +119,10 @@ public sealed class ImageSampler : IDisposable
         }
     }
 
-    /// <summary>Frees the network when this sampler loaded it (<see cref="Load"/>); otherwise does nothing.</summary>
+    /// <summary>Frees the network when this sampler loaded it (<see cref="Load"/>). The sampler is not usable afterwards.</summary>
     public void Dispose()
     {
+        disposed = true;
         if (ownsNetwork)
         {
             Network?.Dispose();
@@ -145,6 +148,7 @@ public sealed class ImageSampler : IDisposable
     /// <summary>x_T ~ N(0, I) for images <paramref name="start"/> … start+count−1 of a seed, [count, C, H, W], on <see cref="Device"/>.</summary>
     public Tensor InitialNoise(long seed, long start, int count, ScalarType dtype = ScalarType.Float32)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var generators = Generators(seed, start, count);
         try
@@ -164,6 +168,7 @@ public sealed class ImageSampler : IDisposable
     public Tensor Decode(Tensor xT, SampleSettings settings, INoiseSource? noise = null, Action<SamplerStep>? observer = null)
     {
         RequireImages(xT, nameof(xT));
+        ArgumentNullException.ThrowIfNull(settings);
         settings.Validate(Schedule);
         if (settings.IsStochastic && noise is null)
         {
@@ -176,9 +181,12 @@ public sealed class ImageSampler : IDisposable
     }
 
     /// <summary>
-    /// Generates <paramref name="count"/> images in batches of <paramref name="batchSize"/> and hands each finished
-    /// batch [b, C, H, W] (values in [−1, 1] when x̂0 is clipped, the default) to <paramref name="onBatch"/> with the index of its first image; the
-    /// batch tensor is disposed afterwards, so memory does not grow with <paramref name="count"/>.
+    /// Generates <paramref name="count"/> images in batches of <paramref name="batchSize"/>, rounded up to whole groups
+    /// (<see cref="WholeGroups"/>: 32 images for a U-Net), and hands each finished batch [b, C, H, W] (values in [−1, 1]
+    /// when x̂0 is clipped, the default) to <paramref name="onBatch"/> with the index of its first image. The images do
+    /// not depend on the batch size. <paramref name="onBatch"/> runs inside the batch's dispose scope: the batch, and any
+    /// tensor made from it there, is freed when it returns, so memory does not grow with <paramref name="count"/>; keep
+    /// one with <c>clone().DetachFromDisposeScope()</c> and dispose it yourself.
     /// </summary>
     public void Generate(
         int count,
@@ -189,6 +197,9 @@ public sealed class ImageSampler : IDisposable
         Action<SamplerStep>? observer = null,
         Action<int>? imagesDone = null)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentNullException.ThrowIfNull(settings);
+        ArgumentNullException.ThrowIfNull(onBatch);
         settings.Validate(Schedule);
         if (count < 1)
         {
@@ -262,6 +273,7 @@ public sealed class ImageSampler : IDisposable
     /// <summary>A clear error, before any network call, for a batch the network cannot take: libtorch's would come from deep inside it, or none at all for a wrong size.</summary>
     private void RequireImages(Tensor x, string name)
     {
+        ObjectDisposedException.ThrowIf(disposed, this);
         ArgumentNullException.ThrowIfNull(x, name);
         if (x.dim() != 4 || x.shape[0] < 1 || !x.shape.Skip(1).SequenceEqual(Shape))
         {
@@ -286,8 +298,15 @@ public sealed class ImageSampler : IDisposable
     /// </summary>
     public static double MeanSquaredError01(Tensor a, Tensor b)
     {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (!a.shape.SequenceEqual(b.shape))
+        {
+            throw new ArgumentException($"The two batches must have the same shape; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}].", nameof(b));
+        }
+
         using var scope = torch.NewDisposeScope();
-        var d = (a.to(ScalarType.Float64).clamp(-1, 1) - b.to(ScalarType.Float64).clamp(-1, 1)) / 2;
+        var d = (a.to(ScalarType.Float64).clamp(-1, 1) - b.to(ScalarType.Float64, a.device).clamp(-1, 1)) / 2;
         return d.square().mean().item<double>();
     }
 

@@ -6,10 +6,19 @@ namespace Ddim.Sampling;
 /// ε_θ(x_t, t): predicts the noise in a batch <paramref name="x"/> at integer timesteps <paramref name="t"/>
 /// (int64, shape [B]). A trained network, or an analytic model in tests.
 /// </summary>
+/// <remarks>
+/// The samplers call it inside each step's dispose scope, so every tensor it makes is freed when the step ends. A
+/// tensor it keeps from one call to the next (a cache) must be taken out of that scope with
+/// <c>DetachFromDisposeScope()</c>, and disposed by its owner.
+/// </remarks>
 /// <returns>A tensor shaped like <paramref name="x"/>.</returns>
 public delegate Tensor NoisePredictor(Tensor x, Tensor t);
 
-/// <summary>What a sampler shows its observer after each step. The tensors are valid only during the call: clone what you keep.</summary>
+/// <summary>
+/// What a sampler shows its observer after each step. The tensors are valid only during the call, and the call runs
+/// inside the step's dispose scope, which frees whatever the observer makes too: keep a tensor with
+/// <c>X.clone().DetachFromDisposeScope()</c> and dispose it yourself.
+/// </summary>
 /// <param name="Index">0-based step number.</param>
 /// <param name="Count">Number of steps in the run.</param>
 /// <param name="T">The timestep the step starts from (−1: clean data, as at inversion's first step).</param>

@@ -73,7 +73,12 @@ public sealed class Timetable
     /// <summary>All T steps, T−1 … 0: the DDPM timetable.</summary>
     public static Timetable Full(int trainingSteps) => Create(Spacing.Leading, trainingSteps, trainingSteps);
 
-    /// <summary>Builds the timetable of a spacing rule. S is the requested number of steps, 1 ≤ S ≤ T.</summary>
+    /// <summary>
+    /// Builds the timetable of a spacing rule. S is the requested number of steps, 1 ≤ S ≤ T. Every rule is reproduced
+    /// as it is, even where the result is not an S-step run from t ≈ T − 1: at S = 1 leading, linspace, uniform and quad
+    /// give [0] (a sampler would return nearly its input noise), and uniform can give more than S steps (334 at S = 300).
+    /// <see cref="RequireExactSteps"/> refuses those S with advice; <see cref="Sampling.SampleSettings"/> calls it.
+    /// </summary>
     public static Timetable Create(Spacing spacing, int trainingSteps, int steps)
     {
         if (trainingSteps < 2)
