@@ -87,8 +87,8 @@ public static class SweepReport
         if (result.FloorDraws is { } draws)
         {
             sb.AppendLine($"Over {draws.Fid.Count} draws of {n:N0} real training images (draw k is seed k's floor; `--floor-draws`), the floor's FID is " +
-                          $"{F(draws.Fid.Mean)} ± {F(draws.Fid.StandardDeviation)} (mean ± SD; {F(draws.Fid.Min)} to {F(draws.Fid.Max)}). One draw moves about as " +
-                          "much as a cell's FID moves from seed to seed, so at one seed per cell, differences between cells of that size are noise.");
+                          $"{F(draws.Fid.Mean)} ± {F(draws.Fid.StandardDeviation)} (mean ± SD; {F(draws.Fid.Min)} to {F(draws.Fid.Max)}). A cell's FID moves from seed to seed by at least " +
+                          "that much, and more as its FID grows (about as √FID), so at one seed per cell, differences between cells of that size are noise.");
             sb.AppendLine();
         }
         if (plotFile is not null)
@@ -188,7 +188,8 @@ public static class SweepReport
         }
 
         // The floor's mean over its draws (what eval's "× floor" divides by), shaded ± one SD: how far one draw of N real
-        // images strays, and so about how far a cell's FID moves from seed to seed. Without draws, the seed's own draw.
+        // images strays. A cell's FID moves more from seed to seed, about as √FID (fid-noise.md). Without draws, the
+        // seed's own draw.
         var draws = result.FloorDraws?.Fid;
         var floorFid = draws?.Mean ?? result.Floor.Fid;
         if (draws is not null)
