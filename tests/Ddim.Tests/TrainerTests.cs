@@ -979,10 +979,46 @@ public sealed class TrainerTests : OneTorchThread
         Assert.True(double.IsFinite(first.Single()));
         Assert.Empty(losses);
         Assert.Matches(@"^The loss became (NaN|∞|-∞|Infinity|-Infinity) at step 2\.", error.Message);
-        Assert.Contains($"The last good checkpoint ({path}) is kept", error.Message);
-        Assert.Contains($"start a new run in another --out folder, from the last good checkpoint's weights with --init-from {path}.", error.Message);
+        Assert.Contains($"The only checkpoint ({path}) was saved right before this step, so it holds the weights that diverged.", error.Message);
+        Assert.EndsWith("start a new run in another --out folder, from random weights.", error.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
+        Assert.Empty(Directory.GetFiles(dir.Path, "*.ddim-tmp"));
+    }
+
+    [Theory]
+    [InlineData(false, false, 7, "No checkpoint had been saved yet. ", "from random weights.")]
+    [InlineData(true, false, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
+    [InlineData(true, true, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
+    [InlineData(true, false, 7, "The only checkpoint (C) was saved right before this step, so it holds the weights that diverged. ", "from random weights.")]
+    [InlineData(true, true, 7, "The last checkpoint (C) was saved right before this step, so it holds the weights that diverged; the one before it is kept (P). ", "from that checkpoint's weights with --init-from P.")]
+    public void Given_the_checkpoints_kept_When_the_loss_diverges_at_step_8_Then_the_advice_starts_from_one_whose_weights_did_not(bool last, bool previous, long savedAt, string kept, string start)
+    {
+        // Given: checkpoint.ddim saved at step savedAt (7: right before step 8, so its weights are the ones that diverged)
+        using var dir = new TempFolder();
+        var (c, p) = (dir.File(Trainer.CheckpointFile), dir.File(Trainer.PreviousCheckpointFile));
+        foreach (var (exists, path) in new[] { (last, c), (previous, p) }.Where(f => f.Item1))
+        {
+            File.WriteAllText(path, "a checkpoint");
+        }
+
+        // When
+        var error = Trainer.Divergence("The loss became NaN", 7, c, p, last ? savedAt : null);
+
+        // Then
+        Assert.Equal($"The loss became NaN at step 8. {kept.Replace("(C)", $"({c})").Replace("(P)", $"({p})")}A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) in the preset and start a new run in another --out folder, {start.Replace(" C.", $" {c}.").Replace(" P.", $" {p}.")}", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_every_step_When_three_steps_run_Then_the_one_before_the_last_is_kept_beside_it()
+    {
+        // Given / When
+        using var dir = new TempFolder();
+        Train(Tiny(3) with { CheckpointEvery = 1 }, Bars(), dir.Path);
+
+        // Then: checkpoint.ddim holds step 3, checkpoint.prev.ddim step 2, and no temporary file is left
+        Assert.Equal(3, Checkpoint(dir.Path).Metadata["step"]!.GetValue<long>());
+        Assert.Equal(2, ModelFile.Load(dir.File(Trainer.PreviousCheckpointFile)).Metadata["step"]!.GetValue<long>());
         Assert.Empty(Directory.GetFiles(dir.Path, "*.ddim-tmp"));
     }
 

@@ -4,7 +4,11 @@ using Ddim.Schedules;
 
 namespace Ddim.Training;
 
-/// <summary>Everything that defines a training run. Saved inside every checkpoint; <see cref="Load"/> reads a preset file.</summary>
+/// <summary>
+/// Everything that defines a training run. Saved inside every checkpoint; <see cref="Load"/> reads a preset file. The
+/// defaults are a generic starting point; the runs this project made are its presets (presets/mnist.json, for one,
+/// sets LearningRate 1e-3, WarmupSteps 200, 21,000 Steps, CosineDecayFrom 14,000 and Dropout 0).
+/// </summary>
 /// <param name="Model">The network's shape.</param>
 /// <param name="Data">"mnist", "fashion-mnist", or a folder of same-size PNG images: what <c>ddim train</c> loads.
 /// <see cref="Trainer.Run"/> trains on the dataset it is given whatever this says, and records this beside that

@@ -34,12 +34,51 @@ public sealed class TrainingDivergedException(string message) : Exception(messag
 /// <summary>
 /// DDPM training (Ho et al. 2020, Algorithm 1): x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε with t ~ U{0, …, T−1},
 /// loss = ‖ε − ε_θ(x_t, t)‖², AdamW with warm-up and gradient clipping, and an EMA copy for sampling.
-/// A run lives in one folder: checkpoint.ddim, loss.jsonl, samples/, and model.ddim at the end.
+/// A run lives in one folder: checkpoint.ddim (and checkpoint.prev.ddim, the one before it), loss.jsonl, samples/, and
+/// model.ddim at the end.
 /// </summary>
 public static class Trainer
 {
     /// <summary>File name of the resumable checkpoint inside the run folder.</summary>
     public const string CheckpointFile = "checkpoint.ddim";
+
+    /// <summary>
+    /// File name of the checkpoint saved before the last one. A loss that turns NaN is only seen one step after the
+    /// weights that cause it were saved, so the last checkpoint can hold them; this one is where to start again.
+    /// </summary>
+    public const string PreviousCheckpointFile = "checkpoint.prev.ddim";
+
+    /// <summary>
+    /// The error for a loss or gradient that is not finite at step <paramref name="step"/> + 1, naming the checkpoint to
+    /// start again from: the last one, unless it was saved right before this step (its weights are the ones that just
+    /// diverged), then the one before it.
+    /// </summary>
+    internal static TrainingDivergedException Divergence(string what, long step, string checkpointPath, string previousPath, long? checkpointStep)
+    {
+        string kept, start;
+        if (!File.Exists(checkpointPath))
+        {
+            (kept, start) = ("No checkpoint had been saved yet. ", string.Empty);
+        }
+        else if (checkpointStep != step)
+        {
+            (kept, start) = ($"The last good checkpoint ({checkpointPath}) is kept. ", checkpointPath);
+        }
+        else if (File.Exists(previousPath))
+        {
+            (kept, start) = ($"The last checkpoint ({checkpointPath}) was saved right before this step, so it holds the weights that diverged; the one before it is kept ({previousPath}). ", previousPath);
+        }
+        else
+        {
+            (kept, start) = ($"The only checkpoint ({checkpointPath}) was saved right before this step, so it holds the weights that diverged. ", string.Empty);
+        }
+
+        return new TrainingDivergedException(
+            $"{what} at step {step + 1}. {kept}" +
+            "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
+            "in the preset and start a new run in another --out folder" +
+            (start.Length > 0 ? $", from that checkpoint's weights with --init-from {start}." : ", from random weights."));
+    }
 
     /// <summary>File name of the exported EMA model inside the run folder.</summary>
     public const string ModelFileName = "model.ddim";
@@ -91,6 +130,7 @@ public static class Trainer
             ImageGrid.RequireNativeLibrary($"SampleEvery = {config.SampleEvery} writes PNG sample grids", "set SampleEvery to 0 in the preset");
         }
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
+        var previousPath = Path.Combine(outDir, PreviousCheckpointFile);
         var logPath = Path.Combine(outDir, "loss.jsonl");
         var dataHash = data.Hash;
 
@@ -153,7 +193,7 @@ public static class Trainer
 
         // A process killed while saving (a SIGKILL skips the clean-up) leaves its temporary file; the file it was
         // replacing is whole, since each save is atomic.
-        if (new[] { checkpointPath, logPath, Path.Combine(outDir, ModelFileName) }.Sum(Atomic.RemoveLeftovers) is > 0 and var freed)
+        if (new[] { checkpointPath, previousPath, logPath, Path.Combine(outDir, ModelFileName) }.Sum(Atomic.RemoveLeftovers) is > 0 and var freed)
         {
             var size = freed >= 1_000_000 ? FormattableString.Invariant($"{freed / 1e6:0.#} MB") : FormattableString.Invariant($"{freed:N0} bytes");
             log($"Removed {size} of half-written files left by a process killed while saving them.");
@@ -218,7 +258,22 @@ public static class Trainer
         var startStep = step;
 
         // The state as it stands: the periodic, final and Ctrl-C checkpoints are the same save.
-        void Checkpoint() => Saving("the checkpoint", () => SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator));
+        // The step whose weights checkpoint.ddim holds; the one it replaces is kept as checkpoint.prev.ddim.
+        long? checkpointStep = resume ? step : null;
+        void Checkpoint() => Saving("the checkpoint", () =>
+        {
+            if (File.Exists(checkpointPath) && checkpointStep != step)
+            {
+                Atomic.Write(previousPath, copy =>
+                {
+                    using var last = File.OpenRead(checkpointPath);
+                    last.CopyTo(copy);
+                });
+            }
+
+            SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+            checkpointStep = step;
+        });
 
         // A file of the run that cannot be written (a full disk, most often) stops it with what is kept: every write is
         // atomic, so the checkpoint saved before is whole.
@@ -277,12 +332,7 @@ public static class Trainer
                 var lossTensor = nn.functional.mse_loss(net.forward(xt.to(forwardDtype), t).to(ScalarType.Float32), noise);
 
                 loss = lossTensor.item<float>();
-                TrainingDivergedException Diverged(string what) => new(
-                    $"{what} at step {step + 1}. " +
-                    (File.Exists(checkpointPath) ? $"The last good checkpoint ({checkpointPath}) is kept. " : "No checkpoint had been saved yet. ") +
-                    "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
-                    "in the preset and start a new run in another --out folder" +
-                    (File.Exists(checkpointPath) ? $", from the last good checkpoint's weights with --init-from {checkpointPath}." : "."));
+                TrainingDivergedException Diverged(string what) => Divergence(what, step, checkpointPath, previousPath, checkpointStep);
                 if (!double.IsFinite(loss))
                 {
                     throw Diverged($"The loss became {loss}");
@@ -357,8 +407,7 @@ public static class Trainer
             // this step's grid again, where the other order would leave it never drawn.
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
             {
-                Saving("the sample grid", () => WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device));
-                model.train();
+                Saving("the sample grid", () => WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device)); // the EMA only: the trained network stays in train mode
             }
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
