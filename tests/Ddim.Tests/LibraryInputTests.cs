@@ -2,6 +2,7 @@ using Ddim.Data;
 using Ddim.Evaluation;
 using Ddim.Imaging;
 using Ddim.Sampling;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Ddim.Tests;
@@ -38,6 +39,22 @@ public sealed class LibraryInputTests : OneTorchThread
 
         // Then
         Assert.True(error.Message.Contains(phrase, StringComparison.Ordinal), $"{what}: {error.Message}");
+    }
+
+    [Fact]
+    public void Given_a_bfloat16_network_When_saved_as_a_model_file_Then_refused_with_what_to_save_instead()
+    {
+        // Given
+        using var folder = new TempFolder();
+        using var network = TinyModel.Network();
+        network.to(ScalarType.BFloat16);
+
+        // When
+        var error = Assert.Throws<ArgumentException>(() => Ddim.Models.ModelFile.SaveNetwork(folder.File("m.ddim"), network, Ddim.Schedules.NoiseSchedule.Linear(10)));
+
+        // Then
+        Assert.Contains("Model files hold float32 weights; this network's are BFloat16. Save the float32 network", error.Message);
+        Assert.False(File.Exists(folder.File("m.ddim")));
     }
 
     [Fact]

@@ -1,5 +1,3 @@
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using Ddim.Models;
 using Ddim.Schedules;
 using TorchSharp;
@@ -35,14 +33,7 @@ public static class TinyModel
     public static string Write(string path, long seed = 1, int timeSteps = 100, UNetConfig? config = null)
     {
         using var net = Network(seed, config);
-        var file = new ModelFile(new JsonObject
-        {
-            ["kind"] = "model",
-            ["model"] = JsonSerializer.SerializeToNode(config ?? Config, ModelFile.Json),
-            ["schedule"] = ModelFile.ScheduleNode(NoiseSchedule.Linear(timeSteps)),
-        });
-        file.Sections["weights"] = ModelFile.Serialize(net);
-        file.Save(path);
+        ModelFile.SaveNetwork(path, net, NoiseSchedule.Linear(timeSteps));
         return path;
     }
 }

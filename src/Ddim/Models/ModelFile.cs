@@ -315,6 +315,38 @@ public sealed class ModelFile
     }
 
     /// <summary>
+    /// Saves <paramref name="network"/>'s float32 weights with its config and
+    /// <paramref name="schedule"/> as a model file that <see cref="LoadNetwork"/>, <see cref="Sampling.ImageSampler.Load"/>
+    /// and every <c>ddim</c> command read, atomically. <paramref name="training"/>, if given, is stored as the file's
+    /// "training" record (what the network was trained on; <c>ddim info</c> shows it).
+    /// </summary>
+    public static void SaveNetwork(string path, UNet network, NoiseSchedule schedule, JsonObject? training = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(schedule);
+        if (network.parameters().FirstOrDefault(p => p.dtype != ScalarType.Float32) is { } other)
+        {
+            throw new ArgumentException($"Model files hold float32 weights; this network's are {other.dtype}. Save the float32 network (a bfloat16 copy is made from it when loading with NetworkPrecision.BFloat16).", nameof(network));
+        }
+
+        var metadata = new JsonObject
+        {
+            ["kind"] = "model",
+            ["model"] = JsonSerializer.SerializeToNode(network.Config, Json),
+            ["schedule"] = ScheduleNode(schedule),
+        };
+        if (training is not null)
+        {
+            metadata["training"] = training;
+        }
+
+        var file = new ModelFile(metadata);
+        file.Sections["weights"] = Serialize(network);
+        file.Save(path);
+    }
+
+    /// <summary>
     /// Loads a network for inference: builds a <see cref="UNet"/> from the stored config and fills it with the
     /// EMA weights ("ema", or "weights" in exported models, else "model"). The network is in eval mode, on
     /// <paramref name="device"/> (default: the CPU), its weights in <paramref name="precision"/>'s dtype.

@@ -442,15 +442,7 @@ public static class Trainer
             training[InitHashKey] = initHash;
         }
 
-        var file = new ModelFile(new JsonObject
-        {
-            ["kind"] = "model",
-            ["model"] = JsonSerializer.SerializeToNode(config.Model, ModelFile.Json),
-            ["schedule"] = ModelFile.ScheduleNode(schedule),
-            ["training"] = training,
-        });
-        file.Sections["weights"] = ModelFile.Serialize(weights);
-        file.Save(path);
+        ModelFile.SaveNetwork(path, weights, schedule, training);
     }
 
     /// <summary>Samples a grid of 64 digits from the EMA model with DDIM (η = 0) from a fixed seed.</summary>
