@@ -1,7 +1,7 @@
 namespace Ddim;
 
 /// <summary>Atomic file writes: write a temporary file beside the target, then rename it over the target.</summary>
-public static class Atomic
+internal static class Atomic
 {
     /// <summary>Writes <paramref name="bytes"/> to <paramref name="path"/> so that readers see the old or the new file, never half of one.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)

@@ -3,7 +3,7 @@ using System.Reflection;
 namespace Ddim;
 
 /// <summary>Which Ddim build is running, for the result files that record it.</summary>
-public static class BuildInfo
+internal static class BuildInfo
 {
     /// <summary>
     /// The version and, when built from a git checkout, the commit it was built from (e.g. "0.1.0+9b2cb28e…";

@@ -22,7 +22,7 @@ namespace Ddim.Native;
 /// error. The file is rewritten atomically (temp file, then rename).
 /// </para>
 /// </remarks>
-public static class LibStdCxxCompat
+internal static class LibStdCxxCompat
 {
     /// <summary>The symbol version that GCC 13 introduced and that TorchSharp 0.107 requires.</summary>
     public const string Version = "GLIBCXX_3.4.32";

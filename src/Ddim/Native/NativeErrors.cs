@@ -1,7 +1,7 @@
 namespace Ddim.Native;
 
 /// <summary>Makes native libraries' error messages readable: the line that names the cause, without C++ backtraces.</summary>
-public static class NativeErrors
+internal static class NativeErrors
 {
     /// <summary>
     /// The informative part of a failed native load: .NET's first line is generic ("Unable to load shared library
