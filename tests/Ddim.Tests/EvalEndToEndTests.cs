@@ -124,7 +124,7 @@ public sealed class EvalEndToEndTests : OneTorchThread
     }
 
     [Fact]
-    public void Given_samples_written_as_PNG_files_When_the_folder_is_scored_Then_it_scores_as_the_samples_did_in_memory()
+    public void Given_samples_written_as_PNG_files_When_the_folder_and_the_tensor_are_scored_Then_both_score_as_the_samples_did_in_memory()
     {
         // Given: samples scored in memory, and the same samples written one PNG each (as ddim sample --out-dir does)
         using var folder = new TempFolder();
@@ -135,23 +135,25 @@ public sealed class EvalEndToEndTests : OneTorchThread
         var settings = new SampleSettings(SamplerKind.Ddim, Steps: 4, Eta: 0);
         var inMemory = evaluator.ScoreSamples(sampler, settings, options);
         var pngs = folder.Folder("png");
-        using (var images = sampler.Generate(options.Count, options.Seed, settings))
+        using var images = sampler.Generate(options.Count, options.Seed, settings);
+        for (var i = 0; i < options.Count; i++)
         {
-            for (var i = 0; i < options.Count; i++)
-            {
-                using var image = images[i];
-                File.WriteAllBytes(Path.Combine(pngs, $"{i:D5}.png"), ImageGrid.ToPng(image));
-            }
+            using var image = images[i];
+            File.WriteAllBytes(Path.Combine(pngs, $"{i:D5}.png"), ImageGrid.ToPng(image));
         }
 
         // When
         var fromFiles = evaluator.ScoreImages(ImageFolder.Load(pngs), "png");
+        var fromTensor = new Evaluator(judge, SyntheticDigits.Make(60, 7, "synthetic-test"), judgeBatchSize: 5).ScoreImages(images, "tensor"); // 5 + 5 + 2
 
-        // Then: the judge sees 8-bit images either way
-        Assert.Equal(12, fromFiles.Count);
-        Assert.Equal(inMemory.Fid, fromFiles.Fid, 1e-6);
-        Assert.Equal(inMemory.ConfidentShare, fromFiles.ConfidentShare);
-        Assert.Equal(inMemory.ClassCounts, fromFiles.ClassCounts);
+        // Then: the judge sees 8-bit images every way
+        foreach (var score in new[] { fromFiles, fromTensor })
+        {
+            Assert.Equal(12, score.Count);
+            Assert.Equal(inMemory.Fid, score.Fid, 1e-6);
+            Assert.Equal(inMemory.ConfidentShare, score.ConfidentShare);
+            Assert.Equal(inMemory.ClassCounts, score.ClassCounts);
+        }
     }
 
     [Fact]

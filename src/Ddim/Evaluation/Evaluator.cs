@@ -262,6 +262,31 @@ public sealed class Evaluator
         return Score(label, meter, clock.Elapsed, clock.Elapsed);
     }
 
+    /// <summary>
+    /// Scores a batch of images [N, C, H, W] in [−1, 1] held in memory, e.g. what <see cref="ImageSampler.Generate(int, long, SampleSettings, int, Action{SamplerStep}?)"/>
+    /// returns, exactly as the same images saved as PNGs would score: clamped and rounded to 8 bits, judged in batches.
+    /// </summary>
+    public QualityScore ScoreImages(Tensor images, string label)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (images.dim() != 4 || images.shape[0] < 2)
+        {
+            throw new ArgumentException($"Scoring needs a batch of at least 2 images [N, C, H, W] (a covariance needs two); got [{string.Join(", ", images.shape)}].", nameof(images));
+        }
+
+        RequireShape(Judge, (int)images.shape[1], (int)images.shape[2], (int)images.shape[3], $"the images of '{label}'");
+        var clock = Stopwatch.StartNew();
+        var meter = new JudgeMeter(Judge, Confidence);
+        for (long start = 0; start < images.shape[0]; start += judgeBatchSize)
+        {
+            using var batch = images.narrow(0, start, Math.Min(judgeBatchSize, images.shape[0] - start));
+            meter.Add(batch);
+        }
+
+        clock.Stop();
+        return Score(label, meter, clock.Elapsed, clock.Elapsed);
+    }
+
     /// <summary>Runs the judge over every image of a set.</summary>
     private JudgeMeter Measure(ImageDataset images)
     {
