@@ -1010,6 +1010,33 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_checkpoint_saved_with_one_thread_When_resumed_with_two_Then_a_note_says_the_run_is_not_bit_exact()
+    {
+        // Given: a checkpoint at step 1, saved on one libtorch thread (this class's setting)
+        using var dir = new TempFolder();
+        Train(Tiny(1), Bars(), dir.Path);
+        var sameThreads = new List<string>();
+        Train(Tiny(2), Bars(), dir.Path, resume: true, log: sameThreads);
+        var otherThreads = new List<string>();
+
+        // When: resumed again, on two threads
+        set_num_threads(2);
+        try
+        {
+            Train(Tiny(3), Bars(), dir.Path, resume: true, log: otherThreads);
+        }
+        finally
+        {
+            set_num_threads(1);
+        }
+
+        // Then: only the resume on another thread count says so
+        const string Note = "The checkpoint was saved by a process with 1 CPU threads and this one has 2: libtorch's CPU sums depend on the thread count";
+        Assert.DoesNotContain(sameThreads, m => m.Contains("CPU threads", StringComparison.Ordinal));
+        Assert.Contains(otherThreads, m => m.StartsWith(Note, StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Given_a_checkpoint_every_step_When_three_steps_run_Then_the_one_before_the_last_is_kept_beside_it()
     {
         // Given / When

@@ -91,6 +91,9 @@ public static class Trainer
     // Checkpoint and model metadata: the SHA-256 of the TrainConfig.InitFrom file a run started from.
     private const string InitHashKey = "init_from_sha256";
 
+    /// <summary>Checkpoint metadata: libtorch's CPU thread count in the process that saved it.</summary>
+    private const string ThreadsKey = "torch_threads";
+
     /// <summary>Metadata of checkpoints whose weight decay skips biases and GroupNorm (all since it does, when WeightDecay &gt; 0).</summary>
     private const string DecayKey = "weight_decay_on";
 
@@ -507,6 +510,7 @@ public static class Trainer
             ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
             ["elapsed_s"] = elapsed.TotalSeconds,
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
+            [ThreadsKey] = torch.get_num_threads(), // libtorch's CPU sums depend on it: see the resume note
         });
         if (config.WeightDecay > 0)
         {
@@ -577,6 +581,7 @@ public static class Trainer
         file.RequireKnownNetworkSettings(path); // the lenient read below would drop a newer network setting unseen
         var saved = file.Metadata["train"].Deserialize<TrainConfig>(ModelFile.Json)!;
         var step = file.Metadata["step"]!.GetValue<long>();
+
         // A resume may change the settings in ChangeableOnResume; InitFrom and DecayReplans are the run's own history.
         JsonObject Fixed(TrainConfig c)
         {
@@ -603,6 +608,12 @@ public static class Trainer
         // The run's own history: where it started from, and how its decay was re-planned. What the resume changes is
         // said by the caller once every check has passed.
         var notes = new List<string>();
+        if (file.Metadata[ThreadsKey]?.GetValue<int>() is { } threads && threads != torch.get_num_threads())
+        {
+            notes.Add($"The checkpoint was saved by a process with {threads} CPU threads and this one has {torch.get_num_threads()}: " +
+                      "libtorch's CPU sums depend on the thread count, so the run goes on correctly but not bit for bit as one uninterrupted run would (--threads sets it).");
+        }
+
         if (config.InitFrom is { } ignored && ignored != saved.InitFrom)
         {
             notes.Add($"InitFrom {ignored} is not used: a resumed run continues from its own checkpoint (this run started from {saved.InitFrom ?? "random weights"}).");
