@@ -154,6 +154,10 @@ public sealed class EvalEndToEndTests : OneTorchThread
             Assert.Equal(inMemory.ConfidentShare, score.ConfidentShare);
             Assert.Equal(inMemory.ClassCounts, score.ClassCounts);
         }
+
+        // ... and bytes 0…255 given as a tensor are refused, not clamped to white
+        using var bytes = ((images + 1) * 127.5).to(TorchSharp.torch.ScalarType.Byte);
+        Assert.Contains("must be floating-point values in [−1, 1]; got Byte", Assert.Throws<ArgumentException>(() => evaluator.ScoreImages(bytes, "bytes")).Message);
     }
 
     [Fact]

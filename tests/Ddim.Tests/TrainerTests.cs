@@ -979,7 +979,7 @@ public sealed class TrainerTests : OneTorchThread
         Assert.True(double.IsFinite(first.Single()));
         Assert.Empty(losses);
         Assert.Matches(@"^The loss became (NaN|∞|-∞|Infinity|-Infinity) at step 2\.", error.Message);
-        Assert.Contains($"The only checkpoint ({path}) was saved right before this step, so it holds the weights that diverged.", error.Message);
+        Assert.Contains($"The last checkpoint ({path}) was saved right before this step, so it holds the weights that diverged, and no earlier one is kept.", error.Message);
         Assert.EndsWith("start a new run in another --out folder, from random weights.", error.Message);
         Assert.Equal(before, File.ReadAllBytes(path));
         Assert.Equal(log, File.ReadAllText(Path.Combine(dir.Path, "loss.jsonl")));
@@ -987,19 +987,21 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData(false, false, 7, "No checkpoint had been saved yet. ", "from random weights.")]
-    [InlineData(true, false, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
-    [InlineData(true, true, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
-    [InlineData(true, false, 7, "The only checkpoint (C) was saved right before this step, so it holds the weights that diverged. ", "from random weights.")]
-    [InlineData(true, true, 7, "The last checkpoint (C) was saved right before this step, so it holds the weights that diverged; the one before it is kept (P). ", "from that checkpoint's weights with --init-from P.")]
-    public void Given_the_checkpoints_kept_When_the_loss_diverges_at_step_8_Then_the_advice_starts_from_one_whose_weights_did_not(bool last, bool previous, long savedAt, string kept, string start)
+    [InlineData(false, -1, 7, "No checkpoint had been saved yet. ", "from random weights.")]
+    [InlineData(true, -1, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
+    [InlineData(true, 4, 5, "The last good checkpoint (C) is kept. ", "from that checkpoint's weights with --init-from C.")]
+    [InlineData(true, -1, 7, "The last checkpoint (C) was saved right before this step, so it holds the weights that diverged, and no earlier one is kept. ", "from random weights.")]
+    [InlineData(true, 6, 7, "The last checkpoint (C) was saved right before this step, so it holds the weights that diverged; the one before it is kept (P). ", "from that checkpoint's weights with --init-from P.")]
+    [InlineData(true, 7, 7, "The last checkpoint (C) was saved right before this step, so it holds the weights that diverged, and no earlier one is kept. ", "from random weights.")] // a save that failed after the copy
+    public void Given_the_checkpoints_kept_When_the_loss_diverges_at_step_8_Then_the_advice_starts_from_one_whose_weights_did_not(bool last, long previousStep, long savedAt, string kept, string start)
     {
-        // Given: checkpoint.ddim saved at step savedAt (7: right before step 8, so its weights are the ones that diverged)
+        // Given: checkpoint.ddim saved at step savedAt (7: right before step 8, so its weights are the ones that diverged),
+        // and checkpoint.prev.ddim at previousStep (−1: none)
         using var dir = new TempFolder();
         var (c, p) = (dir.File(Trainer.CheckpointFile), dir.File(Trainer.PreviousCheckpointFile));
-        foreach (var (exists, path) in new[] { (last, c), (previous, p) }.Where(f => f.Item1))
+        foreach (var (step, path) in new[] { (last ? savedAt : -1, c), (previousStep, p) }.Where(f => f.Item1 >= 0))
         {
-            File.WriteAllText(path, "a checkpoint");
+            new ModelFile(new JsonObject { ["kind"] = "checkpoint", ["step"] = step }).Save(path);
         }
 
         // When
@@ -1007,6 +1009,32 @@ public sealed class TrainerTests : OneTorchThread
 
         // Then
         Assert.Equal($"The loss became NaN at step 8. {kept.Replace("(C)", $"({c})").Replace("(P)", $"({p})")}A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) in the preset and start a new run in another --out folder, {start.Replace(" C.", $" {c}.").Replace(" P.", $" {p}.")}", error.Message);
+    }
+
+    [Fact]
+    public void Given_a_checkpoint_every_step_When_cancelled_right_after_one_Then_the_interrupt_save_keeps_the_earlier_one_as_prev()
+    {
+        // Given / When: step 2's periodic save, then the cancellation's save of the same step
+        using var dir = new TempFolder();
+        Train(Tiny(5) with { CheckpointEvery = 1 }, Bars(), dir.Path, cancelAfter: 2);
+
+        // Then: prev is step 1, not a copy of step 2
+        Assert.Equal(2, Checkpoint(dir.Path).Metadata["step"]!.GetValue<long>());
+        Assert.Equal(1, ModelFile.Load(dir.File(Trainer.PreviousCheckpointFile)).Metadata["step"]!.GetValue<long>());
+    }
+
+    [Fact]
+    public void Given_a_folder_holding_only_an_earlier_runs_prev_checkpoint_When_a_new_run_starts_there_Then_it_is_refused()
+    {
+        // Given
+        using var dir = new TempFolder();
+        File.WriteAllText(dir.File(Trainer.PreviousCheckpointFile), "an old run's");
+
+        // When
+        var error = Assert.Throws<InvalidOperationException>(() => Train(Tiny(1), Bars(), dir.Path));
+
+        // Then
+        Assert.Contains("holds an earlier run's checkpoint.prev.ddim but no checkpoint to resume", error.Message);
     }
 
     [Fact]

@@ -40,7 +40,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         public string[] B { get; init; } = [];
 
         [CommandOption("--score <NAME>")]
-        [Description("The score to compare: fid (default), fid-mean, precision, recall, density, coverage, confident or class-kl. class-kl counts lower as better, which holds down to real digits' own level (the floor's class_kl, about 0.003 at N = 10,000), not below it.")]
+        [Description("The score to compare: fid (default), fid-mean, precision, recall, density, coverage, confident or class-kl. class-kl counts lower as better, which holds down to real digits' own level (the floor's class_kl, 0.0015–0.003 at N = 10,000), not below it.")]
         public string Score { get; init; } = "fid";
 
         [CommandOption("--alpha <P>")]

@@ -16,7 +16,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         public string Preset { get; init; } = "presets/mnist.json";
 
         [CommandOption("--out <DIR>")]
-        [Description("Run folder: checkpoint.ddim, loss.jsonl, samples/, model.ddim. Default runs/mnist.")]
+        [Description("Run folder: checkpoint.ddim (and checkpoint.prev.ddim, the one before it), loss.jsonl, samples/, model.ddim. Default runs/mnist.")]
         public string Out { get; init; } = "runs/mnist";
 
         [CommandOption("--data <NAME|DIR>")]

@@ -274,6 +274,11 @@ public sealed class Evaluator
             throw new ArgumentException($"Scoring needs a batch of at least 2 images [N, C, H, W] (a covariance needs two); got [{string.Join(", ", images.shape)}].", nameof(images));
         }
 
+        if (!images.is_floating_point())
+        {
+            throw new ArgumentException($"The images must be floating-point values in [−1, 1]; got {images.dtype}. Map bytes 0…255 with x / 127.5 − 1 first.", nameof(images));
+        }
+
         RequireShape(Judge, (int)images.shape[1], (int)images.shape[2], (int)images.shape[3], $"the images of '{label}'");
         var clock = Stopwatch.StartNew();
         var meter = new JudgeMeter(Judge, Confidence);

@@ -19,7 +19,7 @@ public static class GifWriter
 
         if (width is < 1 or > ushort.MaxValue || height is < 1 or > ushort.MaxValue)
         {
-            throw new ArgumentException($"GIF frames must be 1…65535 pixels a side; got {width}×{height}.");
+            throw new ArgumentException($"GIF frames must be 1…65535 pixels a side; got height {height}, width {width}.");
         }
 
         ArgumentOutOfRangeException.ThrowIfNegative(delayCentiseconds);

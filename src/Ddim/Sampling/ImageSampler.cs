@@ -11,7 +11,8 @@ namespace Ddim.Sampling;
 /// </summary>
 /// <remarks>
 /// A sampler made by <see cref="Load"/> owns the network it loaded, and disposing it frees the network's native
-/// memory; one made from a network or a delegate leaves them to their owner, and disposing it does nothing.
+/// memory; one made from a network or a delegate leaves them to their owner, and disposing it frees nothing. Either
+/// way a disposed sampler refuses further use (<see cref="ObjectDisposedException"/>).
 /// </remarks>
 public sealed class ImageSampler : IDisposable
 {

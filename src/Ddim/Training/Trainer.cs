@@ -28,7 +28,7 @@ public sealed record TrainProgress(long Step, long TotalSteps, double Loss, doub
 /// <param name="ModelPath">The exported EMA model, when completed.</param>
 public sealed record TrainResult(long Step, bool Completed, string CheckpointPath, string? ModelPath);
 
-/// <summary>The loss went NaN or infinite; the last good checkpoint is kept.</summary>
+/// <summary>The loss or its gradient went NaN or infinite; the message names the checkpoint to start again from, if any.</summary>
 public sealed class TrainingDivergedException(string message) : Exception(message);
 
 /// <summary>
@@ -64,13 +64,13 @@ public static class Trainer
         {
             (kept, start) = ($"The last good checkpoint ({checkpointPath}) is kept. ", checkpointPath);
         }
-        else if (File.Exists(previousPath))
+        else if (SavedStep(previousPath) < step)
         {
             (kept, start) = ($"The last checkpoint ({checkpointPath}) was saved right before this step, so it holds the weights that diverged; the one before it is kept ({previousPath}). ", previousPath);
         }
         else
         {
-            (kept, start) = ($"The only checkpoint ({checkpointPath}) was saved right before this step, so it holds the weights that diverged. ", string.Empty);
+            (kept, start) = ($"The last checkpoint ({checkpointPath}) was saved right before this step, so it holds the weights that diverged, and no earlier one is kept. ", string.Empty);
         }
 
         return new TrainingDivergedException(
@@ -78,6 +78,19 @@ public static class Trainer
             "A resume must use the same preset and would diverge again, so lower LearningRate (or set a smaller, non-zero GradClip) " +
             "in the preset and start a new run in another --out folder" +
             (start.Length > 0 ? $", from that checkpoint's weights with --init-from {start}." : ", from random weights."));
+    }
+
+    /// <summary>The step a checkpoint file says it holds; null when there is none or it cannot be read.</summary>
+    private static long? SavedStep(string path)
+    {
+        try
+        {
+            return File.Exists(path) ? ModelFile.ReadMetadata(path)["step"]?.GetValue<long>() : null;
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or FormatException or InvalidOperationException)
+        {
+            return null;
+        }
     }
 
     /// <summary>File name of the exported EMA model inside the run folder.</summary>
@@ -173,7 +186,7 @@ public static class Trainer
         {
             throw new InvalidOperationException($"{outDir} already holds a checkpoint. Pass --resume to continue it, or choose another --out folder.");
         }
-        else if (new[] { logPath, Path.Combine(outDir, ModelFileName) }.FirstOrDefault(File.Exists) is { } earlier)
+        else if (new[] { logPath, previousPath, Path.Combine(outDir, ModelFileName) }.FirstOrDefault(File.Exists) is { } earlier)
         {
             throw new InvalidOperationException($"{outDir} holds an earlier run's {Path.GetFileName(earlier)} but no checkpoint to resume: a new run would replace it. Choose another --out folder, or move that run's files away.");
         }
@@ -510,8 +523,12 @@ public static class Trainer
             ["log_window"] = new JsonObject { ["loss_sum"] = logWindow.Sum, ["steps"] = logWindow.Count },
             ["elapsed_s"] = elapsed.TotalSeconds,
             ["saved_utc"] = DateTime.UtcNow.ToString("O"),
-            [ThreadsKey] = torch.get_num_threads(), // libtorch's CPU sums depend on it: see the resume note
         });
+        if (model.parameters().First().device_type == DeviceType.CPU)
+        {
+            file.Metadata[ThreadsKey] = torch.get_num_threads(); // libtorch's CPU sums depend on it: see the resume note
+        }
+
         if (config.WeightDecay > 0)
         {
             file.Metadata[DecayKey] = "matrices";
