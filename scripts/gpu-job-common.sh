@@ -15,6 +15,7 @@ ddim_app() {
   [ -f models/judge/judge.ddim ] || { echo "no models/judge/judge.ddim here: keep models/judge/ in the tree sent"; exit 3; }
   local tl
   tl=$(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__)+"/lib")')
+  [ -n "$tl" ] && [ -d "$tl" ] || { echo "no python3 torch here: the CUDA libtorch comes from it (or set APP to a build that finds one)"; exit 3; }
   if [ "${1:-}" = unpack ]; then
     python3 -c 'import torch;print("torch", torch.__version__, torch.version.cuda)'
     mkdir -p $W/app; tar -xJf $PACK/app.tar.xz -C $W/app; tar -xJf $PACK/data.tar.xz -C $W
