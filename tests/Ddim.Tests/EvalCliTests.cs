@@ -108,6 +108,22 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData(2048, 259.4, "  DDIM S=10 η=0: 2,048/10,000 images (259 s, 7.9 images/s, about 17 min left)")]
+    [InlineData(9000, 30, "  DDIM S=10 η=0: 9,000/10,000 images (30 s, 300.0 images/s, about 3 s left)")]
+    [InlineData(1000, 100, "  DDIM S=10 η=0: 1,000/10,000 images (100 s, 10.0 images/s, about 15 min left)")]
+    [InlineData(100, 100, "  DDIM S=10 η=0: 100/10,000 images (100 s, 1.0 images/s, about 2.8 h left)")]
+    [InlineData(10000, 1266, "  DDIM S=10 η=0: 10,000/10,000 images (1266 s, 7.9 images/s)")]
+    [InlineData(0, 0, "  DDIM S=10 η=0: 0/10,000 images (0 s)")]
+    public void Given_a_redirected_eval_When_progress_is_printed_Then_each_line_gives_the_rate_and_the_time_left(int done, double seconds, string expected)
+    {
+        // Given / When
+        var line = EvalCommand.ProgressLine("DDIM S=10 η=0", done, 10000, TimeSpan.FromSeconds(seconds));
+
+        // Then
+        Assert.Equal(expected, line);
+    }
+
+    [Theory]
     [InlineData(0, 0, true, "--resume: none of this run's 5 cells is saved under D (it holds no cells), so every one is sampled anew.")]
     [InlineData(0, 1, true, "--resume: none of this run's 5 cells is saved under D (it holds 1 cell file of other settings), so every one is sampled anew.")]
     [InlineData(1, 8, false, "--resume: 1 of this run's 5 cells are saved; the other 4 are sampled now.")] // a folder shared with other configurations
