@@ -89,6 +89,29 @@ public sealed class SamplingApiTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_stochastic_settings_When_the_seed_x_T_is_decoded_with_its_step_noise_Then_the_images_are_Generate_s_to_the_bit()
+    {
+        // Given: η = 0.5, 6 images of seed 7 from Generate
+        using var folder = new TempFolder();
+        using var scope = NewDisposeScope();
+        using var sampler = ImageSampler.Load(TinyModel.Write(folder.File("m.ddim")));
+        var settings = new SampleSettings(Steps: 4, Eta: 0.5);
+        var generated = sampler.Generate(6, 7, settings);
+
+        // When: all six decoded from their x_T and step noise, and images 2 … 4 alone
+        using var all = sampler.StepNoise(7, 0, 6);
+        var decoded = sampler.Decode(sampler.InitialNoise(7, 0, 6), settings, all);
+        using var some = sampler.StepNoise(7, 2, 3);
+        var part = sampler.Decode(sampler.InitialNoise(7, 2, 3), settings, some);
+
+        // Then: the same floats; a batch of another size than the noise's is refused
+        Assert.True(decoded.eq(generated).all().item<bool>());
+        Assert.True(part.eq(generated[2..5]).all().item<bool>());
+        using var two = sampler.StepNoise(7, 0, 2);
+        Assert.Contains("This noise is for 2 images; x_t has 6", Assert.Throws<ArgumentException>(() => sampler.Decode(sampler.InitialNoise(7, 0, 6), settings, two)).Message);
+    }
+
+    [Fact]
     public void Given_a_bfloat16_network_When_sampled_Then_float32_images_close_to_float32_sampling_and_the_same_for_a_seed()
     {
         // Given: one model file, loaded in float32 and in bfloat16

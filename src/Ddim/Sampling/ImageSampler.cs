@@ -165,6 +165,25 @@ public sealed class ImageSampler : IDisposable
         }
     }
 
+    /// <summary>
+    /// The step noise of images <paramref name="start"/> … start+count−1 of a seed, drawn as <see cref="Generate(int, long, SampleSettings, int, Action{SamplerStep}?)"/>
+    /// draws it: each image from its own generator, after that image's x_T. <c>Decode(InitialNoise(seed, start, count), settings, noise)</c>
+    /// then gives Generate's images for stochastic settings too, and a decode of other x_T (an interpolation, say) gets
+    /// per-image noise that does not depend on the batch. It owns its generators: dispose it when done.
+    /// </summary>
+    public PerImageNoise StepNoise(long seed, long start, int count)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var generators = Generators(seed, start, count);
+        using (Draw(generators, ScalarType.Float32))
+        {
+            // x_T comes first from each generator, as in Generate: the step noise is what follows it.
+        }
+
+        return new PerImageNoise(generators, ownsGenerators: true);
+    }
+
     /// <summary>Runs the chosen sampler from a given x_T [B, C, H, W]; stochastic settings draw noise from <paramref name="noise"/>.</summary>
     public Tensor Decode(Tensor xT, SampleSettings settings, INoiseSource? noise = null, Action<SamplerStep>? observer = null)
     {
@@ -321,20 +340,50 @@ public sealed class ImageSampler : IDisposable
     /// One standard normal draw of shape <paramref name="one"/> [1, …] from each image's generator, stacked on the CPU
     /// and moved to <paramref name="device"/> in one copy.
     /// </summary>
-    private static Tensor DrawEach(Generator[] generators, long[] one, ScalarType dtype, Device device)
+    internal static Tensor DrawEach(Generator[] generators, long[] one, ScalarType dtype, Device device)
     {
         using var scope = torch.NewDisposeScope();
         return Draws.OnDevice(torch.cat(generators.Select(g => torch.randn(one, dtype: dtype, generator: g)).ToArray(), 0), device).MoveToOuterDisposeScope();
     }
+}
 
-    /// <summary>Each image draws its step noise from its own generator, so batching does not change the draws.</summary>
-    private sealed class PerImageNoise(Generator[] generators) : INoiseSource
+/// <summary>
+/// Step noise drawn image by image, each image from its own generator, so batching does not change the draws; see
+/// <see cref="ImageSampler.StepNoise"/>. One made by StepNoise owns its generators: dispose it when done.
+/// </summary>
+public sealed class PerImageNoise : INoiseSource, IDisposable
+{
+    private readonly Generator[] generators;
+    private readonly bool ownsGenerators;
+
+    internal PerImageNoise(Generator[] generators, bool ownsGenerators = false)
     {
-        public Tensor Next(int stepIndex, Tensor like)
+        this.generators = generators;
+        this.ownsGenerators = ownsGenerators;
+    }
+
+    /// <inheritdoc />
+    public Tensor Next(int stepIndex, Tensor like)
+    {
+        if (like.shape[0] != generators.Length)
         {
-            var one = like.shape.ToArray();
-            one[0] = 1;
-            return DrawEach(generators, one, like.dtype, like.device);
+            throw new ArgumentException($"This noise is for {generators.Length} images; x_t has {like.shape[0]}.", nameof(like));
+        }
+
+        var one = like.shape.ToArray();
+        one[0] = 1;
+        return ImageSampler.DrawEach(generators, one, like.dtype, like.device);
+    }
+
+    /// <summary>Frees the generators, if this noise owns them.</summary>
+    public void Dispose()
+    {
+        if (ownsGenerators)
+        {
+            foreach (var g in generators)
+            {
+                g.Dispose();
+            }
         }
     }
 }
