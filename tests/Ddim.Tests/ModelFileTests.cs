@@ -247,8 +247,8 @@ public class ModelFileTests
 
         var error = Assert.Throws<FileNotFoundException>(() => ModelFile.LoadNetwork(dir.File("missing.ddim")));
 
-        Assert.Contains("Model file not found", error.Message);
-        Assert.Contains("--model", error.Message);
+        Assert.Contains($"Model file not found: {dir.File("missing.ddim")}. Check the path: a .ddim file written by 'ddim train', 'ddim export' or 'ddim train-classifier'.", error.Message);
+        Assert.Contains($"Model file not found: no-such-folder/m.ddim (relative to {Environment.CurrentDirectory}).", Assert.Throws<FileNotFoundException>(() => ModelFile.LoadNetwork("no-such-folder/m.ddim")).Message);
         Assert.Equal(dir.File("missing.ddim"), error.FileName);
     }
 

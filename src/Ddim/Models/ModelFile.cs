@@ -282,7 +282,8 @@ public sealed class ModelFile
     {
         if (!File.Exists(path))
         {
-            throw new FileNotFoundException($"Model file not found: {path}. Pass --model with the path of a .ddim file (trained with 'ddim train').", path);
+            var from = Path.IsPathRooted(path) ? string.Empty : $" (relative to {Environment.CurrentDirectory})";
+            throw new FileNotFoundException($"Model file not found: {path}{from}. Check the path: a .ddim file written by 'ddim train', 'ddim export' or 'ddim train-classifier'.", path);
         }
     }
 
