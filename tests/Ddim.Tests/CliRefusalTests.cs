@@ -172,6 +172,17 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Theory]
+    [InlineData("0")]
+    [InlineData("101")]
+    public void Given_a_bench_repeat_out_of_range_When_run_Then_it_is_refused_with_the_range(string repeat)
+    {
+        var (code, error) = Run("bench", "--repeat", repeat);
+
+        Assert.Equal(1, code);
+        Assert.Contains($"--repeat must be between 1 and 100; got {repeat}.", OneLine(error));
+    }
+
+    [Theory]
     [InlineData("loss --json", "loss.json")]
     [InlineData("bench --results", "bench.md")]
     [InlineData("eval --json", "scores.json")]
@@ -385,6 +396,9 @@ public sealed class CliRefusalTests : OneTorchThread
         Assert.Contains("Sampler overhead per step", report);
         Assert.Contains("| DDIM S=10", report);
         Assert.Contains("| DDIM S=50", report);
+        Assert.Contains($"model SHA-256 {Ddim.Cli.Provenance.FileSha256(model)[..12]}…", report);
+        Assert.Contains("Wall times are the median of 3 runs (DDPM: one run), after a warm-up run of DDIM S=10", report);
+        Assert.Matches(@"\| DDIM S=50[^|]*\| 50 \| \d+\.\d\d \| \d+\.\d\d–\d+\.\d\d \|", report);
     }
 
     [Fact]

@@ -22,6 +22,10 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         [Description("Images per configuration (one batch), a multiple of 32 (the network's group of images). Default 64.")]
         public int Num { get; init; } = 64;
 
+        [CommandOption("--repeat <R>")]
+        [Description("Timed runs of each DDIM configuration; the report gives their median and range. DDPM (T calls) runs once. Default 3.")]
+        public int Repeat { get; init; } = 3;
+
         [CommandOption("--skip-ddpm")]
         [Description("Skip the DDPM run (T network calls per image: minutes on a CPU).")]
         public bool SkipDdpm { get; init; }
@@ -36,6 +40,11 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         if (s.Num is < 1 or > ImageSampler.MaxBatchSize)
         {
             throw new ArgumentException($"--num must be between 1 and {ImageSampler.MaxBatchSize:N0} (bench samples them as one batch); got {s.Num:N0}.");
+        }
+
+        if (s.Repeat is < 1 or > 100)
+        {
+            throw new ArgumentException($"--repeat must be between 1 and 100; got {s.Repeat}.");
         }
 
         ThreadsOption.Apply(s.Threads);
@@ -57,10 +66,11 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             throw new ArgumentException($"--num must be a multiple of {sampler.GroupSize} (the network takes images in groups of {sampler.GroupSize}, so {s.Num} would cost as much as {sampler.WholeGroups(s.Num)}); got {s.Num}. Use {sampler.WholeGroups(s.Num)}.");
         }
 
-        var rows = new List<(string Name, int Calls, double Seconds)>();
+        var rows = new List<Row>();
 
-        // Warm up (first calls allocate and pick kernels), then measure peak memory on the first real run.
-        sampler.Generate(Math.Min(s.Num, FixedBatch.DefaultSize), 0, new SampleSettings(Steps: 2), s.Num, (_, _) => { });
+        // Warm up with a whole S = 10 run of the batch (first calls allocate and pick kernels, and a short warm-up left the
+        // first timed configuration's steps slower than the later ones').
+        sampler.Generate(s.Num, 0, new SampleSettings(Steps: 10), s.Num, (_, _) => { });
         double Time(SampleSettings settings)
         {
             var clock = Stopwatch.StartNew();
@@ -68,23 +78,22 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
             return clock.Elapsed.TotalSeconds;
         }
 
-        var configs = new List<SampleSettings> { new(Steps: 10), new(Steps: 50) };
+        var configs = new List<(SampleSettings Settings, int Runs)> { (new(Steps: 10), s.Repeat), (new(Steps: 50), s.Repeat) };
         if (!s.SkipDdpm)
         {
-            configs.Add(new SampleSettings(SamplerKind.Ddpm));
+            configs.Add((new SampleSettings(SamplerKind.Ddpm), 1)); // T steps: one run averages a thousand of them
         }
 
-        long peakAfter64 = 0;
-        foreach (var config in configs)
+        foreach (var (config, runs) in configs)
         {
-            var seconds = Time(config);
-            peakAfter64 = peakAfter64 == 0 ? PeakRssBytes() : peakAfter64;
-            rows.Add((config.ToString(), config.NetworkCalls(sampler.Schedule), seconds));
-            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(config.ToString())}: {seconds:F2} s[/]");
+            var seconds = Enumerable.Range(0, runs).Select(_ => Time(config)).Order().ToArray();
+            rows.Add(new Row(config.ToString(), config.NetworkCalls(sampler.Schedule), seconds));
+            AnsiConsole.MarkupLine($"[grey]{Markup.Escape(config.ToString())}: {string.Join(", ", seconds.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))} s[/]");
         }
 
+        var peak = PeakRssBytes(); // VmHWM only rises: the peak over every run, each of s.Num images
         var (stepSeconds, forwardSeconds) = Overhead(sampler, s.Num);
-        var text = Report(modelPath, sampler.Precision, s.Num, rows, stepSeconds, forwardSeconds, peakAfter64);
+        var text = Report(modelPath, sampler.Precision, s.Num, s.Repeat, rows, stepSeconds, forwardSeconds, peak);
         AnsiConsole.WriteLine(text);
         if (s.Results is not null)
         {
@@ -133,29 +142,38 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         return line is null ? Environment.WorkingSet : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024;
     }
 
-    private static string Report(string model, NetworkPrecision precision, int num, List<(string Name, int Calls, double Seconds)> rows, double step, double forward, long peak)
+    /// <summary>One configuration's timed runs, in seconds, sorted.</summary>
+    private sealed record Row(string Name, int Calls, double[] Seconds)
+    {
+        public double Median => Seconds[Seconds.Length / 2];
+    }
+
+    private static string Report(string model, NetworkPrecision precision, int num, int repeat, List<Row> rows, double step, double forward, long peak)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine("# Sampling benchmark").AppendLine();
-        sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)}` on {MachineDescription()}.").AppendLine();
-        sb.AppendLine("| sampler | network calls per image | wall time (s) | images/s | ms per step |");
-        sb.AppendLine("| --- | ---: | ---: | ---: | ---: |");
-        foreach (var (name, calls, seconds) in rows)
+        sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}{(repeat != 3 ? $" --repeat {repeat}" : string.Empty)}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)}` on {MachineDescription()}; " +
+                           $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, Ddim {BuildInfo.Version}, model SHA-256 {Provenance.FileSha256(model)[..12]}….").AppendLine();
+        sb.AppendLine(inv, $"Wall times are the median of {repeat} run{(repeat == 1 ? string.Empty : "s")} (DDPM: one run), after a warm-up run of DDIM S=10; the range is the fastest and slowest run.").AppendLine();
+        sb.AppendLine("| sampler | network calls per image | wall time (s) | range (s) | images/s | ms per step |");
+        sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
+        foreach (var row in rows)
         {
-            sb.AppendLine(inv, $"| {name} | {calls} | {seconds:F2} | {num / seconds:F2} | {seconds / calls * 1000:F1} |");
+            var range = row.Seconds.Length > 1 ? string.Create(inv, $"{row.Seconds[0]:F2}–{row.Seconds[^1]:F2}") : "—";
+            sb.AppendLine(inv, $"| {row.Name} | {row.Calls} | {row.Median:F2} | {range} | {num / row.Median:F2} | {row.Median / row.Calls * 1000:F1} |");
         }
 
         sb.AppendLine();
         var ddim50 = rows.FirstOrDefault(r => r.Name.StartsWith("DDIM S=50", StringComparison.Ordinal));
         var ddpm = rows.FirstOrDefault(r => r.Name.StartsWith("DDPM", StringComparison.Ordinal));
-        if (ddpm.Seconds > 0 && ddim50.Seconds > 0)
+        if (ddpm is not null && ddim50 is not null)
         {
-            sb.AppendLine(inv, $"- Wall-time speed-up of DDIM S=50 over DDPM (T = {ddpm.Calls}): **{ddpm.Seconds / ddim50.Seconds:F1}×**.");
+            sb.AppendLine(inv, $"- Wall-time speed-up of DDIM S=50 over DDPM (T = {ddpm.Calls}): **{ddpm.Median / ddim50.Median:F1}×** (DDPM's run against S=50's median; {ddpm.Median / ddim50.Seconds[^1]:F1}× against its slowest run).");
         }
 
         sb.AppendLine(inv, $"- Sampler overhead per step (the mean DDIM update of an S = 50 run, batch {num}): {step * 1000:F3} ms, against {forward * 1000:F1} ms for one U-Net forward pass: **{step / forward * 100:F2}%**.");
-        sb.AppendLine(inv, $"- Peak resident memory after sampling {num} images: **{peak / (1024.0 * 1024):F0} MiB** (whole process, libtorch included).");
+        sb.AppendLine(inv, $"- Peak resident memory over these runs of {num} images each: **{peak / (1024.0 * 1024):F0} MiB** (whole process, libtorch included).");
         return sb.ToString();
     }
 
