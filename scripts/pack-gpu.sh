@@ -30,11 +30,8 @@ rm -rf "$work"/app/models
 tar -C "$work" -cf - app | xz -T0 -9 > "$out/app.tar.xz.tmp"
 mv "$out/app.tar.xz.tmp" "$out/app.tar.xz"
 
+"$here/ddim" data fetch mnist  # checks every file's SHA-256 and fetches what is missing or wrong (a second build: minutes, once)
 data="${DDIM_DATA:-$HOME/.cache/ddim/datasets}"
-for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-  # ddim fetches and checks the SHA-256 of whatever is missing (a second build: skipped when all four are there)
-  [ -f "$data/mnist/$f" ] || { "$here/ddim" data fetch mnist; break; }
-done
 tar -C "$data" --transform 's,^,datasets/,' -cf - mnist | xz -T0 -6 > "$out/data.tar.xz.tmp"
 mv "$out/data.tar.xz.tmp" "$out/data.tar.xz"
 

@@ -108,19 +108,43 @@ public sealed class EvalCliTests : OneTorchThread
     }
 
     [Theory]
-    [InlineData(2048, 259.4, "  DDIM S=10 η=0: 2,048/10,000 images (259 s, 7.9 images/s, about 17 min left)")]
-    [InlineData(9000, 30, "  DDIM S=10 η=0: 9,000/10,000 images (30 s, 300.0 images/s, about 3 s left)")]
-    [InlineData(1000, 100, "  DDIM S=10 η=0: 1,000/10,000 images (100 s, 10.0 images/s, about 15 min left)")]
-    [InlineData(100, 100, "  DDIM S=10 η=0: 100/10,000 images (100 s, 1.0 images/s, about 2.8 h left)")]
-    [InlineData(10000, 1266, "  DDIM S=10 η=0: 10,000/10,000 images (1266 s, 7.9 images/s)")]
-    [InlineData(0, 0, "  DDIM S=10 η=0: 0/10,000 images (0 s)")]
-    public void Given_a_redirected_eval_When_progress_is_printed_Then_each_line_gives_the_rate_and_the_time_left(int done, double seconds, string expected)
+    [InlineData(2048, 259.4, 1984, "  DDIM S=10 η=0: 2,048/10,000 images (7.6 images/s, about 17 min left)")]
+    [InlineData(9000, 30, 9000, "  DDIM S=10 η=0: 9,000/10,000 images (300.0 images/s, about 3 s left)")]
+    [InlineData(1000, 100, 1000, "  DDIM S=10 η=0: 1,000/10,000 images (10.0 images/s, about 15 min left)")]
+    [InlineData(100, 100, 100, "  DDIM S=10 η=0: 100/10,000 images (1.0 images/s, about 2.8 h left)")]
+    [InlineData(10000, 1266, 9936, "  DDIM S=10 η=0: 10,000/10,000 images (7.8 images/s)")]
+    [InlineData(64, 0, 0, "  DDIM S=10 η=0: 64/10,000 images")] // the baseline: nothing timed yet
+    public void Given_a_redirected_eval_When_progress_is_printed_Then_each_line_gives_the_rate_and_the_time_left(int done, double seconds, int counted, string expected)
     {
         // Given / When
-        var line = EvalCommand.ProgressLine("DDIM S=10 η=0", done, 10000, TimeSpan.FromSeconds(seconds));
+        var line = EvalCommand.ProgressLine("DDIM S=10 η=0", done, 10000, TimeSpan.FromSeconds(seconds), counted);
 
         // Then
         Assert.Equal(expected, line);
+    }
+
+    [Fact]
+    public void Given_two_configurations_after_a_slow_start_When_progress_is_counted_Then_each_rate_runs_from_its_own_first_batch()
+    {
+        // Given: 100 images a configuration in batches of 20, 1 s a batch; 150 s of floor scoring before the first batch
+        var now = TimeSpan.FromSeconds(150);
+        var reports = new List<(int Done, TimeSpan Elapsed, int Counted)>();
+        var advance = EvalCommand.ProgressLines(100, () => now, reports.Add);
+
+        // When
+        foreach (var _ in new[] { 1, 2 })
+        {
+            for (var done = 20; done <= 100; done += 20)
+            {
+                now += TimeSpan.FromSeconds(1);
+                advance(done);
+            }
+        }
+
+        // Then: each configuration's first line is its baseline (nothing timed), the others 20 images a second
+        Assert.Equal(10, reports.Count);
+        Assert.All(new[] { reports[0], reports[5] }, r => Assert.Equal((20, TimeSpan.Zero, 0), r));
+        Assert.All(reports.Where((_, i) => i % 5 != 0), r => Assert.Equal(20.0, r.Counted / r.Elapsed.TotalSeconds, 9));
     }
 
     [Theory]

@@ -109,6 +109,11 @@ public sealed class SamplingApiTests : OneTorchThread
         Assert.True(part.eq(generated[2..5]).all().item<bool>());
         using var two = sampler.StepNoise(7, 0, 2);
         Assert.Contains("This noise is for 2 images; x_t has 6", Assert.Throws<ArgumentException>(() => sampler.Decode(sampler.InitialNoise(7, 0, 6), settings, two)).Message);
+
+        // ... and a disposed one draws nothing (its generators' handles would fall back to libtorch's global generator)
+        var spent = sampler.StepNoise(7, 0, 6);
+        spent.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => sampler.Decode(sampler.InitialNoise(7, 0, 6), settings, spent));
     }
 
     [Fact]

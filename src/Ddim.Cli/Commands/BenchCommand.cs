@@ -55,6 +55,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
 
         var modelPath = ModelLocator.Resolve(s.Model);
         using var sampler = ImageSampler.Load(modelPath, precision: s.ParsePrecision(torch.CPU));
+        var modelSha256 = Provenance.FileSha256(modelPath); // the bytes timed, read now, not after minutes of runs
         if (sampler.Schedule.T < 50)
         {
             throw new ArgumentException($"bench times DDIM at S = 10 and S = 50, so it needs a model trained with T ≥ 50; {modelPath} has T = {sampler.Schedule.T}.");
@@ -93,7 +94,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
 
         var peak = PeakRssBytes(); // VmHWM only rises: the peak over every run, each of s.Num images
         var (stepSeconds, forwardSeconds) = Overhead(sampler, s.Num);
-        var text = Report(modelPath, sampler.Precision, s.Num, s.Repeat, rows, stepSeconds, forwardSeconds, peak);
+        var text = Report(modelPath, modelSha256, sampler.Precision, s.Num, s.Repeat, rows, stepSeconds, forwardSeconds, peak);
         AnsiConsole.WriteLine(text);
         if (s.Results is not null)
         {
@@ -143,19 +144,23 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
     }
 
     /// <summary>One configuration's timed runs, in seconds, sorted.</summary>
-    private sealed record Row(string Name, int Calls, double[] Seconds)
+    internal sealed record Row(string Name, int Calls, double[] Seconds)
     {
-        public double Median => Seconds[Seconds.Length / 2];
+        /// <summary>The middle run, or the mean of the middle two for an even number of runs.</summary>
+        public double Median => Seconds.Length % 2 == 1
+            ? Seconds[Seconds.Length / 2]
+            : (Seconds[(Seconds.Length / 2) - 1] + Seconds[Seconds.Length / 2]) / 2;
     }
 
-    private static string Report(string model, NetworkPrecision precision, int num, int repeat, List<Row> rows, double step, double forward, long peak)
+    private static string Report(string model, string modelSha256, NetworkPrecision precision, int num, int repeat, List<Row> rows, double step, double forward, long peak)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
         sb.AppendLine("# Sampling benchmark").AppendLine();
         sb.AppendLine(inv, $"`ddim bench --model {model} --num {num}{(repeat != 3 ? $" --repeat {repeat}" : string.Empty)}{(precision == NetworkPrecision.BFloat16 ? " --precision bf16" : string.Empty)}` on {MachineDescription()}; " +
-                           $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, Ddim {BuildInfo.Version}, model SHA-256 {Provenance.FileSha256(model)[..12]}….").AppendLine();
-        sb.AppendLine(inv, $"Wall times are the median of {repeat} run{(repeat == 1 ? string.Empty : "s")} (DDPM: one run), after a warm-up run of DDIM S=10; the range is the fastest and slowest run.").AppendLine();
+                           $"{DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, Ddim {BuildInfo.Version}, model SHA-256 {modelSha256[..12]}….").AppendLine();
+        var ddpmRow = rows.Any(r => r.Name.StartsWith("DDPM", StringComparison.Ordinal));
+        sb.AppendLine(inv, $"Wall times are the median of {repeat} run{(repeat == 1 ? string.Empty : "s")}{(ddpmRow ? " (DDPM: one run)" : string.Empty)}, after a warm-up run of DDIM S=10; the range is the fastest and slowest run.").AppendLine();
         sb.AppendLine("| sampler | network calls per image | wall time (s) | range (s) | images/s | ms per step |");
         sb.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: |");
         foreach (var row in rows)
@@ -169,7 +174,8 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         var ddpm = rows.FirstOrDefault(r => r.Name.StartsWith("DDPM", StringComparison.Ordinal));
         if (ddpm is not null && ddim50 is not null)
         {
-            sb.AppendLine(inv, $"- Wall-time speed-up of DDIM S=50 over DDPM (T = {ddpm.Calls}): **{ddpm.Median / ddim50.Median:F1}×** (DDPM's run against S=50's median; {ddpm.Median / ddim50.Seconds[^1]:F1}× against its slowest run).");
+            var slowest = ddim50.Seconds.Length > 1 ? string.Create(inv, $"; {ddpm.Median / ddim50.Seconds[^1]:F1}× against its slowest run") : string.Empty;
+            sb.AppendLine(inv, $"- Wall-time speed-up of DDIM S=50 over DDPM (T = {ddpm.Calls}): **{ddpm.Median / ddim50.Median:F1}×** (DDPM's run against S=50's median{slowest}).");
         }
 
         sb.AppendLine(inv, $"- Sampler overhead per step (the mean DDIM update of an S = 50 run, batch {num}): {step * 1000:F3} ms, against {forward * 1000:F1} ms for one U-Net forward pass: **{step / forward * 100:F2}%**.");

@@ -589,16 +589,21 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
     }
 
     /// <summary>
-    /// The line a redirected eval (a log, nohup) prints at every tenth of a configuration's images: how many, the time so
-    /// far, the rate, and the time left at that rate, e.g. "  DDIM S=10 η=0: 2,048/10,000 images (259 s, 7.9 images/s, about 17 min left)".
+    /// The line a redirected eval (a log, nohup) prints at every tenth of a configuration's images: how many, and, once
+    /// <paramref name="counted"/> images have been timed over <paramref name="elapsed"/> (from the configuration's first
+    /// finished batch), the rate and the time left at it, e.g. "  DDIM S=10 η=0: 2,048/10,000 images (7.9 images/s, about 17 min left)".
     /// </summary>
-    internal static string ProgressLine(string what, int done, int count, TimeSpan elapsed)
+    internal static string ProgressLine(string what, int done, int count, TimeSpan elapsed, int counted)
     {
-        var seconds = elapsed.TotalSeconds;
-        var rate = done / Math.Max(seconds, 1e-9);
-        var left = done >= count || done == 0 ? string.Empty : $", about {Duration((count - done) / rate)} left";
-        var pace = done == 0 ? string.Empty : $", {rate:0.0} images/s";
-        return string.Create(CultureInfo.InvariantCulture, $"  {what}: {done:N0}/{count:N0} images ({seconds:0} s{pace}{left})");
+        var head = string.Create(CultureInfo.InvariantCulture, $"  {what}: {done:N0}/{count:N0} images");
+        if (counted <= 0 || elapsed <= TimeSpan.Zero)
+        {
+            return head;
+        }
+
+        var rate = counted / elapsed.TotalSeconds;
+        var left = done >= count ? string.Empty : $", about {Duration((count - done) / rate)} left";
+        return string.Create(CultureInfo.InvariantCulture, $"{head} ({rate:0.0} images/s{left})");
 
         static string Duration(double s) => s switch
         {
@@ -608,29 +613,38 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         };
     }
 
+    /// <summary>
+    /// Turns the running count of finished images into a report at every tenth of a configuration's
+    /// <paramref name="count"/>, with the time and images counted since that configuration's first finished batch, its
+    /// baseline: before it come the floor's scoring and the network's warm-up, which are not sampling. A configuration's
+    /// first count is at most the previous one's last (the counts start again), so each gets its own baseline.
+    /// </summary>
+    internal static Action<int> ProgressLines(int count, Func<TimeSpan> clock, Action<(int Done, TimeSpan Elapsed, int Counted)> report)
+    {
+        var (next, last, baseline, baseDone) = (0, int.MaxValue, TimeSpan.Zero, 0);
+        return done =>
+        {
+            if (done <= last)
+            {
+                (next, baseline, baseDone) = (0, clock(), done);
+            }
+
+            last = done;
+            if (done >= next || done == count)
+            {
+                next = done + Math.Max(1, count / 10);
+                report((done, clock() - baseline, done - baseDone));
+            }
+        };
+    }
+
     private static T WithProgress<T>(string description, int count, Func<Action<int>, T> work)
     {
         Current = description;
         if (!AnsiConsole.Profile.Capabilities.Interactive)
         {
-            var (next, last) = (0, 0);
             var clock = System.Diagnostics.Stopwatch.StartNew();
-            return work(done =>
-            {
-                if (done < last)
-                {
-                    // A new configuration of the sweep started: its own clock.
-                    (next, last) = (0, 0);
-                    clock.Restart();
-                }
-
-                last = done;
-                if (done >= next || done == count)
-                {
-                    next = done + Math.Max(1, count / 10);
-                    Console.WriteLine(ProgressLine(Current, done, count, clock.Elapsed));
-                }
-            });
+            return work(ProgressLines(count, () => clock.Elapsed, done => Console.WriteLine(ProgressLine(Current, done.Done, count, done.Elapsed, done.Counted))));
         }
 
         return AnsiConsole.Progress()

@@ -277,7 +277,7 @@ public sealed class ModelFile
         }
     }
 
-    /// <summary>A missing file is a FileNotFoundException that says what to pass instead.</summary>
+    /// <summary>A missing file is a FileNotFoundException that says where a relative path was looked up and which commands write .ddim files.</summary>
     private static void RequireExists(string path)
     {
         if (!File.Exists(path))

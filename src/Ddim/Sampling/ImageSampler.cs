@@ -169,7 +169,8 @@ public sealed class ImageSampler : IDisposable
     /// The step noise of images <paramref name="start"/> … start+count−1 of a seed, drawn as <see cref="Generate(int, long, SampleSettings, int, Action{SamplerStep}?)"/>
     /// draws it: each image from its own generator, after that image's x_T. <c>Decode(InitialNoise(seed, start, count), settings, noise)</c>
     /// then gives Generate's images for stochastic settings too, and a decode of other x_T (an interpolation, say) gets
-    /// per-image noise that does not depend on the batch. It owns its generators: dispose it when done.
+    /// per-image noise that does not depend on the batch. Its draws are used up as they are made: one decode per
+    /// StepNoise (call it again for another). It owns its generators: dispose it when done.
     /// </summary>
     public PerImageNoise StepNoise(long seed, long start, int count)
     {
@@ -355,6 +356,7 @@ public sealed class PerImageNoise : INoiseSource, IDisposable
 {
     private readonly Generator[] generators;
     private readonly bool ownsGenerators;
+    private bool disposed;
 
     internal PerImageNoise(Generator[] generators, bool ownsGenerators = false)
     {
@@ -365,6 +367,8 @@ public sealed class PerImageNoise : INoiseSource, IDisposable
     /// <inheritdoc />
     public Tensor Next(int stepIndex, Tensor like)
     {
+        // A disposed generator's handle is null, and libtorch would then draw from its global generator, unseeded.
+        ObjectDisposedException.ThrowIf(disposed, this);
         if (like.shape[0] != generators.Length)
         {
             throw new ArgumentException($"This noise is for {generators.Length} images; x_t has {like.shape[0]}.", nameof(like));
@@ -375,9 +379,10 @@ public sealed class PerImageNoise : INoiseSource, IDisposable
         return ImageSampler.DrawEach(generators, one, like.dtype, like.device);
     }
 
-    /// <summary>Frees the generators, if this noise owns them.</summary>
+    /// <summary>Frees the generators, if this noise owns them. It draws nothing afterwards.</summary>
     public void Dispose()
     {
+        disposed = true;
         if (ownsGenerators)
         {
             foreach (var g in generators)
