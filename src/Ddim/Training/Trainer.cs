@@ -147,7 +147,7 @@ public static class Trainer
         }
         var checkpointPath = Path.Combine(outDir, CheckpointFile);
         var previousPath = Path.Combine(outDir, PreviousCheckpointFile);
-        var logPath = Path.Combine(outDir, "loss.jsonl");
+        var logPath = Path.Combine(outDir, LossLog.FileName);
         var dataHash = data.Hash;
 
         // --- Set up: schedule, networks, optimiser, generators, data on the device.
@@ -167,11 +167,7 @@ public static class Trainer
         long step = 0;
         byte[]? optimizerState = null;
 
-        // The loss log averages windows of LogEvery steps; a checkpoint carries the unfinished window, so a resumed run
-        // writes the same lines as an uninterrupted one.
-        var logLoss = 0.0;
-        var logCount = 0;
-        var replaceLastLine = false;
+        (double Sum, int Count) logWindow = default; // the loss log's open window, carried by each checkpoint
         string? initHash = null;
 
         // Training time before this process: loss.jsonl's elapsed_s goes on across resumes.
@@ -180,7 +176,7 @@ public static class Trainer
 
         if (resume)
         {
-            (step, logLoss, logCount, config, initHash, optimizerState, elapsedBefore, resumeNotes) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
+            (step, logWindow, config, initHash, optimizerState, elapsedBefore, resumeNotes) = RestoreCheckpoint(checkpointPath, config, dataHash, model, ema, generator);
         }
         else if (File.Exists(checkpointPath))
         {
@@ -231,6 +227,7 @@ public static class Trainer
         // applied below, masked to the matrices, exactly as AdamW applies it (θ ← θ − lr·λ·θ before the Adam update).
         using var optimizer = optim.AdamW([weights.All], lr: config.LearningRate, weight_decay: 0);
         using var decayMask = config.WeightDecay > 0 ? weights.MatrixMask() : null;
+        var lossLog = new LossLog(logPath, config.LogEvery, logWindow);
         if (optimizerState is not null)
         {
             try
@@ -245,7 +242,7 @@ public static class Trainer
             }
 
             // Only now, with the whole state loaded, does the resume touch the run folder.
-            replaceLastLine = TruncateLog(logPath, step, config);
+            lossLog.TruncateTo(step);
             log($"Resumed from {checkpointPath} at step {step}.");
             resumeNotes.ForEach(log);
         }
@@ -287,7 +284,7 @@ public static class Trainer
                 });
             }
 
-            SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, (logLoss, logCount), elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
+            SaveCheckpoint(checkpointPath, config, schedule, data.Name, dataHash, initHash, step, lossLog.Window, elapsedBefore + clock.Elapsed, model, ema, weights, optimizer, generator);
             checkpointStep = step;
         });
 
@@ -395,29 +392,10 @@ public static class Trainer
                 Native.NativeMemory.Trim();
             }
 
-            logLoss += loss;
-            logCount++;
             var rate = (step - startStep) * config.BatchSize / Math.Max(clock.Elapsed.TotalSeconds, 1e-9);
             progress?.Invoke(new TrainProgress(step, config.Steps, loss, lr, rate));
-
-            if (step % config.LogEvery == 0 || step == config.Steps)
-            {
-                if (replaceLastLine)
-                {
-                    // The stopped run's final line averaged a partial window, which this line now completes.
-                    var lines = File.ReadAllLines(logPath);
-                    Atomic.WriteAllText(logPath, string.Concat(lines[..^1].Select(l => l + "\n")));
-                    replaceLastLine = false;
-                }
-
-                AppendLog(logPath, new JsonObject { ["step"] = step, ["loss"] = logLoss / logCount, ["lr"] = lr, ["images_per_s"] = Math.Round(rate, 2), ["elapsed_s"] = Math.Round((elapsedBefore + clock.Elapsed).TotalSeconds, 1) });
-                if (step % config.LogEvery == 0)
-                {
-                    // The last, partial window of a run stays open: a resume with more Steps continues it.
-                    logLoss = 0;
-                    logCount = 0;
-                }
-            }
+            lossLog.Add(loss);
+            lossLog.WriteIfDue(step, config.Steps, lr, rate, elapsedBefore + clock.Elapsed);
 
             // The grid before the checkpoint: a process killed in between resumes from an earlier checkpoint and draws
             // this step's grid again, where the other order would leave it never drawn.
@@ -582,7 +560,7 @@ public static class Trainer
     /// InitFrom and decay re-plans, and a new re-plan when its Steps moves a decay that has begun; and notes saying what
     /// the resume changes, to be logged once the whole state has loaded.
     /// </summary>
-    private static (long Step, double LogSum, int LogCount, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed, List<string> Notes) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
+    private static (long Step, (double Sum, int Count) LogWindow, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed, List<string> Notes) RestoreCheckpoint(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
         if (!File.Exists(path))
         {
@@ -729,7 +707,7 @@ public static class Trainer
         using var global = BytesTensor(file.Sections["rng_global"]);
         torch.random.set_rng_state(global);
         var window = file.Metadata["log_window"];
-        return (step, window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0, config, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
+        return (step, (window?["loss_sum"]?.GetValue<double>() ?? 0, window?["steps"]?.GetValue<int>() ?? 0), config, file.Metadata[InitHashKey]?.GetValue<string>(), file.Sections["optimizer"],
             TimeSpan.FromSeconds(file.Metadata["elapsed_s"]?.GetValue<double>() ?? 0), notes); // 0 s for checkpoints saved before it was kept
     }
 
@@ -794,53 +772,4 @@ public static class Trainer
     }
 
     private static Tensor BytesTensor(byte[] bytes) => torch.tensor(bytes, dtype: ScalarType.Byte);
-
-    private static void AppendLog(string path, JsonObject line) =>
-        File.AppendAllText(path, line.ToJsonString() + "\n");
-
-    /// <summary>
-    /// Keeps the log lines up to the checkpoint's step. Returns true when the last of them closed a partial window (a run
-    /// that ended between two log lines): the resumed run's next line replaces it.
-    /// </summary>
-    private static bool TruncateLog(string path, long step, TrainConfig config)
-    {
-        if (!File.Exists(path))
-        {
-            return false;
-        }
-
-        var lines = File.ReadAllLines(path);
-        var last = Array.FindLastIndex(lines, l => l.Length > 0);
-        var kept = new List<string>();
-        for (var i = 0; i <= last; i++)
-        {
-            long? lineStep;
-            try
-            {
-                lineStep = lines[i].Length == 0 ? null : JsonNode.Parse(lines[i])?["step"]?.GetValue<long>();
-            }
-            catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
-            {
-                // The log is appended to, not rewritten, so a crash mid-append can tear its last line. That line is
-                // past the checkpoint (which is saved after the line is written), so it goes like the other later lines.
-                if (i == last)
-                {
-                    break;
-                }
-
-                throw new InvalidDataException($"{path} line {i + 1} is not a log line ({e.Message}). Delete that line (or fix it by hand) and resume.", e);
-            }
-
-            if (lineStep <= step)
-            {
-                kept.Add(lines[i]);
-            }
-        }
-
-        Atomic.WriteAllText(path, string.Concat(kept.Select(l => l + "\n")));
-        // Lines are written at multiples of LogEvery and at a run's last step, so a kept line at any other step is the
-        // partial window of a run that ended there, never replaced since (even if a later checkpoint, before the next
-        // line, is where this run resumes).
-        return kept.Count > 0 && JsonNode.Parse(kept[^1])!["step"]!.GetValue<long>() % config.LogEvery != 0;
-    }
 }
