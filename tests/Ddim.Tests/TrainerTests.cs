@@ -476,6 +476,7 @@ public sealed class TrainerTests : OneTorchThread
         Assert.Contains("optimizer", checkpointInfo);
         Assert.Contains("a trained model: its EMA weights", modelInfo);
         Assert.Contains("from random weights; batch 16", modelInfo);
+        Assert.Contains("EMA 0.9 with warm-up (which reached only 0.4 by its last step)", modelInfo); // (1 + 5)/(10 + 5) at step 5
         var root = JsonNode.Parse(File.ReadAllText(json))!;
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(checkpoint))), root["sha256"]!.GetValue<string>());
         Assert.Equal("checkpoint", root["metadata"]!["kind"]!.GetValue<string>());

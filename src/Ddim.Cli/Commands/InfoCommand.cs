@@ -137,7 +137,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
             c.InitFrom is null ? "from random weights" : $"starting from {c.InitFrom}{(initSha is null ? string.Empty : $" (SHA-256 {initSha[..12]}…)")}",
             string.Create(CultureInfo.InvariantCulture,
                 $"batch {c.BatchSize}, AdamW lr {c.LearningRate} (warm-up {c.WarmupSteps}{(c.CosineDecayFrom is { } from ? $", half-cosine decay from step {from}{Replans(c)}" : ", then constant")}), weight decay {c.WeightDecay}, gradient clip {c.GradClip}"),
-            string.Create(CultureInfo.InvariantCulture, $"EMA {c.EmaDecay}{(c.EmaWarmup ? " with warm-up" : string.Empty)}"),
+            string.Create(CultureInfo.InvariantCulture, $"EMA {c.EmaDecay}{(c.EmaWarmup ? " with warm-up" : string.Empty)}{EmaReached(c, steps)}"),
             c.Precision == NetworkPrecision.BFloat16 ? "bfloat16 mixed precision" : "float32",
             string.Create(CultureInfo.InvariantCulture, $"seed {c.Seed}"),
         };
@@ -148,6 +148,14 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
 
         return string.Join("; ", parts);
     }
+
+    /// <summary>
+    /// " (which reached only 0.99817 by its last step)" when the EMA warm-up (1 + s)/(10 + s) had not yet reached the
+    /// decay the preset names at the weights' last step, or nothing.
+    /// </summary>
+    private static string EmaReached(TrainConfig c, long? steps) => steps is > 0 and var n && n - 1 < c.EmaDecayReachedAt
+        ? string.Create(CultureInfo.InvariantCulture, $" (which reached only {c.EmaDecayAt(n - 1):0.#####} by its last step)")
+        : string.Empty;
 
     /// <summary>", re-planned at step 4,400 (it was to end at 26,000) to end at 14,000", or nothing when the decay kept its first plan.</summary>
     private static string Replans(TrainConfig c) => c.DecayReplans is { Count: > 0 } replans
