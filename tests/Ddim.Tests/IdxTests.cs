@@ -208,12 +208,27 @@ public class IdxTests
         Assert.Contains("must be positive", error.Message);
     }
 
+    [Theory]
+    [InlineData(new[] { 2, 0 }, 0, "1 to 255 positive dimensions; got [2, 0]")]
+    [InlineData(new[] { 2, 3 }, 5, "The dimensions 2×3 make 6 values, but 5 were given")]
+    public void Given_dimensions_that_do_not_fit_the_data_When_encoded_Then_refused_instead_of_a_file_Parse_would_reject(int[] dims, int length, string expected)
+    {
+        var error = Assert.Throws<ArgumentException>(() => Idx.Encode(dims, new byte[length]));
+
+        Assert.Contains(expected, error.Message);
+    }
+
     [Fact]
     public void Given_dimensions_whose_product_overflows_64_bits_When_read_Then_truncated_not_an_empty_array()
     {
         // 2^21 · 2^21 · 2^22 = 2^64 wraps to 0 in 64-bit arithmetic, which would "match" an empty payload.
         using var dir = new TempFolder();
-        var bytes = Idx.Encode([1 << 21, 1 << 21, 1 << 22], []);
+        var bytes = Idx.Encode([1, 1, 1], [0])[..16]; // the header alone; Encode refuses such sizes, so they are written here
+        int[] dims = [1 << 21, 1 << 21, 1 << 22];
+        for (var i = 0; i < dims.Length; i++)
+        {
+            BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4 + (4 * i)), dims[i]);
+        }
 
         var error = ReadFails(dir, bytes);
 

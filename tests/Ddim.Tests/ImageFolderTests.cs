@@ -184,6 +184,34 @@ public class ImageFolderTests
         Assert.Equal(colourType == 0 ? high : high.SelectMany(b => new[] { b, b, b }).ToArray(), pixels);
     }
 
+    [Fact]
+    public void Given_a_PNG_header_claiming_more_than_MaxSide_pixels_When_decoded_Then_refused_before_any_pixels_are_allocated()
+    {
+        // Given: a few bytes whose header claims a row 20,000 pixels wide (a small file can claim gigabytes)
+        var png = Png16(width: 20_000, colourType: 0, samples: [0]);
+
+        // When
+        var error = Assert.Throws<InvalidDataException>(() => ImageGrid.DecodePng(png));
+
+        // Then
+        Assert.Contains("it claims 20000×1 pixels, more than the 16,384 a side", error.Message);
+    }
+
+    [Fact]
+    public void Given_images_of_which_one_holds_NaN_When_turned_into_pixels_Then_refused_instead_of_written_black()
+    {
+        // Given: two 1×2×2 images, the second with one NaN (a diverged sampler)
+        using var images = torch.zeros(2, 1, 2, 2);
+        images[1, 0, 1, 0] = torch.tensor(float.NaN);
+
+        // When
+        var error = Assert.Throws<ArgumentException>(() => ImageGrid.ToBytes(images));
+
+        // Then: the images without NaN still convert
+        Assert.Contains("1 of these 2 images holds NaN values", error.Message);
+        Assert.Equal(Enumerable.Repeat((byte)128, 4), ImageGrid.ToBytes(images[..1]));
+    }
+
     /// <summary>A one-row PNG of 16-bit samples (colour type 0 grey or 2 RGB), written chunk by chunk.</summary>
     private static byte[] Png16(int width, byte colourType, ushort[] samples)
     {

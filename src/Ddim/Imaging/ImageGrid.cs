@@ -40,11 +40,23 @@ public static class ImageGrid
         }
     }
 
-    /// <summary>Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W] on any device; output bytes [B, H, W, C].</summary>
+    /// <summary>
+    /// Maps [−1, 1] to 0..255: round((clamp(x, −1, 1) + 1)·127.5). Input [B, C, H, W] on any device; output bytes [B, H, W, C].
+    /// Images that hold NaN (a diverged sampler or model) are refused: no pixel value can show NaN, and the cast would
+    /// make them black images that look like output.
+    /// </summary>
     public static byte[] ToBytes(Tensor images)
     {
         using var scope = torch.NewDisposeScope();
-        var scaled = ((images.detach().cpu().to(ScalarType.Float32).clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);
+        var values = images.detach().cpu().to(ScalarType.Float32);
+        if (values.dim() > 0 && values.numel() > 0 && values.isnan().flatten(1).any(1).sum().item<long>() is > 0 and var broken)
+        {
+            throw new ArgumentException(
+                $"{broken} of these {values.shape[0]} images {(broken == 1 ? "holds" : "hold")} NaN values: the sampler or the model diverged, and no pixel can show NaN, so none of them is written. " +
+                "Check the model with 'ddim eval' (it counts diverged images), or sample with other settings.", nameof(images));
+        }
+
+        var scaled = ((values.clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);
         return scaled.permute(0, 2, 3, 1).contiguous().data<byte>().ToArray();
     }
 
@@ -172,6 +184,12 @@ public static class ImageGrid
         // filled with 0, where the codec says IncompleteInput.
         using var data = SKData.CreateCopy(png);
         using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a decodable image (not a PNG, or its header is damaged).");
+        if (codec.Info.Width > MaxSide || codec.Info.Height > MaxSide)
+        {
+            // Checked before the pixels are allocated: a few bytes of header can claim gigabytes.
+            throw new InvalidDataException($"it claims {codec.Info.Width}×{codec.Info.Height} pixels, more than the {MaxSide:N0} a side that Ddim reads or writes.");
+        }
+
         var grey = codec.Info.ColorType == SKColorType.Gray8;
         var target = new SKImageInfo(codec.Info.Width, codec.Info.Height, grey ? SKColorType.Gray8 : SKColorType.Rgba8888, grey ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
         using var bitmap = new SKBitmap(target);
