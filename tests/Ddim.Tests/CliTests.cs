@@ -125,9 +125,10 @@ public sealed class CliTests : OneTorchThread
         Assert.Equal(new[] { "00000.png", "00001.png", "00002.png" }, Directory.GetFiles(folder.File("each")).Select(f => Path.GetFileName(f)).Order().ToArray());
         var single = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("each/00001.png")));
         Assert.Equal((28, 28), (single.Width, single.Height));
-        var frame = ImageGrid.DecodePng(File.ReadAllBytes(folder.File("t.gif"))); // the codec reads a GIF's first frame too
+        using var frame = SkiaSharp.SKBitmap.Decode(File.ReadAllBytes(folder.File("t.gif"))); // the GIF's first frame
         Assert.Equal(((3 * 30) + 2, (2 * 30) + 2), (frame.Width, frame.Height)); // x_t over x̂0 for each of the 3 images, 2 px apart
-        Assert.Equal(64, frame.Pixels[0]); // the grey padding
+        Assert.Equal(64, frame.GetPixel(0, 0).Red); // the grey padding
+        Assert.Contains("it is a GIF image, not a PNG", Assert.Throws<InvalidDataException>(() => ImageGrid.DecodePng(File.ReadAllBytes(folder.File("t.gif")))).Message);
     }
 
     [Fact]

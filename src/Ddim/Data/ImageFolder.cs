@@ -93,6 +93,11 @@ public static class ImageFolder
         var known = DatasetFetcher.TryFind(spec);
         if (known is not null)
         {
+            if (Directory.Exists(spec))
+            {
+                log?.Invoke($"'{spec}' names the {known.Name} data set; the folder {spec} in the working directory is not read (write ./{spec} for it).");
+            }
+
             return DatasetFetcher.Load(known, train, dataRoot, log);
         }
 

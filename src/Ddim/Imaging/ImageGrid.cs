@@ -184,6 +184,12 @@ public static class ImageGrid
         // filled with 0, where the codec says IncompleteInput.
         using var data = SKData.CreateCopy(png);
         using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a decodable image (not a PNG, or its header is damaged).");
+        if (codec.EncodedFormat != SKEncodedImageFormat.Png)
+        {
+            // Skia decodes other formats too; a JPEG's pixels are not the ones it was made from, and a GIF is its first frame.
+            throw new InvalidDataException($"it is a {codec.EncodedFormat.ToString().ToUpperInvariant()} image, not a PNG: convert it to PNG first.");
+        }
+
         if (codec.Info.Width > MaxSide || codec.Info.Height > MaxSide)
         {
             // Checked before the pixels are allocated: a few bytes of header can claim gigabytes.
