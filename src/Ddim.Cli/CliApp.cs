@@ -31,6 +31,11 @@ public static class CliApp
             runtimeError = e;
         }
 
+        if (MissingValues.Find(args) is { } missing)
+        {
+            return CliErrors.Report(new ArgumentException(missing), args);
+        }
+
         var app = new CommandApp();
         app.Configure(config =>
         {

@@ -61,6 +61,21 @@ internal static class OutputPaths
         return output;
     }
 
+    /// <summary>
+    /// A --json (or other report) output: its extension must be <paramref name="extension"/>, so that an option read
+    /// the wrong way round (<c>info --json models/mnist.ddim</c>) cannot replace a model, checkpoint or other input,
+    /// and its folder must be writable.
+    /// </summary>
+    public static void RequireReportFile(string option, string path, string extension, string example)
+    {
+        if (!path.EndsWith(extension, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ArgumentException($"{option} {path}: the file name must end with {extension} ({option} names the file this command writes, e.g. {example}).");
+        }
+
+        RequireWritableFile(path, example);
+    }
+
     public static void RequireExtension(string path, params string[] extensions)
     {
         if (!extensions.Any(x => path.EndsWith(x, StringComparison.OrdinalIgnoreCase)))

@@ -199,7 +199,7 @@ public sealed class CliRefusalTests : OneTorchThread
     {
         // Given
         using var folder = new TempFolder();
-        var target = folder.Folder("out");
+        var target = folder.Folder("out" + Path.GetExtension(example));
 
         // When
         var (code, error) = Run([.. command.Split(' '), target]);
@@ -207,6 +207,54 @@ public sealed class CliRefusalTests : OneTorchThread
         // Then
         Assert.Equal(1, code);
         Assert.Contains($"Cannot write {target}: it is a folder. Give a file name such as {Path.Combine(target, example)}.", OneLine(error));
+    }
+
+    [Theory]
+    [InlineData("info models/mnist.ddim --json", "--json needs a value (--json FILE), but nothing follows it.")]
+    [InlineData("train --out --resume", "--out needs a value (--out DIR), but the next word is the option --resume.")]
+    [InlineData("sample --num --steps 10", "--num needs a value (--num N), but the next word is the option --steps.")]
+    [InlineData("compare -b x.json -a", "-a needs a value (-a FILES), but nothing follows it.")]
+    public void Given_an_option_without_its_value_When_run_Then_refused_by_name_before_the_parser_fills_in_a_placeholder(string command, string expected)
+    {
+        var (code, error) = Run(command.Split(' '));
+
+        Assert.Equal(1, code);
+        Assert.Contains(expected, OneLine(error));
+        Assert.DoesNotContain("__default_command", error);
+    }
+
+    [Fact]
+    public void Given_every_command_When_its_options_are_collected_Then_no_option_name_takes_a_value_in_one_command_and_none_in_another()
+    {
+        // The missing-value check knows options by name across commands, so a name must mean the same kind everywhere.
+        var flags = typeof(Ddim.Cli.CliApp).Assembly.GetTypes()
+            .Where(t => typeof(Spectre.Console.Cli.CommandSettings).IsAssignableFrom(t) && !t.IsAbstract)
+            .SelectMany(t => t.GetProperties())
+            .Select(p => System.Reflection.CustomAttributeExtensions.GetCustomAttribute<Spectre.Console.Cli.CommandOptionAttribute>(p))
+            .OfType<Spectre.Console.Cli.CommandOptionAttribute>()
+            .SelectMany(o => o.LongNames.Select(n => (Name: n, Valued: o.ValueName is not null && !o.ValueIsOptional)));
+
+        Assert.Empty(flags.GroupBy(f => f.Name).Where(g => g.Select(f => f.Valued).Distinct().Count() > 1).Select(g => g.Key));
+    }
+
+    [Theory]
+    [InlineData("info MODEL --json MODEL", "--json MODEL: the file name must end with .json")]
+    [InlineData("bench --model MODEL --skip-ddpm --results DIR/bench.json", "--results DIR/bench.json: the file name must end with .md")]
+    public void Given_a_report_option_naming_a_file_of_another_kind_When_run_Then_refused_so_no_model_or_input_is_replaced(string command, string expected)
+    {
+        // Given: a model file (MODEL), the option read the wrong way round
+        using var folder = new TempFolder();
+        var model = TinyModel.Write(folder.File("m.ddim"));
+        var before = File.ReadAllBytes(model);
+        string Fill(string text) => text.Replace("MODEL", model, StringComparison.Ordinal).Replace("DIR/", folder.Path + "/", StringComparison.Ordinal);
+
+        // When
+        var (code, error) = Run(Fill(command).Split(' '));
+
+        // Then
+        Assert.Equal(1, code);
+        Assert.Contains(Fill(expected), OneLine(error));
+        Assert.Equal(before, File.ReadAllBytes(model));
     }
 
     [Fact]

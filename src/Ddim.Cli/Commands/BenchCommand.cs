@@ -31,7 +31,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         public bool SkipDdpm { get; init; }
 
         [CommandOption("--results <FILE.md>")]
-        [Description("Also write the results as markdown, e.g. runs/bench.md (a new file: docs/results/bench.md is the curated record, with sections this report does not have).")]
+        [Description("Also write the results as markdown, e.g. runs/bench.md (replaced if it exists, so not docs/results/bench.md: that is the curated record, with sections this report does not have).")]
         public string? Results { get; init; }
     }
 
@@ -50,7 +50,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         ThreadsOption.Apply(s.Threads);
         if (s.Results is not null)
         {
-            OutputPaths.RequireWritableFile(s.Results, "bench.md");
+            OutputPaths.RequireReportFile("--results", s.Results, ".md", "bench.md");
         }
 
         var modelPath = ModelLocator.Resolve(s.Model);

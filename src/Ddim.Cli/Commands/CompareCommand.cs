@@ -66,7 +66,7 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
 
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json, "compare.json");
+            OutputPaths.RequireReportFile("--json", settings.Json, ".json", "compare.json");
         }
 
         var a = ScoreSet.Read("-a", settings.A, score.Key);
@@ -74,6 +74,11 @@ internal sealed class CompareCommand : Command<CompareCommand.Settings>
         if (a.Files.Select(Path.GetFullPath).Intersect(b.Files.Select(Path.GetFullPath)).FirstOrDefault() is { } both)
         {
             throw new ArgumentException($"{both} is given to both -a and -b: a score compared with itself differs by nothing, and the tests have no spread to work with. Give B the files of the other configuration.");
+        }
+
+        if (settings.Json is not null && a.Files.Concat(b.Files).FirstOrDefault(f => Path.GetFullPath(f) == Path.GetFullPath(settings.Json)) is { } input)
+        {
+            throw new ArgumentException($"--json {settings.Json} is one of the score files compared ({input}): writing the comparison there would replace it. Give --json another file.");
         }
 
         if (a.Num != b.Num)

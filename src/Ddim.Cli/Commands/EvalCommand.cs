@@ -221,7 +221,7 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         var precision = settings.Images is null ? settings.ParsePrecision(device) : NetworkPrecision.Float32;
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json, "scores.json");
+            OutputPaths.RequireReportFile("--json", settings.Json, ".json", "scores.json");
         }
 
         if (settings.Images is { } folder)

@@ -30,7 +30,7 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
     {
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json, "info.json");
+            OutputPaths.RequireReportFile("--json", settings.Json, ".json", "info.json");
         }
 
         var path = ModelLocator.Resolve(settings.File, option: "FILE", advice: "Name a .ddim file: 'ddim info runs/NAME/checkpoint.ddim'.");

@@ -78,7 +78,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
 
         if (settings.Json is not null)
         {
-            OutputPaths.RequireWritableFile(settings.Json, "loss.json");
+            OutputPaths.RequireReportFile("--json", settings.Json, ".json", "loss.json");
         }
 
         var train = settings.Split.ToLowerInvariant() switch
