@@ -36,6 +36,8 @@ public sealed class CliRefusalTests : OneTorchThread
     [InlineData("sample --sampler ddpm --ddpm-variance small", "Unknown --ddpm-variance 'small'; use beta or posterior.")]
     [InlineData("sample --large-variance --eta 0", "--large-variance draws the noise with the paper's σ̂, so --eta does not apply")]
     [InlineData("sample --seed -1", "--seed takes 0 or more; got -1.")]
+    [InlineData("interpolate --seeds 3,-1", "--seeds takes 0 or more; got -1.")]
+    [InlineData("interpolate --seeds 4,4", "--seeds must not repeat a seed (the same seed gives the same x_T); got 4,4.")]
     [InlineData("sample --precision fp16", "--precision must be fp32 or bf16 (got 'fp16').")]
     [InlineData("interpolate --precision half", "--precision must be fp32 or bf16 (got 'half').")]
     [InlineData("invert --steps 10 --steps-list 20", "Give --steps (one S) or --steps-list (several), not both.")]
@@ -235,6 +237,20 @@ public sealed class CliRefusalTests : OneTorchThread
             .SelectMany(o => o.LongNames.Select(n => (Name: n, Valued: o.ValueName is not null && !o.ValueIsOptional)));
 
         Assert.Empty(flags.GroupBy(f => f.Name).Where(g => g.Select(f => f.Valued).Distinct().Count() > 1).Select(g => g.Key));
+    }
+
+    [Theory]
+    [InlineData("loss --seed -2")]
+    [InlineData("train-classifier --seed -2 --out DIR/judge.ddim")]
+    public void Given_a_negative_seed_to_a_command_without_a_sampler_When_run_Then_the_same_rule_as_sample_and_eval(string command)
+    {
+        using var folder = new TempFolder();
+
+        var (code, error) = Run([.. command.Split(' ').Select(o => o.Replace("DIR/", folder.Path + "/", StringComparison.Ordinal))]);
+
+        Assert.Equal(1, code);
+        Assert.Contains("--seed takes 0 or more; got -2.", OneLine(error));
+        Assert.Empty(Directory.GetFileSystemEntries(folder.Path));
     }
 
     [Theory]

@@ -37,6 +37,8 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
             throw new ArgumentException($"--seeds takes 2 seeds (a row) or 4 (a grid); got {seeds.Length}.");
         }
 
+        SeedOption.RequireDistinct(seeds, "--seeds");
+
         if (s.Points < 2 || s.Points > 64)
         {
             throw new ArgumentException($"--points must be between 2 and 64; got {s.Points}.");

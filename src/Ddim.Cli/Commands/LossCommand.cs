@@ -67,6 +67,7 @@ internal sealed class LossCommand : Command<LossCommand.Settings>
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
+        SeedOption.Require(settings.Seed);
         var device = DeviceOption.Parse(settings.Device);
         var precision = PrecisionOption.Parse(settings.Precision);
         if (settings.Num is < 1)

@@ -59,10 +59,9 @@ internal class SamplerSettingsBase : ClippedDecodeSettingsBase
         }
 
         var settings = base.ToSampleSettings();
-        if (Seed < 0)
+        if (Seed is { } seed)
         {
-            // --seeds refuses negative seeds too: one rule for both.
-            throw new ArgumentException($"--seed takes 0 or more; got {Seed}.");
+            SeedOption.Require(seed); // --seeds refuses negative seeds too: one rule for both
         }
 
         if (sampler == SamplerKind.Ddpm)

@@ -44,6 +44,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
         ThreadsOption.Apply(settings.Threads);
+        SeedOption.Require(settings.Seed);
         var config = new JudgeTrainConfig(new JudgeConfig(), settings.Epochs, settings.BatchSize, Seed: settings.Seed);
         config.Validate();
         var output = OutputPaths.RequireDdimOut(settings.Out, "the judge", "runs/judge/judge.ddim", BundledModels.JudgePath);
