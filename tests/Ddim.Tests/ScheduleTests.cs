@@ -47,6 +47,18 @@ public class ScheduleTests
     }
 
     [Fact]
+    public void Given_a_first_beta_too_small_to_add_noise_When_the_schedule_is_made_Then_refused_before_sampling_divides_by_zero()
+    {
+        // Given / When: 1 − 1e-17 rounds to 1, so ᾱ_0 = 1 and clipped sampling would divide by 1 − ᾱ_0 = 0 at t = 0
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => NoiseSchedule.Linear(1000, 1e-17, 0.02));
+
+        // Then: the default schedules' first steps add far more
+        Assert.Contains("first step adds no noise", error.Message);
+        Assert.True(1 - NoiseSchedule.Linear(1000).AlphaBars[0] > 1e6 * NoiseSchedule.MinFirstNoise);
+        Assert.True(1 - NoiseSchedule.Cosine(1000).AlphaBars[0] > 1e6 * NoiseSchedule.MinFirstNoise);
+    }
+
+    [Fact]
     public void Given_cosine_When_built_Then_beta_never_exceeds_0_999()
     {
         var schedule = NoiseSchedule.Cosine(1000);

@@ -15,8 +15,8 @@ public class TrajectoryTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Given_a_reference_run_When_replayed_in_float32_Then_x0_matches_to_1e_4(int index) =>
-        Replay(index, ScalarType.Float32, 1e-4);
+    public void Given_a_reference_run_When_replayed_in_float32_Then_x0_matches_to_2e_6(int index) =>
+        Replay(index, ScalarType.Float32, 2e-6); // float32 rounding leaves at most ~3e-7 here
 
     private static void Replay(int index, ScalarType dtype, double tolerance)
     {

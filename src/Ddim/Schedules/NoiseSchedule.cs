@@ -37,6 +37,15 @@ public sealed class NoiseSchedule
         }
 
         AlphaBars = alphaBars.MoveToImmutable();
+        if (!(1 - AlphaBars[0] >= MinFirstNoise))
+        {
+            // Clipped DDIM re-derives ε̂ = (x_t − √ᾱ_t·x̂0)/√(1 − ᾱ_t), and clipped DDPM divides by 1 − ᾱ_t: at t = 0 both
+            // would divide by (nearly) 0 and turn the last step's images into NaN.
+            throw new ArgumentOutOfRangeException(nameof(betas), FormattableString.Invariant(
+                $"This {kind} schedule's first step adds no noise (1 − ᾱ_0 = {1 - AlphaBars[0]:G3}, below {MinFirstNoise}; {string.Join(", ", parameters.Select(p => $"{p.Key} {p.Value}"))}): ") +
+                "sampling divides by it at t = 0. Raise the smallest β.");
+        }
+
         if (!(AlphaBars[^1] >= MinAlphaBar))
         {
             // x̂0 divides by √ᾱ_t: a schedule whose noisiest steps have ᾱ at or near 0 gives NaN or ∞ images, not an error.
@@ -53,6 +62,12 @@ public sealed class NoiseSchedule
     /// default linear schedule reaches it only at T ≈ 16,000, the default cosine schedule never.
     /// </summary>
     public const double MinAlphaBar = 1e-70;
+
+    /// <summary>
+    /// The least noise the first step may add, 1 − ᾱ_0: clipped sampling divides by it at t = 0 (float32 resolves 1 − ᾱ
+    /// down to about 6e-8; 1e-12 only keeps the division finite). The default schedules' first step adds 1e-4 or more.
+    /// </summary>
+    public const double MinFirstNoise = 1e-12;
 
     /// <summary>Which family this schedule belongs to.</summary>
     public ScheduleKind Kind { get; }

@@ -115,14 +115,25 @@ public sealed class Timetable
         return new Timetable(list, trainingSteps);
     }
 
+    /// <summary>
+    /// Whether <see cref="Spacing.Leading"/>'s first timestep (S − 1)·(T // S) lies more than a stride below where it lies
+    /// when S divides T (T − T // S), that is T mod S above T // S, and also more than T/10 below T − 1 (where the
+    /// usual S = 10 starts, at 900 of 1000).
+    /// </summary>
+    private static bool LeadingFallsShort(int trainingSteps, int steps) =>
+        trainingSteps % steps > trainingSteps / steps && trainingSteps - 1 - ((steps - 1) * (trainingSteps / steps)) > trainingSteps / 10;
+
     /// <summary>The number of timesteps of <see cref="Spacing.Uniform"/>'s <c>range(0, T, T // S)</c>.</summary>
     private static int UniformCount(int trainingSteps, int steps) => ((trainingSteps - 1) / (trainingSteps / steps)) + 1;
 
     /// <summary>
     /// Refuses (ArgumentOutOfRangeException, saying what to take instead) an S whose timetable would not be the S-step run
     /// that labels and tables name: one step of a rule that starts at t = 0 (leading, linspace, uniform and quad at
-    /// S = 1, which would take pure noise for nearly clean data), and <see cref="Spacing.Uniform"/> at an S its stride
-    /// overruns (334 steps at S = 300, T = 1000). <see cref="Create"/> itself reproduces every rule as it is.
+    /// S = 1, which would take pure noise for nearly clean data), <see cref="Spacing.Uniform"/> at an S its stride
+    /// overruns (334 steps at S = 300, T = 1000), and <see cref="Spacing.Leading"/> at an S whose first timestep falls
+    /// both more than a stride short of its usual place and more than T/10 below T − 1 (at S = 400, T = 1000 it starts at
+    /// t = 798, so pure noise would stand for an x_t that keeps a twentieth of the image's scale; at S ≤ 111 it never
+    /// does). <see cref="Create"/> itself reproduces every rule as it is.
     /// </summary>
     /// <param name="spacing">The rule.</param>
     /// <param name="trainingSteps">T.</param>
@@ -136,6 +147,15 @@ public sealed class Timetable
         {
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
                 $"At S = {steps} the {rule} rule's only timestep is t = 0, so the run would take the pure noise x_T for nearly clean data. Take S = 2 or more ({stepsOption}), or the seed or trailing rule (--spacing): their one step starts at t = T − 1.");
+        }
+
+        if (spacing == Spacing.Leading && LeadingFallsShort(trainingSteps, steps))
+        {
+            var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
+                .First(s => s >= 2 && s <= trainingSteps && !LeadingFallsShort(trainingSteps, s));
+            throw new ArgumentOutOfRangeException(nameof(steps), steps,
+                $"The leading rule takes t = i·(T // S), which at S = {steps} and T = {trainingSteps} starts at t = {table.Steps[0]}, far below T − 1 = {trainingSteps - 1}: " +
+                $"the pure noise x_T would stand for an x_t that still holds part of the image. Take S = {nearest} ({stepsOption}), the nearest S that starts near the top, or the trailing rule (--spacing).");
         }
 
         if (spacing == Spacing.Uniform && table.Count != steps)
