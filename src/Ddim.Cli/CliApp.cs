@@ -72,11 +72,11 @@ public static class CliApp
                 .WithExample("invert", "--steps", "50", "--num", "64");
             config.AddCommand<ReconstructCommand>("reconstruct").WithDescription("The paper's Table 2 on MNIST: reconstruction MSE for several S, with image pairs.")
                 .WithExample("reconstruct", "--steps-list", "10,20,50,100,200");
-            config.AddCommand<BenchCommand>("bench").WithDescription("Sampling speed and memory: DDIM S=10 and S=50, DDPM over all T, the sampler's overhead per step.")
+            config.AddCommand<BenchCommand>("bench").WithDescription("Sampling speed and memory on the CPU: DDIM S=10 and S=50, DDPM over all T, the sampler's overhead per step.")
                 .WithExample("bench", "--results", "runs/bench.md");
             config.AddCommand<ExportCommand>("export").WithDescription("Write the EMA weights of a training checkpoint as a model file.")
                 .WithExample("export", "--checkpoint", "runs/mnist/checkpoint.ddim", "--out", "runs/mnist/model.ddim");
-            config.AddCommand<TrainClassifierCommand>("train-classifier").WithDescription("Train the MNIST judge (a small CNN) whose features ddim eval measures FID in.")
+            config.AddCommand<TrainClassifierCommand>("train-classifier").WithDescription("Train the MNIST judge (a small CNN) whose features ddim eval measures FID in, on the CPU.")
                 .WithExample("train-classifier", "--out", "runs/judge/judge.ddim", "--epochs", "3", "--seed", "0");
             config.AddCommand<EvalCommand>("eval").WithDescription("Score a model's samples: FID (judge features), confident share, class balance, wall time; --seeds gives mean ± SD over seeds; --sweep runs the DDIM paper's Table 1.")
                 .WithExample("eval", "--steps", "50", "--eta", "0", "--num", "1000")

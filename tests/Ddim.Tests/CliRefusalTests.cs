@@ -346,6 +346,25 @@ public sealed class CliRefusalTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_run_folder_that_does_not_fit_the_request_When_train_starts_Then_refused_before_the_data_are_looked_for()
+    {
+        // Given: a folder with a checkpoint, an empty one, and data that do not exist (a real name would be downloaded)
+        using var folder = new TempFolder();
+        var run = folder.Folder("run");
+        File.WriteAllBytes(Path.Combine(run, "checkpoint.ddim"), [1]);
+        var empty = folder.Folder("empty");
+
+        // When
+        var (newCode, newError) = Run("train", "--preset", Path.Combine(Presets, "mnist.json"), "--out", run, "--data", folder.File("no-such-data"));
+        var (resumeCode, resumeError) = Run("train", "--preset", Path.Combine(Presets, "mnist.json"), "--out", empty, "--data", folder.File("no-such-data"), "--resume");
+
+        // Then: the folder is what is wrong, not the data
+        Assert.Equal((1, 1), (newCode, resumeCode));
+        Assert.Contains($"{run} already holds a checkpoint. Pass --resume to continue it", OneLine(newError));
+        Assert.Contains($"--resume was given but there is no checkpoint at {Path.Combine(empty, "checkpoint.ddim")}", OneLine(resumeError));
+    }
+
+    [Fact]
     public void Given_a_model_or_a_judge_instead_of_a_checkpoint_When_exported_Then_the_error_says_what_the_file_is()
     {
         // Given

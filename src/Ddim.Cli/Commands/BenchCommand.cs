@@ -23,7 +23,7 @@ internal sealed class BenchCommand : Command<BenchCommand.Settings>
         public int Num { get; init; } = 64;
 
         [CommandOption("--repeat <R>")]
-        [Description("Timed runs of each DDIM configuration; the report gives their median and range. DDPM (T calls) runs once. Default 3.")]
+        [Description("Timed runs of each DDIM configuration; the report gives their median and range. DDPM (T calls) runs once. 1 to 100; default 3.")]
         public int Repeat { get; init; } = 3;
 
         [CommandOption("--skip-ddpm")]

@@ -41,11 +41,11 @@ internal sealed class EvalCommand : Command<EvalCommand.Settings>
         public string? Judge { get; init; }
 
         [CommandOption("-n|--num <N>")]
-        [Description("Images to generate per configuration, and real images for the floor. Default 1000; use 10000 for final numbers.")]
+        [Description("Images to generate per configuration, and real images for the floor: at least 2. Default 1000; use 10000 for final numbers.")]
         public int? Num { get; init; }
 
         [CommandOption("--floor-draws <M>")]
-        [Description("Also score M draws of N real training images (draw k is seed k's floor) and divide by their mean FID in ×floor: one draw's FID moves by as much as a sampler's does between seeds. Default 20 (seconds at N = 1,000); 0 divides by the seed's own draw only.")]
+        [Description("Also score M draws of N real training images (draw k is seed k's floor) and divide by their mean FID in ×floor: one draw's FID moves by as much as a sampler's does between seeds. Default 20 (seconds at N = 1,000); 0 divides by the seed's own draw only; 1 is refused (a mean of one draw has no spread).")]
         public int FloorDraws { get; init; } = 20;
 
         [CommandOption("--sweep")]

@@ -19,7 +19,7 @@ internal sealed class InterpolateCommand : Command<InterpolateCommand.Settings>
         public string Seeds { get; init; } = "1,2";
 
         [CommandOption("--points <N>")]
-        [Description("Points along each line, ends included. Default 10.")]
+        [Description("Points along each line, ends included: 2 to 64. Default 10.")]
         public int Points { get; init; } = 10;
 
         [CommandOption("-o|--out <FILE.png>")]

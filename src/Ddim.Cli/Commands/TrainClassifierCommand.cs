@@ -25,7 +25,7 @@ internal sealed class TrainClassifierCommand : Command<TrainClassifierCommand.Se
         public int Epochs { get; init; } = 3;
 
         [CommandOption("--seed <N>")]
-        [Description("Seeds the initial weights, shuffling and dropout: the same seed gives the same judge.")]
+        [Description("Seeds the initial weights, shuffling and dropout: the same seed gives the same judge. Default 0.")]
         public long Seed { get; init; }
 
         [CommandOption("--batch-size <N>")]

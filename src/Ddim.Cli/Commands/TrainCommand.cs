@@ -82,6 +82,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
 
         config.Validate(); // before any data is fetched or loaded; the trainer checks again, for callers of the library
         OutputPaths.RequireWritableFolder(settings.Out, create: false);
+        Trainer.RequireRunFolder(settings.Out, settings.Resume); // before the data, which a fresh machine would download first
         var data = ImageFolder.Resolve(config.Data, settings.DataDir, Log, greyWhenChannelsEqual: config.Model.ImageChannels == 1);
 
         using var stop = new GracefulStop(cancellationToken, "the step in progress is done and the checkpoint saved");

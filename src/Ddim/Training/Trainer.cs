@@ -140,17 +140,10 @@ public static class Trainer
         var elapsedBefore = TimeSpan.Zero;
         List<string> resumeNotes = [];
 
+        RequireRunFolder(outDir, resume);
         if (resume)
         {
             (step, logWindow, config, initHash, optimizerState, elapsedBefore, resumeNotes) = TrainingCheckpoint.Restore(checkpointPath, config, dataHash, model, ema, generator);
-        }
-        else if (File.Exists(checkpointPath))
-        {
-            throw new InvalidOperationException($"{outDir} already holds a checkpoint. Pass --resume to continue it, or choose another --out folder.");
-        }
-        else if (new[] { logPath, previousPath, Path.Combine(outDir, ModelFileName) }.FirstOrDefault(File.Exists) is { } earlier)
-        {
-            throw new InvalidOperationException($"{outDir} holds an earlier run's {Path.GetFileName(earlier)} but no checkpoint to resume: a new run would replace it. Choose another --out folder, or move that run's files away.");
         }
         else
         {
@@ -380,6 +373,30 @@ public static class Trainer
         ExportModel(modelPath, config, dataHash, initHash, step, ema, schedule, data.Name);
         log($"Done: {step} steps. EMA model written to {modelPath}.");
         return new TrainResult(step, true, checkpointPath, modelPath);
+    }
+
+    /// <summary>
+    /// Refuses a run folder that does not fit the request, before any data is loaded: a resume needs its checkpoint, and a
+    /// new run must not replace an earlier run's checkpoint, log or model. <see cref="Run"/> checks it too.
+    /// </summary>
+    public static void RequireRunFolder(string outDir, bool resume)
+    {
+        var checkpointPath = Path.Combine(outDir, CheckpointFile);
+        if (resume)
+        {
+            if (!File.Exists(checkpointPath))
+            {
+                throw new FileNotFoundException($"--resume was given but there is no checkpoint at {checkpointPath}.", checkpointPath);
+            }
+        }
+        else if (File.Exists(checkpointPath))
+        {
+            throw new InvalidOperationException($"{outDir} already holds a checkpoint. Pass --resume to continue it, or choose another --out folder.");
+        }
+        else if (new[] { LossLog.FileName, PreviousCheckpointFile, ModelFileName }.Select(f => Path.Combine(outDir, f)).FirstOrDefault(File.Exists) is { } earlier)
+        {
+            throw new InvalidOperationException($"{outDir} holds an earlier run's {Path.GetFileName(earlier)} but no checkpoint to resume: a new run would replace it. Choose another --out folder, or move that run's files away.");
+        }
     }
 
     /// <summary>
