@@ -15,7 +15,7 @@ internal sealed class TrainCommand : Command<TrainCommand.Settings>
         [Description("Training configuration (JSON). Default presets/mnist.json.")]
         public string Preset { get; init; } = "presets/mnist.json";
 
-        [CommandOption("--out <DIR>")]
+        [CommandOption("-o|--out <DIR>")]
         [Description("Run folder: checkpoint.ddim (and checkpoint.prev.ddim, the one before it), loss.jsonl, samples/, model.ddim. Default runs/mnist.")]
         public string Out { get; init; } = "runs/mnist";
 
