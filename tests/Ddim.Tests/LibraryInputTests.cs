@@ -42,6 +42,30 @@ public sealed class LibraryInputTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_a_noise_source_of_another_shape_or_dtype_When_a_stochastic_run_draws_from_it_Then_a_clear_error_or_x_keeps_its_dtype()
+    {
+        // Given: a float32 x_T, and sources that answer with one value too few, or in float64
+        using var scope = NewDisposeScope();
+        var schedule = Ddim.Schedules.NoiseSchedule.Linear(10);
+        var timetable = Ddim.Schedules.Timetable.Create(Ddim.Schedules.Spacing.Trailing, 10, 5);
+        var xT = zeros(2, 1, 2, 2);
+
+        // When
+        var error = Assert.Throws<InvalidOperationException>(() => DdimSampler.Sample((x, _) => x * 0, xT, schedule, timetable, new DdimOptions(Eta: 1), new Source(like => zeros(1, 1, 2, 2))));
+        var x0 = DdimSampler.Sample((x, _) => x * 0, xT, schedule, timetable, new DdimOptions(Eta: 1), new Source(like => ones(like.shape, dtype: ScalarType.Float64)));
+        var ddpm = DdpmSampler.Sample((x, _) => x * 0, xT, schedule, new Source(like => ones(like.shape, dtype: ScalarType.Float64)), new DdpmOptions());
+
+        // Then
+        Assert.Contains("The noise source gave z [1, 1, 2, 2] on cpu for x [2, 1, 2, 2] on cpu at step 0: it must draw noise shaped like x", error.Message);
+        Assert.Equal((ScalarType.Float32, ScalarType.Float32), (x0.dtype, ddpm.dtype));
+    }
+
+    private sealed class Source(Func<Tensor, Tensor> draw) : INoiseSource
+    {
+        public Tensor Next(int stepIndex, Tensor like) => draw(like);
+    }
+
+    [Fact]
     public void Given_a_bfloat16_network_When_saved_as_a_model_file_Then_refused_with_what_to_save_instead()
     {
         // Given

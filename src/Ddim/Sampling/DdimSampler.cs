@@ -165,7 +165,7 @@ public static class DdimSampler
                 eps = eps / lambda;
             }
 
-            var z = options.IsStochastic ? noise!.Next(step.Index, x) : null;
+            var z = options.IsStochastic ? SamplerChecks.NextNoise(noise!, step.Index, x) : null;
             var (xNext, predX0) = StepUnchecked(x, eps, schedule.AlphaBar(step.T), schedule.AlphaBar(step.TNext), options.At(step.T), z);
             observer?.Invoke(new SamplerStep(step.Index, timetable.Count, step.T, step.TNext, x, predX0, xNext));
             xNext.MoveToOuterDisposeScope();

@@ -78,7 +78,7 @@ public static class DdpmSampler
             if (t > 0)
             {
                 var variance = options.Variance == DdpmVariance.Beta ? beta : beta * (1 - abarPrev) / (1 - abar);
-                xNext = mean + (Math.Sqrt(variance) * noise.Next(k, x));
+                xNext = mean + (Math.Sqrt(variance) * SamplerChecks.NextNoise(noise, k, x));
             }
 
             observer?.Invoke(new SamplerStep(k, schedule.T, t, t - 1, x, predX0, xNext));

@@ -35,6 +35,30 @@ internal static class SamplerChecks
             throw new InvalidOperationException($"The noise predictor returned shape [{string.Join(", ", eps.shape)}] for input [{string.Join(", ", x.shape)}].");
         }
 
+        if (!SameDevice(eps, x))
+        {
+            throw new InvalidOperationException($"The noise predictor returned ε̂ on {eps.device} for x_t on {x.device}: have it answer on the input's device.");
+        }
+
         return eps.dtype == x.dtype ? eps : eps.to(x.dtype);
     }
+
+    /// <summary>
+    /// The noise z for step <paramref name="index"/> from <paramref name="noise"/>, checked against x: its shape and
+    /// device must match (a mismatch would fail deep in libtorch, or broadcast); another float dtype is cast to x's, so
+    /// that a float64 source cannot turn a float32 run into float64 for the steps after it.
+    /// </summary>
+    public static Tensor NextNoise(INoiseSource noise, int index, Tensor x)
+    {
+        var z = noise.Next(index, x);
+        if (!z.shape.SequenceEqual(x.shape) || !SameDevice(z, x))
+        {
+            throw new InvalidOperationException(
+                $"The noise source gave z [{string.Join(", ", z.shape)}] on {z.device} for x [{string.Join(", ", x.shape)}] on {x.device} at step {index}: it must draw noise shaped like x, on x's device.");
+        }
+
+        return z.dtype == x.dtype ? z : z.to(x.dtype);
+    }
+
+    private static bool SameDevice(Tensor a, Tensor b) => a.device_type == b.device_type && a.device_index == b.device_index;
 }
