@@ -14,8 +14,8 @@ public class DdimStepTests
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void Given_a_reference_step_When_applied_in_float32_Then_x0_and_x_next_match_to_5e_5(int index) =>
-        CheckStep(index, ScalarType.Float32, 5e-5); // float32 leaves up to ~2e-5 here, where x̂0 reaches 180
+    public void Given_a_reference_step_When_applied_in_float32_Then_x0_and_x_next_match_to_1e_4(int index) =>
+        CheckStep(index, ScalarType.Float32, 1e-4); // float32 leaves up to ~2e-5 here, where x̂0 reaches 180 (its spacing there is 1.5e-5)
 
     [Theory]
     [InlineData(-0.1)]

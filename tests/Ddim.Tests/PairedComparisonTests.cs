@@ -235,6 +235,13 @@ public sealed class PairedComparisonTests : OneTorchThread
         Assert.Equal("DDIM S=10 η=0", root["a"]!["settings"]!.GetValue<string>());
         Assert.Equal(4, root["a"]!["files"]!.AsArray().Count);
         Assert.False(root["a_better"]!.GetValue<bool>());
+
+        // And: --json naming one of the compared files is refused, and the file kept
+        var before = File.ReadAllBytes(folder.File("b.json"));
+        var (ownCode, ownError) = CliRunner.Run("compare", "-a", Path.Combine(folder.Path, "a-seed*.json"), "-b", folder.File("b.json"), "--json", folder.File("b.json"));
+        Assert.Equal(1, ownCode);
+        Assert.Contains("is one of the score files compared", ownError);
+        Assert.Equal(before, File.ReadAllBytes(folder.File("b.json")));
     }
 
     [Fact]

@@ -376,20 +376,23 @@ public sealed class SamplingApiTests : OneTorchThread
     [Fact]
     public void Given_leading_spacing_at_an_S_that_starts_far_below_the_top_When_validated_Then_it_is_refused_with_the_nearest_S_that_does_not()
     {
-        // Given: at S = 400, T = 1000 the leading rule's strides of 2 start at t = 798, 201 below T − 1
+        // Given: at S = 400, T = 1000 the leading rule's strides of 2 start at t = 798, 201 below T − 1 (T/5 is 200)
         var schedule = NoiseSchedule.Linear(1000);
         Assert.Equal(798, Timetable.Create(Spacing.Leading, 1000, 400).Steps[0]);
 
         // When
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => new SampleSettings(Steps: 400, Spacing: Spacing.Leading).Validate(schedule));
 
-        // Then: S = 451 (strides of 2 up to t = 900) is the nearest that starts near the top; every S up to 111 passes
+        // Then: S = 401 (strides of 2 up to t = 800) is the nearest that starts within T/5 of the top; every S up to 250
+        // passes, and S = 2 (t = 500, S dividing T: the rule's own pattern)
         Assert.Contains("at S = 400 and T = 1000 starts at t = 798, far below T − 1 = 999", error.Message);
-        Assert.Contains("Take S = 451 (--steps)", error.Message);
-        foreach (var steps in Enumerable.Range(1, 111))
+        Assert.Contains("Take S = 401 (--steps)", error.Message);
+        foreach (var steps in Enumerable.Range(2, 249))
         {
-            Timetable.RequireExactSteps(Spacing.Leading, 1000, steps == 1 ? 2 : steps);
+            Timetable.RequireExactSteps(Spacing.Leading, 1000, steps);
         }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => Timetable.RequireExactSteps(Spacing.Leading, 1000, 600)); // t = 599
     }
 
     [Fact]

@@ -456,6 +456,28 @@ public sealed class TrainerTests : OneTorchThread
     }
 
     [Fact]
+    public void Given_EMA_weights_that_sample_NaN_When_the_sample_grid_is_drawn_Then_nothing_is_written_and_it_says_so()
+    {
+        // Given: a tiny EMA network with one weight NaN (a finite loss can come with such an EMA only rarely, but then
+        // the grid must not stop the run: a resume would draw the same grid again)
+        using var dir = new TempFolder();
+        using var ema = new UNet(TinyNet);
+        using (torch.no_grad())
+        {
+            ema.parameters().First().view(-1)[0] = torch.tensor(float.NaN);
+        }
+
+        var path = dir.File("samples/step-0000001.png");
+
+        // When
+        var written = Trainer.WriteSampleGrid(path, ema, Ddim.Schedules.NoiseSchedule.Linear(100), Tiny(6), CPU);
+
+        // Then
+        Assert.False(written);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
     public void Given_a_checkpoint_and_its_model_When_info_reads_them_Then_it_names_the_kind_the_step_the_training_and_the_sections()
     {
         // Given: a finished tiny run (its checkpoint and exported model)

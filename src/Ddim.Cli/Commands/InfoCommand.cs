@@ -153,9 +153,23 @@ internal sealed class InfoCommand : Command<InfoCommand.Settings>
     /// " (which reached only 0.99817 by its last step)" when the EMA warm-up (1 + s)/(10 + s) had not yet reached the
     /// decay the preset names at the weights' last step, or nothing.
     /// </summary>
-    private static string EmaReached(TrainConfig c, long? steps) => steps is > 0 and var n && n - 1 < c.EmaDecayReachedAt
-        ? string.Create(CultureInfo.InvariantCulture, $" (which reached only {c.EmaDecayAt(n - 1):0.#####} by its last step)")
-        : string.Empty;
+    private static string EmaReached(TrainConfig c, long? steps)
+    {
+        if (steps is not > 0 || steps.Value - 1 >= c.EmaDecayReachedAt)
+        {
+            return string.Empty;
+        }
+
+        // Enough decimals that the value shown is below the target it fell short of (0.99949997, not 0.9995).
+        var reached = c.EmaDecayAt(steps.Value - 1);
+        var decimals = 5;
+        while (decimals < 15 && Math.Round(reached, decimals) >= c.EmaDecay)
+        {
+            decimals++;
+        }
+
+        return string.Create(CultureInfo.InvariantCulture, $" (which reached only {reached.ToString("0." + new string('#', decimals), CultureInfo.InvariantCulture)} by its last step)");
+    }
 
     /// <summary>", re-planned at step 4,400 (it was to end at 26,000) to end at 14,000", or nothing when the decay kept its first plan.</summary>
     private static string Replans(TrainConfig c) => c.DecayReplans is { Count: > 0 } replans

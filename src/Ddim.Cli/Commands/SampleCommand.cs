@@ -119,7 +119,16 @@ internal sealed class SampleCommand : Command<SampleCommand.Settings>
             var firstBatch = true;
             sampler.Generate(s.Num, s.Seed ?? 0, settings, batchSize, (start, batch) =>
             {
-                var bytes = ImageGrid.ToBytes(batch);
+                byte[] bytes;
+                try
+                {
+                    bytes = ImageGrid.ToBytes(batch);
+                }
+                catch (ArgumentException e) when (s.OutDir is not null && start > 0)
+                {
+                    throw new InvalidOperationException($"{e.Message} The {start:N0} images before them are in {s.OutDir}; empty it before a new run.", e);
+                }
+
                 if (pixels is not null)
                 {
                     bytes.CopyTo(pixels, (long)start * c * h * w);

@@ -54,7 +54,7 @@ public static class Idx
         // one gzip member, so its last 4 bytes must be the data's length mod 2^32 (RFC 1952, ISIZE).
         if (bytes.Length < 18 || BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(bytes.Length - 4)) != (uint)data.Length)
         {
-            throw new InvalidDataException(corrupt[..^1] + " (or it holds several gzip members, as 'cat a.gz b.gz' makes: Ddim reads one; decompress it with gunzip first).");
+            throw new InvalidDataException(corrupt[..^1] + " (or it holds several gzip members, as 'cat a.gz b.gz' makes, which this check of one member's size cannot vouch for: decompress it with gunzip first).");
         }
 
         return data;

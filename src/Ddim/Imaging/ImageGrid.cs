@@ -53,7 +53,7 @@ public static class ImageGrid
         {
             throw new ArgumentException(
                 $"{broken} of these {values.shape[0]} images {(broken == 1 ? "holds" : "hold")} NaN values: the sampler or the model diverged, and no pixel can show NaN, so none of them is written. " +
-                "Check the model with 'ddim eval' (it counts diverged images), or sample with other settings.", nameof(images));
+                "Check the model with 'ddim eval' (it counts diverged images), or sample with other settings.");
         }
 
         var scaled = ((values.clamp(-1, 1) + 1) * 127.5).round().to(ScalarType.Byte);

@@ -117,11 +117,15 @@ public sealed class Timetable
 
     /// <summary>
     /// Whether <see cref="Spacing.Leading"/>'s first timestep (S − 1)·(T // S) lies more than a stride below where it lies
-    /// when S divides T (T − T // S), that is T mod S above T // S, and also more than T/10 below T − 1 (where the
-    /// usual S = 10 starts, at 900 of 1000).
+    /// when S divides T (T − T // S), that is T mod S above T // S, and also more than T/5 below T − 1. (S = 2 … 4 start
+    /// at t = 500 … 750 by the rule's own pattern, S dividing T, and pass.)
     /// </summary>
     private static bool LeadingFallsShort(int trainingSteps, int steps) =>
-        trainingSteps % steps > trainingSteps / steps && trainingSteps - 1 - ((steps - 1) * (trainingSteps / steps)) > trainingSteps / 10;
+        trainingSteps % steps > trainingSteps / steps && (steps - 1) * (trainingSteps / steps) < trainingSteps - 1 - (trainingSteps / 5);
+
+    /// <summary>The S ≥ 2 nearest to <paramref name="steps"/> (searched outward, the lower first) that <paramref name="fits"/>.</summary>
+    private static int NearestSteps(int trainingSteps, int steps, Func<int, bool> fits) =>
+        Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d }).First(s => s >= 2 && s <= trainingSteps && fits(s));
 
     /// <summary>The number of timesteps of <see cref="Spacing.Uniform"/>'s <c>range(0, T, T // S)</c>.</summary>
     private static int UniformCount(int trainingSteps, int steps) => ((trainingSteps - 1) / (trainingSteps / steps)) + 1;
@@ -130,10 +134,10 @@ public sealed class Timetable
     /// Refuses (ArgumentOutOfRangeException, saying what to take instead) an S whose timetable would not be the S-step run
     /// that labels and tables name: one step of a rule that starts at t = 0 (leading, linspace, uniform and quad at
     /// S = 1, which would take pure noise for nearly clean data), <see cref="Spacing.Uniform"/> at an S its stride
-    /// overruns (334 steps at S = 300, T = 1000), and <see cref="Spacing.Leading"/> at an S whose first timestep falls
-    /// both more than a stride short of its usual place and more than T/10 below T − 1 (at S = 400, T = 1000 it starts at
-    /// t = 798, so pure noise would stand for an x_t that keeps a twentieth of the image's scale; at S ≤ 111 it never
-    /// does). <see cref="Create"/> itself reproduces every rule as it is.
+    /// overruns (334 steps at S = 300, T = 1000), and <see cref="Spacing.Leading"/> at an S that does not divide T and
+    /// whose first timestep falls more than T/5 below T − 1 (at T = 1000: S = 251–267, 334–400 and 501–799; S = 400
+    /// starts at t = 798, so pure noise would stand for an x_t whose image part is six times that of x_999).
+    /// <see cref="Create"/> itself reproduces every rule as it is.
     /// </summary>
     /// <param name="spacing">The rule.</param>
     /// <param name="trainingSteps">T.</param>
@@ -151,18 +155,15 @@ public sealed class Timetable
 
         if (spacing == Spacing.Leading && LeadingFallsShort(trainingSteps, steps))
         {
-            var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
-                .First(s => s >= 2 && s <= trainingSteps && !LeadingFallsShort(trainingSteps, s));
+            var nearest = NearestSteps(trainingSteps, steps, s => !LeadingFallsShort(trainingSteps, s));
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
                 $"The leading rule takes t = i·(T // S), which at S = {steps} and T = {trainingSteps} starts at t = {table.Steps[0]}, far below T − 1 = {trainingSteps - 1}: " +
-                $"the pure noise x_T would stand for an x_t that still holds part of the image. Take S = {nearest} ({stepsOption}), the nearest S that starts near the top, or the trailing rule (--spacing).");
+                $"the pure noise x_T would stand for an x_t that still holds part of the image. Take S = {nearest} ({stepsOption}), the nearest S that starts within T/5 of the top, or the trailing rule (--spacing).");
         }
 
         if (spacing == Spacing.Uniform && table.Count != steps)
         {
-            // The nearest S ≥ 2 whose stride lands just so, searched outward from S (the count has a closed form).
-            var nearest = Enumerable.Range(1, trainingSteps).SelectMany(d => new[] { steps - d, steps + d })
-                .First(s => s >= 2 && s <= trainingSteps && UniformCount(trainingSteps, s) == s);
+            var nearest = NearestSteps(trainingSteps, steps, s => UniformCount(trainingSteps, s) == s); // its stride lands just so
             throw new ArgumentOutOfRangeException(nameof(steps), steps,
                 $"The uniform rule takes every (T // S)-th timestep, which at S = {steps} and T = {trainingSteps} is {table.Count} steps, not {steps}. Take S = {nearest} ({stepsOption}), the nearest S it runs exactly, or another rule (--spacing).");
         }

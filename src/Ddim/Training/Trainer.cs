@@ -360,7 +360,13 @@ public static class Trainer
             // this step's grid again, where the other order would leave it never drawn.
             if (config.SampleEvery > 0 && (step % config.SampleEvery == 0 || step == config.Steps))
             {
-                Saving("the sample grid", () => WriteSampleGrid(Path.Combine(outDir, "samples", $"step-{step:D7}.png"), ema, schedule, config, device)); // the EMA only: the trained network stays in train mode
+                var gridPath = Path.Combine(outDir, "samples", $"step-{step:D7}.png");
+                var written = true;
+                Saving("the sample grid", () => written = WriteSampleGrid(gridPath, ema, schedule, config, device)); // the EMA only: the trained network stays in train mode
+                if (!written)
+                {
+                    log($"Step {step}: the EMA's sample grid holds NaN, so {gridPath} was not written (the loss is finite; watch it, and the next grid).");
+                }
             }
 
             if (step % config.CheckpointEvery == 0 || step == config.Steps)
@@ -422,8 +428,11 @@ public static class Trainer
         ModelFile.SaveNetwork(path, weights, schedule, training);
     }
 
-    /// <summary>Samples a grid of 64 digits from the EMA model with DDIM (η = 0) from a fixed seed.</summary>
-    public static void WriteSampleGrid(string path, UNet ema, NoiseSchedule schedule, TrainConfig config, Device device)
+    /// <summary>
+    /// Samples a grid of 64 digits from the EMA model with DDIM (η = 0) from a fixed seed and writes it; returns false,
+    /// writing nothing, when the samples hold NaN.
+    /// </summary>
+    public static bool WriteSampleGrid(string path, UNet ema, NoiseSchedule schedule, TrainConfig config, Device device)
     {
         using var scope = torch.NewDisposeScope();
         ema.eval();
@@ -431,8 +440,15 @@ public static class Trainer
         var c = config.Model;
         var xT = Draws.Normal([64, c.ImageChannels, c.ImageSize, c.ImageSize], ScalarType.Float32, device, gen);
         var x0 = DdimSampler.Sample((x, t) => ema.forward(x, t), xT, schedule, Timetable.Create(Spacing.Seed, schedule.T, config.SampleSteps));
-        var png = ImageGrid.Grid(x0.cpu(), columns: 8);
-        Atomic.WriteAllBytes(path, png);
+        if (x0.isnan().any().item<bool>())
+        {
+            // No pixel shows NaN. The loss and its gradient were finite, so training goes on (a resume would draw the same
+            // grid from the same weights again): the run's log says so, and the next grid may be whole.
+            return false;
+        }
+
+        Atomic.WriteAllBytes(path, ImageGrid.Grid(x0.cpu(), columns: 8));
+        return true;
     }
 
     private static void RequireDataFitsModel(UNetConfig model, ImageDataset data)
