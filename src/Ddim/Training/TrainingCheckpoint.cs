@@ -124,12 +124,7 @@ internal static class TrainingCheckpoint
     /// </summary>
     internal static (long Step, (double Sum, int Count) LogWindow, TrainConfig Config, string? InitHash, byte[] OptimizerState, TimeSpan Elapsed, List<string> Notes) Restore(string path, TrainConfig config, string dataHash, UNet model, UNet ema, Generator generator)
     {
-        if (!File.Exists(path))
-        {
-            throw new FileNotFoundException($"--resume was given but there is no checkpoint at {path}.", path);
-        }
-
-        var file = ModelFile.Load(path);
+        var file = ModelFile.Load(path); // Trainer.RequireRunFolder has checked that it exists
         if (file.Metadata["kind"]?.GetValue<string>() != "checkpoint")
         {
             throw new InvalidDataException($"{path} is an exported model, not a training checkpoint; it cannot be resumed.");
